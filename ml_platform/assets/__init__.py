@@ -1,0 +1,1 @@
+"""Dagster assets, one module per stage. Each body coordinates; the work lives elsewhere."""

@@ -1,0 +1,113 @@
+"""The `ml-platform` command line."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import click
+
+from ml_platform.settings import Settings
+
+
+def _settings(home: Path | None, crawlr: str | None = None) -> Settings:
+    overrides: dict[str, object] = {}
+    if home is not None:
+        overrides["home"] = home
+    if crawlr is not None:
+        overrides["crawlr"] = crawlr
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def _export(settings: Settings) -> None:
+    """Child processes (Dagster, MLflow) see the same home."""
+    os.environ["ML_PLATFORM_HOME"] = str(settings.resolved_home)
+    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+
+
+HOME_OPTION = click.option(
+    "--home", type=click.Path(path_type=Path), default=None,
+    help="Platform home (default: ML_PLATFORM_HOME, else ~/.ml-platform).",
+)  # fmt: skip
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
+def main(verbose: bool) -> None:
+    """ml_platform: crawlr image collections as Dagster assets, classifiers in MLflow."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@main.command()
+@HOME_OPTION
+def demo(home: Path | None) -> None:
+    """Build the built-in sample crawlr snapshot under home and run everything on it, offline."""
+    from ml_platform.demo.sample import build_sample_snapshot
+    from ml_platform.runner import run_once
+
+    settings = _settings(home)
+    settings = settings.model_copy(update={"crawlr": str(settings.sample_snapshot_dir)})
+    _export(settings)
+    created = build_sample_snapshot(settings.sample_snapshot_dir)
+    click.echo(f"sample crawlr snapshot: {settings.sample_snapshot_dir} ({'new' if created else 'kept'})")
+    summary = run_once(settings, allow_random_weights=None)
+    _print_summary(summary, settings)
+
+
+@main.command()
+@HOME_OPTION
+@click.option("--crawlr", default=None, help="crawlr base URL or snapshot directory.")
+def run(home: Path | None, crawlr: str | None) -> None:
+    """One pass of what the sensors and schedules do, against any crawlr source."""
+    from ml_platform.runner import run_once
+
+    settings = _settings(home, crawlr)
+    _export(settings)
+    _print_summary(run_once(settings), settings)
+
+
+def _print_summary(summary: object, settings: Settings) -> None:
+    from ml_platform.runner import RunSummary
+
+    assert isinstance(summary, RunSummary)
+    click.echo(f"home: {summary.home}")
+    click.echo(f"crawlr: {summary.crawlr}")
+    click.echo(f"new ingestion batches: {len(summary.new_batches)} {summary.new_batches}")
+    click.echo(f"materialized ({len(summary.materialized)}):")
+    for line in summary.materialized:
+        click.echo(f"  - {line}")
+    click.echo(f"wall time: {summary.seconds:.1f} s")
+    click.echo(f"Dagster UI:  ml-platform dagster-ui --home {settings.resolved_home}")
+    click.echo(f"MLflow UI:   ml-platform mlflow-ui --home {settings.resolved_home}")
+
+
+@main.command("dagster-ui")
+@HOME_OPTION
+@click.option("--port", default=3000, show_default=True)
+def dagster_ui(home: Path | None, port: int) -> None:
+    """Open the Dagster UI (dagster dev) on this home's instance."""
+    settings = _settings(home)
+    _export(settings)
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    (settings.dagster_home / "dagster.yaml").touch()
+    args = ["dagster", "dev", "-m", "ml_platform.definitions", "-p", str(port)]
+    os.execvp(args[0], args)
+
+
+@main.command("mlflow-ui")
+@HOME_OPTION
+@click.option("--port", default=5000, show_default=True)
+def mlflow_ui(home: Path | None, port: int) -> None:
+    """Open the MLflow UI on this home's tracking store."""
+    settings = _settings(home)
+    _export(settings)
+    settings.mlflow_artifacts_dir.mkdir(parents=True, exist_ok=True)
+    args = [
+        "mlflow", "ui", "--backend-store-uri", settings.tracking_uri,
+        "--default-artifact-root", settings.mlflow_artifacts_dir.as_uri(), "--port", str(port),
+    ]  # fmt: skip
+    os.execvp(args[0], args)

@@ -1,0 +1,52 @@
+"""The crawlr interface and its two implementations: HTTP and a local snapshot directory."""
+
+from __future__ import annotations
+
+from collections.abc import Collection as Names
+from pathlib import Path
+from typing import Protocol
+
+from ml_platform.crawlr.contract import parse_collections, parse_images_page
+from ml_platform.domain import Collection, ImagePage
+
+
+class CrawlrError(RuntimeError):
+    """crawlr could not be reached or refused a request; the message says which and why."""
+
+
+class CrawlrClient(Protocol):
+    """What ml_platform needs from crawlr (docs/crawlr.md)."""
+
+    @property
+    def source(self) -> str: ...
+
+    def collections_raw(self) -> bytes: ...
+
+    def images_page_raw(self, after: str | None, limit: int) -> bytes: ...
+
+    def image_bytes(self, url: str, max_bytes: int) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+def fetch_collections(client: CrawlrClient, known_embeddings: Names[str]) -> list[Collection]:
+    return parse_collections(client.collections_raw(), known_embeddings)
+
+
+def fetch_images_page(client: CrawlrClient, after: str | None, limit: int) -> ImagePage:
+    return parse_images_page(client.images_page_raw(after, limit))
+
+
+def is_http(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def open_crawlr(source: str, *, timeout_s: float = 10.0, retries: int = 3) -> CrawlrClient:
+    """An HTTP client for an http(s) URL, a snapshot reader for a directory path."""
+    if is_http(source):
+        from ml_platform.crawlr.http import HttpCrawlrClient
+
+        return HttpCrawlrClient(source, timeout_s=timeout_s, retries=retries)
+    from ml_platform.crawlr.snapshot import SnapshotCrawlrClient
+
+    return SnapshotCrawlrClient(Path(source))

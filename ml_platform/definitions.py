@@ -1,0 +1,31 @@
+"""Assemble the Dagster Definitions; no logic here (`dagster dev` loads this module)."""
+
+import dagster as dg
+
+from ml_platform.assets.collections import crawlr_collections
+from ml_platform.assets.images import image_catalog
+from ml_platform.jobs import collections_job, ingest_job
+from ml_platform.resources import CrawlrResource, StorageResource
+from ml_platform.resources.models import ModelsResource
+from ml_platform.sensors import collections_sensor, new_images_sensor
+
+
+def build_definitions(
+    crawlr: CrawlrResource | None = None,
+    storage: StorageResource | None = None,
+    models: ModelsResource | None = None,
+) -> dg.Definitions:
+    """The platform's definitions; resources default to the ML_PLATFORM_* settings at run time."""
+    return dg.Definitions(
+        assets=[crawlr_collections, image_catalog],
+        jobs=[collections_job, ingest_job],
+        sensors=[new_images_sensor, collections_sensor],
+        resources={
+            "crawlr": crawlr or CrawlrResource(),
+            "storage": storage or StorageResource(),
+            "models": models or ModelsResource(),
+        },
+    )
+
+
+defs = build_definitions()

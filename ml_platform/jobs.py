@@ -1,0 +1,15 @@
+"""Jobs: what the sensors, schedules and the CLI launch."""
+
+import dagster as dg
+
+from ml_platform.partitions import ingestion_batches
+
+collections_job = dg.define_asset_job(
+    "collections_job", selection=dg.AssetSelection.assets("crawlr_collections")
+)
+
+ingest_job = dg.define_asset_job(
+    "ingest_job",
+    selection=dg.AssetSelection.assets("image_catalog"),
+    partitions_def=ingestion_batches,
+)

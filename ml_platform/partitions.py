@@ -1,0 +1,6 @@
+"""Partitions: one per ingestion batch of new images, one per collection for training."""
+
+import dagster as dg
+
+ingestion_batches = dg.DynamicPartitionsDefinition(name="ingestion_batches")
+collection_partitions = dg.DynamicPartitionsDefinition(name="collections")

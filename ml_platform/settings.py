@@ -1,0 +1,103 @@
+"""One typed settings object for the whole platform (environment prefix ``ML_PLATFORM_``).
+
+Everything lives under ``ML_PLATFORM_HOME`` unless a setting points elsewhere. Settings are
+read when ``Settings()`` is constructed (at run time), never at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_HOME = Path("~/.ml-platform")
+
+
+class Settings(BaseSettings):
+    """Platform settings. Every field can be set as ``ML_PLATFORM_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="ML_PLATFORM_", extra="ignore")
+
+    home: Path = Field(DEFAULT_HOME, description="Root directory for all platform state.")
+    crawlr: str | None = Field(
+        None,
+        description="crawlr source: an http(s) base URL or a snapshot directory. "
+        "Default: the sample snapshot under home (written by `ml-platform demo`).",
+    )
+    crawlr_timeout_s: float = Field(10.0, description="HTTP timeout per crawlr request.")
+    crawlr_retries: int = Field(3, description="Retries on connect errors, timeouts and 5xx.")
+    crawlr_page_size: int = Field(200, description="Images requested per crawlr page.")
+    batch_max_images: int = Field(500, description="Most images in one ingestion batch.")
+    max_image_bytes: int = Field(30_000_000, description="Larger downloads are rejected.")
+    max_image_pixels: int = Field(50_000_000, description="Decompression-bomb limit (w*h).")
+    mlflow_tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI. Default: MLFLOW_TRACKING_URI if set, "
+        "else a sqlite file under home.",
+    )
+    allow_random_weights: bool = Field(
+        False,
+        description="Use randomly initialised embedders when pretrained weights cannot be "
+        "loaded. Outputs are then tagged weights=random everywhere.",
+    )
+    clip_model: str = Field(
+        "openai/clip-vit-base-patch32", description="CLIP hub id or local directory."
+    )
+    dino_model: str = Field("facebook/dinov2-small", description="DINOv2 hub id or local dir.")
+    embedding_types_file: Path | None = Field(
+        None, description="YAML file declaring custom ONNX embedding types."
+    )
+    yunet_model: Path | None = Field(
+        None, description="YuNet face detector ONNX file; Haar cascade fallback when unset."
+    )
+    person_detector_onnx: Path | None = Field(
+        None, description="YOLO-layout ONNX person detector; HOG fallback when unset."
+    )
+    embed_batch_size: int = Field(32, description="Images per embedding forward pass.")
+    device: str = Field("cpu", description="torch device for embedders (cpu, cuda).")
+    serve_token: str | None = Field(None, description="Bearer token required on /v1 routes.")
+
+    @property
+    def resolved_home(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.resolved_home / "dagster"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.resolved_home / "mlflow"
+
+    @property
+    def mlflow_artifacts_dir(self) -> Path:
+        return self.mlflow_dir / "artifacts"
+
+    @property
+    def tracking_uri(self) -> str:
+        """Explicit setting, then the standard MLFLOW_TRACKING_URI, then sqlite under home."""
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        from_env = os.environ.get("MLFLOW_TRACKING_URI")
+        if from_env:
+            return from_env
+        return f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+    @property
+    def sample_snapshot_dir(self) -> Path:
+        return self.resolved_home / "sample_crawlr"
+
+    @property
+    def crawlr_source(self) -> str:
+        return self.crawlr or str(self.sample_snapshot_dir)
+
+    @property
+    def image_store_dir(self) -> Path:
+        return self.resolved_home / "images"
+
+    @property
+    def data_dir(self) -> Path:
+        """Parquet and JSON outputs of the assets (catalogs, detections, embeddings, ...)."""
+        return self.resolved_home / "data"

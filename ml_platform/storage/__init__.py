@@ -1,0 +1,1 @@
+"""Files under ML_PLATFORM_HOME: image blobs, batch manifests, the ledger, Parquet tables."""

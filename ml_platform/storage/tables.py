@@ -1,0 +1,84 @@
+"""Parquet tables of asset outputs under ``<home>/data``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from ml_platform.domain import ImageRecord, IngestedImage, IngestStatus
+
+CATALOG_COLUMNS = [
+    "image_id", "status", "error", "sha256", "path", "width", "height", "captured_at",
+    "created_at", "pet_id", "collection_ids", "rejected_collection_ids", "url", "extra",
+]  # fmt: skip
+
+
+def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
+
+
+def catalog_frame(results: Sequence[IngestedImage]) -> pd.DataFrame:
+    rows = [
+        {
+            "image_id": r.image.id,
+            "status": r.status.value,
+            "error": r.error,
+            "sha256": r.sha256,
+            "path": r.path,
+            "width": r.width,
+            "height": r.height,
+            "captured_at": r.captured_at.isoformat() if r.captured_at else None,
+            "created_at": r.image.created_at.isoformat(),
+            "pet_id": r.image.pet_id,
+            "collection_ids": json.dumps(list(r.image.collection_ids)),
+            "rejected_collection_ids": json.dumps(list(r.image.rejected_collection_ids)),
+            "url": r.image.url,
+            "extra": json.dumps(r.extra),
+        }
+        for r in results
+    ]
+    return pd.DataFrame(rows, columns=CATALOG_COLUMNS)
+
+
+def _optional_int(value: object) -> int | None:
+    return None if value is None or pd.isna(value) else int(str(value))
+
+
+def _optional_time(value: object) -> datetime | None:
+    return None if value is None or pd.isna(value) else datetime.fromisoformat(str(value))
+
+
+def ingested_from_row(row: pd.Series) -> IngestedImage:
+    image = ImageRecord(
+        id=int(row["image_id"]),
+        url=str(row["url"]),
+        created_at=datetime.fromisoformat(str(row["created_at"])),
+        pet_id=_optional_int(row["pet_id"]),
+        collection_ids=tuple(json.loads(row["collection_ids"])),
+        rejected_collection_ids=tuple(json.loads(row["rejected_collection_ids"])),
+    )
+    return IngestedImage(
+        image=image,
+        status=IngestStatus(row["status"]),
+        sha256=row["sha256"] or None,
+        path=row["path"] or None,
+        width=_optional_int(row["width"]),
+        height=_optional_int(row["height"]),
+        captured_at=_optional_time(row["captured_at"]),
+        error=row["error"] or None,
+        extra=json.loads(row["extra"]),
+    )
+
+
+def read_catalog(path: Path) -> list[IngestedImage]:
+    if not path.is_file():
+        return []
+    frame = pd.read_parquet(path)
+    return [ingested_from_row(row) for _, row in frame.iterrows()]

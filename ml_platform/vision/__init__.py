@@ -1,0 +1,1 @@
+"""Pure image code: decoding, detection, crops and embedders. Imports nothing from Dagster."""
