@@ -30,8 +30,14 @@ class FeedCursor:
     def loads(cls, raw: str | None) -> FeedCursor:
         if not raw:
             return cls()
-        data = json.loads(raw)
-        return cls(after=data.get("after"), seen=tuple(data.get("seen", [])))
+        try:
+            data = json.loads(raw)
+            return cls(after=data.get("after"), seen=tuple(data.get("seen", [])))
+        except (ValueError, AttributeError) as exc:
+            raise ValueError(
+                f"image feed cursor {raw!r} is not ml_platform's JSON cursor; reset the sensor "
+                "cursor (the ledger still prevents re-ingesting images)"
+            ) from exc
 
 
 @dataclass(frozen=True)

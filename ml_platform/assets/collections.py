@@ -1,6 +1,5 @@
 """`crawlr_collections`: every crawlr collection with its parsed focus."""
 
-from __future__ import annotations
 
 import json
 from collections import Counter

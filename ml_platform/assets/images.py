@@ -1,13 +1,12 @@
 """`image_catalog`: the images of one ingestion batch, downloaded once and validated."""
 
-from __future__ import annotations
 
 from collections import Counter
 
 import dagster as dg
 
 from ml_platform.domain import IngestStatus
-from ml_platform.ingestion import IngestLimits, ingest_batch
+from ml_platform.ingestion import IngestLimits, already_stored, ingest_batch
 from ml_platform.partitions import ingestion_batches
 from ml_platform.resources import CrawlrResource, StorageResource
 from ml_platform.storage.tables import catalog_frame, read_catalog, write_parquet_atomic
@@ -36,7 +35,7 @@ def image_catalog(
             "images": len(results),
             "ok": statuses.get(IngestStatus.OK.value, 0),
             "failed": statuses.get(IngestStatus.FAILED.value, 0),
-            "reused_from_previous_run": sum(1 for r in results if r.image.id in previous),
+            "reused_from_previous_run": sum(already_stored(previous.get(i.id)) for i in images),
             "failures": dg.MetadataValue.json(failures),
             "malformed_entries": dg.MetadataValue.json(malformed),
             "pets": len({r.image.pet_id for r in results if r.image.pet_id is not None}),

@@ -44,11 +44,12 @@ def catalog_frame(results: Sequence[IngestedImage]) -> pd.DataFrame:
         }
         for r in results
     ]
-    return pd.DataFrame(rows, columns=CATALOG_COLUMNS)
+    frame = pd.DataFrame(rows, columns=CATALOG_COLUMNS)
+    return frame.astype({"pet_id": "Int64", "width": "Int64", "height": "Int64"})
 
 
 def _optional_int(value: object) -> int | None:
-    return None if value is None or pd.isna(value) else int(str(value))
+    return None if value is None or pd.isna(value) else int(value)  # type: ignore[call-overload]
 
 
 def _optional_time(value: object) -> datetime | None:
