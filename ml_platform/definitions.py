@@ -3,11 +3,13 @@
 import dagster as dg
 
 from ml_platform.assets.collections import crawlr_collections
+from ml_platform.assets.detections import detections
+from ml_platform.assets.embeddings import embeddings
 from ml_platform.assets.images import image_catalog
-from ml_platform.jobs import collections_job, ingest_job
+from ml_platform.jobs import collections_job, embeddings_job, ingest_job
 from ml_platform.resources import CrawlrResource, StorageResource
 from ml_platform.resources.models import ModelsResource
-from ml_platform.sensors import collections_sensor, new_images_sensor
+from ml_platform.sensors import collections_sensor, new_focus_sensor, new_images_sensor
 
 
 def build_definitions(
@@ -17,9 +19,9 @@ def build_definitions(
 ) -> dg.Definitions:
     """The platform's definitions; resources default to the ML_PLATFORM_* settings at run time."""
     return dg.Definitions(
-        assets=[crawlr_collections, image_catalog],
-        jobs=[collections_job, ingest_job],
-        sensors=[new_images_sensor, collections_sensor],
+        assets=[crawlr_collections, image_catalog, detections, embeddings],
+        jobs=[collections_job, ingest_job, embeddings_job],
+        sensors=[new_images_sensor, collections_sensor, new_focus_sensor],
         resources={
             "crawlr": crawlr or CrawlrResource(),
             "storage": storage or StorageResource(),

@@ -10,6 +10,12 @@ collections_job = dg.define_asset_job(
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
-    selection=dg.AssetSelection.assets("image_catalog"),
+    selection=dg.AssetSelection.assets("image_catalog", "detections", "embeddings"),
+    partitions_def=ingestion_batches,
+)
+
+embeddings_job = dg.define_asset_job(
+    "embeddings_job",
+    selection=dg.AssetSelection.assets("embeddings"),
     partitions_def=ingestion_batches,
 )

@@ -1,8 +1,8 @@
 """One pass of what the sensors and schedules would do, run in-process against one home.
 
-Used by `ml-platform run` and `ml-platform demo`: refresh collections, cut new ingestion
-batches from crawlr, and materialize every pending batch, on the Dagster instance under home
-(so `ml-platform dagster-ui` shows the same runs afterwards).
+Used by `ml-platform run` and `ml-platform demo`: refresh collections, embed existing batches for
+any focus that came into use, cut new ingestion batches from crawlr and materialize them, on the
+Dagster instance under home (so `ml-platform dagster-ui` shows the same runs afterwards).
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from ml_platform.resources import CrawlrResource, StorageResource
 from ml_platform.resources.models import ModelsResource
 from ml_platform.sensors import ensure_partitions
 from ml_platform.settings import Settings
+from ml_platform.storage.collections_file import foci_in_use, read_collections
 
 log = logging.getLogger(__name__)
-CLI_CURSOR = "cli_new_images"
+FEED_CURSOR, FOCI_CURSOR = "cli_new_images", "cli_foci"
 
 
 @dataclass
@@ -30,8 +31,30 @@ class RunSummary:
     home: Path
     crawlr: str
     new_batches: list[str] = field(default_factory=list)
+    new_foci: list[str] = field(default_factory=list)
     materialized: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The resources of one home, and the Definitions built from them."""
+
+    crawlr: CrawlrResource
+    storage: StorageResource
+    models: ModelsResource
+
+    @classmethod
+    def for_settings(cls, settings: Settings, allow_random_weights: bool | None) -> Platform:
+        home = str(settings.resolved_home)
+        return cls(
+            CrawlrResource(home=home, source=settings.crawlr_source),
+            StorageResource(home=home),
+            ModelsResource(home=home, allow_random_weights=allow_random_weights),
+        )
+
+    def definitions(self) -> dg.Definitions:
+        return build_definitions(crawlr=self.crawlr, storage=self.storage, models=self.models)
 
 
 def instance_for(settings: Settings) -> dg.DagsterInstance:
@@ -40,39 +63,42 @@ def instance_for(settings: Settings) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_config(str(settings.dagster_home))
 
 
-def platform_definitions(settings: Settings, allow_random_weights: bool | None) -> dg.Definitions:
-    home = str(settings.resolved_home)
-    return build_definitions(
-        crawlr=CrawlrResource(home=home, source=settings.crawlr_source),
-        storage=StorageResource(home=home),
-        models=ModelsResource(home=home, allow_random_weights=allow_random_weights),
-    )
-
-
-def cut_new_batches(crawlr: CrawlrResource, storage: StorageResource) -> list[str]:
-    """Register batches until crawlr has nothing new; the cursor is kept in the ledger."""
-    ledger, created = storage.ledger(), []
-    cursor = FeedCursor.loads(ledger.get_cursor(CLI_CURSOR))
+def cut_new_batches(platform: Platform) -> list[str]:
+    """Register batches until crawlr has nothing new; the CLI's cursor is kept in the ledger."""
+    ledger, created = platform.storage.ledger(), []
+    cursor = FeedCursor.loads(ledger.get_cursor(FEED_CURSOR))
     while True:
-        batch, cursor = crawlr.next_batch(cursor, ledger)
+        batch, cursor = platform.crawlr.next_batch(cursor, ledger)
         if batch is not None:
-            register_batch(batch, storage.manifests(), ledger)
+            register_batch(batch, platform.storage.manifests(), ledger)
             created.append(batch.key)
-        ledger.set_cursor(CLI_CURSOR, cursor.dumps())
+        ledger.set_cursor(FEED_CURSOR, cursor.dumps())
         if batch is None:
             return created
 
 
+def new_foci(storage: StorageResource) -> list[str]:
+    """Foci in use now that the CLI has not embedded existing batches for yet."""
+    foci = [f.key for f in foci_in_use(read_collections(storage.collections_path()))]
+    seen = set((storage.ledger().get_cursor(FOCI_CURSOR) or "").split(","))
+    return [f for f in foci if f not in seen]
+
+
 def run_once(settings: Settings, *, allow_random_weights: bool | None = None) -> RunSummary:
     started = time.perf_counter()
-    defs = platform_definitions(settings, allow_random_weights)
-    instance = instance_for(settings)
+    platform = Platform.for_settings(settings, allow_random_weights)
+    defs, instance = platform.definitions(), instance_for(settings)
     summary = RunSummary(home=settings.resolved_home, crawlr=settings.crawlr_source)
+    ledger = platform.storage.ledger()
     _execute(defs, instance, "collections_job", None, summary)
-    home = str(settings.resolved_home)
-    storage = StorageResource(home=home)
-    summary.new_batches = cut_new_batches(CrawlrResource(home=home, source=settings.crawlr_source), storage)
-    pending = storage.ledger().pending_batches()
+    summary.new_foci = new_foci(platform.storage)
+    if summary.new_foci:
+        for key in ledger.ingested_batches():
+            _execute(defs, instance, "embeddings_job", key, summary)
+    all_foci = [f.key for f in foci_in_use(read_collections(platform.storage.collections_path()))]
+    ledger.set_cursor(FOCI_CURSOR, ",".join(all_foci))
+    summary.new_batches = cut_new_batches(platform)
+    pending = ledger.pending_batches()
     ensure_partitions(instance, pending)
     for key in pending:
         _execute(defs, instance, "ingest_job", key, summary)

@@ -9,9 +9,10 @@ import dagster as dg
 from ml_platform.batches import FeedCursor, register_batch
 from ml_platform.crawlr.client import CrawlrError
 from ml_platform.crawlr.contract import MalformedReplyError
-from ml_platform.jobs import collections_job, ingest_job
+from ml_platform.jobs import collections_job, embeddings_job, ingest_job
 from ml_platform.partitions import ingestion_batches
 from ml_platform.resources import CrawlrResource, StorageResource
+from ml_platform.storage.collections_file import foci_in_use, read_collections
 
 
 def ensure_partitions(instance: dg.DagsterInstance, keys: list[str]) -> None:
@@ -60,3 +61,25 @@ def collections_sensor(
     if digest == context.cursor:
         return dg.SkipReason("collections unchanged")
     return dg.SensorResult(run_requests=[dg.RunRequest(run_key=digest)], cursor=digest)
+
+
+@dg.sensor(
+    job=embeddings_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING
+)
+def new_focus_sensor(
+    context: dg.SensorEvaluationContext, storage: StorageResource
+) -> dg.SensorResult | dg.SkipReason:
+    """When a focus comes into use (a collection changed focus), embed the existing batches
+    for it; the embeddings asset computes only the missing (image, focus) pairs."""
+    path = storage.collections_path()
+    if not path.is_file():
+        return dg.SkipReason("crawlr_collections not materialized yet")
+    foci = sorted(f.key for f in foci_in_use(read_collections(path)))
+    seen = set(context.cursor.split(",")) if context.cursor else set()
+    new = [f for f in foci if f not in seen]
+    if not new:
+        return dg.SkipReason("no new focus")
+    done = storage.ledger().ingested_batches()
+    tag = "+".join(new)
+    requests = [dg.RunRequest(partition_key=k, run_key=f"{tag}:{k}") for k in done]
+    return dg.SensorResult(run_requests=requests, cursor=",".join(sorted(seen | set(foci))))

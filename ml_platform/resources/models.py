@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ml_platform.resources.base import PlatformResource
 from ml_platform.settings import Settings
+from ml_platform.vision.detectors import Detector, get_detector
 from ml_platform.vision.embedders import (
     Embedder,
     EmbedderOptions,
@@ -39,3 +40,9 @@ class ModelsResource(PlatformResource):
 
     def embedder(self, name: str) -> Embedder:
         return get_embedder(name, embedder_options(self.effective_settings()))
+
+    def detector(self) -> Detector:
+        settings = self.settings()
+        return get_detector(
+            yunet_model=settings.yunet_model, person_onnx=settings.person_detector_onnx
+        )

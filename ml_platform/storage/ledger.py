@@ -65,9 +65,11 @@ class Ledger:
             ).fetchall()
         return [str(row[0]) for row in rows]
 
-    def all_batches(self) -> list[str]:
+    def ingested_batches(self) -> list[str]:
         with self._connect() as db:
-            rows = db.execute("SELECT batch_key FROM batches ORDER BY batch_key").fetchall()
+            rows = db.execute(
+                "SELECT batch_key FROM batches WHERE ingested = 1 ORDER BY batch_key"
+            ).fetchall()
         return [str(row[0]) for row in rows]
 
     def mark_ingested(self, batch_key: str) -> None:
