@@ -53,7 +53,9 @@ def demo(home: Path | None) -> None:
     settings = settings.model_copy(update={"crawlr": str(settings.sample_snapshot_dir)})
     _export(settings)
     created = build_sample_snapshot(settings.sample_snapshot_dir)
-    click.echo(f"sample crawlr snapshot: {settings.sample_snapshot_dir} ({'new' if created else 'kept'})")
+    click.echo(
+        f"sample crawlr snapshot: {settings.sample_snapshot_dir} ({'new' if created else 'kept'})"
+    )
     summary = run_once(settings, allow_random_weights=None)
     _print_summary(summary, settings)
 

@@ -93,7 +93,9 @@ def embed_focus(
     with ThreadPoolExecutor(max_workers=1) as pool:
 
         def submit(chunk: Sequence[IngestedImage]) -> Future[list[Prepared]]:
-            return pool.submit(lambda: [prepare(e, focus, detections.get(e.image.id)) for e in chunk])
+            return pool.submit(
+                lambda: [prepare(e, focus, detections.get(e.image.id)) for e in chunk]
+            )
 
         pending = submit(chunks[0]) if chunks else None
         for index in range(len(chunks)):
@@ -113,5 +115,7 @@ def _embed_prepared(prepared: list[Prepared], embedder: Embedder) -> list[Embedd
             rows.append(EmbeddingRow(image_id, status, error=detail))
     if ready:
         vectors = embedder.embed([img for _, img in ready])
-        rows.extend(EmbeddingRow(i, "ok", vector) for (i, _), vector in zip(ready, vectors, strict=True))
+        rows.extend(
+            EmbeddingRow(i, "ok", vector) for (i, _), vector in zip(ready, vectors, strict=True)
+        )
     return rows

@@ -23,7 +23,9 @@ def ensure_partitions(instance: dg.DagsterInstance, keys: list[str]) -> None:
         instance.add_dynamic_partitions(name, missing)
 
 
-@dg.sensor(job=ingest_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(
+    job=ingest_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING
+)
 def new_images_sensor(
     context: dg.SensorEvaluationContext, crawlr: CrawlrResource, storage: StorageResource
 ) -> dg.SensorResult | dg.SkipReason:

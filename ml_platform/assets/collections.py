@@ -1,6 +1,5 @@
 """`crawlr_collections`: every crawlr collection with its parsed focus."""
 
-
 import json
 from collections import Counter
 
@@ -49,7 +48,8 @@ def crawlr_collections(
 def _metadata(collections: list[Collection], known: list[str]) -> dict[str, dg.MetadataValue]:  # type: ignore[type-arg]
     foci = Counter(c.focus.key for c in collections if c.focus and c.usable)
     table = "\n".join(
-        f"| {c.id} | {c.name} | {c.focus.key if c.focus else '-'} | {c.unusable_reason or 'usable'} |"
+        f"| {c.id} | {c.name} | {c.focus.key if c.focus else '-'} | "
+        f"{c.unusable_reason or 'usable'} |"
         for c in collections
     )
     return {

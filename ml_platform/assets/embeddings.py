@@ -33,7 +33,9 @@ def embeddings(
     detections = read_detections(storage.detections_path(key))
     per_focus: dict[str, dict[str, object]] = {}
     for focus in foci:
-        per_focus[focus.key] = _embed_focus(context, storage, models, key, focus, catalog, detections)
+        per_focus[focus.key] = _embed_focus(
+            context, storage, models, key, focus, catalog, detections
+        )
     return dg.MaterializeResult(metadata=_metadata(per_focus))
 
 

@@ -1,6 +1,5 @@
 """`image_catalog`: the images of one ingestion batch, downloaded once and validated."""
 
-
 from collections import Counter
 
 import dagster as dg

@@ -30,7 +30,9 @@ def loads(raw: bytes | str, what: str) -> Any:
         return json.loads(text.strip())
     except json.JSONDecodeError as exc:
         snippet = text.strip()[:80]
-        raise MalformedReplyError(f"{what}: not valid JSON ({exc}); reply began {snippet!r}") from exc
+        raise MalformedReplyError(
+            f"{what}: not valid JSON ({exc}); reply began {snippet!r}"
+        ) from exc
 
 
 def _type_name(focus: dict[str, Any], key: str) -> str | None:
@@ -68,11 +70,15 @@ def parse_collections(raw: bytes | str, known_embeddings: Names[str]) -> list[Co
     if isinstance(data, dict) and isinstance(data.get("collections"), list):
         data = data["collections"]
     if not isinstance(data, list):
-        raise MalformedReplyError(f"GET /collections.json: expected a list, got {type(data).__name__}")
+        raise MalformedReplyError(
+            f"GET /collections.json: expected a list, got {type(data).__name__}"
+        )
     out: list[Collection] = []
     for item in data:
         if not isinstance(item, dict) or not isinstance(item.get("id"), int):
-            raise MalformedReplyError(f"GET /collections.json: entry without an integer id: {item!r}")
+            raise MalformedReplyError(
+                f"GET /collections.json: entry without an integer id: {item!r}"
+            )
         name = str(item.get("name") or f"collection {item['id']}")
         out.append(parse_focus(item["id"], name, item.get("collection_focus"), known_embeddings))
     return out
@@ -91,7 +97,9 @@ def parse_timestamp(value: Any, image_id: Any) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise MalformedReplyError(f"image {image_id}: created_at={value!r} is not ISO 8601") from exc
+        raise MalformedReplyError(
+            f"image {image_id}: created_at={value!r} is not ISO 8601"
+        ) from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

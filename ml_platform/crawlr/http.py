@@ -33,7 +33,9 @@ class HttpCrawlrClient:
         """Absolute image URLs pass through; relative ones resolve against the crawlr base."""
         return urljoin(self._base, url.lstrip("/"))
 
-    def _get(self, url: str, params: dict[str, str | int] | None = None, max_bytes: int = 0) -> bytes:
+    def _get(
+        self, url: str, params: dict[str, str | int] | None = None, max_bytes: int = 0
+    ) -> bytes:
         last: Exception | None = None
         for attempt in range(self._retries + 1):
             if attempt:

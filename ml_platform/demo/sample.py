@@ -129,7 +129,12 @@ def _write_images(root: Path, rng: np.random.Generator) -> list[dict[str, object
 
 
 def _entry(
-    image_id: int, url: str, pet: int | None, created: datetime, members: list[int], rejected: list[int]
+    image_id: int,
+    url: str,
+    pet: int | None,
+    created: datetime,
+    members: list[int],
+    rejected: list[int],
 ) -> dict[str, object]:
     return {
         "id": image_id, "url": url, "pet_id": pet, "created_at": created.isoformat(),

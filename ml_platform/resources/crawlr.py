@@ -25,7 +25,9 @@ class CrawlrResource(PlatformResource):
     def client(self) -> Iterator[CrawlrClient]:
         settings = self.settings()
         client = open_crawlr(
-            self.resolved_source, timeout_s=settings.crawlr_timeout_s, retries=settings.crawlr_retries
+            self.resolved_source,
+            timeout_s=settings.crawlr_timeout_s,
+            retries=settings.crawlr_retries,
         )
         try:
             yield client

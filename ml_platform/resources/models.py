@@ -32,7 +32,9 @@ class ModelsResource(PlatformResource):
     def effective_settings(self) -> Settings:
         settings = self.settings()
         if self.allow_random_weights is not None:
-            settings = settings.model_copy(update={"allow_random_weights": self.allow_random_weights})
+            settings = settings.model_copy(
+                update={"allow_random_weights": self.allow_random_weights}
+            )
         return settings
 
     def known_embedding_types(self) -> list[str]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -25,15 +27,16 @@ class DetectionRow:
 
 def _box_columns(prefix: str, box: Box | None) -> dict[str, float | None]:
     values = (box.x0, box.y0, box.x1, box.y1, box.score) if box else (None,) * 5
-    return {f"{prefix}_{k}": v for k, v in zip(("x0", "y0", "x1", "y1", "score"), values, strict=True)}
+    return {
+        f"{prefix}_{k}": v for k, v in zip(("x0", "y0", "x1", "y1", "score"), values, strict=True)
+    }
 
 
-def _box(row: dict[str, object], prefix: str) -> Box | None:
+def _box(row: Mapping[Hashable, Any], prefix: str) -> Box | None:
     x0 = row[f"{prefix}_x0"]
-    if x0 is None or pd.isna(x0):  # type: ignore[call-overload]
+    if x0 is None or pd.isna(x0):
         return None
-    coords = [float(row[f"{prefix}_{k}"]) for k in ("x0", "y0", "x1", "y1", "score")]  # type: ignore[arg-type]
-    return Box(*coords)
+    return Box(*(float(row[f"{prefix}_{k}"]) for k in ("x0", "y0", "x1", "y1", "score")))
 
 
 def write_detections(path: Path, rows: list[DetectionRow]) -> None:

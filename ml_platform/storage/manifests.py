@@ -28,7 +28,11 @@ class ManifestStore:
         return self.root / f"{key}.json"
 
     def write(self, key: str, images: tuple[ImageRecord, ...], malformed: tuple[str, ...]) -> None:
-        payload = {"key": key, "images": [image_to_json(im) for im in images], "malformed": list(malformed)}
+        payload = {
+            "key": key,
+            "images": [image_to_json(im) for im in images],
+            "malformed": list(malformed),
+        }
         write_json_atomic(self.path(key), payload)
 
     def read(self, key: str) -> tuple[list[ImageRecord], list[str]]:

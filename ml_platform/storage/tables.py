@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -48,11 +49,11 @@ def catalog_frame(results: Sequence[IngestedImage]) -> pd.DataFrame:
     return frame.astype({"pet_id": "Int64", "width": "Int64", "height": "Int64"})
 
 
-def _optional_int(value: object) -> int | None:
-    return None if value is None or pd.isna(value) else int(value)  # type: ignore[call-overload]
+def _optional_int(value: Any) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
 
 
-def _optional_time(value: object) -> datetime | None:
+def _optional_time(value: Any) -> datetime | None:
     return None if value is None or pd.isna(value) else datetime.fromisoformat(str(value))
 
 

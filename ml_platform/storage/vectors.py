@@ -67,7 +67,11 @@ def done_ids(path: Path) -> set[int]:
     if table is None:
         return set()
     statuses = table.column("status").to_pylist()
-    return {i for i, s in zip(table.column("image_id").to_pylist(), statuses, strict=True) if s in DONE_STATUSES}
+    return {
+        i
+        for i, s in zip(table.column("image_id").to_pylist(), statuses, strict=True)
+        if s in DONE_STATUSES
+    }
 
 
 def read_rows(path: Path) -> list[EmbeddingRow]:
@@ -96,6 +100,8 @@ def read_vectors(paths: list[Path]) -> tuple[np.ndarray, np.ndarray, list[dict[s
             flat = ok.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
             vectors.append(flat.reshape(ok.num_rows, -1).astype(np.float32))
         first = table.slice(0, 1).to_pylist()[0]
-        identities.append({k: str(first[k]) for k in ("embedder_id", "embedder_revision", "weights")})
+        identities.append(
+            {k: str(first[k]) for k in ("embedder_id", "embedder_revision", "weights")}
+        )
     matrix = np.concatenate(vectors) if vectors else np.zeros((0, 0), np.float32)
     return np.asarray(ids, np.int64), matrix, identities

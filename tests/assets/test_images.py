@@ -63,7 +63,9 @@ def ingest(home: Path, source: str) -> tuple[str, dg.DagsterInstance]:
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("ingestion_batches", [batch.key])
     resources = {"crawlr": crawlr, "storage": storage}
-    result = dg.materialize([image_catalog], partition_key=batch.key, instance=instance, resources=resources)
+    result = dg.materialize(
+        [image_catalog], partition_key=batch.key, instance=instance, resources=resources
+    )
     assert result.success
     return batch.key, instance
 
@@ -72,16 +74,26 @@ def test_bad_images_are_recorded_and_skipped_without_failing_the_batch(
     tmp_path: Path, server: CrawlrServer
 ) -> None:
     key, _ = ingest(tmp_path, server.url)
-    by_id = {r.image.id: r for r in read_catalog(StorageResource(home=str(tmp_path)).catalog_path(key))}
+    by_id = {
+        r.image.id: r for r in read_catalog(StorageResource(home=str(tmp_path)).catalog_path(key))
+    }
     assert {i for i, r in by_id.items() if r.status is IngestStatus.OK} == {1, 2, 3}
     assert "not a decodable image" in (by_id[4].error or "") or "corrupt" in (by_id[4].error or "")
-    assert "pixels; the limit is 1000000" in (by_id[5].error or "") or "bomb" in (by_id[5].error or "")
+    assert "pixels; the limit is 1000000" in (by_id[5].error or "") or "bomb" in (
+        by_id[5].error or ""
+    )
     assert "HTTP 404" in (by_id[6].error or "")
 
 
-def test_exif_orientation_and_capture_time_are_applied(tmp_path: Path, server: CrawlrServer) -> None:
+def test_exif_orientation_and_capture_time_are_applied(
+    tmp_path: Path, server: CrawlrServer
+) -> None:
     key, _ = ingest(tmp_path, server.url)
-    rotated = next(r for r in read_catalog(StorageResource(home=str(tmp_path)).catalog_path(key)) if r.image.id == 3)
+    rotated = next(
+        r
+        for r in read_catalog(StorageResource(home=str(tmp_path)).catalog_path(key))
+        if r.image.id == 3
+    )
     assert (rotated.width, rotated.height) == (60, 40)
     assert rotated.captured_at is not None and rotated.captured_at.year == 2024
 
@@ -92,7 +104,10 @@ def test_images_are_stored_content_addressed_once(tmp_path: Path, server: Crawlr
     stored = sorted(p for p in (tmp_path / "images").rglob("*") if p.is_file())
     assert len(stored) == 3
     before = {p: p.stat().st_mtime_ns for p in stored}
-    resources = {"crawlr": CrawlrResource(home=str(tmp_path), source=server.url), "storage": storage}
+    resources = {
+        "crawlr": CrawlrResource(home=str(tmp_path), source=server.url),
+        "storage": storage,
+    }
     dg.materialize([image_catalog], partition_key=key, instance=instance, resources=resources)
     assert {p: p.stat().st_mtime_ns for p in stored} == before
     events = instance.fetch_materializations(dg.AssetKey("image_catalog"), limit=1).records

@@ -43,7 +43,9 @@ def test_parses_both_focus_shapes_with_bom_and_whitespace() -> None:
 def test_collection_without_usable_focus_is_kept_and_marked(
     focus: object, reason_part: str
 ) -> None:
-    (collection,) = parse_collections(json.dumps([{"id": 1, "name": "x", "collection_focus": focus}]), KNOWN)
+    (collection,) = parse_collections(
+        json.dumps([{"id": 1, "name": "x", "collection_focus": focus}]), KNOWN
+    )
     assert not collection.usable
     assert collection.unusable_reason is not None and reason_part in collection.unusable_reason
 

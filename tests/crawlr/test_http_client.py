@@ -10,8 +10,8 @@ import pytest
 from ml_platform.crawlr.client import CrawlrError, fetch_collections, fetch_images_page
 from ml_platform.crawlr.contract import MalformedReplyError
 from ml_platform.crawlr.http import HttpCrawlrClient
-from tests.crawlr_server import CrawlrServer, CrawlrState
 from tests.crawlr.test_contract import FLAT, KNOWN, NESTED
+from tests.crawlr_server import CrawlrServer, CrawlrState
 
 
 @pytest.fixture
