@@ -82,9 +82,15 @@ def _print_summary(summary: object, settings: Settings) -> None:
     click.echo(f"materialized ({len(summary.materialized)}):")
     for line in summary.materialized:
         click.echo(f"  - {line}")
+    for line in summary.retrained:
+        click.echo(f"trained: {line}")
     click.echo(f"wall time: {summary.seconds:.1f} s")
     click.echo(f"Dagster UI:  ml-platform dagster-ui --home {settings.resolved_home}")
     click.echo(f"MLflow UI:   ml-platform mlflow-ui --home {settings.resolved_home}")
+    if summary.failed_runs:
+        for line in summary.failed_runs:
+            click.echo(f"FAILED: {line}", err=True)
+        raise SystemExit(1)
 
 
 @main.command("dagster-ui")
@@ -113,3 +119,12 @@ def mlflow_ui(home: Path | None, port: int) -> None:
         "--default-artifact-root", settings.mlflow_artifacts_dir.as_uri(), "--port", str(port),
     ]  # fmt: skip
     os.execvp(args[0], args)
+
+
+def _register_subcommands() -> None:
+    from ml_platform.cli_models import models
+
+    main.add_command(models)
+
+
+_register_subcommands()

@@ -2,13 +2,16 @@
 
 import dagster as dg
 
+from ml_platform.assets.classifiers import collection_classifier
 from ml_platform.assets.collections import crawlr_collections
 from ml_platform.assets.detections import detections
 from ml_platform.assets.embeddings import embeddings
 from ml_platform.assets.images import image_catalog
-from ml_platform.jobs import collections_job, embeddings_job, ingest_job
+from ml_platform.jobs import collections_job, embeddings_job, ingest_job, training_job
 from ml_platform.resources import CrawlrResource, StorageResource
+from ml_platform.resources.mlflow import MlflowResource
 from ml_platform.resources.models import ModelsResource
+from ml_platform.schedules import nightly_retrain_schedule
 from ml_platform.sensors import collections_sensor, new_focus_sensor, new_images_sensor
 
 
@@ -16,16 +19,19 @@ def build_definitions(
     crawlr: CrawlrResource | None = None,
     storage: StorageResource | None = None,
     models: ModelsResource | None = None,
+    mlflow: MlflowResource | None = None,
 ) -> dg.Definitions:
     """The platform's definitions; resources default to the ML_PLATFORM_* settings at run time."""
     return dg.Definitions(
-        assets=[crawlr_collections, image_catalog, detections, embeddings],
-        jobs=[collections_job, ingest_job, embeddings_job],
+        assets=[crawlr_collections, image_catalog, detections, embeddings, collection_classifier],
+        jobs=[collections_job, ingest_job, embeddings_job, training_job],
+        schedules=[nightly_retrain_schedule],
         sensors=[new_images_sensor, collections_sensor, new_focus_sensor],
         resources={
             "crawlr": crawlr or CrawlrResource(),
             "storage": storage or StorageResource(),
             "models": models or ModelsResource(),
+            "mlflow": mlflow or MlflowResource(),
         },
     )
 

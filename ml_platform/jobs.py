@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from ml_platform.partitions import ingestion_batches
+from ml_platform.partitions import collection_partitions, ingestion_batches
 
 collections_job = dg.define_asset_job(
     "collections_job", selection=dg.AssetSelection.assets("crawlr_collections")
@@ -18,4 +18,10 @@ embeddings_job = dg.define_asset_job(
     "embeddings_job",
     selection=dg.AssetSelection.assets("embeddings"),
     partitions_def=ingestion_batches,
+)
+
+training_job = dg.define_asset_job(
+    "training_job",
+    selection=dg.AssetSelection.assets("collection_classifier"),
+    partitions_def=collection_partitions,
 )

@@ -17,7 +17,10 @@ import dagster as dg
 from ml_platform.batches import FeedCursor, register_batch
 from ml_platform.definitions import build_definitions
 from ml_platform.resources import CrawlrResource, StorageResource
+from ml_platform.assets.classifier_support import ClassifierConfig
+from ml_platform.resources.mlflow import MlflowResource
 from ml_platform.resources.models import ModelsResource
+from ml_platform.retraining import collections_to_retrain
 from ml_platform.sensors import ensure_partitions
 from ml_platform.settings import Settings
 from ml_platform.storage.collections_file import foci_in_use, read_collections
@@ -32,7 +35,9 @@ class RunSummary:
     crawlr: str
     new_batches: list[str] = field(default_factory=list)
     new_foci: list[str] = field(default_factory=list)
+    retrained: list[str] = field(default_factory=list)
     materialized: list[str] = field(default_factory=list)
+    failed_runs: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -43,6 +48,7 @@ class Platform:
     crawlr: CrawlrResource
     storage: StorageResource
     models: ModelsResource
+    mlflow: MlflowResource
 
     @classmethod
     def for_settings(cls, settings: Settings, allow_random_weights: bool | None) -> Platform:
@@ -51,10 +57,13 @@ class Platform:
             CrawlrResource(home=home, source=settings.crawlr_source),
             StorageResource(home=home),
             ModelsResource(home=home, allow_random_weights=allow_random_weights),
+            MlflowResource(home=home),
         )
 
     def definitions(self) -> dg.Definitions:
-        return build_definitions(crawlr=self.crawlr, storage=self.storage, models=self.models)
+        return build_definitions(
+            crawlr=self.crawlr, storage=self.storage, models=self.models, mlflow=self.mlflow
+        )
 
 
 def instance_for(settings: Settings) -> dg.DagsterInstance:
@@ -102,8 +111,24 @@ def run_once(settings: Settings, *, allow_random_weights: bool | None = None) ->
     ensure_partitions(instance, pending)
     for key in pending:
         _execute(defs, instance, "ingest_job", key, summary)
+    train_changed(platform, defs, instance, summary)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def train_changed(
+    platform: Platform, defs: dg.Definitions, instance: dg.DagsterInstance, summary: RunSummary
+) -> None:
+    """What the nightly schedule does: train collections without a current champion."""
+    defaults = ClassifierConfig()
+    todo = collections_to_retrain(
+        platform.mlflow.client(), platform.storage,
+        read_collections(platform.storage.collections_path()),
+        negative_sample_size=defaults.negative_sample_size, seed=defaults.seed,
+    )  # fmt: skip
+    for item in todo:
+        summary.retrained.append(f"collection {item.collection_id}: {item.reason}")
+        _execute(defs, instance, "training_job", str(item.collection_id), summary)
 
 
 def _execute(
@@ -114,7 +139,11 @@ def _execute(
     summary: RunSummary,
 ) -> None:
     job = defs.resolve_job_def(job_name)
-    result = job.execute_in_process(instance=instance, partition_key=partition_key)
+    result = job.execute_in_process(
+        instance=instance, partition_key=partition_key, raise_on_error=False
+    )
+    if not result.success:
+        summary.failed_runs.append(f"{job_name}[{partition_key}] run {result.run_id}")
     for event in result.get_asset_materialization_events():
         key = event.asset_key.to_user_string() if event.asset_key else "?"
         summary.materialized.append(f"{key}[{partition_key}]" if partition_key else key)

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
         description="MLflow tracking URI. Default: MLFLOW_TRACKING_URI if set, "
         "else a sqlite file under home.",
     )
+    mlflow_ui_url: str = Field(
+        "http://127.0.0.1:5000", description="Base URL of the MLflow UI, for links in Dagster."
+    )
     allow_random_weights: bool = Field(
         False,
         description="Use randomly initialised embedders when pretrained weights cannot be "

@@ -6,6 +6,7 @@ from collections import Counter
 import dagster as dg
 
 from ml_platform.domain import Collection
+from ml_platform.partitions import collection_partitions
 from ml_platform.resources import CrawlrResource, StorageResource
 from ml_platform.resources.models import ModelsResource
 from ml_platform.storage.collections_file import write_collections
@@ -36,6 +37,7 @@ def crawlr_collections(
     known = models.known_embedding_types()
     collections = crawlr.collections(known)
     write_collections(storage.collections_path(), collections)
+    register_collection_partitions(context.instance, collections)
     unusable = [c for c in collections if not c.usable]
     for c in unusable:
         context.log.warning("collection %s (%s) unusable: %s", c.id, c.name, c.unusable_reason)
@@ -43,6 +45,18 @@ def crawlr_collections(
         metadata=_metadata(collections, known),
         check_results=_checks(collections, unusable),
     )
+
+
+def register_collection_partitions(
+    instance: dg.DagsterInstance, collections: list[Collection]
+) -> None:
+    """One `collections` partition per crawlr collection (unusable ones are skipped later)."""
+    name = collection_partitions.name
+    assert name is not None
+    existing = set(instance.get_dynamic_partitions(name))
+    new = [str(c.id) for c in collections if str(c.id) not in existing]
+    if new:
+        instance.add_dynamic_partitions(name, new)
 
 
 def _metadata(collections: list[Collection], known: list[str]) -> dict[str, dg.MetadataValue]:  # type: ignore[type-arg]

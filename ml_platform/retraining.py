@@ -1,0 +1,62 @@
+"""Which collections need (re)training: no champion, a focus change, or new training data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlflow import MlflowClient
+
+from ml_platform.domain import Collection, Focus
+from ml_platform.model_registry.lookup import get_champion
+from ml_platform.model_registry.naming import VersionTag
+from ml_platform.resources.storage import StorageResource
+from ml_platform.training_data import EmbeddedFocus, build_training_set, load_focus, load_images
+
+
+@dataclass(frozen=True)
+class RetrainReason:
+    collection_id: int
+    reason: str
+
+
+def retrain_reason(
+    client: MlflowClient, collection: Collection, fingerprint: str
+) -> str | None:
+    """Why `collection` must be retrained, or None when its champion is current."""
+    assert collection.focus is not None
+    champion = get_champion(client, collection.id)
+    if champion is None:
+        return "no champion yet"
+    tags = champion.tags
+    trained_focus = f"{tags.get(VersionTag.DERIVATIVE_TYPE)}__{tags.get(VersionTag.EMBEDDING_TYPE)}"
+    if trained_focus != collection.focus.key:
+        return f"focus changed: champion trained on {trained_focus}, now {collection.focus.key}"
+    if tags.get(VersionTag.TRAINING_DATA_FINGERPRINT) != fingerprint:
+        return "training data changed since the champion was trained"
+    return None
+
+
+def collections_to_retrain(
+    client: MlflowClient,
+    storage: StorageResource,
+    collections: list[Collection],
+    *,
+    negative_sample_size: int,
+    seed: int,
+) -> list[RetrainReason]:
+    images = load_images(storage)
+    embedded: dict[Focus, EmbeddedFocus] = {}
+    out = []
+    for collection in collections:
+        if not collection.usable or collection.focus is None:
+            continue
+        if collection.focus not in embedded:
+            embedded[collection.focus] = load_focus(storage, collection.focus)
+        training = build_training_set(
+            collection, images, embedded[collection.focus],
+            negative_sample_size=negative_sample_size, seed=seed,
+        )  # fmt: skip
+        reason = retrain_reason(client, collection, training.fingerprint)
+        if reason is not None:
+            out.append(RetrainReason(collection.id, reason))
+    return out
