@@ -26,6 +26,12 @@ def _export(settings: Settings) -> None:
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
 
 
+OFFLINE_NOTICE = (
+    "OFFLINE: the model hub is unreachable, so CLIP and DINOv2 use pretrained weights only if "
+    "they are in the local cache, else RANDOM weights. Everything made from random weights is "
+    "tagged weights=random and carries no meaning."
+)
+
 HOME_OPTION = click.option(
     "--home", type=click.Path(path_type=Path), default=None,
     help="Platform home (default: ML_PLATFORM_HOME, else ~/.ml-platform).",
@@ -46,18 +52,23 @@ def main(verbose: bool) -> None:
 @HOME_OPTION
 def demo(home: Path | None) -> None:
     """Build the built-in sample crawlr snapshot under home and run everything on it, offline."""
+    from ml_platform.demo.offline import hub_offline
     from ml_platform.demo.sample import build_sample_snapshot
-    from ml_platform.runner import run_once
 
     settings = _settings(home)
     settings = settings.model_copy(update={"crawlr": str(settings.sample_snapshot_dir)})
     _export(settings)
     created = build_sample_snapshot(settings.sample_snapshot_dir)
-    click.echo(
-        f"sample crawlr snapshot: {settings.sample_snapshot_dir} ({'new' if created else 'kept'})"
-    )
-    summary = run_once(settings, allow_random_weights=None)
-    _print_summary(summary, settings)
+    state = "new" if created else "kept"
+    click.echo(f"sample crawlr snapshot: {settings.sample_snapshot_dir} ({state})")
+    allow_random = None
+    if hub_offline():
+        os.environ["HF_HUB_OFFLINE"] = "1"  # local cache only: no retries against the hub
+        allow_random = True
+        click.echo(OFFLINE_NOTICE)
+    from ml_platform.runner import run_once  # after HF_HUB_OFFLINE: the hub client reads it once
+
+    _print_summary(run_once(settings, allow_random_weights=allow_random), settings)
 
 
 @main.command()

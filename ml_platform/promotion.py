@@ -11,17 +11,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import mlflow
 from mlflow import MlflowClient
 
 from ml_platform.learning.evaluation import Evaluation, evaluate_on
 from ml_platform.learning.training import TrainingResult
 from ml_platform.model_registry.aliases import promote
 from ml_platform.model_registry.decision import PromotionDecision, decide_promotion, sanity_check
-from ml_platform.model_registry.lookup import ModelVersionInfo, get_champion
+from ml_platform.model_registry.lookup import ModelVersionInfo, get_champion, load_classifier
 from ml_platform.model_registry.naming import VersionTag
-from ml_platform.model_registry.pyfunc_model import CollectionClassifierModel
-from ml_platform.model_registry.registry import fluent_tracking_uri
 from ml_platform.training_data import TrainingSet
 
 log = logging.getLogger(__name__)
@@ -50,15 +47,9 @@ def same_focus(champion: ModelVersionInfo, training: TrainingSet) -> bool:
 
 
 def evaluate_champion(
-    client: MlflowClient, champion: ModelVersionInfo, training: TrainingSet
+    client: MlflowClient, collection_id: int, training: TrainingSet
 ) -> Evaluation:
-    with fluent_tracking_uri(client.tracking_uri):
-        loaded = mlflow.pyfunc.load_model(champion.model_uri)
-    model = loaded.unwrap_python_model()
-    if not isinstance(model, CollectionClassifierModel):
-        raise TypeError(f"{champion.model_uri} is not a CollectionClassifierModel")
-    if model.dimensionality != training.X.shape[1]:
-        raise ValueError(f"{champion.model_uri} expects width {model.dimensionality}")
+    model = load_classifier(client, collection_id)
     return evaluate_on(model.estimator, training.X, training.y, model.threshold)
 
 
@@ -79,7 +70,7 @@ def run_gate(
     comparable = champion is not None and same_focus(champion, training)
     if champion is not None and not comparable:
         log.warning("champion %s has another focus; not comparable", champion.model_uri)
-    evaluation = evaluate_champion(client, champion, training) if comparable and champion else None
+    evaluation = evaluate_champion(client, training.collection_id, training) if comparable else None
     decision = decide_promotion(evaluation, result.out_of_fold, settings.tolerance, sanity)
     if decision.promote:
         promote(client, training.collection_id, version, decision.reason)

@@ -46,6 +46,13 @@ def collection_classifier(
         collection, load_images(storage), load_focus(storage, collection.focus),
         negative_sample_size=config.negative_sample_size, seed=config.seed,
     )  # fmt: skip
+    if training.n_pos < config.min_positives or training.n_neg < config.min_negatives:
+        return skipped(
+            GATE,
+            f"collection {cid}: {training.n_pos} positives and {training.n_neg} negatives have "
+            f"{collection.focus.key} embeddings; need {config.min_positives} and "
+            f"{config.min_negatives}",
+        )
     try:
         result = train_classifier(training.X, training.y, config.training())
     except InsufficientTrainingDataError as exc:

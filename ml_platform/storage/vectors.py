@@ -1,4 +1,4 @@
-"""Embedding tables: one Parquet file per (focus, batch), vectors as float32 fixed-size lists.
+"""Embedding tables: one Parquet file per (focus, batch), vectors as float32 lists of one width.
 
 Rows whose status is `no_derivative` (e.g. no face in the image) or `failed` carry a null vector
 and the reason; `ok` and `no_derivative` rows count as computed and are never recomputed.
@@ -46,8 +46,10 @@ def _table(rows: list[EmbeddingRow], who: EmbedderIdentity, dim: int) -> pa.Tabl
             "embedder_id": pa.array([who.embedder_id] * n, pa.string()),
             "embedder_revision": pa.array([who.embedder_revision] * n, pa.string()),
             "weights": pa.array([who.weights] * n, pa.string()),
-            "vector": pa.array(vectors, pa.list_(pa.float32(), dim)),
-        }
+            "vector": pa.array(vectors, pa.list_(pa.float32())),
+        },
+        # Parquet has no fixed-size lists that round-trip with nulls; the width is metadata.
+        metadata={"dimensionality": str(dim)},
     )
 
 

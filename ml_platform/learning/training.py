@@ -1,0 +1,236 @@
+"""Train a collection classifier: cross-validate candidates, pick one, choose a threshold, refit.
+
+Protocol (deterministic given `TrainingConfig.seed`):
+1. Stratified k-fold, k = min(cv_folds, n_pos, n_neg): every test fold holds a positive.
+2. Each candidate is fitted fresh on each training fold; its test-fold probabilities are
+   collected as out-of-fold (OOF) predictions and its per-fold average precision recorded.
+3. The winner is the candidate with the highest mean fold average precision (ties go to the
+   earlier candidate in `TrainingConfig.candidates`).
+4. The decision threshold is the OOF probability that maximises F1 (`p >= threshold` means
+   "in the collection"); OOF predictions never come from a model that saw the image.
+5. The winner is refitted on all data; that estimator and threshold are the result.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.metrics import average_precision_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline
+
+from ml_platform.learning.candidates import CandidateName, build_candidate
+from ml_platform.learning.evaluation import (
+    Evaluation,
+    evaluate_on,
+    evaluate_scores,
+    max_f1_threshold,
+    validate_labels,
+)
+
+__all__ = [
+    "CandidateMetrics",
+    "CandidateName",
+    "InsufficientTrainingDataError",
+    "TrainingConfig",
+    "TrainingResult",
+    "cv_fold_count",
+    "evaluate_on",
+    "train_classifier",
+]
+
+log = logging.getLogger(__name__)
+
+HARD_MIN_PER_CLASS = 3  # 3 outer folds, each training fold with 2 per class for calibration
+
+
+class InsufficientTrainingDataError(ValueError):
+    """Too few positives or negatives to cross-validate a classifier."""
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Knobs for `train_classifier`; the defaults suit collections of tens of images."""
+
+    candidates: tuple[CandidateName, ...] = (
+        CandidateName.LOGISTIC_REGRESSION,
+        CandidateName.CALIBRATED_LINEAR_SVM,
+        CandidateName.MLP,
+    )
+    cv_folds: int = 5
+    min_positives: int = 5
+    min_negatives: int = 5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.candidates:
+            raise ValueError("TrainingConfig.candidates is empty; name at least one candidate")
+        if len(set(self.candidates)) != len(self.candidates):
+            raise ValueError(f"TrainingConfig.candidates repeats a name: {self.candidates}")
+        if self.cv_folds < 2:
+            raise ValueError(f"TrainingConfig.cv_folds must be >= 2, got {self.cv_folds}")
+        if min(self.min_positives, self.min_negatives) < HARD_MIN_PER_CLASS:
+            raise ValueError(
+                f"min_positives and min_negatives must be >= {HARD_MIN_PER_CLASS}, got "
+                f"{self.min_positives} and {self.min_negatives}"
+            )
+
+
+@dataclass(frozen=True)
+class CandidateMetrics:
+    """Cross-validated figures for one candidate (AP per fold; the rest on pooled OOF)."""
+
+    name: CandidateName
+    average_precision_mean: float
+    average_precision_std: float
+    out_of_fold: Evaluation
+    folds: int
+
+    @property
+    def roc_auc(self) -> float:
+        return self.out_of_fold.roc_auc
+
+    @property
+    def f1_at_threshold(self) -> float:
+        return self.out_of_fold.f1
+
+    @property
+    def threshold(self) -> float:
+        return self.out_of_fold.threshold
+
+    @property
+    def n_pos(self) -> int:
+        return self.out_of_fold.n_pos
+
+    @property
+    def n_neg(self) -> int:
+        return self.out_of_fold.n_neg
+
+    def as_metrics(self) -> dict[str, float]:
+        """Flat figures for MLflow, e.g. `cv_average_precision_mean`, `cv_oof_roc_auc`."""
+        return {
+            "cv_average_precision_mean": self.average_precision_mean,
+            "cv_average_precision_std": self.average_precision_std,
+            "cv_folds": float(self.folds),
+            **self.out_of_fold.as_metrics(prefix="cv_oof_"),
+        }
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """The refitted winner, its threshold and every candidate's cross-validated figures."""
+
+    winner: CandidateName
+    estimator: Pipeline
+    threshold: float
+    candidates: tuple[CandidateMetrics, ...]
+    dimensionality: int
+    n_pos: int
+    n_neg: int
+    folds: int
+    config: TrainingConfig
+
+    @property
+    def winner_metrics(self) -> CandidateMetrics:
+        return next(m for m in self.candidates if m.name == self.winner)
+
+    @property
+    def out_of_fold(self) -> Evaluation:
+        """The winner's OOF evaluation: the challenger's side of a promotion comparison."""
+        return self.winner_metrics.out_of_fold
+
+
+def cv_fold_count(n_pos: int, n_neg: int, config: TrainingConfig) -> int:
+    """Folds to use: `cv_folds`, reduced to the minority count; an error below the minimum."""
+    if n_pos < config.min_positives or n_neg < config.min_negatives:
+        raise InsufficientTrainingDataError(
+            f"need at least {config.min_positives} positives and {config.min_negatives} "
+            f"negatives to train, got {n_pos} and {n_neg}; label more images"
+        )
+    folds = min(config.cv_folds, n_pos, n_neg)
+    if folds < config.cv_folds:
+        log.info("reducing CV folds from %d to %d (minority class size)", config.cv_folds, folds)
+    return folds
+
+
+def train_classifier(
+    X: NDArray[np.floating], y: NDArray[np.generic], config: TrainingConfig | None = None
+) -> TrainingResult:
+    """Cross-validate `config.candidates` on (X, y), pick the winner, refit it on all data."""
+    config = config or TrainingConfig()
+    data = _validate_features(X)
+    labels = validate_labels(y)
+    if data.shape[0] != labels.shape[0]:
+        raise ValueError(f"X has {data.shape[0]} rows but y has {labels.shape[0]} labels")
+    n_pos = int(labels.sum())
+    n_neg = int(labels.size - n_pos)
+    folds = cv_fold_count(n_pos, n_neg, config)
+    splits = list(
+        StratifiedKFold(n_splits=folds, shuffle=True, random_state=config.seed).split(data, labels)
+    )
+    metrics = tuple(
+        _cross_validate(name, data, labels, splits, config.seed) for name in config.candidates
+    )
+    best = max(metrics, key=lambda m: m.average_precision_mean)  # first maximum wins ties
+    log.info(
+        "winner %s: CV AP %.3f +/- %.3f, threshold %.3f (n_pos=%d, n_neg=%d, folds=%d)",
+        best.name,
+        best.average_precision_mean,
+        best.average_precision_std,
+        best.threshold,
+        n_pos,
+        n_neg,
+        folds,
+    )
+    estimator = build_candidate(best.name, seed=config.seed, n_minority=min(n_pos, n_neg))
+    estimator.fit(data, labels)
+    return TrainingResult(
+        winner=best.name,
+        estimator=estimator,
+        threshold=best.threshold,
+        candidates=metrics,
+        dimensionality=int(data.shape[1]),
+        n_pos=n_pos,
+        n_neg=n_neg,
+        folds=folds,
+        config=config,
+    )
+
+
+def _validate_features(X: NDArray[np.floating]) -> NDArray[np.float32]:
+    data = np.asarray(X, dtype=np.float32)
+    if data.ndim != 2 or data.shape[1] == 0:
+        raise ValueError(f"X must be a 2-D array [n, dim] with dim > 0, got shape {data.shape}")
+    if not np.isfinite(data).all():
+        raise ValueError("X contains NaN or infinite values; re-embed the affected images")
+    return data
+
+
+def _cross_validate(
+    name: CandidateName,
+    X: NDArray[np.float32],
+    y: NDArray[np.int64],
+    splits: list[tuple[NDArray[np.intp], NDArray[np.intp]]],
+    seed: int,
+) -> CandidateMetrics:
+    oof = np.zeros(y.shape[0], dtype=np.float64)
+    fold_ap: list[float] = []
+    for train_idx, test_idx in splits:
+        y_train = y[train_idx]
+        n_minority = int(min(y_train.sum(), y_train.size - y_train.sum()))
+        model = build_candidate(name, seed=seed, n_minority=n_minority)
+        model.fit(X[train_idx], y_train)
+        oof[test_idx] = model.predict_proba(X[test_idx])[:, 1]
+        fold_ap.append(float(average_precision_score(y[test_idx], oof[test_idx])))
+    threshold = max_f1_threshold(y, oof)
+    log.debug("candidate %s: fold AP %s", name, [round(a, 3) for a in fold_ap])
+    return CandidateMetrics(
+        name=name,
+        average_precision_mean=float(np.mean(fold_ap)),
+        average_precision_std=float(np.std(fold_ap)),
+        out_of_fold=evaluate_scores(y, oof, threshold),
+        folds=len(splits),
+    )

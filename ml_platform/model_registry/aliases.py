@@ -1,0 +1,165 @@
+"""Promotion with MLflow aliases: `champion`, `challenger`, and a promotion history.
+
+The history is a registered-model tag (`promotion_history`) holding a JSON list, oldest first:
+`[{"version": "3", "at": "2025-01-01T12:00:00+00:00", "reason": "...", "previous": "2",
+"action": "promote"}, ...]`. `previous` is the champion version before the change (null when
+there was none); `action` is `promote` or `rollback`. A rollback follows the chain of
+promotions back: it restores the `previous` of the promotion that made the current champion.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import RegisteredModel
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+from ml_platform.model_registry.naming import Alias, ModelTag, model_name
+
+log = logging.getLogger(__name__)
+
+MAX_HISTORY_ENTRIES = 200  # the oldest entries are dropped beyond this (tag size limit)
+
+
+class ModelNotFoundError(LookupError):
+    """No registered model, or no such version, for a collection."""
+
+
+class NoPreviousChampionError(LookupError):
+    """A rollback was asked for but there is no earlier champion to return to."""
+
+
+@dataclass(frozen=True)
+class PromotionEntry:
+    """One change of the champion alias."""
+
+    version: str
+    at: str
+    reason: str
+    previous: str | None
+    action: Literal["promote", "rollback"] = "promote"
+
+
+def registered_model_or_none(client: MlflowClient, name: str) -> RegisteredModel | None:
+    """The registered model `name`, or None when it does not exist (other errors propagate)."""
+    try:
+        return client.get_registered_model(name)
+    except MlflowException as error:
+        if error.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            return None
+        raise
+
+
+def alias_version(model: RegisteredModel, alias: Alias) -> str | None:
+    """The version an alias points at, or None."""
+    version = model.aliases.get(alias.value)
+    return None if version is None else str(version)
+
+
+def read_history(model: RegisteredModel) -> list[PromotionEntry]:
+    """The promotion history stored on a registered model (empty when none yet)."""
+    raw = model.tags.get(ModelTag.PROMOTION_HISTORY.value)
+    if not raw:
+        return []
+    try:
+        return [PromotionEntry(**entry) for entry in json.loads(raw)]
+    except (json.JSONDecodeError, TypeError) as error:
+        raise ValueError(
+            f"registered model {model.name!r} has an unreadable {ModelTag.PROMOTION_HISTORY} tag "
+            f"({error}); fix or delete the tag in the MLflow UI"
+        ) from error
+
+
+def promote(client: MlflowClient, collection_id: int, version: str, reason: str) -> PromotionEntry:
+    """Point `champion` at `version`, drop `challenger` if it pointed there, record history.
+
+    Promoting the version that already is champion changes nothing and returns its entry.
+    """
+    name = model_name(collection_id)
+    model = _require_model(client, collection_id)
+    _require_version(client, collection_id, version)
+    previous = alias_version(model, Alias.CHAMPION)
+    if previous == version:
+        log.info("%s version %s already is champion; nothing to do", name, version)
+        return _latest_entry_for(read_history(model), version) or _entry(version, reason, None)
+    return _move_champion(client, model, _entry(version, reason, previous))
+
+
+def rollback(client: MlflowClient, collection_id: int, reason: str = "rollback") -> PromotionEntry:
+    """Move `champion` back to the champion before the current one's promotion."""
+    model = _require_model(client, collection_id)
+    current = alias_version(model, Alias.CHAMPION)
+    promoted = _latest_entry_for(read_history(model), current, action="promote")
+    if current is None or promoted is None or promoted.previous is None:
+        raise NoPreviousChampionError(
+            f"collection {collection_id} has no previous champion to roll back to "
+            f"(current champion: {current or 'none'}); promote a version instead"
+        )
+    _require_version(client, collection_id, promoted.previous)
+    entry = _entry(promoted.previous, f"{reason} (from version {current})", current, "rollback")
+    return _move_champion(client, model, entry)
+
+
+def _move_champion(
+    client: MlflowClient, model: RegisteredModel, entry: PromotionEntry
+) -> PromotionEntry:
+    client.set_registered_model_alias(model.name, Alias.CHAMPION.value, entry.version)
+    if alias_version(model, Alias.CHALLENGER) == entry.version:
+        client.delete_registered_model_alias(model.name, Alias.CHALLENGER.value)
+    history = [*read_history(model), entry][-MAX_HISTORY_ENTRIES:]
+    payload = json.dumps([asdict(item) for item in history])
+    client.set_registered_model_tag(model.name, ModelTag.PROMOTION_HISTORY.value, payload)
+    log.info(
+        "%s: champion %s -> %s (%s: %s)",
+        model.name,
+        entry.previous,
+        entry.version,
+        entry.action,
+        entry.reason,
+    )
+    return entry
+
+
+def _entry(
+    version: str,
+    reason: str,
+    previous: str | None,
+    action: Literal["promote", "rollback"] = "promote",
+) -> PromotionEntry:
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    return PromotionEntry(version=version, at=at, reason=reason, previous=previous, action=action)
+
+
+def _latest_entry_for(
+    history: list[PromotionEntry], version: str | None, action: str | None = None
+) -> PromotionEntry | None:
+    matches = [e for e in history if e.version == version and action in (None, e.action)]
+    return matches[-1] if matches else None
+
+
+def _require_model(client: MlflowClient, collection_id: int) -> RegisteredModel:
+    model = registered_model_or_none(client, model_name(collection_id))
+    if model is None:
+        raise ModelNotFoundError(
+            f"collection {collection_id} has no registered model {model_name(collection_id)!r}; "
+            "train and register a classifier first"
+        )
+    return model
+
+
+def _require_version(client: MlflowClient, collection_id: int, version: str) -> None:
+    try:
+        client.get_model_version(model_name(collection_id), str(version))
+    except MlflowException as error:
+        if error.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            raise
+        raise ModelNotFoundError(
+            f"collection {collection_id} has no model version {version}; "
+            f"list its versions with `ml-platform models show {collection_id}`"
+        ) from error

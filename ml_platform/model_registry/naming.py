@@ -1,0 +1,119 @@
+"""Names the registry uses: registered-model names, aliases, tag keys, provenance.
+
+Serving and the CLI read these tags, so they are StrEnums, never string literals elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ml_platform.domain import Focus, WeightsStatus
+
+MODEL_NAME_PREFIX = "crawlr-collection-"
+DEFAULT_EXPERIMENT = "crawlr-collection-classifiers"
+
+
+class Alias(StrEnum):
+    """Registered-model aliases; stages are never used."""
+
+    CHAMPION = "champion"
+    CHALLENGER = "challenger"
+
+
+class ModelSource(StrEnum):
+    """Where a model version came from."""
+
+    TRAINING = "training"
+    LEGACY = "legacy"
+
+
+class VersionTag(StrEnum):
+    """Tags on every model version: everything needed to use it correctly."""
+
+    COLLECTION_ID = "collection_id"
+    DERIVATIVE_TYPE = "derivative_type"
+    EMBEDDING_TYPE = "embedding_type"
+    EMBEDDER_ID = "embedder_id"
+    EMBEDDER_REVISION = "embedder_revision"
+    WEIGHTS = "weights"
+    DIMENSIONALITY = "dimensionality"
+    THRESHOLD = "threshold"
+    N_POSITIVES = "n_positives"
+    N_NEGATIVES = "n_negatives"
+    CV_FOLDS = "cv_folds"
+    CV_AVERAGE_PRECISION_MEAN = "cv_average_precision_mean"
+    CV_AVERAGE_PRECISION_STD = "cv_average_precision_std"
+    CV_OOF_AVERAGE_PRECISION = "cv_oof_average_precision"
+    CV_ROC_AUC = "cv_roc_auc"
+    CV_F1 = "cv_f1_at_threshold"
+    WINNER_CANDIDATE = "winner_candidate"
+    DAGSTER_RUN_ID = "dagster_run_id"
+    DAGSTER_PARTITION = "dagster_partition"
+    TRAINING_DATA_FINGERPRINT = "training_data_fingerprint"
+    SOURCE = "source"
+    LEGACY_FILE = "legacy_file"
+    LEGACY_SHA256 = "legacy_sha256"
+
+
+class ModelTag(StrEnum):
+    """Tags on the registered model itself."""
+
+    COLLECTION_ID = "collection_id"
+    PROMOTION_HISTORY = "promotion_history"
+
+
+UNKNOWN = "unknown"  # tag value where a legacy model cannot know a figure
+
+
+def model_name(collection_id: int) -> str:
+    """The registered-model name of a collection's classifier: `crawlr-collection-<id>`."""
+    if collection_id < 0:
+        raise ValueError(f"collection id must be non-negative, got {collection_id}")
+    return f"{MODEL_NAME_PREFIX}{collection_id}"
+
+
+def collection_id_of(name: str) -> int | None:
+    """The collection id in a registered-model name, or None for a name that is not ours."""
+    suffix = name.removeprefix(MODEL_NAME_PREFIX)
+    return int(suffix) if suffix != name and suffix.isdigit() else None
+
+
+@dataclass(frozen=True)
+class ClassifierProvenance:
+    """Who and what produced a classifier; recorded as model-version tags."""
+
+    collection_id: int
+    focus: Focus
+    embedder_id: str
+    embedder_revision: str
+    weights: WeightsStatus
+    training_data_fingerprint: str
+    dagster_run_id: str | None = None
+    dagster_partition: str | None = None
+
+    def tags(self) -> dict[str, str]:
+        return {
+            VersionTag.COLLECTION_ID: str(self.collection_id),
+            VersionTag.DERIVATIVE_TYPE: self.focus.derivative_type.value,
+            VersionTag.EMBEDDING_TYPE: self.focus.embedding_type,
+            VersionTag.EMBEDDER_ID: self.embedder_id,
+            VersionTag.EMBEDDER_REVISION: self.embedder_revision,
+            VersionTag.WEIGHTS: self.weights.value,
+            VersionTag.TRAINING_DATA_FINGERPRINT: self.training_data_fingerprint,
+            VersionTag.DAGSTER_RUN_ID: self.dagster_run_id or "",
+            VersionTag.DAGSTER_PARTITION: self.dagster_partition or "",
+        }
+
+
+def training_data_fingerprint(labelled: Iterable[tuple[int, bool]], focus: Focus) -> str:
+    """sha256 over the sorted (image id, label) pairs and the focus key.
+
+    Two trainings with the same fingerprint saw exactly the same labelled images.
+    """
+    pairs = sorted({(int(image_id), bool(label)) for image_id, label in labelled})
+    payload = json.dumps({"focus": focus.key, "labelled": pairs}, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
