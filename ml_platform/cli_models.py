@@ -10,7 +10,6 @@ from typing import Any
 import click
 
 
-
 def _client(home: Path | None) -> Any:
     from ml_platform.resources.mlflow import MlflowResource
 
@@ -74,7 +73,9 @@ def show(collection_id: int, home: Path | None, as_json: bool) -> None:
         click.echo(_json(details))
         return
     s = details.summary
-    click.echo(f"{s.name}: champion {s.champion_version or '-'}, challenger {s.challenger_version or '-'}")
+    click.echo(
+        f"{s.name}: champion {s.champion_version or '-'}, challenger {s.challenger_version or '-'}"
+    )
     for v in details.versions:
         click.echo(f"  version {v.version} {list(v.aliases)} created {v.created_at:%Y-%m-%d %H:%M}")
         for key in sorted(v.tags):
@@ -128,9 +129,9 @@ def import_legacy_cmd(directory: Path, home: Path | None, as_json: bool) -> None
     if as_json:
         click.echo(_json([dataclasses.asdict(o) for o in outcomes]))
     for o in outcomes if not as_json else []:
-        detail = f"version {o.version}{' (champion)' if o.champion else ''}" if o.version else o.reason
+        detail = (
+            f"version {o.version}{' (champion)' if o.champion else ''}" if o.version else o.reason
+        )
         click.echo(f"collection {o.key}: {o.status.value} {o.model_file or ''} {detail}")
     if any(o.status is LegacyStatus.FAILED for o in outcomes):
         raise SystemExit(1)
-
-

@@ -16,8 +16,8 @@ from PIL import Image
 from ml_platform.domain import DerivativeType, Focus, IngestedImage
 from ml_platform.storage.detections_table import DetectionRow
 from ml_platform.storage.vectors import EmbeddingRow
-from ml_platform.vision.decode import ImageDecodeError, load_rgb
 from ml_platform.vision.crops import crop_for
+from ml_platform.vision.decode import ImageDecodeError, load_rgb
 from ml_platform.vision.detectors import DetectionResult, Detector
 from ml_platform.vision.embedders import Embedder
 

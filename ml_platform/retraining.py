@@ -19,9 +19,7 @@ class RetrainReason:
     reason: str
 
 
-def retrain_reason(
-    client: MlflowClient, collection: Collection, fingerprint: str
-) -> str | None:
+def retrain_reason(client: MlflowClient, collection: Collection, fingerprint: str) -> str | None:
     """Why `collection` must be retrained, or None when its champion is current."""
     assert collection.focus is not None
     champion = get_champion(client, collection.id)
@@ -43,7 +41,10 @@ def collections_to_retrain(
     *,
     negative_sample_size: int,
     seed: int,
+    min_positives: int,
+    min_negatives: int,
 ) -> list[RetrainReason]:
+    """Usable collections with enough labelled, embedded images whose champion is not current."""
     images = load_images(storage)
     embedded: dict[Focus, EmbeddedFocus] = {}
     out = []
@@ -56,6 +57,8 @@ def collections_to_retrain(
             collection, images, embedded[collection.focus],
             negative_sample_size=negative_sample_size, seed=seed,
         )  # fmt: skip
+        if training.n_pos < min_positives or training.n_neg < min_negatives:
+            continue  # the training asset would skip it; retried once more data lands
         reason = retrain_reason(client, collection, training.fingerprint)
         if reason is not None:
             out.append(RetrainReason(collection.id, reason))

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import dagster as dg
 
+from ml_platform.assets.classifier_support import ClassifierConfig
 from ml_platform.batches import FeedCursor, register_batch
 from ml_platform.definitions import build_definitions
 from ml_platform.resources import CrawlrResource, StorageResource
-from ml_platform.assets.classifier_support import ClassifierConfig
+from ml_platform.resources.base import settings_overrides
 from ml_platform.resources.mlflow import MlflowResource
 from ml_platform.resources.models import ModelsResource
 from ml_platform.retraining import collections_to_retrain
@@ -27,6 +28,8 @@ from ml_platform.storage.collections_file import foci_in_use, read_collections
 
 log = logging.getLogger(__name__)
 FEED_CURSOR, FOCI_CURSOR = "cli_new_images", "cli_foci"
+# Dagster's console logger at INFO: asset logs and failures, not every engine event.
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 @dataclass
@@ -52,12 +55,14 @@ class Platform:
 
     @classmethod
     def for_settings(cls, settings: Settings, allow_random_weights: bool | None) -> Platform:
-        home = str(settings.resolved_home)
+        home, overrides = str(settings.resolved_home), settings_overrides(settings)
         return cls(
-            CrawlrResource(home=home, source=settings.crawlr_source),
-            StorageResource(home=home),
-            ModelsResource(home=home, allow_random_weights=allow_random_weights),
-            MlflowResource(home=home),
+            CrawlrResource(home=home, overrides=overrides, source=settings.crawlr_source),
+            StorageResource(home=home, overrides=overrides),
+            ModelsResource(
+                home=home, overrides=overrides, allow_random_weights=allow_random_weights
+            ),
+            MlflowResource(home=home, overrides=overrides),
         )
 
     def definitions(self) -> dg.Definitions:
@@ -125,6 +130,7 @@ def train_changed(
         platform.mlflow.client(), platform.storage,
         read_collections(platform.storage.collections_path()),
         negative_sample_size=defaults.negative_sample_size, seed=defaults.seed,
+        min_positives=defaults.min_positives, min_negatives=defaults.min_negatives,
     )  # fmt: skip
     for item in todo:
         summary.retrained.append(f"collection {item.collection_id}: {item.reason}")
@@ -140,7 +146,7 @@ def _execute(
 ) -> None:
     job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(
-        instance=instance, partition_key=partition_key, raise_on_error=False
+        instance=instance, partition_key=partition_key, raise_on_error=False, run_config=QUIET
     )
     if not result.success:
         summary.failed_runs.append(f"{job_name}[{partition_key}] run {result.run_id}")

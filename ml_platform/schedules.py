@@ -26,11 +26,20 @@ def nightly_retrain_schedule(
     todo = collections_to_retrain(
         mlflow.client(), storage, read_collections(path),
         negative_sample_size=defaults.negative_sample_size, seed=defaults.seed,
+        min_positives=defaults.min_positives, min_negatives=defaults.min_negatives,
     )  # fmt: skip
     if not todo:
         return dg.SkipReason("every champion is current")
-    date = context.scheduled_execution_time.strftime("%Y-%m-%d") if context.scheduled_execution_time else "now"
+    date = (
+        context.scheduled_execution_time.strftime("%Y-%m-%d")
+        if context.scheduled_execution_time
+        else "now"
+    )
     return [
-        dg.RunRequest(partition_key=str(t.collection_id), run_key=f"{date}:{t.collection_id}", tags={"retrain_reason": t.reason[:200]})
+        dg.RunRequest(
+            partition_key=str(t.collection_id),
+            run_key=f"{date}:{t.collection_id}",
+            tags={"retrain_reason": t.reason[:200]},
+        )
         for t in todo
     ]

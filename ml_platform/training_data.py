@@ -58,7 +58,9 @@ def load_images(storage: StorageResource) -> list[IngestedImage]:
     """Every successfully ingested image across all ingested batches."""
     out: list[IngestedImage] = []
     for key in storage.ledger().ingested_batches():
-        out.extend(e for e in read_catalog(storage.catalog_path(key)) if e.status is IngestStatus.OK)
+        out.extend(
+            e for e in read_catalog(storage.catalog_path(key)) if e.status is IngestStatus.OK
+        )
     return out
 
 
@@ -104,7 +106,11 @@ def build_training_set(
     if collection.focus is None or collection.focus != embedded.focus:
         raise ValueError(f"collection {collection.id} focus {collection.focus} != {embedded.focus}")
     labels = labels_for(collection.id, images, negative_sample_size, seed)
-    rows = [(i, labels[int(image_id)]) for i, image_id in enumerate(embedded.ids) if int(image_id) in labels]
+    rows = [
+        (i, labels[int(image_id)])
+        for i, image_id in enumerate(embedded.ids)
+        if int(image_id) in labels
+    ]
     index = np.asarray([r[0] for r in rows], np.int64)
     ids = embedded.ids[index] if rows else np.zeros(0, np.int64)
     y = np.asarray([r[1] for r in rows], np.int64)

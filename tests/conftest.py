@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a model hub
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -44,3 +46,40 @@ def yunet_onnx(shared_dir: Path) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} not found")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny randomly initialised CLIP and DINOv2 saved as local model directories.
+
+    They go through the real loading code (`from_pretrained` on a local directory, as with
+    ML_PLATFORM_CLIP_MODEL / ML_PLATFORM_DINO_MODEL); only their size is not the real one.
+    """
+    import torch
+    from transformers import (
+        BitImageProcessor,
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        CLIPVisionModelWithProjection,
+        Dinov2Config,
+        Dinov2Model,
+    )
+
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("tiny_models")
+    clip_config = CLIPVisionConfig(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+        projection_dim=16, image_size=224, patch_size=32,
+    )  # fmt: skip
+    CLIPVisionModelWithProjection(clip_config).save_pretrained(root / "clip")
+    CLIPImageProcessor().save_pretrained(root / "clip")
+    dino_config = Dinov2Config(
+        hidden_size=24, intermediate_size=48, num_hidden_layers=2, num_attention_heads=2,
+        image_size=224, patch_size=14,
+    )  # fmt: skip
+    Dinov2Model(dino_config).save_pretrained(root / "dino")
+    BitImageProcessor(
+        size={"shortest_edge": 256}, crop_size={"height": 224, "width": 224},
+        image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225],
+    ).save_pretrained(root / "dino")  # fmt: skip
+    return {"clip": root / "clip", "dino": root / "dino"}

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from ml_platform.assets.classifier_support import ClassifierConfig, classifier_metadata, skipped
 from ml_platform.learning.training import InsufficientTrainingDataError, train_classifier
 from ml_platform.model_registry.naming import ClassifierProvenance
 from ml_platform.model_registry.registry import register_classifier
@@ -12,7 +13,6 @@ from ml_platform.resources.mlflow import MlflowResource
 from ml_platform.resources.models import ModelsResource
 from ml_platform.storage.collections_file import read_collections
 from ml_platform.training_data import build_training_set, load_focus, load_images
-from ml_platform.assets.classifier_support import ClassifierConfig, classifier_metadata, skipped
 
 GATE = "promotion_gate"
 
@@ -38,7 +38,9 @@ def collection_classifier(
     `crawlr-collection-<id>` (alias challenger) and promote it to champion when the blocking
     `promotion_gate` passes. Unusable or under-labelled collections are skipped with the reason."""
     cid = int(context.partition_key)
-    collection = next((c for c in read_collections(storage.collections_path()) if c.id == cid), None)
+    collection = next(
+        (c for c in read_collections(storage.collections_path()) if c.id == cid), None
+    )
     if collection is None or not collection.usable or collection.focus is None:
         reason = collection.unusable_reason if collection else "not in crawlr_collections"
         return skipped(GATE, f"collection {cid}: {reason}")
