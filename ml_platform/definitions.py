@@ -3,16 +3,28 @@
 import dagster as dg
 
 from ml_platform.assets.classifiers import collection_classifier
+from ml_platform.assets.clusters import pet_clusters, pet_heroes
 from ml_platform.assets.collections import crawlr_collections
 from ml_platform.assets.detections import detections
 from ml_platform.assets.embeddings import embeddings
 from ml_platform.assets.images import image_catalog
-from ml_platform.jobs import collections_job, embeddings_job, ingest_job, training_job
+from ml_platform.jobs import (
+    clusters_job,
+    collections_job,
+    embeddings_job,
+    ingest_job,
+    training_job,
+)
 from ml_platform.resources import CrawlrResource, StorageResource
 from ml_platform.resources.mlflow import MlflowResource
 from ml_platform.resources.models import ModelsResource
 from ml_platform.schedules import nightly_retrain_schedule
-from ml_platform.sensors import collections_sensor, new_focus_sensor, new_images_sensor
+from ml_platform.sensors import (
+    automation_sensor,
+    collections_sensor,
+    new_focus_sensor,
+    new_images_sensor,
+)
 
 
 def build_definitions(
@@ -23,10 +35,13 @@ def build_definitions(
 ) -> dg.Definitions:
     """The platform's definitions; resources default to the ML_PLATFORM_* settings at run time."""
     return dg.Definitions(
-        assets=[crawlr_collections, image_catalog, detections, embeddings, collection_classifier],
-        jobs=[collections_job, ingest_job, embeddings_job, training_job],
+        assets=[
+            crawlr_collections, image_catalog, detections, embeddings, collection_classifier,
+            pet_clusters, pet_heroes,
+        ],
+        jobs=[collections_job, ingest_job, embeddings_job, training_job, clusters_job],
         schedules=[nightly_retrain_schedule],
-        sensors=[new_images_sensor, collections_sensor, new_focus_sensor],
+        sensors=[new_images_sensor, collections_sensor, new_focus_sensor, automation_sensor],
         resources={
             "crawlr": crawlr or CrawlrResource(),
             "storage": storage or StorageResource(),

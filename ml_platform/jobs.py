@@ -25,3 +25,9 @@ training_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets("collection_classifier"),
     partitions_def=collection_partitions,
 )
+
+clusters_job = dg.define_asset_job(
+    "clusters_job",
+    selection=dg.AssetSelection.assets("pet_clusters", "pet_heroes"),
+    partitions_def=ingestion_batches,
+)

@@ -116,6 +116,7 @@ def run_once(settings: Settings, *, allow_random_weights: bool | None = None) ->
     ensure_partitions(instance, pending)
     for key in pending:
         _execute(defs, instance, "ingest_job", key, summary)
+        _execute(defs, instance, "clusters_job", key, summary)  # the automation sensor's work
     train_changed(platform, defs, instance, summary)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -85,3 +85,11 @@ def new_focus_sensor(
     tag = "+".join(new)
     requests = [dg.RunRequest(partition_key=k, run_key=f"{tag}:{k}") for k in done]
     return dg.SensorResult(run_requests=requests, cursor=",".join(sorted(seen | set(foci))))
+
+
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "automation_sensor",
+    target=dg.AssetSelection.assets("pet_clusters", "pet_heroes"),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Clusters and hero sets follow new embeddings (eager automation conditions).",
+)

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     person_detector_onnx: Path | None = Field(
         None, description="YOLO-layout ONNX person detector; HOG fallback when unset."
     )
+    cluster_focus: str = Field(
+        "whole_image__embed_clip_vit_b_32",
+        description="Focus (derivative__embedding type) whose embeddings pets are clustered on.",
+    )
     embed_batch_size: int = Field(32, description="Images per embedding forward pass.")
     device: str = Field("cpu", description="torch device for embedders (cpu, cuda).")
     serve_token: str | None = Field(None, description="Bearer token required on /v1 routes.")

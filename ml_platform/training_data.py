@@ -54,14 +54,17 @@ class TrainingSet:
         return int(self.y.size - self.y.sum())
 
 
+def images_by_batch(storage: StorageResource) -> dict[str, list[IngestedImage]]:
+    """Successfully ingested images of every ingested batch."""
+    return {
+        key: [e for e in read_catalog(storage.catalog_path(key)) if e.status is IngestStatus.OK]
+        for key in storage.ledger().ingested_batches()
+    }
+
+
 def load_images(storage: StorageResource) -> list[IngestedImage]:
     """Every successfully ingested image across all ingested batches."""
-    out: list[IngestedImage] = []
-    for key in storage.ledger().ingested_batches():
-        out.extend(
-            e for e in read_catalog(storage.catalog_path(key)) if e.status is IngestStatus.OK
-        )
-    return out
+    return [e for batch in images_by_batch(storage).values() for e in batch]
 
 
 def load_focus(storage: StorageResource, focus: Focus) -> EmbeddedFocus:

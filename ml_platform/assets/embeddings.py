@@ -25,11 +25,13 @@ from ml_platform.storage.vectors import EmbedderIdentity, read_rows, write_embed
 def embeddings(
     context: dg.AssetExecutionContext, storage: StorageResource, models: ModelsResource
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
-    """Embeddings for every focus used by a usable collection. Already computed (image, focus)
-    pairs are kept, so a re-run only adds what a new focus or a retry needs."""
+    """Embeddings for every focus used by a usable collection, plus the clustering focus.
+    Already computed (image, focus) pairs are kept, so a re-run only adds what a new focus or
+    a retry needs."""
     key = context.partition_key
     catalog = [e for e in read_catalog(storage.catalog_path(key)) if e.status is IngestStatus.OK]
-    foci = foci_in_use(read_collections(storage.collections_path()))
+    cluster_focus = Focus.from_key(storage.settings().cluster_focus)
+    foci = sorted({*foci_in_use(read_collections(storage.collections_path())), cluster_focus})
     detections = read_detections(storage.detections_path(key))
     per_focus: dict[str, dict[str, object]] = {}
     for focus in foci:

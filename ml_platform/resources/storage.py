@@ -38,3 +38,15 @@ class StorageResource(PlatformResource):
 
     def embeddings_path(self, focus: Focus, batch_key: str) -> Path:
         return self.data_dir / "embeddings" / focus.key / f"{batch_key}.parquet"
+
+    def quality_path(self, batch_key: str) -> Path:
+        return self.data_dir / "quality" / f"{batch_key}.parquet"
+
+    def clusters_dir(self, focus: Focus) -> Path:
+        return self.data_dir / "clusters" / focus.key
+
+    def heroes_dir(self) -> Path:
+        return self.data_dir / "heroes"
+
+    def ann_index_path(self, focus: Focus) -> Path:
+        return self.data_dir / "ann" / f"{focus.key}.faiss"
