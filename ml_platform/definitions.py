@@ -36,8 +36,13 @@ def build_definitions(
     """The platform's definitions; resources default to the ML_PLATFORM_* settings at run time."""
     return dg.Definitions(
         assets=[
-            crawlr_collections, image_catalog, detections, embeddings, collection_classifier,
-            pet_clusters, pet_heroes,
+            crawlr_collections,
+            image_catalog,
+            detections,
+            embeddings,
+            collection_classifier,
+            pet_clusters,
+            pet_heroes,
         ],
         jobs=[collections_job, ingest_job, embeddings_job, training_job, clusters_job],
         schedules=[nightly_retrain_schedule],

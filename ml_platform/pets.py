@@ -32,11 +32,14 @@ def pet_vectors(images: list[IngestedImage], embedded: EmbeddedFocus, pets: set[
         if pet is not None:
             rows.setdefault(pet, []).append(row)
     return {
-        pet: ([int(embedded.ids[r]) for r in idx], embedded.vectors[idx]) for pet, idx in rows.items()
+        pet: ([int(embedded.ids[r]) for r in idx], embedded.vectors[idx])
+        for pet, idx in rows.items()
     }
 
 
-def measure_quality(images: list[IngestedImage], known: dict[int, QualityParts]) -> dict[int, QualityParts]:
+def measure_quality(
+    images: list[IngestedImage], known: dict[int, QualityParts]
+) -> dict[int, QualityParts]:
     """Quality of every image not measured yet (decoded at reduced size)."""
     out = {}
     for entry in images:
@@ -69,7 +72,11 @@ def candidate(image_id: int, vector: NDArray[np.float32], inputs: HeroInputs) ->
 
 
 def heroes_payload(
-    clusters: PetClusters, heroes: dict[int, list[HeroPick]], focus: str, version: int, now: datetime
+    clusters: PetClusters,
+    heroes: dict[int, list[HeroPick]],
+    focus: str,
+    version: int,
+    now: datetime,
 ) -> dict[str, object]:
     """The JSON the clusters API serves for one pet."""
     n = len(clusters.image_ids)

@@ -1,9 +1,11 @@
-"""The promotion gate: challenger versus champion on the same labelled images, then aliases.
+"""The promotion gate: challenger versus champion on the same protocol, then aliases.
 
-The champion is scored on the current training set with its own threshold; the challenger by
-its out-of-fold predictions on the same images. A champion trained for another focus cannot be
-scored on these embeddings (a model is never used with another focus's vectors): the
-challenger is then compared with no champion.
+Both sides are scored out of fold on the current training set with the same stratified folds:
+the challenger by its winner's out-of-fold predictions, the champion by clones of its fitted
+estimator (same recipe and hyper-parameters) refitted fold by fold. Scoring the champion's
+fitted model on images it trained on would flatter it. A champion trained for another focus
+cannot be scored on these embeddings (a model is never used with another focus's vectors):
+the challenger is then compared with no champion.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import logging
 from dataclasses import dataclass
 
 from mlflow import MlflowClient
+from sklearn.base import BaseEstimator
 
-from ml_platform.learning.evaluation import Evaluation, evaluate_on
-from ml_platform.learning.training import TrainingResult
+from ml_platform.learning.evaluation import Evaluation
+from ml_platform.learning.training import TrainingResult, cross_validate_estimator
 from ml_platform.model_registry.aliases import promote
 from ml_platform.model_registry.decision import PromotionDecision, decide_promotion, sanity_check
 from ml_platform.model_registry.lookup import ModelVersionInfo, get_champion, load_classifier
@@ -47,10 +50,14 @@ def same_focus(champion: ModelVersionInfo, training: TrainingSet) -> bool:
 
 
 def evaluate_champion(
-    client: MlflowClient, collection_id: int, training: TrainingSet
+    client: MlflowClient, collection_id: int, training: TrainingSet, result: TrainingResult
 ) -> Evaluation:
     model = load_classifier(client, collection_id)
-    return evaluate_on(model.estimator, training.X, training.y, model.threshold)
+    if not isinstance(model.estimator, BaseEstimator):
+        raise TypeError(f"collection {collection_id}: champion is not a scikit-learn estimator")
+    return cross_validate_estimator(
+        model.estimator, training.X, training.y, folds=result.folds, seed=result.config.seed
+    )
 
 
 def run_gate(
@@ -70,7 +77,9 @@ def run_gate(
     comparable = champion is not None and same_focus(champion, training)
     if champion is not None and not comparable:
         log.warning("champion %s has another focus; not comparable", champion.model_uri)
-    evaluation = evaluate_champion(client, training.collection_id, training) if comparable else None
+    evaluation = (
+        evaluate_champion(client, training.collection_id, training, result) if comparable else None
+    )
     decision = decide_promotion(evaluation, result.out_of_fold, settings.tolerance, sanity)
     if decision.promote:
         promote(client, training.collection_id, version, decision.reason)

@@ -70,7 +70,9 @@ def _plot(clusters: PetClusters, vectors: PetVectors) -> dg.MetadataValue:  # ty
     _, matrix = vectors[int(clusters.pet_id or 0)]
     title = f"pet {clusters.pet_id}: k={clusters.k}"
     png = projection_png(matrix, clusters.labels, title=title)
-    return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})")
+    return dg.MetadataValue.md(
+        f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
+    )
 
 
 def cluster_metadata(

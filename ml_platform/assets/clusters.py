@@ -77,12 +77,19 @@ def pet_heroes(
     for pet, (ids, matrix) in vectors.items():
         stored = load_pet_clusters(storage.clusters_dir(focus), pet)
         candidates = {i: candidate(i, v, inputs) for i, v in zip(ids, matrix, strict=True)}
-        heroes = hero_sets(stored.clusters, candidates, config.weights(), config.top_n,
-                           config.duplicate_threshold, now)  # fmt: skip
+        heroes = hero_sets(
+            stored.clusters, candidates, config.weights(), config.top_n,
+            config.duplicate_threshold, now,
+        )  # fmt: skip
         payload = heroes_payload(stored.clusters, heroes, focus.key, stored.stored.version, now)
         write_heroes(storage.heroes_dir(), pet, payload)
-        chosen[str(pet)] = {str(k): [(p.image_id, round(p.score, 3)) for p in v] for k, v in heroes.items()}
+        chosen[str(pet)] = {
+            str(k): [(p.image_id, round(p.score, 3)) for p in v] for k, v in heroes.items()
+        }
     return dg.MaterializeResult(
-        metadata={"pets": len(chosen), "heroes (image id, score) per cluster": dg.MetadataValue.json(chosen),
-                  "weights": embedded.weights.value}  # fmt: skip
+        metadata={
+            "pets": len(chosen),
+            "heroes (image id, score) per cluster": dg.MetadataValue.json(chosen),
+            "weights": embedded.weights.value,
+        }
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import average_precision_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
@@ -37,6 +38,7 @@ __all__ = [
     "InsufficientTrainingDataError",
     "TrainingConfig",
     "TrainingResult",
+    "cross_validate_estimator",
     "cv_fold_count",
     "evaluate_on",
     "train_classifier",
@@ -198,6 +200,29 @@ def train_classifier(
         folds=folds,
         config=config,
     )
+
+
+def cross_validate_estimator(
+    estimator: BaseEstimator,
+    X: NDArray[np.floating],
+    y: NDArray[np.generic],
+    *,
+    folds: int,
+    seed: int,
+) -> Evaluation:
+    """Out-of-fold evaluation of fresh clones of `estimator` on the stratified folds that
+    `train_classifier` uses for the same `folds` and `seed`.
+
+    This is how a champion is compared with a challenger on the same protocol: the champion's
+    recipe and the challenger's winner are both scored only on images their fold did not see.
+    """
+    data, labels = _validate_features(X), validate_labels(y)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    oof = np.zeros(labels.shape[0], dtype=np.float64)
+    for train_idx, test_idx in splitter.split(data, labels):
+        model = clone(estimator).fit(data[train_idx], labels[train_idx])
+        oof[test_idx] = model.predict_proba(data[test_idx])[:, 1]
+    return evaluate_scores(labels, oof, max_f1_threshold(labels, oof))
 
 
 def _validate_features(X: NDArray[np.floating]) -> NDArray[np.float32]:
