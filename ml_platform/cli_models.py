@@ -23,8 +23,8 @@ def _artifact_location(home: Path | None) -> str | None:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value,
-                      indent=2, default=str)  # fmt: skip
+    is_record = dataclasses.is_dataclass(value) and not isinstance(value, type)
+    return json.dumps(dataclasses.asdict(value) if is_record else value, indent=2, default=str)
 
 
 HOME = click.option("--home", type=click.Path(path_type=Path), default=None, help="Platform home.")

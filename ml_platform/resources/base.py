@@ -7,7 +7,7 @@ import dagster as dg
 from ml_platform.settings import Settings
 
 
-class PlatformResource(dg.ConfigurableResource):  # type: ignore[misc]
+class PlatformResource(dg.ConfigurableResource):  # type: ignore[misc, type-arg]
     """Base for resources that derive their defaults from `Settings` (ML_PLATFORM_* env)."""
 
     home: str | None = None

@@ -25,7 +25,7 @@ def read_quality(path: Path) -> dict[int, QualityParts]:
     out = {}
     for row in pd.read_parquet(path).to_dict("records"):
         image_id = int(row.pop("image_id"))
-        out[image_id] = QualityParts(**{k: float(v) for k, v in row.items()})
+        out[image_id] = QualityParts(**{str(k): float(v) for k, v in row.items()})
     return out
 
 
