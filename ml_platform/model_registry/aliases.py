@@ -92,18 +92,31 @@ def promote(client: MlflowClient, collection_id: int, version: str, reason: str)
 
 
 def rollback(client: MlflowClient, collection_id: int, reason: str = "rollback") -> PromotionEntry:
-    """Move `champion` back to the champion before the current one's promotion."""
+    """Move `champion` back to the champion before the current one's promotion.
+
+    When the alias was moved outside ml_platform (e.g. in the MLflow UI), the current champion
+    has no promotion entry; the rollback then returns to the last champion the history records.
+    """
     model = _require_model(client, collection_id)
     current = alias_version(model, Alias.CHAMPION)
-    promoted = _latest_entry_for(read_history(model), current, action="promote")
-    if current is None or promoted is None or promoted.previous is None:
+    history = read_history(model)
+    promoted = _latest_entry_for(history, current, action="promote")
+    target = promoted.previous if promoted is not None else _last_recorded(history, current)
+    if current is None or target is None:
         raise NoPreviousChampionError(
             f"collection {collection_id} has no previous champion to roll back to "
             f"(current champion: {current or 'none'}); promote a version instead"
         )
-    _require_version(client, collection_id, promoted.previous)
-    entry = _entry(promoted.previous, f"{reason} (from version {current})", current, "rollback")
+    _require_version(client, collection_id, target)
+    entry = _entry(target, f"{reason} (from version {current})", current, "rollback")
     return _move_champion(client, model, entry)
+
+
+def _last_recorded(history: list[PromotionEntry], current: str | None) -> str | None:
+    """The newest champion in the history other than `current` (alias moved in the UI)."""
+    if not history or history[-1].version == current:
+        return None
+    return history[-1].version
 
 
 def _move_champion(

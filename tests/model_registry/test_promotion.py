@@ -175,3 +175,16 @@ def test_better_challenger_is_promoted_and_a_worse_one_kept_out(
             champion_features = X
     model = client.get_registered_model(model_name(7))
     assert {k: str(v) for k, v in model.aliases.items()} == {"champion": "2", "challenger": "3"}
+
+
+def test_rollback_after_the_alias_was_moved_in_the_mlflow_ui(
+    store: tuple[MlflowClient, str], source: str
+) -> None:
+    client = store[0]
+    v1, v2, v3 = add_versions(client, 9, source, 3)
+    promote(client, 9, v1, "first")
+    promote(client, 9, v2, "second")
+    client.set_registered_model_alias(model_name(9), "champion", v3)  # what the UI does
+    entry = rollback(client, 9)
+    assert (entry.previous, entry.version) == (v3, v2)
+    assert champion_of(client, 9) == v2
