@@ -132,6 +132,19 @@ def mlflow_ui(home: Path | None, port: int) -> None:
     os.execvp(args[0], args)
 
 
+@main.command()
+@HOME_OPTION
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(home: Path | None, host: str, port: int) -> None:
+    """Serve classify, embed, detect, zero-shot and clusters over HTTP (FastAPI, /docs)."""
+    from ml_platform.serving.app import run_server
+
+    settings = _settings(home)
+    _export(settings)
+    run_server(settings, host=host, port=port)
+
+
 def _register_subcommands() -> None:
     from ml_platform.cli_models import models
 
