@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -113,8 +114,8 @@ def dagster_ui(home: Path | None, port: int) -> None:
     _export(settings)
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
     (settings.dagster_home / "dagster.yaml").touch()
-    args = ["dagster", "dev", "-m", "ml_platform.definitions", "-p", str(port)]
-    os.execvp(args[0], args)
+    args = [sys.executable, "-m", "dagster", "dev", "-m", "ml_platform.definitions", "-p", str(port)]
+    os.execv(sys.executable, args)
 
 
 @main.command("mlflow-ui")
@@ -126,10 +127,10 @@ def mlflow_ui(home: Path | None, port: int) -> None:
     _export(settings)
     settings.mlflow_artifacts_dir.mkdir(parents=True, exist_ok=True)
     args = [
-        "mlflow", "ui", "--backend-store-uri", settings.tracking_uri,
+        sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", settings.tracking_uri,
         "--default-artifact-root", settings.mlflow_artifacts_dir.as_uri(), "--port", str(port),
     ]  # fmt: skip
-    os.execvp(args[0], args)
+    os.execv(sys.executable, args)
 
 
 @main.command()
