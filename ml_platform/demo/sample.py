@@ -19,13 +19,13 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 from skimage import data as skdata
 
-SAMPLE_VERSION = "1"
+SAMPLE_VERSION = "2"
 EXIF_IFD, EXIF_DATETIME_ORIGINAL, EXIF_ORIENTATION = 0x8769, 0x9003, 0x0112
 # pet id -> (source photo, variants)
 PETS: dict[int, list[tuple[str, int]]] = {
     101: [("chelsea", 14), ("coffee", 8)],
     102: [("astronaut", 14), ("rocket", 6)],
-    103: [("camera", 10), ("stereo_motorcycle", 5), ("hubble_deep_field", 5)],
+    103: [("camera", 12), ("stereo_motorcycle", 5), ("hubble_deep_field", 5)],
 }
 BASE_TIME = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 
@@ -45,18 +45,21 @@ def _source(name: str) -> Image.Image:
     return Image.fromarray(np.asarray(array)).convert("RGB")
 
 
-def _variant(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+PEOPLE = {"astronaut", "camera"}  # gentler variants keep their faces detectable
+
+
+def _variant(img: Image.Image, rng: np.random.Generator, gentle: bool) -> Image.Image:
     w, h = img.size
-    scale = rng.uniform(0.75, 1.0)
+    scale = rng.uniform(0.88 if gentle else 0.75, 1.0)
     cw, ch = int(w * scale), int(h * scale)
     x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
     out = img.crop((x0, y0, x0 + cw, y0 + ch))
     if rng.random() < 0.5:
         out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     out = ImageEnhance.Brightness(out).enhance(rng.uniform(0.7, 1.3))
-    if rng.random() < 0.2:
+    if rng.random() < 0.2 and not gentle:
         out = out.filter(ImageFilter.GaussianBlur(rng.uniform(1.0, 3.0)))
-    side = int(rng.integers(288, 480))
+    side = int(rng.integers(448, 560) if gentle else rng.integers(288, 480))
     return out.resize((side, int(side * out.height / out.width)), Image.Resampling.BICUBIC)
 
 
@@ -116,7 +119,8 @@ def _write_images(root: Path, rng: np.random.Generator) -> list[dict[str, object
     for image_id, idx in enumerate(order, start=1):
         pet, src, i = plan[idx]
         taken = BASE_TIME + timedelta(days=int(idx), hours=int(rng.integers(0, 12)))
-        payload = _jpeg(_variant(_source(src), rng), taken, rotate_exif=i == 1)
+        variant = _variant(_source(src), rng, gentle=src in PEOPLE)
+        payload = _jpeg(variant, taken, rotate_exif=i == 1)
         name = f"images/{pet}/{src}-{i:02d}.jpg"
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(payload)

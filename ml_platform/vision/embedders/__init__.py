@@ -1,0 +1,36 @@
+"""Image embedders by crawlr embedding type name.
+
+Built-ins: ``embed_clip_vit_b_32`` (CLIP ViT-B/32 projected image embedding, 512-d) and
+``embed_dino_v2`` (DINOv2 CLS token after the final layer norm, 384-d for ViT-S/14).
+Custom ONNX types come from a YAML file (docs/embedding_types.md). Embeddings are raw
+float32; use ``l2_normalize`` before cosine comparisons.
+"""
+
+from ml_platform.vision.embedders.base import (
+    Embedder,
+    EmbedderOptions,
+    EmbedderUnavailableError,
+    l2_normalize,
+)
+from ml_platform.vision.embedders.custom_types import CustomEmbeddingType, load_custom_types
+from ml_platform.vision.embedders.registry import (
+    build_random_embedder,
+    clear_embedder_cache,
+    custom_embedding_types,
+    get_embedder,
+    known_embedding_types,
+)
+
+__all__ = [
+    "CustomEmbeddingType",
+    "Embedder",
+    "EmbedderOptions",
+    "EmbedderUnavailableError",
+    "build_random_embedder",
+    "clear_embedder_cache",
+    "custom_embedding_types",
+    "get_embedder",
+    "known_embedding_types",
+    "l2_normalize",
+    "load_custom_types",
+]

@@ -1,0 +1,96 @@
+"""``embed_clip_vit_b_32``: the projected image embedding of CLIP's vision tower (512-d)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+from ml_platform.domain import BuiltinEmbeddingType, WeightsStatus
+from ml_platform.vision.embedders.base import (
+    RANDOM_REVISION,
+    EmbedderOptions,
+    EmbedderUnavailableError,
+)
+from ml_platform.vision.embedders.processor_config import spec_for_checkpoint
+from ml_platform.vision.embedders.torch_base import (
+    TorchEmbedder,
+    load_pretrained,
+    random_fallback_warning,
+    seeded_random_model,
+)
+from ml_platform.vision.preprocess import CLIP_MEAN, CLIP_STD, PreprocessSpec, Resample
+
+NAME = BuiltinEmbeddingType.CLIP_VIT_B_32.value
+SETTING = "ML_PLATFORM_CLIP_MODEL"
+# CLIPImageProcessor: short side 224 (bicubic), centre crop 224, /255, CLIP mean and std.
+CLIP_SPEC = PreprocessSpec(
+    crop_height=224,
+    crop_width=224,
+    resize_short_side=224,
+    mean=CLIP_MEAN,
+    std=CLIP_STD,
+    resample=Resample.BICUBIC,
+)
+
+
+def _image_embeds(model: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
+    output = model(pixel_values=pixels)
+    embeds: torch.Tensor = output.image_embeds
+    return embeds
+
+
+def load_clip(options: EmbedderOptions) -> TorchEmbedder:
+    """Pretrained CLIP from ``options.clip_model``; random init only when allowed."""
+    try:
+        model, revision = load_pretrained(
+            CLIPVisionModelWithProjection.from_pretrained,
+            options.clip_model,
+            name=NAME,
+            setting=SETTING,
+        )
+    except EmbedderUnavailableError as exc:
+        if not options.allow_random_weights:
+            raise
+        random_fallback_warning(NAME, options.clip_model, exc)
+        return random_clip(options)
+    spec = spec_for_checkpoint(options.clip_model, CLIP_SPEC)
+    dim = int(model.config.projection_dim)
+    return _embedder(model, options, revision, WeightsStatus.PRETRAINED, spec, dim)
+
+
+def random_clip(options: EmbedderOptions, config: CLIPVisionConfig | None = None) -> TorchEmbedder:
+    """The real architecture (ViT-B/32 by default, or ``config``) with seeded random weights."""
+    if config is not None and not isinstance(config, CLIPVisionConfig):
+        raise TypeError(f"{NAME} needs a CLIPVisionConfig, got {type(config).__name__}")
+    config = config if config is not None else CLIPVisionConfig()
+    model = seeded_random_model(lambda: CLIPVisionModelWithProjection(config))
+    side = config.image_size
+    if not isinstance(side, int):
+        raise ValueError(f"{NAME}: image_size must be one int, got {side!r}")
+    spec = dataclasses.replace(CLIP_SPEC, crop_height=side, crop_width=side, resize_short_side=side)
+    dim = int(config.projection_dim)
+    return _embedder(model, options, RANDOM_REVISION, WeightsStatus.RANDOM, spec, dim)
+
+
+def _embedder(
+    model: torch.nn.Module,
+    options: EmbedderOptions,
+    revision: str,
+    weights: WeightsStatus,
+    spec: PreprocessSpec,
+    dim: int,
+) -> TorchEmbedder:
+    return TorchEmbedder(
+        name=NAME,
+        model_id=options.clip_model,
+        revision=revision,
+        weights=weights,
+        model=model,
+        forward=_image_embeds,
+        dim=dim,
+        spec=spec,
+        batch_size=options.batch_size,
+        device=options.device,
+    )

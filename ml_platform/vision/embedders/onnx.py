@@ -1,0 +1,110 @@
+"""Custom embedding types: an ONNX image model run with onnxruntime."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+from ml_platform.domain import WeightsStatus
+from ml_platform.vision.embedders.base import (
+    EmbedderOptions,
+    EmbedderUnavailableError,
+    embed_in_batches,
+    file_sha256,
+    l2_normalize,
+)
+from ml_platform.vision.embedders.custom_types import CustomEmbeddingType
+from ml_platform.vision.preprocess import Layout, preprocess_images
+
+log = logging.getLogger(__name__)
+
+
+class OnnxEmbedder:
+    """An ONNX embedding model declared in the custom types file (weights are the file's)."""
+
+    def __init__(self, custom: CustomEmbeddingType, options: EmbedderOptions) -> None:
+        if not custom.onnx_path.is_file():
+            raise EmbedderUnavailableError(
+                f"{custom.name}: ONNX file {custom.onnx_path} does not exist; fix 'onnx:' "
+                "in the custom embedding types file (relative paths are from that file)"
+            )
+        self.name = custom.name
+        self.model_id = str(custom.onnx_path)
+        self.revision = f"sha256:{file_sha256([custom.onnx_path])}"
+        self.weights = WeightsStatus.PRETRAINED
+        self.spec = custom.spec
+        self.batch_size = options.batch_size
+        self._normalize = custom.l2_normalize
+        self._session = ort.InferenceSession(self.model_id, providers=_providers(options.device))
+        self._input = _pick(custom.input_name, [i.name for i in self._session.get_inputs()])
+        self._output = _pick(custom.output_name, [o.name for o in self._session.get_outputs()])
+        self._check_input_shape()
+        self.dim = self._output_dim()
+        if custom.dim is not None and custom.dim != self.dim:
+            raise ValueError(f"{self.name}: declared dim {custom.dim}, the model gives {self.dim}")
+        log.info(
+            "loaded %s from %s (%s, dim %d)", self.name, self.model_id, self.revision, self.dim
+        )
+
+    def __repr__(self) -> str:
+        return f"OnnxEmbedder({self.name!r}, {self.model_id!r})"
+
+    def preprocess(self, images: Sequence[Image.Image]) -> np.ndarray:
+        return preprocess_images(images, self.spec)
+
+    def embed_preprocessed(self, pixels: np.ndarray) -> np.ndarray:
+        feed = {self._input: np.ascontiguousarray(pixels, dtype=np.float32)}
+        output = np.asarray(self._session.run([self._output], feed)[0], dtype=np.float32)
+        vectors = output.reshape(output.shape[0], -1)
+        return l2_normalize(vectors) if self._normalize else vectors
+
+    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
+        return embed_in_batches(
+            images, self.batch_size, self.dim, self.preprocess, self.embed_preprocessed
+        )
+
+    def _expected_input(self) -> tuple[int, int, int]:
+        height, width = self.spec.crop_height, self.spec.crop_width
+        return (3, height, width) if self.spec.layout is Layout.NCHW else (height, width, 3)
+
+    def _check_input_shape(self) -> None:
+        declared = next(i.shape for i in self._session.get_inputs() if i.name == self._input)
+        expected = self._expected_input()
+        static = [
+            (d, e) for d, e in zip(declared[1:], expected, strict=False) if isinstance(d, int)
+        ]
+        if len(declared) != 4 or any(d != e for d, e in static):
+            raise ValueError(
+                f"{self.name}: model input {self._input!r} has shape {declared}; the declared "
+                f"input_size/layout give [batch, {', '.join(map(str, expected))}]"
+            )
+
+    def _output_dim(self) -> int:
+        shape = next(o.shape for o in self._session.get_outputs() if o.name == self._output)
+        tail = shape[1:]
+        if tail and all(isinstance(d, int) for d in tail):
+            return int(np.prod(tail))
+        probe = np.zeros((1, *self._expected_input()), dtype=np.float32)
+        return int(self.embed_preprocessed(probe).shape[1])
+
+
+def _pick(wanted: str | None, available: list[str]) -> str:
+    if wanted is None:
+        if not available:
+            raise ValueError("the ONNX model declares no tensors where one is needed")
+        return available[0]
+    if wanted not in available:
+        raise ValueError(f"ONNX model has no tensor {wanted!r}; it has {available}")
+    return wanted
+
+
+def _providers(device: str) -> list[str]:
+    if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if device.startswith("cuda"):
+        log.warning("onnxruntime has no CUDA provider here; running on CPU")
+    return ["CPUExecutionProvider"]

@@ -1,0 +1,99 @@
+"""Embedding types by name: built-ins plus custom ONNX types; one instance per process.
+
+torch, transformers and onnxruntime are imported when an embedder is first built, so
+listing the known types stays cheap (Dagster imports this at definition load).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from ml_platform.domain import BuiltinEmbeddingType
+from ml_platform.vision.embedders.base import Embedder, EmbedderOptions
+from ml_platform.vision.embedders.custom_types import CustomEmbeddingType, load_custom_types
+
+log = logging.getLogger(__name__)
+
+BUILTIN_NAMES = [b.value for b in BuiltinEmbeddingType]
+_cache: dict[tuple[str, EmbedderOptions], Embedder] = {}
+_cache_lock = threading.Lock()
+
+
+def custom_embedding_types(options: EmbedderOptions) -> dict[str, CustomEmbeddingType]:
+    """The custom types declared in ``options.custom_types_file`` (none when unset)."""
+    if options.custom_types_file is None:
+        return {}
+    return load_custom_types(options.custom_types_file)
+
+
+def known_embedding_types(options: EmbedderOptions) -> list[str]:
+    """Built-in names first, then the custom types in file order."""
+    return [*BUILTIN_NAMES, *custom_embedding_types(options)]
+
+
+def get_embedder(name: str, options: EmbedderOptions) -> Embedder:
+    """The embedder for ``name``: created on first use under a lock, then reused.
+
+    Raises KeyError for an unknown name and EmbedderUnavailableError when pretrained
+    weights cannot be loaded and ``options.allow_random_weights`` is False.
+    """
+    key = (name, options)
+    with _cache_lock:
+        cached = _cache.get(key)
+        if cached is None:
+            cached = _create(name, options)
+            _cache[key] = cached
+            log.info(
+                "embedder %s ready: %s@%s weights=%s dim=%d",
+                name,
+                cached.model_id,
+                cached.revision,
+                cached.weights.value,
+                cached.dim,
+            )
+        return cached
+
+
+def clear_embedder_cache() -> None:
+    """Forget every cached embedder (tests, or after changing weights on disk)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def build_random_embedder(
+    name: str, config: Any = None, options: EmbedderOptions | None = None
+) -> Embedder:
+    """A built-in type with seeded random weights, uncached (tests and benchmarks).
+
+    ``config`` is a ``CLIPVisionConfig`` / ``Dinov2Config`` (e.g. a tiny one); None builds
+    the real architecture's default configuration.
+    """
+    options = options if options is not None else EmbedderOptions()
+    if name == BuiltinEmbeddingType.CLIP_VIT_B_32:
+        from ml_platform.vision.embedders.clip import random_clip
+
+        return random_clip(options, config)
+    if name == BuiltinEmbeddingType.DINO_V2:
+        from ml_platform.vision.embedders.dino import random_dino
+
+        return random_dino(options, config)
+    raise ValueError(f"random weights exist only for the built-in types {BUILTIN_NAMES}")
+
+
+def _create(name: str, options: EmbedderOptions) -> Embedder:
+    if name == BuiltinEmbeddingType.CLIP_VIT_B_32:
+        from ml_platform.vision.embedders.clip import load_clip
+
+        return load_clip(options)
+    if name == BuiltinEmbeddingType.DINO_V2:
+        from ml_platform.vision.embedders.dino import load_dino
+
+        return load_dino(options)
+    custom = custom_embedding_types(options)
+    if name in custom:
+        from ml_platform.vision.embedders.onnx import OnnxEmbedder
+
+        return OnnxEmbedder(custom[name], options)
+    raise KeyError(f"unknown embedding type {name!r}; known: {[*BUILTIN_NAMES, *custom]}")
