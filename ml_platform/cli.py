@@ -96,6 +96,7 @@ def _print_summary(summary: object, settings: Settings) -> None:
         click.echo(f"  - {line}")
     for line in summary.retrained:
         click.echo(f"trained: {line}")
+    _print_collections(settings)
     click.echo(f"wall time: {summary.seconds:.1f} s")
     click.echo(f"Dagster UI:  ml-platform dagster-ui --home {settings.resolved_home}")
     click.echo(f"MLflow UI:   ml-platform mlflow-ui --home {settings.resolved_home}")
@@ -103,6 +104,28 @@ def _print_summary(summary: object, settings: Settings) -> None:
         for line in summary.failed_runs:
             click.echo(f"FAILED: {line}", err=True)
         raise SystemExit(1)
+
+
+def _print_collections(settings: Settings) -> None:
+    """Each collection's state: its champion (with the weights it rests on) or why none."""
+    from ml_platform.model_registry.lookup import list_models
+    from ml_platform.resources.mlflow import MlflowResource
+    from ml_platform.storage.collections_file import read_collections
+
+    path = settings.data_dir / "collections.json"
+    if not path.is_file():
+        return
+    client = MlflowResource(home=str(settings.resolved_home)).client()
+    champions = {m.collection_id: m for m in list_models(client)}
+    click.echo("collections:")
+    for c in read_collections(path):
+        model = champions.get(c.id)
+        if model is None or model.champion_version is None:
+            state = c.unusable_reason or "no champion (too few labelled, embedded images)"
+        else:
+            weights = model.champion_tags.get("weights", "?")
+            state = f"champion v{model.champion_version} (weights={weights})"
+        click.echo(f"  {c.id} {c.name!r} [{c.focus.key if c.focus else '-'}]: {state}")
 
 
 @main.command("dagster-ui")
@@ -114,7 +137,16 @@ def dagster_ui(home: Path | None, port: int) -> None:
     _export(settings)
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
     (settings.dagster_home / "dagster.yaml").touch()
-    args = [sys.executable, "-m", "dagster", "dev", "-m", "ml_platform.definitions", "-p", str(port)]
+    args = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-m",
+        "ml_platform.definitions",
+        "-p",
+        str(port),
+    ]
     os.execv(sys.executable, args)
 
 
