@@ -1,0 +1,84 @@
+"""Heavy models loaded once, lazily, under a lock; each with a lock that serialises its use."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from ml_platform.serving.errors import ErrorKind, ServingError
+from ml_platform.serving.metrics import CacheKind, ServingMetrics
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# What a failing loader may raise: missing weights or files, bad configuration, torch errors.
+LOAD_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, RuntimeError, LookupError)
+
+
+@dataclass
+class Loaded(Generic[T]):
+    """A loaded model and the lock to hold while running it."""
+
+    model: T
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class LazyModels(Generic[T]):
+    """Models of one kind by key: the first `get` loads (others wait), later ones hit."""
+
+    def __init__(
+        self,
+        kind: CacheKind,
+        metrics: ServingMetrics,
+        load_errors: tuple[type[BaseException], ...] = LOAD_ERRORS,
+    ) -> None:
+        self.kind = kind
+        self._metrics = metrics
+        self._load_errors = load_errors
+        self._loaded: dict[str, Loaded[T]] = {}
+        self._failures: dict[str, str] = {}
+        self._guard = threading.Lock()
+
+    def get(self, key: str, load: Callable[[], T]) -> Loaded[T]:
+        """The model `key`, loaded with `load()` on first use; 503 when loading fails."""
+        loaded = self._loaded.get(key)
+        if loaded is None:
+            with self._guard:  # loads are rare: one at a time keeps memory and CPU predictable
+                loaded = self._loaded.get(key)
+                if loaded is None:
+                    loaded = Loaded(self._load(key, load))
+                    self._loaded[key] = loaded
+                    return loaded
+        self._metrics.hit(self.kind)
+        return loaded
+
+    def loaded_keys(self) -> list[str]:
+        return sorted(self._loaded)
+
+    def problems(self) -> list[str]:
+        """Models whose last load attempt failed, with the reason."""
+        return [
+            f"{self.kind.value} {key!r} failed to load: {reason}"
+            for key, reason in sorted(self._failures.items())
+        ]
+
+    def _load(self, key: str, load: Callable[[], T]) -> T:
+        start = time.perf_counter()
+        try:
+            model = load()
+        except self._load_errors as exc:
+            log.error("%s %r failed to load: %s", self.kind.value, key, exc)
+            self._failures[key] = str(exc)
+            self._metrics.error(ErrorKind.MODEL_UNAVAILABLE)
+            raise ServingError(
+                ErrorKind.MODEL_UNAVAILABLE, f"{self.kind.value} {key!r} cannot be loaded: {exc}"
+            ) from exc
+        self._failures.pop(key, None)
+        self._metrics.loaded(self.kind)
+        log.info("loaded %s %r in %.2f s", self.kind.value, key, time.perf_counter() - start)
+        return model

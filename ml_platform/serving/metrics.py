@@ -1,0 +1,102 @@
+"""Prometheus metrics of one app, in the app's own CollectorRegistry (never the global one)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import generate_latest
+
+PREFIX = "ml_platform_serving"
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Stage(StrEnum):
+    """Parts of a request whose time the response reports in `timings_ms`."""
+
+    FETCH = "fetch"
+    DECODE = "decode"
+    DETECTION = "detection"
+    EMBEDDING = "embedding"
+    CLASSIFICATION = "classification"
+
+
+class CacheKind(StrEnum):
+    """Caches whose hits and loads are counted."""
+
+    CLASSIFIER = "classifier"
+    EMBEDDER = "embedder"
+    DETECTOR = "detector"
+    ZERO_SHOT = "zero_shot"
+
+
+class ServingMetrics:
+    """Latency per operation and stage, errors by kind, model cache hits and loads."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.http_seconds = Histogram(
+            f"{PREFIX}_http_request_seconds",
+            "HTTP request latency by route and status.",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.operation_seconds = Histogram(
+            f"{PREFIX}_operation_seconds",
+            "Latency of one operation (classify, embed, detect, zero_shot), shared work included.",
+            ["operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.stage_seconds = Histogram(
+            f"{PREFIX}_stage_seconds",
+            "Time spent per request in each stage (decode, detection, embedding, ...).",
+            ["stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            f"{PREFIX}_errors", "Errors by kind.", ["kind"], registry=self.registry
+        )
+        self.cache_hits = Counter(
+            f"{PREFIX}_model_cache_hits",
+            "Model lookups answered by an already loaded model.",
+            ["cache"],
+            registry=self.registry,
+        )
+        self.model_loads = Counter(
+            f"{PREFIX}_model_loads",
+            "Models loaded (first use, or a new champion version).",
+            ["cache"],
+            registry=self.registry,
+        )
+
+    def error(self, kind: str) -> None:
+        self.errors.labels(kind=kind).inc()
+
+    def hit(self, cache: CacheKind) -> None:
+        self.cache_hits.labels(cache=cache.value).inc()
+
+    def loaded(self, cache: CacheKind) -> None:
+        self.model_loads.labels(cache=cache.value).inc()
+
+    @contextmanager
+    def time_operation(self, operation: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.operation_seconds.labels(operation=operation).observe(time.perf_counter() - start)
+
+    def observe_stages(self, seconds: dict[Stage, float]) -> None:
+        for stage, value in seconds.items():
+            self.stage_seconds.labels(stage=stage.value).observe(value)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

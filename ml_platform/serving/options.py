@@ -1,0 +1,64 @@
+"""Serving knobs that are not (yet) platform settings, with defaults derived from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from ml_platform.settings import Settings
+
+DEFAULT_SIGLIP_MODEL = "google/siglip-base-patch16-224"
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How the server refreshes champions, which hosts it fetches images from, zero-shot models.
+
+    Inference (decode, detection, embedding, classification) runs on `inference_workers`
+    dedicated threads: torch's CPU thread pool is per calling thread, so a few long-lived
+    threads beat many short-lived ones; models already use every core per call.
+    `allowed_image_hosts=None` means "crawlr's host when settings.crawlr is an http(s) URL,
+    else none"; an empty tuple forbids `image_url` altogether. Hosts match case-insensitively,
+    as `host` (any port) or `host:port` (that port only).
+    """
+
+    refresh_interval_s: float = 30.0
+    inference_workers: int = 1
+    allowed_image_hosts: tuple[str, ...] | None = None
+    image_fetch_timeout_s: float = 10.0
+    clip_zero_shot_model: str | None = None  # None: settings.clip_model
+    siglip_model: str = DEFAULT_SIGLIP_MODEL
+    max_operations: int = 32
+    max_zero_shot_images: int = 16
+    max_zero_shot_classes: int = 256
+
+    def __post_init__(self) -> None:
+        if self.refresh_interval_s < 0:
+            raise ValueError(f"refresh_interval_s must be >= 0, got {self.refresh_interval_s}")
+        if self.inference_workers < 1:
+            raise ValueError(f"inference_workers must be >= 1, got {self.inference_workers}")
+        if self.image_fetch_timeout_s <= 0:
+            raise ValueError(
+                f"image_fetch_timeout_s must be positive, got {self.image_fetch_timeout_s}"
+            )
+
+
+def allowed_hosts(settings: Settings, options: ServeOptions) -> frozenset[str]:
+    """The lower-cased hosts (`host` or `host:port`) that `image_url` may point at."""
+    if options.allowed_image_hosts is not None:
+        return frozenset(host.strip().lower() for host in options.allowed_image_hosts if host)
+    crawlr = settings.crawlr or ""
+    parts = urlsplit(crawlr)
+    if parts.scheme in ("http", "https") and parts.hostname:
+        return frozenset({parts.netloc.lower().rpartition("@")[2]})
+    return frozenset()
+
+
+def host_allowed(url: str, hosts: frozenset[str]) -> bool:
+    """Whether `url` is http(s) and its host (with or without port) is in `hosts`."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    if parts.username is not None or parts.password is not None:
+        return False
+    return parts.hostname.lower() in hosts or parts.netloc.lower() in hosts

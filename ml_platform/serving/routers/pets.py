@@ -1,0 +1,59 @@
+"""`GET /v1/pets/{pet_id}/clusters`: clusters and hero images from the latest materialization."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+
+from ml_platform.serving.errors import ErrorKind, ServingError
+from ml_platform.serving.state import state_of
+
+router = APIRouter(tags=["pets"])
+
+
+class HeroPart(BaseModel):
+    value: float
+    weight: float
+    contribution: float
+
+
+class Hero(BaseModel):
+    image_id: int
+    score: float
+    parts: dict[str, HeroPart]
+    suppressed_duplicates: list[int]
+
+
+class PetCluster(BaseModel):
+    cluster_id: int
+    size: int
+    share: float
+    heroes: list[Hero]
+
+
+class PetClustersResponse(BaseModel):
+    pet_id: int
+    focus: str
+    cluster_version: int
+    updated_at: str
+    n_images: int
+    n_outliers: int
+    silhouette: float | None
+    method: str
+    clusters: list[PetCluster]
+
+
+@router.get("/v1/pets/{pet_id}/clusters", response_model=PetClustersResponse)
+async def pet_clusters(request: Request, pet_id: Annotated[int, Path(ge=0)]) -> PetClustersResponse:
+    """A pet's clusters (id, size, share of its images) with hero images and score parts."""
+    cache = state_of(request).clusters
+    payload = await run_in_threadpool(cache.get, pet_id)
+    if payload is None:
+        raise ServingError(
+            ErrorKind.PET_NOT_FOUND,
+            f"pet {pet_id} has no clusters: unknown pet, or its images are not clustered yet",
+        )
+    return PetClustersResponse.model_validate(payload)

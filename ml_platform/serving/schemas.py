@@ -1,0 +1,246 @@
+"""Request and response bodies of the serving API (pydantic; malformed input is a 422)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ml_platform.domain import DerivativeType, WeightsStatus
+from ml_platform.serving.errors import ErrorKind
+
+DetectTarget = Literal[DerivativeType.PROMINENT_PERSON, DerivativeType.PROMINENT_FACE]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ClassifyOperation(_Strict):
+    """Is the image in collection `collection_id`? The champion's tags decide crop and embedding."""
+
+    type: Literal["classify"]
+    collection_id: int = Field(ge=0)
+
+
+class EmbedOperation(_Strict):
+    """The `embedding_type` embedding of the whole image or of a prominent person/face crop."""
+
+    type: Literal["embed"]
+    embedding_type: str = Field(min_length=1)
+    target: DerivativeType = DerivativeType.WHOLE_IMAGE
+
+
+class DetectOperation(_Strict):
+    """The prominent person or face box; the crop as base64 JPEG when `include_crop`."""
+
+    type: Literal["detect"]
+    target: DetectTarget
+    include_crop: bool = False
+
+
+Operation = Annotated[
+    ClassifyOperation | EmbedOperation | DetectOperation, Field(discriminator="type")
+]
+
+
+class AnalyzeOperations(_Strict):
+    """The operations of an analyze request (the multipart `operations` field holds the list)."""
+
+    operations: list[Operation] = Field(min_length=1)
+
+
+def _exactly_one_image(base64: str | None, url: str | None, what: str) -> None:
+    if (base64 is None) == (url is None):
+        raise ValueError(f"{what} needs exactly one of image_base64 or image_url")
+
+
+class AnalyzeRequest(AnalyzeOperations):
+    """JSON body of `POST /v1/analyze`: one image (base64 or URL) and its operations."""
+
+    image_base64: str | None = None
+    image_url: str | None = Field(None, max_length=4096)
+
+    @model_validator(mode="after")
+    def _one_image(self) -> AnalyzeRequest:
+        _exactly_one_image(self.image_base64, self.image_url, "a JSON analyze request")
+        return self
+
+
+class FocusModel(BaseModel):
+    derivative_type: DerivativeType
+    embedding_type: str
+
+
+class BoxModel(BaseModel):
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    score: float
+
+
+class EmbedderInfo(BaseModel):
+    embedding_type: str
+    model_id: str
+    revision: str
+    weights: WeightsStatus
+    dim: int
+
+
+class ClassifyResult(BaseModel):
+    type: Literal["classify"] = "classify"
+    collection_id: int
+    model_name: str
+    model_version: str
+    is_in_collection: bool
+    probability: float
+    threshold: float | None
+    focus: FocusModel
+    box: BoxModel | None = Field(None, description="The crop classified (None: whole image).")
+    embedder: EmbedderInfo
+    classifier_weights: str | None = Field(None, description="weights tag of the model version")
+
+
+class EmbedResult(BaseModel):
+    type: Literal["embed"] = "embed"
+    target: DerivativeType
+    box: BoxModel | None
+    embedder: EmbedderInfo
+    vector: list[float]
+
+
+class DetectResult(BaseModel):
+    type: Literal["detect"] = "detect"
+    target: DerivativeType
+    found: bool
+    box: BoxModel | None
+    detector: str
+    faces_found: int
+    crop_base64: str | None = None
+
+
+OperationResult = Annotated[
+    ClassifyResult | EmbedResult | DetectResult, Field(discriminator="type")
+]
+
+
+class OperationError(BaseModel):
+    kind: ErrorKind
+    status: int
+    message: str
+
+
+class OperationOutcome(BaseModel):
+    """One operation, in request order: its result, or its own error."""
+
+    operation: Operation
+    result: OperationResult | None = None
+    error: OperationError | None = None
+
+
+class AnalyzeTimings(BaseModel):
+    fetch_ms: float = 0.0
+    decode_ms: float = 0.0
+    detection_ms: float = 0.0
+    embedding_ms: float = 0.0
+    classification_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+class ImageInfo(BaseModel):
+    width: int
+    height: int
+
+
+class AnalyzeResponse(BaseModel):
+    """`detail` is set when every operation failed (the HTTP status is then the first error's)."""
+
+    image: ImageInfo | None = None
+    results: list[OperationOutcome]
+    timings_ms: AnalyzeTimings
+    detail: str | None = None
+
+
+class ZeroShotImage(_Strict):
+    """One image of a zero-shot request: an id and exactly one of image_base64 or url."""
+
+    id: str = Field(min_length=1, max_length=256)
+    url: str | None = Field(None, max_length=4096)
+    image_base64: str | None = None
+
+    @model_validator(mode="after")
+    def _one_image(self) -> ZeroShotImage:
+        _exactly_one_image(self.image_base64, self.url, f"zero-shot image {self.id!r}")
+        return self
+
+
+class ZeroShotRequest(_Strict):
+    """Body of `POST /v1/zero-shot` (the multipart `request` field holds it; files add images)."""
+
+    model: Literal["clip", "siglip"]
+    images: list[ZeroShotImage] = Field(default_factory=list)
+    classes: list[Annotated[str, Field(min_length=1, max_length=512)]] = Field(min_length=1)
+    top_k: int = Field(5, ge=1)
+    threshold: float = Field(0.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _unique_classes(self) -> ZeroShotRequest:
+        duplicates = sorted({c for c in self.classes if self.classes.count(c) > 1})
+        if duplicates:
+            raise ValueError(f"classes must be unique; repeated: {duplicates}")
+        return self
+
+
+class ClassScore(BaseModel):
+    label: str
+    confidence: float
+
+
+class ZeroShotImageResult(BaseModel):
+    """Top-k classes with confidence >= threshold, best first; or this image's error."""
+
+    id: str
+    predictions: list[ClassScore] = Field(default_factory=list)
+    error: OperationError | None = None
+
+
+class ZeroShotTimings(BaseModel):
+    fetch_ms: float = 0.0
+    decode_ms: float = 0.0
+    inference_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+class ZeroShotResponse(BaseModel):
+    model: Literal["clip", "siglip"]
+    model_id: str | None = None
+    weights: WeightsStatus | None = None
+    scoring: Literal["softmax", "sigmoid"]
+    results: list[ZeroShotImageResult]
+    timings_ms: ZeroShotTimings
+    detail: str | None = None
+
+
+class ClassifierInfo(BaseModel):
+    """A collection's champion as the registry describes it, and what this server has loaded."""
+
+    collection_id: int
+    model_name: str
+    version: str
+    aliases: list[str]
+    tags: dict[str, str]
+    focus: FocusModel | None
+    loaded_version: str | None = Field(None, description="the version this server serves now")
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "degraded"]
+    reasons: list[str] = Field(default_factory=list)
+    loaded_classifiers: dict[str, str] = Field(
+        default_factory=dict, description="collection id -> version served"
+    )

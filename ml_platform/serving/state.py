@@ -1,0 +1,80 @@
+"""Everything one app holds: settings, metrics, model caches. Stored on `app.state.serving`."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
+
+from fastapi import Request
+from mlflow import MlflowClient
+
+from ml_platform.resources.storage import StorageResource
+from ml_platform.serving.clusters_cache import ClustersCache
+from ml_platform.serving.lazy import LazyModels
+from ml_platform.serving.metrics import CacheKind, ServingMetrics
+from ml_platform.serving.model_cache import ChampionCache
+from ml_platform.serving.options import ServeOptions, allowed_hosts
+from ml_platform.serving.vision_models import DetectorFactory, EmbedderFactory, VisionModels
+from ml_platform.serving.zero_shot import ZeroShotModel, ZeroShotUnavailableError
+from ml_platform.settings import Settings
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass
+class ServingState:
+    settings: Settings
+    options: ServeOptions
+    metrics: ServingMetrics
+    champions: ChampionCache
+    models: VisionModels
+    zero_shot: LazyModels[ZeroShotModel]
+    image_hosts: frozenset[str]
+    inference: ThreadPoolExecutor
+    clusters: ClustersCache
+
+    @property
+    def registry(self) -> MlflowClient:
+        return self.champions.client
+
+    async def infer(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run blocking model work on the inference threads, off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.inference, functools.partial(function, *args, **kwargs)
+        )
+
+
+def build_state(
+    settings: Settings,
+    options: ServeOptions,
+    embedder_factory: EmbedderFactory | None = None,
+    detector_factory: DetectorFactory | None = None,
+) -> ServingState:
+    metrics = ServingMetrics()
+    uri = settings.tracking_uri
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    return ServingState(
+        settings=settings,
+        options=options,
+        metrics=metrics,
+        champions=ChampionCache(client, options.refresh_interval_s, metrics),
+        models=VisionModels(settings, metrics, embedder_factory, detector_factory),
+        zero_shot=LazyModels(CacheKind.ZERO_SHOT, metrics, (ZeroShotUnavailableError, OSError)),
+        image_hosts=allowed_hosts(settings, options),
+        inference=ThreadPoolExecutor(
+            max_workers=options.inference_workers, thread_name_prefix="ml-platform-inference"
+        ),
+        clusters=ClustersCache(StorageResource(home=str(settings.resolved_home)).heroes_dir()),
+    )
+
+
+def state_of(request: Request) -> ServingState:
+    state = request.app.state.serving
+    assert isinstance(state, ServingState)
+    return state
