@@ -113,11 +113,8 @@ def classify(
     if isinstance(champion, ServingError):
         raise champion
     focus = champion.focus
-    key = focus.embedding_type
-    if champion.weights is WeightsStatus.RANDOM:
-        key = random_variant(key)  # the same seeded random weights it was trained on
     with analysis.clock.measure(Stage.EMBEDDING):
-        embedder = analysis.models.embedder(key)
+        key, embedder = embedder_for(champion, analysis)
     check_compatible(champion, embedder)
     vector = analysis.embedding(focus.derivative_type, key)
     with analysis.clock.measure(Stage.CLASSIFICATION):
@@ -136,6 +133,24 @@ def classify(
         embedder=embedder_info(embedder, focus.embedding_type),
         classifier_weights=champion.tags.get(VersionTag.WEIGHTS.value),
     )
+
+
+def embedder_for(champion: Champion, analysis: ImageAnalysis) -> tuple[str, Embedder]:
+    """The configured embedder of the champion's type; for a champion trained on random
+    weights (the offline demo) whose configured embedder is pretrained or cannot load, the
+    seeded random-weight embedder it was trained on, so its answers stay consistent."""
+    name = champion.focus.embedding_type
+    if champion.weights is not WeightsStatus.RANDOM:
+        return name, analysis.models.embedder(name)
+    try:
+        embedder = analysis.models.embedder(name)
+    except ServingError as exc:
+        if exc.kind is not ErrorKind.MODEL_UNAVAILABLE:
+            raise
+    else:
+        if embedder.weights is WeightsStatus.RANDOM:
+            return name, embedder
+    return random_variant(name), analysis.models.embedder(random_variant(name))
 
 
 def check_compatible(champion: Champion, embedder: Embedder) -> None:

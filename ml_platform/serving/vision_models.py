@@ -64,7 +64,7 @@ class VisionModels:
     ) -> None:
         options = embedder_options(settings)
         self._options = options
-        self._embedder_factory = embedder_factory or (lambda name: get_embedder(name, options))
+        self._embedder_factory = embedder_factory or self._default_embedder
         self._detector_factory = detector_factory or (
             lambda: get_detector(
                 yunet_model=settings.yunet_model, person_onnx=settings.person_detector_onnx
@@ -111,11 +111,13 @@ class VisionModels:
                 ErrorKind.UNKNOWN_EMBEDDING_TYPE,
                 f"unknown embedding_type {embedding_type!r}; known: {known}",
             )
-        if key.endswith(RANDOM_VARIANT):
-            return self._embedders.get(key, lambda: self._random(embedding_type))
         return self._embedders.get(key, lambda: self._embedder_factory(key))
 
-    def _random(self, embedding_type: str) -> Embedder:
+    def _default_embedder(self, key: str) -> Embedder:
+        """`get_embedder`, or for `<type>@random` the seeded random-weight embedder."""
+        embedding_type = key.removesuffix(RANDOM_VARIANT)
+        if embedding_type == key:
+            return get_embedder(key, self._options)
         try:
             return build_random_embedder(embedding_type, options=self._options)
         except ValueError as exc:
