@@ -172,10 +172,11 @@ def mlflow_ui(home: Path | None, port: int) -> None:
 def serve(home: Path | None, host: str, port: int) -> None:
     """Serve classify, embed, detect, zero-shot and clusters over HTTP (FastAPI, /docs)."""
     from ml_platform.serving.app import run_server
+    from ml_platform.serving.options import options_from_settings
 
     settings = _settings(home)
     _export(settings)
-    run_server(settings, host=host, port=port)
+    run_server(settings, host=host, port=port, options=options_from_settings(settings))
 
 
 def _register_subcommands() -> None:

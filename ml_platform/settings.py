@@ -65,6 +65,17 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(32, description="Images per embedding forward pass.")
     device: str = Field("cpu", description="torch device for embedders (cpu, cuda).")
     serve_token: str | None = Field(None, description="Bearer token required on /v1 routes.")
+    serve_refresh_interval_s: float = Field(
+        30.0, description="How often a served champion's alias is re-checked (promotion/rollback)."
+    )
+    serve_allowed_image_hosts: str | None = Field(
+        None,
+        description="Comma-separated hosts `image_url` may be fetched from (default: crawlr's "
+        "host when crawlr is an http URL); an empty string forbids image_url.",
+    )
+    siglip_model: str = Field(
+        "google/siglip-base-patch16-224", description="SigLIP hub id or local dir (zero-shot)."
+    )
 
     @property
     def resolved_home(self) -> Path:

@@ -74,7 +74,7 @@ def tiny_model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
     CLIPVisionModelWithProjection(clip_config).save_pretrained(root / "clip")
     CLIPImageProcessor().save_pretrained(root / "clip")
     dino_config = Dinov2Config(
-        hidden_size=24, intermediate_size=48, num_hidden_layers=2, num_attention_heads=2,
+        hidden_size=24, mlp_ratio=2, num_hidden_layers=2, num_attention_heads=2,
         image_size=224, patch_size=14,
     )  # fmt: skip
     Dinov2Model(dino_config).save_pretrained(root / "dino")

@@ -62,3 +62,13 @@ def host_allowed(url: str, hosts: frozenset[str]) -> bool:
     if parts.username is not None or parts.password is not None:
         return False
     return parts.hostname.lower() in hosts or parts.netloc.lower() in hosts
+
+
+def options_from_settings(settings: Settings) -> ServeOptions:
+    """The ServeOptions the ML_PLATFORM_SERVE_* settings describe."""
+    hosts = settings.serve_allowed_image_hosts
+    return ServeOptions(
+        refresh_interval_s=settings.serve_refresh_interval_s,
+        allowed_image_hosts=None if hosts is None else tuple(filter(None, hosts.split(","))),
+        siglip_model=settings.siglip_model,
+    )

@@ -105,3 +105,15 @@ def test_openapi_documents_both_request_bodies_without_dangling_refs(make_app: A
     assert refs <= set(schema["components"]["schemas"])
     content = schema["paths"]["/v1/analyze"]["post"]["requestBody"]["content"]
     assert set(content) == {"application/json", "multipart/form-data"}
+
+
+def test_serve_options_come_from_settings() -> None:
+    from ml_platform.serving.options import options_from_settings
+    from ml_platform.settings import Settings
+
+    options = options_from_settings(
+        Settings(serve_refresh_interval_s=5, serve_allowed_image_hosts="a.example,b.example:8080")
+    )
+    assert options.refresh_interval_s == 5
+    assert options.allowed_image_hosts == ("a.example", "b.example:8080")
+    assert options_from_settings(Settings(serve_allowed_image_hosts="")).allowed_image_hosts == ()
