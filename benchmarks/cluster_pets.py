@@ -13,7 +13,6 @@ short side 256 bicubic, centre crop 224, (pixel - 127) / 128.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -21,28 +20,12 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+from shared_models import SHARED, efficientnet_embedder
 
 from ml_platform.learning.clustering import ClusterConfig, PetClusters, cluster_pet
 from ml_platform.learning.projection import projection_png
-from ml_platform.vision.embedders import Embedder, EmbedderOptions, get_embedder
+from ml_platform.vision.embedders import Embedder
 from ml_platform.vision.pipeline import embed_images
-
-EMBEDDING_TYPE = "embed_efficientnet_lite0"
-TYPES_YAML = """embedding_types:
-  embed_efficientnet_lite0:
-    onnx: {onnx}
-    input_size: 224
-    resize_short_side: 256
-    resample: bicubic
-    pixel_offset: 127.0
-    pixel_scale: 128.0
-    input_name: pixel_values
-    output_name: embedding
-    dim: 1280
-"""
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("ML_PLATFORM_SHARED_DIR", REPO.parent / "shared"))
 
 
 def parse_args() -> argparse.Namespace:
@@ -59,9 +42,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def efficientnet(model: Path, directory: Path) -> Embedder:
-    types_file = directory / "embedding_types.yaml"
-    types_file.write_text(TYPES_YAML.format(onnx=model.resolve()))
-    return get_embedder(EMBEDDING_TYPE, EmbedderOptions(custom_types_file=types_file))
+    return efficientnet_embedder(model, directory)
 
 
 def embed(embedder: Embedder, paths: list[Path]) -> NDArray[np.float32]:

@@ -15,34 +15,17 @@ Embeddings come from `ml_platform.vision.embedders` with a custom ONNX embedding
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+from shared_models import SHARED, efficientnet_embedder
 
 from ml_platform.learning.evaluation import evaluate_on
 from ml_platform.learning.training import TrainingConfig, TrainingResult, train_classifier
 from ml_platform.vision.decode import load_rgb
-from ml_platform.vision.embedders import EmbedderOptions, get_embedder
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("ML_PLATFORM_SHARED_DIR", REPO.parent / "shared"))
-TYPE_NAME = "embed_efficientnet_lite0"
-TYPES_YAML = """embedding_types:
-  {name}:
-    onnx: {onnx}
-    input_size: 224
-    resize_short_side: 256
-    resample: bicubic
-    pixel_offset: 127.0
-    pixel_scale: 128.0
-    input_name: pixel_values
-    output_name: embedding
-    dim: 1280
-"""
 
 
 def parse_args() -> argparse.Namespace:
@@ -59,9 +42,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def embed_all(paths: list[Path], model: Path, workdir: Path) -> NDArray[np.float32]:
-    types_file = workdir / "embedding_types.yaml"
-    types_file.write_text(TYPES_YAML.format(name=TYPE_NAME, onnx=model.resolve()))
-    embedder = get_embedder(TYPE_NAME, EmbedderOptions(custom_types_file=types_file))
+    embedder = efficientnet_embedder(model, workdir)
     print(f"embedder {embedder.name}: {embedder.model_id}@{embedder.revision} dim={embedder.dim}")
     return np.asarray(embedder.embed([load_rgb(p) for p in paths]), dtype=np.float32)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,16 +26,7 @@ from ml_platform.model_registry import (
     model_name,
 )
 from ml_platform.model_registry.legacy_manifest import LegacyEntryError, resolve_model_file
-
-
-def fresh_sqlite_uri(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    """A new sqlite store, copied from a session template: migrating one takes seconds."""
-    template = tmp_path_factory.getbasetemp() / "mlflow-template.db"
-    if not template.exists():
-        MlflowClient(f"sqlite:///{template}", f"sqlite:///{template}")
-    root = tmp_path_factory.mktemp("mlflow")
-    shutil.copyfile(template, root / "mlflow.db")
-    return f"sqlite:///{root / 'mlflow.db'}", root
+from tests.model_registry.conftest import fresh_sqlite_uri
 
 
 def fitted(dim: int, seed: int, scaled: bool = False) -> object:

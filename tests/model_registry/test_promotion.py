@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,19 +27,10 @@ from ml_platform.model_registry import (
     sanity_check,
 )
 from ml_platform.model_registry.lookup import load_classifier
+from tests.model_registry.conftest import fresh_sqlite_uri
 
 DIM = 8
 FOCUS = Focus(DerivativeType.WHOLE_IMAGE, "embed_clip_vit_b_32")
-
-
-def fresh_sqlite_uri(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    """A new sqlite store, copied from a session template: migrating one takes seconds."""
-    template = tmp_path_factory.getbasetemp() / "mlflow-template.db"
-    if not template.exists():
-        MlflowClient(f"sqlite:///{template}", f"sqlite:///{template}")
-    root = tmp_path_factory.mktemp("mlflow")
-    shutil.copyfile(template, root / "mlflow.db")
-    return f"sqlite:///{root / 'mlflow.db'}", root
 
 
 @pytest.fixture(scope="module")

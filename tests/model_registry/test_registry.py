@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from ml_platform.model_registry import (
 )
 from ml_platform.model_registry.lookup import load_classifier
 from ml_platform.model_registry.tracking import fluent_tracking_uri
+from tests.model_registry.conftest import fresh_sqlite_uri
 
 DIM = 8
 COLLECTION = 1
@@ -50,16 +50,6 @@ class Registered:
     result: TrainingResult
     registered: RegisteredClassifier
     X: np.ndarray  # type: ignore[type-arg]
-
-
-def fresh_sqlite_uri(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    """A new sqlite store, copied from a session template: migrating one takes seconds."""
-    template = tmp_path_factory.getbasetemp() / "mlflow-template.db"
-    if not template.exists():
-        MlflowClient(f"sqlite:///{template}", f"sqlite:///{template}")
-    root = tmp_path_factory.mktemp("mlflow")
-    shutil.copyfile(template, root / "mlflow.db")
-    return f"sqlite:///{root / 'mlflow.db'}", root
 
 
 @pytest.fixture(scope="module")
