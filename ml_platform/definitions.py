@@ -8,6 +8,7 @@ from ml_platform.assets.collections import crawlr_collections
 from ml_platform.assets.detections import detections
 from ml_platform.assets.embeddings import embeddings
 from ml_platform.assets.images import image_catalog
+from ml_platform.assets.similarity import similarity_index
 from ml_platform.jobs import (
     clusters_job,
     collections_job,
@@ -43,6 +44,7 @@ def build_definitions(
             collection_classifier,
             pet_clusters,
             pet_heroes,
+            similarity_index,
         ],
         jobs=[collections_job, ingest_job, embeddings_job, training_job, clusters_job],
         schedules=[nightly_retrain_schedule],

@@ -28,6 +28,6 @@ training_job = dg.define_asset_job(
 
 clusters_job = dg.define_asset_job(
     "clusters_job",
-    selection=dg.AssetSelection.assets("pet_clusters", "pet_heroes"),
+    selection=dg.AssetSelection.assets("pet_clusters", "pet_heroes", "similarity_index"),
     partitions_def=ingestion_batches,
 )

@@ -89,7 +89,7 @@ def new_focus_sensor(
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "automation_sensor",
-    target=dg.AssetSelection.assets("pet_clusters", "pet_heroes"),
+    target=dg.AssetSelection.assets("pet_clusters", "pet_heroes", "similarity_index"),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Clusters and hero sets follow new embeddings (eager automation conditions).",
 )

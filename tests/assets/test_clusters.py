@@ -68,3 +68,27 @@ def test_a_new_batch_reclusters_only_the_pets_it_touches(tmp_path: Path) -> None
     metadata = event.asset_materialization.metadata if event.asset_materialization else {}
     assert metadata["pets_reclustered"].value == 1
     assert "data:image/png;base64," in str(metadata["projection (largest pet)"].value)
+
+
+def test_similarity_index_grows_by_adds_and_reports_near_duplicates(tmp_path: Path) -> None:
+    from ml_platform.assets.similarity import similarity_index
+    from ml_platform.learning.ann_index import AnnIndex
+
+    rng = np.random.default_rng(1)
+    storage = StorageResource(home=str(tmp_path))
+    first = [SyntheticImage(i, rng.standard_normal(16)) for i in range(1, 11)]
+    add_batch(storage, "b1", first, [FOCUS])
+    twin = SyntheticImage(50, first[0].vector + 1e-4)  # a near-copy of image 1
+    add_batch(storage, "b2", [twin, SyntheticImage(51, rng.standard_normal(16))], [FOCUS])
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("ingestion_batches", ["b1", "b2"])
+    for key in ("b1", "b2"):
+        result = dg.materialize([similarity_index], partition_key=key, instance=instance,
+                                resources={"storage": storage})  # fmt: skip
+        assert result.success
+    index = AnnIndex.load(storage.ann_index_path(FOCUS))
+    assert len(index) == 12 and 50 in index
+    (event,) = result.get_asset_materialization_events()
+    report = event.materialization.metadata["indexes"].value[FOCUS.key]  # type: ignore[index]
+    assert report["added"] == 2 and report["size"] == 12
+    assert [pair[:2] for pair in report["examples"]] == [[1, 50]]
