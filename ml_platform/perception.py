@@ -1,14 +1,14 @@
 """Detections and embeddings for stored images: decode, detect, crop, embed in batches.
 
-No Dagster here: the assets call these functions. The next batch is decoded and cropped on a
-worker thread while the current one runs through the model (PIL and torch release the GIL).
+No Dagster here: the assets call these functions. Embedding goes through
+`vision.pipeline`, which decodes, crops and preprocesses the next batch on a worker thread
+while the current one runs through the model.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PIL import Image
@@ -20,6 +20,7 @@ from ml_platform.vision.crops import crop_for
 from ml_platform.vision.decode import ImageDecodeError, load_rgb
 from ml_platform.vision.detectors import DetectionResult, Detector
 from ml_platform.vision.embedders import Embedder
+from ml_platform.vision.pipeline import NO_DERIVATIVE, iter_embedded_batches
 
 log = logging.getLogger(__name__)
 WHOLE_IMAGE_DRAFT = (448, 448)  # JPEG decodes at >= this size: enough for 224 px models
@@ -53,32 +54,20 @@ def as_result(row: DetectionRow) -> DetectionResult:
     )
 
 
-Prepared = tuple[int, Image.Image | None, str | None]  # image id, crop or None, status reason
-
-
-def prepare(entry: IngestedImage, focus: Focus, detection: DetectionRow | None) -> Prepared:
-    """Decode and crop one image for `focus`; (id, None, reason) when there is nothing to embed."""
-    image_id = entry.image.id
+def crop_loader(
+    focus: Focus, detections: dict[int, DetectionRow]
+) -> Callable[[IngestedImage], Image.Image | None]:
+    """Decode a stored image and cut `focus`'s derivative from it (None: there is none)."""
     whole = focus.derivative_type is DerivativeType.WHOLE_IMAGE
-    if not whole and (detection is None or detection.status != "ok"):
-        return image_id, None, "failed: no detection for this image"
-    assert entry.path is not None
-    try:
+
+    def load(entry: IngestedImage) -> Image.Image | None:
+        assert entry.path is not None
         image = load_rgb(Path(entry.path), draft_size=WHOLE_IMAGE_DRAFT if whole else None)
-    except (ImageDecodeError, OSError) as exc:
-        return image_id, None, f"failed: {type(exc).__name__}: {exc}"
-    if whole:
-        return image_id, image, None
-    assert detection is not None
-    crop = crop_for(image, focus.derivative_type, as_result(detection))
-    if crop is None:
-        return image_id, None, f"no_derivative: no {focus.derivative_type.value} detected"
-    return image_id, crop, None
+        if whole:
+            return image
+        return crop_for(image, focus.derivative_type, as_result(detections[entry.image.id]))
 
-
-def _chunks(items: Sequence[IngestedImage], size: int) -> Iterator[Sequence[IngestedImage]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    return load
 
 
 def embed_focus(
@@ -88,35 +77,31 @@ def embed_focus(
     embedder: Embedder,
     batch_size: int,
 ) -> list[EmbeddingRow]:
-    """Embed `entries` for `focus` in batches, prefetching the next batch on a thread."""
-    rows: list[EmbeddingRow] = []
-    chunks = list(_chunks(entries, batch_size))
-    with ThreadPoolExecutor(max_workers=1) as pool:
-
-        def submit(chunk: Sequence[IngestedImage]) -> Future[list[Prepared]]:
-            return pool.submit(
-                lambda: [prepare(e, focus, detections.get(e.image.id)) for e in chunk]
-            )
-
-        pending = submit(chunks[0]) if chunks else None
-        for index in range(len(chunks)):
-            assert pending is not None
-            prepared = pending.result()
-            pending = submit(chunks[index + 1]) if index + 1 < len(chunks) else None
-            rows.extend(_embed_prepared(prepared, embedder))
-    return rows
-
-
-def _embed_prepared(prepared: list[Prepared], embedder: Embedder) -> list[EmbeddingRow]:
-    rows = []
-    ready = [(i, img) for i, img, _ in prepared if img is not None]
-    for image_id, image, reason in prepared:
-        if image is None:
-            status, _, detail = (reason or "failed: unknown").partition(": ")
-            rows.append(EmbeddingRow(image_id, status, error=detail))
-    if ready:
-        vectors = embedder.embed([img for _, img in ready])
+    """Embed `entries` for `focus` in batches; decoding and cropping overlap inference."""
+    whole = focus.derivative_type is DerivativeType.WHOLE_IMAGE
+    detected = [e for e in entries if whole or _detected(detections, e.image.id)]
+    rows = [
+        EmbeddingRow(e.image.id, "failed", error="no detection for this image")
+        for e in entries
+        if e not in detected
+    ]
+    load = crop_loader(focus, detections)
+    for batch in iter_embedded_batches(detected, embedder, load=load, batch_size=batch_size):
         rows.extend(
-            EmbeddingRow(i, "ok", vector) for (i, _), vector in zip(ready, vectors, strict=True)
+            EmbeddingRow(e.image.id, "ok", v)
+            for e, v in zip(batch.items, batch.vectors, strict=True)
         )
+        for skipped in batch.skipped:
+            no_crop = skipped.reason == NO_DERIVATIVE
+            status, error = (
+                ("no_derivative", f"no {focus.derivative_type.value} detected")
+                if no_crop
+                else ("failed", skipped.reason)
+            )
+            rows.append(EmbeddingRow(skipped.item.image.id, status, error=error))
     return rows
+
+
+def _detected(detections: dict[int, DetectionRow], image_id: int) -> bool:
+    row = detections.get(image_id)
+    return row is not None and row.status == "ok"

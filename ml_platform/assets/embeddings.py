@@ -11,7 +11,7 @@ from ml_platform.perception import embed_focus
 from ml_platform.resources import StorageResource
 from ml_platform.resources.models import ModelsResource
 from ml_platform.storage.collections_file import foci_in_use, read_collections
-from ml_platform.storage.detections_table import read_detections
+from ml_platform.storage.detections_table import DetectionRow, read_detections
 from ml_platform.storage.tables import read_catalog
 from ml_platform.storage.vectors import EmbedderIdentity, read_rows, write_embeddings
 
@@ -48,7 +48,7 @@ def _embed_focus(
     key: str,
     focus: Focus,
     catalog: list[IngestedImage],
-    detections: dict,  # type: ignore[type-arg]
+    detections: dict[int, DetectionRow],
 ) -> dict[str, object]:
     path = storage.embeddings_path(focus, key)
     kept = [r for r in read_rows(path) if r.status in ("ok", "no_derivative")]

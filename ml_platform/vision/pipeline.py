@@ -27,6 +27,7 @@ Loader = Callable[[T], Image.Image | None]
 DEFAULT_DRAFT_SIZE = (256, 256)
 # Per-item failures that skip the item; anything else is a bug and propagates.
 ITEM_ERRORS = (ImageDecodeError, OSError)
+NO_DERIVATIVE = "no such derivative"  # the reason given when the loader returns None
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ def _prepare(chunk: tuple[T, ...], loader: Loader[T], embedder: Embedder) -> _Pr
             skipped.append(Skipped(item, f"{type(exc).__name__}: {exc}"))
             continue
         if image is None:
-            skipped.append(Skipped(item, "no such derivative"))
+            skipped.append(Skipped(item, NO_DERIVATIVE))
             continue
         kept.append(item)
         images.append(image)
