@@ -6,7 +6,6 @@ from ml_platform.learning.candidates import CandidateName
 from ml_platform.learning.training import TrainingConfig, TrainingResult
 from ml_platform.model_registry.registry import RegisteredClassifier
 from ml_platform.promotion import GateOutcome, GateSettings
-from ml_platform.settings import Settings
 from ml_platform.training_data import TrainingSet
 
 
@@ -56,8 +55,9 @@ def classifier_metadata(
     training: TrainingSet,
     outcome: GateOutcome,
     tracking_uri: str,
+    ui_url: str,
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
-    ui = Settings().mlflow_ui_url.rstrip("/")
+    ui = ui_url.rstrip("/")
     candidates = {m.name.value: round(m.average_precision_mean, 4) for m in result.candidates}
     decision = outcome.decision
     sane = "sanity" not in decision.reason

@@ -70,4 +70,7 @@ def collection_classifier(
     embedder_dim = models.embedder(collection.focus.embedding_type).dim
     outcome = run_gate(client, registered.version, result, training, embedder_dim, config.gate())
     context.log.info("collection %s: %s", cid, outcome.decision.reason)
-    return classifier_metadata(GATE, registered, result, training, outcome, mlflow.resolved_uri)
+    return classifier_metadata(
+        GATE, registered, result, training, outcome, mlflow.resolved_uri,
+        mlflow.settings().mlflow_ui_url,
+    )  # fmt: skip
