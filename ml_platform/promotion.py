@@ -77,9 +77,12 @@ def run_gate(
     comparable = champion is not None and same_focus(champion, training)
     if champion is not None and not comparable:
         log.warning("champion %s has another focus; not comparable", champion.model_uri)
-    evaluation = (
-        evaluate_champion(client, training.collection_id, training, result) if comparable else None
-    )
+    evaluation = None
+    if comparable:
+        try:
+            evaluation = evaluate_champion(client, training.collection_id, training, result)
+        except (TypeError, ValueError) as exc:  # e.g. a legacy model that cannot be refitted
+            log.warning("collection %s: champion not comparable: %s", training.collection_id, exc)
     decision = decide_promotion(evaluation, result.out_of_fold, settings.tolerance, sanity)
     if decision.promote:
         promote(client, training.collection_id, version, decision.reason)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from mlflow import MlflowClient
 
 from ml_platform.domain import Collection, Focus
-from ml_platform.model_registry.lookup import get_champion
+from ml_platform.model_registry.lookup import get_champion, show
 from ml_platform.model_registry.naming import VersionTag
 from ml_platform.resources.storage import StorageResource
 from ml_platform.training_data import EmbeddedFocus, build_training_set, load_focus, load_images
@@ -30,8 +30,17 @@ def retrain_reason(client: MlflowClient, collection: Collection, fingerprint: st
     if trained_focus != collection.focus.key:
         return f"focus changed: champion trained on {trained_focus}, now {collection.focus.key}"
     if tags.get(VersionTag.TRAINING_DATA_FINGERPRINT) != fingerprint:
+        if already_trained_on(client, collection.id, fingerprint):
+            return None  # a challenger saw this data and the gate kept the champion
         return "training data changed since the champion was trained"
     return None
+
+
+def already_trained_on(client: MlflowClient, collection_id: int, fingerprint: str) -> bool:
+    """Whether some version of the collection's model was trained on exactly this data."""
+    details = show(client, collection_id)
+    versions = details.versions if details else ()
+    return any(v.tags.get(VersionTag.TRAINING_DATA_FINGERPRINT) == fingerprint for v in versions)
 
 
 def collections_to_retrain(

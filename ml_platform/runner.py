@@ -25,6 +25,7 @@ from ml_platform.retraining import collections_to_retrain
 from ml_platform.sensors import ensure_partitions
 from ml_platform.settings import Settings
 from ml_platform.storage.collections_file import foci_in_use, read_collections
+from ml_platform.storage.ledger import LedgerConflictError
 
 log = logging.getLogger(__name__)
 FEED_CURSOR, FOCI_CURSOR = "cli_new_images", "cli_foci"
@@ -82,10 +83,15 @@ def cut_new_batches(platform: Platform) -> list[str]:
     ledger, created = platform.storage.ledger(), []
     cursor = FeedCursor.loads(ledger.get_cursor(FEED_CURSOR))
     while True:
-        batch, cursor = platform.crawlr.next_batch(cursor, ledger)
+        batch, next_cursor = platform.crawlr.next_batch(cursor, ledger)
         if batch is not None:
-            register_batch(batch, platform.storage.manifests(), ledger)
+            try:
+                register_batch(batch, platform.storage.manifests(), ledger)
+            except LedgerConflictError as exc:  # the sensor took some of them: plan again
+                log.info("%s", exc)
+                continue
             created.append(batch.key)
+        cursor = next_cursor
         ledger.set_cursor(FEED_CURSOR, cursor.dumps())
         if batch is None:
             return created

@@ -13,6 +13,7 @@ from ml_platform.jobs import collections_job, embeddings_job, ingest_job
 from ml_platform.partitions import ingestion_batches
 from ml_platform.resources import CrawlrResource, StorageResource
 from ml_platform.storage.collections_file import foci_in_use, read_collections
+from ml_platform.storage.ledger import LedgerConflictError
 
 
 def ensure_partitions(instance: dg.DagsterInstance, keys: list[str]) -> None:
@@ -41,7 +42,10 @@ def new_images_sensor(
     except (CrawlrError, MalformedReplyError) as exc:
         return dg.SkipReason(f"crawlr not read, cursor kept: {exc}")
     if batch is not None:
-        register_batch(batch, storage.manifests(), ledger)
+        try:
+            register_batch(batch, storage.manifests(), ledger)
+        except LedgerConflictError as exc:
+            return dg.SkipReason(f"cursor kept, re-planning next tick: {exc}")
         context.log.info("new batch %s with %d images", batch.key, len(batch.images))
     pending = ledger.pending_batches()
     ensure_partitions(context.instance, pending)
@@ -62,7 +66,8 @@ def collections_sensor(
         return dg.SkipReason(f"crawlr not read: {exc}")
     if digest == context.cursor:
         return dg.SkipReason("collections unchanged")
-    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=digest)], cursor=digest)
+    run_key = f"{context.cursor}->{digest}"  # A->B->A refreshes again; a retried tick does not
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=run_key)], cursor=digest)
 
 
 @dg.sensor(
@@ -82,9 +87,9 @@ def new_focus_sensor(
     if not new:
         return dg.SkipReason("no new focus")
     done = storage.ledger().ingested_batches()
-    tag = "+".join(new)
+    tag = f"{context.cursor}->{'+'.join(new)}"  # a focus that returns later is embedded again
     requests = [dg.RunRequest(partition_key=k, run_key=f"{tag}:{k}") for k in done]
-    return dg.SensorResult(run_requests=requests, cursor=",".join(sorted(seen | set(foci))))
+    return dg.SensorResult(run_requests=requests, cursor=",".join(foci))
 
 
 automation_sensor = dg.AutomationConditionSensorDefinition(

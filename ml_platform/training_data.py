@@ -85,7 +85,7 @@ def load_focus(storage: StorageResource, focus: Focus) -> EmbeddedFocus:
 def labels_for(
     collection_id: int, images: list[IngestedImage], negative_sample_size: int, seed: int
 ) -> dict[int, int]:
-    """image id -> 1 (member) or 0 (rejected, or sampled from the rest)."""
+    """image id -> 1 (member) or 0 (rejected, or sampled from the rest of `images`)."""
     labels = {e.image.id: 1 for e in images if collection_id in e.image.collection_ids}
     for e in images:
         if collection_id in e.image.rejected_collection_ids and e.image.id not in labels:
@@ -108,7 +108,9 @@ def build_training_set(
 ) -> TrainingSet:
     if collection.focus is None or collection.focus != embedded.focus:
         raise ValueError(f"collection {collection.id} focus {collection.focus} != {embedded.focus}")
-    labels = labels_for(collection.id, images, negative_sample_size, seed)
+    embedded_ids = set(embedded.ids.tolist())  # sample negatives only among usable images
+    usable = [e for e in images if e.image.id in embedded_ids]
+    labels = labels_for(collection.id, usable, negative_sample_size, seed)
     rows = [
         (i, labels[int(image_id)])
         for i, image_id in enumerate(embedded.ids)

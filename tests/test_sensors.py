@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from tests.crawlr_server import CrawlrServer, CrawlrState
 
 @pytest.fixture
 def state() -> CrawlrState:
-    state = CrawlrState(collections=[NESTED, FLAT])
+    state = CrawlrState(collections=copy.deepcopy([NESTED, FLAT]))  # tests mutate it
     for image_id in range(1, 6):
         state.add_image(image_id)
     return state
@@ -125,3 +126,23 @@ def test_collections_sensor_fires_only_when_the_reply_changes(
     state.collections[0]["collection_focus"]["embedding_type"] = {"name": "embed_clip_vit_b_32"}
     changed = collections_sensor(dg.build_sensor_context(cursor=first.cursor, resources=resources))
     assert isinstance(changed, dg.SensorResult) and changed.cursor != first.cursor
+
+
+def test_a_concurrent_planner_cannot_put_an_image_in_two_batches(
+    tmp_path: Path, server: CrawlrServer, state: CrawlrState
+) -> None:
+    from ml_platform.batches import register_batch
+    from ml_platform.storage.ledger import LedgerConflictError
+
+    crawlr = CrawlrResource(home=str(tmp_path), source=server.url)
+    storage = StorageResource(home=str(tmp_path))
+    first, _ = crawlr.next_batch(FeedCursor(), storage.ledger())  # e.g. `ml-platform run`
+    state.add_image(6)
+    second, _ = crawlr.next_batch(FeedCursor(), storage.ledger())  # the sensor, same moment
+    assert first is not None and second is not None
+    register_batch(first, storage.manifests(), storage.ledger())
+    with pytest.raises(LedgerConflictError, match="already in another batch"):
+        register_batch(second, storage.manifests(), storage.ledger())
+    assert storage.ledger().pending_batches() == [first.key]
+    replanned, _ = crawlr.next_batch(FeedCursor(), storage.ledger())
+    assert replanned is not None and [im.id for im in replanned.images] == [6]

@@ -46,15 +46,18 @@ def similarity_index(
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
     """Adds this batch's vectors to each focus's cosine index (never rebuilt), and reports the
     near-duplicates they have among everything indexed so far."""
-    key, report = context.partition_key, {}
+    key, report = context.partition_key, dict[str, dict[str, object]]()
     for focus in _batch_foci(storage, key):
         ids, vectors, _ = read_vectors([storage.embeddings_path(focus, key)])
+        if not len(ids):  # e.g. no image of the batch has a face
+            report[focus.key] = {"added": 0, "size": None, "near_duplicates": 0, "examples": []}
+            continue
         path = storage.ann_index_path(focus)
         with locked(path):
             index = AnnIndex.load(path) if path.is_file() else AnnIndex.create(vectors.shape[1])
-            added = index.add(ids, vectors) if len(ids) else 0
+            added = index.add(ids, vectors)
             index.save(path)
-        pairs = near_duplicates(index, ids, vectors, DUPLICATE_COSINE) if len(ids) else []
+        pairs = near_duplicates(index, ids, vectors, DUPLICATE_COSINE)
         examples = [(a, b, round(c, 4)) for a, b, c in pairs[:10]]
         report[focus.key] = {
             "added": added, "size": len(index), "near_duplicates": len(pairs), "examples": examples,

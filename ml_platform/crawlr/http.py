@@ -12,7 +12,7 @@ from ml_platform.crawlr.client import CrawlrError
 
 log = logging.getLogger(__name__)
 
-RETRYABLE = (httpx.ConnectError, httpx.TimeoutException, httpx.RemoteProtocolError)
+RETRYABLE = (httpx.TransportError,)  # connect, timeout, reset, protocol errors
 
 
 class HttpCrawlrClient:
@@ -48,6 +48,8 @@ class HttpCrawlrClient:
             except _ServerError as exc:
                 last = exc
                 log.warning("crawlr GET %s: %s; attempt %d", url, exc, attempt + 1)
+            except httpx.HTTPError as exc:  # not retryable: bad URL, redirect loop, ...
+                raise CrawlrError(f"crawlr GET {url} failed: {type(exc).__name__}: {exc}") from exc
         raise CrawlrError(
             f"crawlr at {self._base} unreachable: GET {url} failed {self._retries + 1} times; "
             f"last error: {last}"

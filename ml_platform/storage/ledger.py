@@ -20,6 +20,18 @@ CREATE TABLE IF NOT EXISTS batches (
 """
 
 
+class LedgerConflictError(RuntimeError):
+    """Some images of a batch were assigned to another batch first."""
+
+
+def _assigned_elsewhere(db: sqlite3.Connection, batch_key: str, ids: list[int]) -> set[int]:
+    if not ids:
+        return set()
+    marks = ",".join("?" * len(ids))
+    query = f"SELECT image_id FROM batch_images WHERE image_id IN ({marks}) AND batch_key != ?"
+    return {row[0] for row in db.execute(query, [*ids, batch_key])}
+
+
 class Ledger:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -29,10 +41,15 @@ class Ledger:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30)
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)  # explicit BEGIN
         try:
-            with db:
-                yield db
+            yield db
+            if db.in_transaction:
+                db.commit()
+        except BaseException:
+            if db.in_transaction:
+                db.rollback()
+            raise
         finally:
             db.close()
 
@@ -47,9 +64,21 @@ class Ledger:
         return set(ids) - known
 
     def register_batch(self, batch_key: str, image_ids: Iterable[int]) -> None:
-        """Assign the images to the batch and record it as pending, in one transaction."""
+        """Assign the images to the batch and record it as pending, in one transaction.
+
+        Raises LedgerConflictError, changing nothing, when another planner (the daemon's
+        sensor beside `ml-platform run`) assigned one of the images in the meantime; re-plan.
+        Registering the same batch again is a no-op.
+        """
         rows = [(image_id, batch_key) for image_id in image_ids]
         with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")  # one planner at a time between check and insert
+            taken = _assigned_elsewhere(db, batch_key, [r[0] for r in rows])
+            if taken:
+                raise LedgerConflictError(
+                    f"batch {batch_key}: images {sorted(taken)[:10]} are already in another "
+                    "batch (a concurrent planner); plan again from the same cursor"
+                )
             db.executemany("INSERT OR IGNORE INTO batch_images VALUES (?, ?)", rows)
             db.execute(
                 "INSERT OR IGNORE INTO batches (batch_key, registered_at) "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -18,9 +20,16 @@ CATALOG_COLUMNS = [
 ]  # fmt: skip
 
 
-def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
+def temp_path_beside(path: Path) -> Path:
+    """A unique temporary name in `path`'s folder, so concurrent writers never share one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-")
+    os.close(fd)
+    return Path(tmp)
+
+
+def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
+    tmp = temp_path_beside(path)
     frame.to_parquet(tmp, index=False)
     tmp.replace(path)
 

@@ -13,6 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ml_platform.storage.tables import temp_path_beside
+
 DONE_STATUSES = ("ok", "no_derivative")
 
 
@@ -54,8 +56,7 @@ def _table(rows: list[EmbeddingRow], who: EmbedderIdentity, dim: int) -> pa.Tabl
 
 
 def write_embeddings(path: Path, rows: list[EmbeddingRow], who: EmbedderIdentity, dim: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}")
+    tmp = temp_path_beside(path)
     pq.write_table(_table(rows, who, dim), tmp)
     tmp.replace(path)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import socket
 from collections.abc import Iterator
 
@@ -16,7 +17,7 @@ from tests.crawlr_server import CrawlrServer, CrawlrState
 
 @pytest.fixture
 def state() -> CrawlrState:
-    state = CrawlrState(collections=[NESTED, FLAT])
+    state = CrawlrState(collections=copy.deepcopy([NESTED, FLAT]))
     for image_id in range(1, 8):
         state.add_image(image_id, collection_ids=[7])
     return state
