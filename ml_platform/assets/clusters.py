@@ -5,6 +5,7 @@ that batch touches. Eager automation conditions make them follow new embeddings.
 """
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 
@@ -15,15 +16,24 @@ from ml_platform.assets.cluster_support import (
     hero_inputs,
 )
 from ml_platform.domain import Focus, IngestStatus
-from ml_platform.learning.cluster_store import load_pet_clusters, save_pet_clusters
+from ml_platform.learning.cluster_store import list_pets, load_pet_clusters, save_pet_clusters
 from ml_platform.learning.clustering import recluster_touched
 from ml_platform.learning.hero import hero_sets
 from ml_platform.partitions import ingestion_batches
-from ml_platform.pets import candidate, heroes_payload, pet_vectors, pets_of
+from ml_platform.pets import PetVectors, candidate, heroes_payload, pet_vectors, pets_of
 from ml_platform.resources import StorageResource
 from ml_platform.storage.pet_tables import write_heroes
 from ml_platform.storage.tables import read_catalog
 from ml_platform.training_data import load_focus, load_images
+
+
+def _membership_changed(directory: Path, pet: int, vectors: PetVectors) -> bool:
+    """False when the stored model already covers exactly the pet's current images (e.g. a
+    re-run of the batch after an unrelated focus was embedded): nothing to recompute."""
+    if not directory.is_dir() or pet not in list_pets(directory):
+        return True
+    stored = load_pet_clusters(directory, pet).clusters
+    return set(stored.image_ids) != set(vectors.get(pet, ([], None))[0])
 
 
 def _touched(storage: StorageResource, key: str) -> set[int]:
@@ -47,8 +57,9 @@ def pet_clusters(
     touched = _touched(storage, context.partition_key)
     embedded = load_focus(storage, focus)
     vectors = pet_vectors(load_images(storage), embedded, touched)
-    updated = recluster_touched({}, vectors, touched, config.cluster_config())
     directory = storage.clusters_dir(focus)
+    changed = {pet: v for pet, v in vectors.items() if _membership_changed(directory, pet, vectors)}
+    updated = recluster_touched({}, changed, set(changed), config.cluster_config())
     versions = {pet: save_pet_clusters(directory, pet, c).version for pet, c in updated.items()}
     context.log.info("re-clustered %d pets: %s", len(updated), sorted(updated))
     return dg.MaterializeResult(

@@ -51,6 +51,9 @@ def test_a_new_batch_reclusters_only_the_pets_it_touches(tmp_path: Path) -> None
     materialize(storage, instance, "b2")
     assert stored_version(directory, 1).version == 2  # touched: re-clustered with all 18 images
     assert stored_version(directory, 2).version == 1  # untouched: not recomputed
+    materialize(storage, instance, "b1")  # a re-run (e.g. a new focus was embedded)
+    assert stored_version(directory, 1).version == 2  # same images: nothing recomputed
+    assert stored_version(directory, 2).version == 1
 
     heroes = read_heroes(storage.heroes_dir(), 1)
     assert heroes is not None and heroes["n_images"] == 18 and heroes["cluster_version"] == 2
@@ -64,8 +67,10 @@ def test_a_new_batch_reclusters_only_the_pets_it_touches(tmp_path: Path) -> None
         "centrality",
         "recency",
     }
-    event = instance.fetch_materializations(dg.AssetKey("pet_clusters"), limit=1).records[0]
-    metadata = event.asset_materialization.metadata if event.asset_materialization else {}
+    rerun, b2 = instance.fetch_materializations(dg.AssetKey("pet_clusters"), limit=2).records
+    assert rerun.asset_materialization is not None and b2.asset_materialization is not None
+    assert rerun.asset_materialization.metadata["pets_reclustered"].value == 0
+    metadata = b2.asset_materialization.metadata
     assert metadata["pets_reclustered"].value == 1
     assert "data:image/png;base64," in str(metadata["projection (largest pet)"].value)
 
