@@ -7,6 +7,7 @@ collection's own focus take part, so a model never sees another focus's vectors.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,8 @@ from ml_platform.model_registry.naming import training_data_fingerprint
 from ml_platform.resources.storage import StorageResource
 from ml_platform.storage.tables import read_catalog
 from ml_platform.storage.vectors import read_vectors
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,17 +71,31 @@ def load_images(storage: StorageResource) -> list[IngestedImage]:
 
 
 def load_focus(storage: StorageResource, focus: Focus) -> EmbeddedFocus:
+    """The focus's vectors made by the newest batch's embedder. Batches embedded by another
+    embedder (the setting changed; re-run `embeddings_job` on them) are left out, so vectors
+    of two models are never mixed."""
     paths = [storage.embeddings_path(focus, key) for key in storage.ledger().ingested_batches()]
-    ids, vectors, identities = read_vectors(paths)
-    who = identities[-1] if identities else {}
-    weights = {i["weights"] for i in identities}
+    files = [read_vectors([p]) for p in paths if p.is_file()]
+    files = [f for f in files if f[2]]
+    who = files[-1][2][0] if files else {}
+    same = [f for f in files if f[2][0] == who]
+    if len(same) < len(files):
+        log.warning(
+            "%s: %d batch files from another embedder left out", focus.key, len(files) - len(same)
+        )
+    ids = np.concatenate([f[0] for f in same]) if same else np.zeros(0, np.int64)
+    vectors = (
+        np.concatenate([f[1] for f in same if f[1].size])
+        if any(f[1].size for f in same)
+        else np.zeros((0, 0), np.float32)
+    )
     return EmbeddedFocus(
         focus=focus,
         ids=ids,
         vectors=vectors,
         embedder_id=who.get("embedder_id", ""),
         embedder_revision=who.get("embedder_revision", ""),
-        weights=WeightsStatus.RANDOM if "random" in weights else WeightsStatus.PRETRAINED,
+        weights=WeightsStatus(who.get("weights", WeightsStatus.PRETRAINED.value)),
     )
 
 

@@ -13,7 +13,12 @@ from ml_platform.resources.models import ModelsResource
 from ml_platform.storage.collections_file import foci_in_use, read_collections
 from ml_platform.storage.detections_table import DetectionRow, read_detections
 from ml_platform.storage.tables import read_catalog
-from ml_platform.storage.vectors import EmbedderIdentity, read_rows, write_embeddings
+from ml_platform.storage.vectors import (
+    EmbedderIdentity,
+    read_rows,
+    stored_identity,
+    write_embeddings,
+)
 
 
 @dg.asset(
@@ -51,10 +56,11 @@ def _embed_focus(
     detections: dict[int, DetectionRow],
 ) -> dict[str, object]:
     path = storage.embeddings_path(focus, key)
-    kept = [r for r in read_rows(path) if r.status in ("ok", "no_derivative")]
+    embedder = models.embedder(focus.embedding_type)
+    same_embedder = stored_identity(path) in (None, (embedder.model_id, embedder.revision))
+    kept = [r for r in read_rows(path) if same_embedder and r.status in ("ok", "no_derivative")]
     done = {r.image_id for r in kept}
     todo = [e for e in catalog if e.image.id not in done]
-    embedder = models.embedder(focus.embedding_type)
     started = time.perf_counter()
     batch_size = storage.settings().embed_batch_size
     fresh = embed_focus(todo, detections, focus, embedder, batch_size) if todo else []

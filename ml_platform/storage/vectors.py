@@ -108,3 +108,12 @@ def read_vectors(paths: list[Path]) -> tuple[np.ndarray, np.ndarray, list[dict[s
         )
     matrix = np.concatenate(vectors) if vectors else np.zeros((0, 0), np.float32)
     return np.asarray(ids, np.int64), matrix, identities
+
+
+def stored_identity(path: Path) -> tuple[str, str] | None:
+    """(embedder id, revision) a file was written with; None when absent or empty."""
+    table = read_table(path)
+    if table is None or table.num_rows == 0:
+        return None
+    first = table.slice(0, 1).to_pylist()[0]
+    return str(first["embedder_id"]), str(first["embedder_revision"])
