@@ -93,3 +93,27 @@ def test_a_focus_coming_into_use_requests_embeddings_for_existing_batches(
         dg.build_sensor_context(cursor=later.cursor, resources={"storage": storage})
     )
     assert isinstance(same, dg.SkipReason)
+
+
+def test_changing_the_embedder_reembeds_instead_of_mixing_vectors(
+    env: dict[str, object], tmp_path: Path, tiny_model_dirs: dict[str, Path]
+) -> None:
+    import shutil
+
+    from ml_platform.training_data import load_focus
+
+    storage: StorageResource = env["storage"]  # type: ignore[assignment]
+    set_collections(storage, [Collection(1, "a", CLIP_WHOLE)])
+    assert run(env)[CLIP_WHOLE.key]["computed_now"] == 5  # type: ignore[index]
+    other = tmp_path / "other-clip"  # the same checkpoint elsewhere: another embedder id
+    shutil.copytree(tiny_model_dirs["clip"], other)
+    overrides = {**storage.overrides, "clip_model": str(other)}
+    home = storage.home
+    env["storage"] = StorageResource(home=home, overrides=overrides)
+    env["resources"] = {
+        "storage": env["storage"],
+        "models": ModelsResource(home=home, overrides=overrides),
+    }
+    assert run(env)[CLIP_WHOLE.key]["computed_now"] == 5  # type: ignore[index]
+    embedded = load_focus(env["storage"], CLIP_WHOLE)  # type: ignore[arg-type]
+    assert embedded.embedder_id == str(other) and len(embedded.ids) == 5
