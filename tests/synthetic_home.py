@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ml_platform.defs.resources import StorageResource
 from ml_platform.domain import (
     Collection,
     Focus,
@@ -20,11 +21,10 @@ from ml_platform.domain import (
     IngestedImage,
     IngestStatus,
 )
-from ml_platform.resources import StorageResource
-from ml_platform.storage.collections_file import write_collections
-from ml_platform.storage.detections_table import DetectionRow, write_detections
-from ml_platform.storage.tables import catalog_frame, write_parquet_atomic
-from ml_platform.storage.vectors import EmbedderIdentity, EmbeddingRow, write_embeddings
+from ml_platform.store.collections_file import write_collections
+from ml_platform.store.detections_table import DetectionRow, write_detections
+from ml_platform.store.tables import catalog_frame, write_parquet_atomic
+from ml_platform.store.vectors import EmbedderIdentity, EmbeddingRow, write_embeddings
 
 
 @dataclass(frozen=True)

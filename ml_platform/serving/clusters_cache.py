@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ml_platform.storage.pet_tables import heroes_path
+from ml_platform.store.pet_tables import heroes_path
 
 
 class ClustersCache:

@@ -12,7 +12,7 @@ from typing import ParamSpec, TypeVar
 from fastapi import Request
 from mlflow import MlflowClient
 
-from ml_platform.resources.storage import StorageResource
+from ml_platform.defs.resources.storage import StorageResource
 from ml_platform.serving.clusters_cache import ClustersCache
 from ml_platform.serving.lazy import LazyModels
 from ml_platform.serving.metrics import CacheKind, ServingMetrics

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from ml_platform.resources.models import embedder_options
+from ml_platform.defs.resources.models import embedder_options
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.lazy import LOAD_ERRORS, LazyModels, Loaded
 from ml_platform.serving.metrics import CacheKind, ServingMetrics

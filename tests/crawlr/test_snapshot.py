@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from ml_platform.batches import FeedCursor, plan_next_batch
 from ml_platform.crawlr.client import CrawlrError, fetch_collections, fetch_images_page, open_crawlr
 from ml_platform.crawlr.snapshot import SnapshotCrawlrClient
 from ml_platform.demo.sample import build_sample_snapshot
 from ml_platform.domain import DerivativeType
-from ml_platform.storage.ledger import Ledger
+from ml_platform.services.batches import FeedCursor, plan_next_batch
+from ml_platform.store.ledger import Ledger
 
 KNOWN = ["embed_clip_vit_b_32", "embed_dino_v2"]
 

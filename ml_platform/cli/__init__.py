@@ -1,0 +1,190 @@
+"""The `ml-platform` command line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ml_platform.settings import Settings
+
+
+def _settings(home: Path | None, crawlr: str | None = None) -> Settings:
+    overrides: dict[str, object] = {}
+    if home is not None:
+        overrides["home"] = home
+    if crawlr is not None:
+        overrides["crawlr"] = crawlr
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def _export(settings: Settings) -> None:
+    """Child processes (Dagster, MLflow) see the same home."""
+    os.environ["ML_PLATFORM_HOME"] = str(settings.resolved_home)
+    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+
+
+OFFLINE_NOTICE = (
+    "OFFLINE: the model hub is unreachable, so CLIP and DINOv2 use pretrained weights only if "
+    "they are in the local cache, else RANDOM weights. Everything made from random weights is "
+    "tagged weights=random and carries no meaning."
+)
+
+HOME_OPTION = click.option(
+    "--home", type=click.Path(path_type=Path), default=None,
+    help="Platform home (default: ML_PLATFORM_HOME, else ~/.ml-platform).",
+)  # fmt: skip
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
+def main(verbose: bool) -> None:
+    """ml_platform: crawlr image collections as Dagster assets, classifiers in MLflow."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@main.command()
+@HOME_OPTION
+def demo(home: Path | None) -> None:
+    """Build the built-in sample crawlr snapshot under home and run everything on it, offline."""
+    from ml_platform.demo.offline import hub_offline
+    from ml_platform.demo.sample import build_sample_snapshot
+
+    settings = _settings(home)
+    settings = settings.model_copy(update={"crawlr": str(settings.sample_snapshot_dir)})
+    _export(settings)
+    created = build_sample_snapshot(settings.sample_snapshot_dir)
+    state = "new" if created else "kept"
+    click.echo(f"sample crawlr snapshot: {settings.sample_snapshot_dir} ({state})")
+    allow_random = None
+    if hub_offline():
+        os.environ["HF_HUB_OFFLINE"] = "1"  # local cache only: no retries against the hub
+        allow_random = True
+        click.echo(OFFLINE_NOTICE)
+    from ml_platform.defs.runner import (
+        run_once,
+    )  # after HF_HUB_OFFLINE: the hub client reads it once
+
+    _print_summary(run_once(settings, allow_random_weights=allow_random), settings)
+
+
+@main.command()
+@HOME_OPTION
+@click.option("--crawlr", default=None, help="crawlr base URL or snapshot directory.")
+def run(home: Path | None, crawlr: str | None) -> None:
+    """One pass of what the sensors and schedules do, against any crawlr source."""
+    from ml_platform.defs.runner import run_once
+
+    settings = _settings(home, crawlr)
+    _export(settings)
+    _print_summary(run_once(settings), settings)
+
+
+def _print_summary(summary: object, settings: Settings) -> None:
+    from ml_platform.defs.runner import RunSummary
+
+    assert isinstance(summary, RunSummary)
+    click.echo(f"home: {summary.home}")
+    click.echo(f"crawlr: {summary.crawlr}")
+    click.echo(f"new ingestion batches: {len(summary.new_batches)} {summary.new_batches}")
+    click.echo(f"materialized ({len(summary.materialized)}):")
+    for line in summary.materialized:
+        click.echo(f"  - {line}")
+    for line in summary.retrained:
+        click.echo(f"trained: {line}")
+    _print_collections(settings)
+    click.echo(f"wall time: {summary.seconds:.1f} s")
+    click.echo(f"Dagster UI:  ml-platform dagster-ui --home {settings.resolved_home}")
+    click.echo(f"MLflow UI:   ml-platform mlflow-ui --home {settings.resolved_home}")
+    if summary.failed_runs:
+        for line in summary.failed_runs:
+            click.echo(f"FAILED: {line}", err=True)
+        raise SystemExit(1)
+
+
+def _print_collections(settings: Settings) -> None:
+    """Each collection's state: its champion (with the weights it rests on) or why none."""
+    from ml_platform.defs.resources.mlflow import MlflowResource
+    from ml_platform.model_registry.lookup import list_models
+    from ml_platform.store.collections_file import read_collections
+
+    path = settings.data_dir / "collections.json"
+    if not path.is_file():
+        return
+    client = MlflowResource(home=str(settings.resolved_home)).client()
+    champions = {m.collection_id: m for m in list_models(client)}
+    click.echo("collections:")
+    for c in read_collections(path):
+        model = champions.get(c.id)
+        if model is None or model.champion_version is None:
+            state = c.unusable_reason or "no champion (too few labelled, embedded images)"
+        else:
+            weights = model.champion_tags.get("weights", "?")
+            state = f"champion v{model.champion_version} (weights={weights})"
+        click.echo(f"  {c.id} {c.name!r} [{c.focus.key if c.focus else '-'}]: {state}")
+
+
+@main.command("dagster-ui")
+@HOME_OPTION
+@click.option("--port", default=3000, show_default=True)
+def dagster_ui(home: Path | None, port: int) -> None:
+    """Open the Dagster UI (dagster dev) on this home's instance."""
+    settings = _settings(home)
+    _export(settings)
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    (settings.dagster_home / "dagster.yaml").touch()
+    args = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-m",
+        "ml_platform.defs.definitions",
+        "-p",
+        str(port),
+    ]
+    os.execv(sys.executable, args)
+
+
+@main.command("mlflow-ui")
+@HOME_OPTION
+@click.option("--port", default=5000, show_default=True)
+def mlflow_ui(home: Path | None, port: int) -> None:
+    """Open the MLflow UI on this home's tracking store."""
+    settings = _settings(home)
+    _export(settings)
+    settings.mlflow_artifacts_dir.mkdir(parents=True, exist_ok=True)
+    args = [
+        sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", settings.tracking_uri,
+        "--default-artifact-root", settings.mlflow_artifacts_dir.as_uri(), "--port", str(port),
+    ]  # fmt: skip
+    os.execv(sys.executable, args)
+
+
+@main.command()
+@HOME_OPTION
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(home: Path | None, host: str, port: int) -> None:
+    """Serve classify, embed, detect, zero-shot and clusters over HTTP (FastAPI, /docs)."""
+    from ml_platform.serving.app import run_server
+    from ml_platform.serving.options import options_from_settings
+
+    settings = _settings(home)
+    _export(settings)
+    run_server(settings, host=host, port=port, options=options_from_settings(settings))
+
+
+def _register_subcommands() -> None:
+    from ml_platform.cli.models import models
+
+    main.add_command(models)
+
+
+_register_subcommands()

@@ -1,0 +1,1 @@
+"""The Dagster layer: the only package that imports dagster."""

@@ -1,0 +1,96 @@
+"""Run-time knobs and metadata of `collection_classifier` (kept out of the asset body)."""
+
+import dagster as dg
+
+from ml_platform.learning.candidates import CandidateName
+from ml_platform.learning.training import TrainingConfig, TrainingResult
+from ml_platform.model_registry.registry import RegisteredClassifier
+from ml_platform.services.promotion import GateOutcome, GateSettings
+from ml_platform.services.training_data import TrainingSet
+
+
+class ClassifierConfig(dg.Config):  # type: ignore[misc]
+    """Shown in the launchpad: training and promotion knobs."""
+
+    candidates: list[str] = [c.value for c in CandidateName]
+    cv_folds: int = 5
+    min_positives: int = 5
+    min_negatives: int = 5
+    negative_sample_size: int = 20
+    promotion_tolerance: float = 0.02
+    seed: int = 0
+
+    def training(self) -> TrainingConfig:
+        return TrainingConfig(
+            candidates=tuple(CandidateName(c) for c in self.candidates),
+            cv_folds=self.cv_folds,
+            min_positives=self.min_positives,
+            min_negatives=self.min_negatives,
+            seed=self.seed,
+        )
+
+    def gate(self) -> GateSettings:
+        return GateSettings(self.promotion_tolerance, self.min_positives, self.min_negatives)
+
+
+def skipped(check: str, reason: str) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    """A collection that cannot be trained: the reason in metadata, never a failed run."""
+    return dg.MaterializeResult(
+        metadata={"skipped": True, "reason": reason},
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=check,
+                passed=False,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=f"no challenger: {reason}",
+            )
+        ],
+    )
+
+
+def classifier_metadata(
+    check: str,
+    registered: RegisteredClassifier,
+    result: TrainingResult,
+    training: TrainingSet,
+    outcome: GateOutcome,
+    tracking_uri: str,
+    ui_url: str,
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    ui = ui_url.rstrip("/")
+    candidates = {m.name.value: round(m.average_precision_mean, 4) for m in result.candidates}
+    decision = outcome.decision
+    sane = "sanity" not in decision.reason
+    return dg.MaterializeResult(
+        metadata={
+            "model": registered.name,
+            "model_version": registered.version,
+            "promoted": decision.promote,
+            "decision": decision.reason,
+            "champion_before": outcome.champion_before or "none",
+            "focus": training.focus.key,
+            "weights": training.embedded.weights.value,
+            "dimensionality": result.dimensionality,
+            "n_positives": result.n_pos,
+            "n_negatives": result.n_neg,
+            "winner": result.winner.value,
+            "cv_average_precision": result.winner_metrics.average_precision_mean,
+            "threshold": result.threshold,
+            "candidates_cv_ap": dg.MetadataValue.json(candidates),
+            "training_data_fingerprint": training.fingerprint,
+            "mlflow_run": dg.MetadataValue.url(f"{ui}/{registered.run_ui_path}"),
+            "mlflow_model_version": dg.MetadataValue.url(
+                f"{ui}/#/models/{registered.name}/versions/{registered.version}"
+            ),
+            "tracking_uri": tracking_uri,
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=check,
+                passed=decision.promote,
+                severity=dg.AssetCheckSeverity.WARN if sane else dg.AssetCheckSeverity.ERROR,
+                description=decision.reason,
+                metadata={"model_version": registered.version},
+            )
+        ],
+    )

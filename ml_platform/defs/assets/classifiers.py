@@ -1,0 +1,80 @@
+"""`collection_classifier`: one classifier per collection, registered in MLflow, gated."""
+
+import dagster as dg
+
+from ml_platform.defs.assets.classifier_support import (
+    ClassifierConfig,
+    classifier_metadata,
+    skipped,
+)
+from ml_platform.defs.partitions import collection_partitions
+from ml_platform.defs.resources import StorageResource
+from ml_platform.defs.resources.mlflow import MlflowResource
+from ml_platform.defs.resources.models import ModelsResource
+from ml_platform.learning.training import InsufficientTrainingDataError, train_classifier
+from ml_platform.model_registry.naming import ClassifierProvenance
+from ml_platform.model_registry.registry import register_classifier
+from ml_platform.services.promotion import run_gate
+from ml_platform.services.training_data import build_training_set, load_focus, load_images
+from ml_platform.store.collections_file import read_collections
+
+GATE = "promotion_gate"
+
+
+@dg.asset(
+    group_name="classifiers",
+    partitions_def=collection_partitions,
+    deps=[
+        "crawlr_collections",
+        dg.AssetDep("embeddings", partition_mapping=dg.AllPartitionMapping()),
+    ],
+    check_specs=[dg.AssetCheckSpec(GATE, asset="collection_classifier", blocking=True)],
+    kinds={"scikitlearn", "mlflow"},
+)
+def collection_classifier(
+    context: dg.AssetExecutionContext,
+    config: ClassifierConfig,
+    storage: StorageResource,
+    mlflow: MlflowResource,
+    models: ModelsResource,
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    """Train candidates on the collection's focus embeddings, register the winner as
+    `crawlr-collection-<id>` (alias challenger) and promote it to champion when the blocking
+    `promotion_gate` passes. Unusable or under-labelled collections are skipped with the reason."""
+    cid = int(context.partition_key)
+    collection = next(
+        (c for c in read_collections(storage.collections_path()) if c.id == cid), None
+    )
+    if collection is None or not collection.usable or collection.focus is None:
+        reason = collection.unusable_reason if collection else "not in crawlr_collections"
+        return skipped(GATE, f"collection {cid}: {reason}")
+    training = build_training_set(
+        collection, load_images(storage), load_focus(storage, collection.focus),
+        negative_sample_size=config.negative_sample_size, seed=config.seed,
+    )  # fmt: skip
+    if training.n_pos < config.min_positives or training.n_neg < config.min_negatives:
+        return skipped(
+            GATE,
+            f"collection {cid}: {training.n_pos} positives and {training.n_neg} negatives have "
+            f"{collection.focus.key} embeddings; need {config.min_positives} and "
+            f"{config.min_negatives}",
+        )
+    try:
+        result = train_classifier(training.X, training.y, config.training())
+    except InsufficientTrainingDataError as exc:
+        return skipped(GATE, f"collection {cid}: {exc}")
+    provenance = ClassifierProvenance(
+        cid, collection.focus, training.embedded.embedder_id, training.embedded.embedder_revision,
+        training.embedded.weights, training.fingerprint, context.run_id, context.partition_key,
+    )  # fmt: skip
+    client = mlflow.client()
+    registered = register_classifier(
+        client, result, provenance, artifact_location=mlflow.artifact_location()
+    )
+    embedder_dim = models.embedder(collection.focus.embedding_type).dim
+    outcome = run_gate(client, registered.version, result, training, embedder_dim, config.gate())
+    context.log.info("collection %s: %s", cid, outcome.decision.reason)
+    return classifier_metadata(
+        GATE, registered, result, training, outcome, mlflow.resolved_uri,
+        mlflow.settings().mlflow_ui_url,
+    )  # fmt: skip

@@ -1,0 +1,106 @@
+"""`pet_clusters` and `pet_heroes`: per-pet clusters and ranked hero images, incremental.
+
+Both are partitioned by ingestion batch: materializing a batch re-clusters only the pets
+that batch touches. Eager automation conditions make them follow new embeddings.
+"""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+
+from ml_platform.defs.assets.cluster_support import (
+    ClusterAssetConfig,
+    HeroConfig,
+    cluster_metadata,
+    hero_inputs,
+)
+from ml_platform.defs.partitions import ingestion_batches
+from ml_platform.defs.resources import StorageResource
+from ml_platform.domain import Focus, IngestStatus
+from ml_platform.learning.cluster_store import list_pets, load_pet_clusters, save_pet_clusters
+from ml_platform.learning.clustering import recluster_touched
+from ml_platform.learning.hero import hero_sets
+from ml_platform.services.pets import PetVectors, candidate, heroes_payload, pet_vectors, pets_of
+from ml_platform.services.training_data import load_focus, load_images
+from ml_platform.store.pet_tables import write_heroes
+from ml_platform.store.tables import read_catalog
+
+
+def _membership_changed(directory: Path, pet: int, vectors: PetVectors) -> bool:
+    """False when the stored model already covers exactly the pet's current images (e.g. a
+    re-run of the batch after an unrelated focus was embedded): nothing to recompute."""
+    if not directory.is_dir() or pet not in list_pets(directory):
+        return True
+    stored = load_pet_clusters(directory, pet).clusters
+    return set(stored.image_ids) != set(vectors.get(pet, ([], None))[0])
+
+
+def _touched(storage: StorageResource, key: str) -> set[int]:
+    batch = read_catalog(storage.catalog_path(key))
+    return pets_of([e for e in batch if e.status is IngestStatus.OK])
+
+
+@dg.asset(
+    group_name="clusters",
+    partitions_def=ingestion_batches,
+    deps=["embeddings"],
+    automation_condition=dg.AutomationCondition.eager(),
+    kinds={"scikitlearn", "numpy"},
+)
+def pet_clusters(
+    context: dg.AssetExecutionContext, config: ClusterAssetConfig, storage: StorageResource
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    """Cluster each pet touched by this batch on all its images' embeddings of the clustering
+    focus (diagonal GMM chosen by BIC after PCA, or HDBSCAN); untouched pets are not loaded."""
+    focus = Focus.from_key(storage.settings().cluster_focus)
+    touched = _touched(storage, context.partition_key)
+    embedded = load_focus(storage, focus)
+    vectors = pet_vectors(load_images(storage), embedded, touched)
+    directory = storage.clusters_dir(focus)
+    changed = {pet: v for pet, v in vectors.items() if _membership_changed(directory, pet, vectors)}
+    updated = recluster_touched({}, changed, set(changed), config.cluster_config())
+    versions = {pet: save_pet_clusters(directory, pet, c).version for pet, c in updated.items()}
+    context.log.info("re-clustered %d pets: %s", len(updated), sorted(updated))
+    return dg.MaterializeResult(
+        metadata=cluster_metadata(updated, vectors, versions, focus, embedded.weights.value)
+    )
+
+
+@dg.asset(
+    group_name="clusters",
+    partitions_def=ingestion_batches,
+    deps=["pet_clusters", "detections", "image_catalog"],
+    automation_condition=dg.AutomationCondition.eager(),
+    kinds={"python", "json"},
+)
+def pet_heroes(
+    context: dg.AssetExecutionContext, config: HeroConfig, storage: StorageResource
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    """Top images per cluster of each touched pet by a composite score (sharpness, exposure,
+    resolution, prominence, centrality, recency), near-duplicates suppressed."""
+    focus = Focus.from_key(storage.settings().cluster_focus)
+    touched = _touched(storage, context.partition_key)
+    inputs = hero_inputs(storage, touched)
+    embedded = load_focus(storage, focus)
+    vectors = pet_vectors(list(inputs.images.values()), embedded, touched)
+    now, chosen = datetime.now(UTC), {}
+    for pet, (ids, matrix) in vectors.items():
+        stored = load_pet_clusters(storage.clusters_dir(focus), pet)
+        candidates = {i: candidate(i, v, inputs) for i, v in zip(ids, matrix, strict=True)}
+        heroes = hero_sets(
+            stored.clusters, candidates, config.weights(), config.top_n,
+            config.duplicate_threshold, now,
+        )  # fmt: skip
+        payload = heroes_payload(stored.clusters, heroes, focus.key, stored.stored.version, now)
+        write_heroes(storage.heroes_dir(), pet, payload)
+        chosen[str(pet)] = {
+            str(k): [(p.image_id, round(p.score, 3)) for p in v] for k, v in heroes.items()
+        }
+    return dg.MaterializeResult(
+        metadata={
+            "pets": len(chosen),
+            "heroes (image id, score) per cluster": dg.MetadataValue.json(chosen),
+            "weights": embedded.weights.value,
+        }
+    )

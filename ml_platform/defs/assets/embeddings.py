@@ -1,0 +1,92 @@
+"""`embeddings`: one vector per (image, focus in use), computed once, batched."""
+
+import time
+from collections import Counter
+
+import dagster as dg
+
+from ml_platform.defs.partitions import ingestion_batches
+from ml_platform.defs.resources import StorageResource
+from ml_platform.defs.resources.models import ModelsResource
+from ml_platform.domain import Focus, IngestedImage, IngestStatus
+from ml_platform.services.perception import embed_focus
+from ml_platform.store.collections_file import foci_in_use, read_collections
+from ml_platform.store.detections_table import DetectionRow, read_detections
+from ml_platform.store.tables import read_catalog
+from ml_platform.store.vectors import (
+    EmbedderIdentity,
+    read_rows,
+    stored_identity,
+    write_embeddings,
+)
+
+
+@dg.asset(
+    group_name="perception",
+    partitions_def=ingestion_batches,
+    deps=["image_catalog", "detections", "crawlr_collections"],
+    kinds={"pytorch", "parquet"},
+)
+def embeddings(
+    context: dg.AssetExecutionContext, storage: StorageResource, models: ModelsResource
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    """Embeddings for every focus used by a usable collection, plus the clustering focus.
+    Already computed (image, focus) pairs are kept, so a re-run only adds what a new focus or
+    a retry needs."""
+    key = context.partition_key
+    catalog = [e for e in read_catalog(storage.catalog_path(key)) if e.status is IngestStatus.OK]
+    cluster_focus = Focus.from_key(storage.settings().cluster_focus)
+    foci = sorted({*foci_in_use(read_collections(storage.collections_path())), cluster_focus})
+    detections = read_detections(storage.detections_path(key))
+    per_focus: dict[str, dict[str, object]] = {}
+    for focus in foci:
+        per_focus[focus.key] = _embed_focus(
+            context, storage, models, key, focus, catalog, detections
+        )
+    return dg.MaterializeResult(metadata=_metadata(per_focus))
+
+
+def _embed_focus(
+    context: dg.AssetExecutionContext,
+    storage: StorageResource,
+    models: ModelsResource,
+    key: str,
+    focus: Focus,
+    catalog: list[IngestedImage],
+    detections: dict[int, DetectionRow],
+) -> dict[str, object]:
+    path = storage.embeddings_path(focus, key)
+    embedder = models.embedder(focus.embedding_type)
+    same_embedder = stored_identity(path) in (None, (embedder.model_id, embedder.revision))
+    kept = [r for r in read_rows(path) if same_embedder and r.status in ("ok", "no_derivative")]
+    done = {r.image_id for r in kept}
+    todo = [e for e in catalog if e.image.id not in done]
+    started = time.perf_counter()
+    batch_size = storage.settings().embed_batch_size
+    fresh = embed_focus(todo, detections, focus, embedder, batch_size) if todo else []
+    seconds = time.perf_counter() - started
+    who = EmbedderIdentity(
+        focus.derivative_type.value, focus.embedding_type, embedder.model_id,
+        embedder.revision, embedder.weights.value,
+    )  # fmt: skip
+    write_embeddings(path, [*kept, *fresh], who, embedder.dim)
+    statuses = Counter(r.status for r in [*kept, *fresh])
+    if embedder.weights.value == "random":
+        context.log.warning("%s uses RANDOM weights: its embeddings are not meaningful", focus.key)
+    return {
+        "ok": statuses.get("ok", 0), "no_derivative": statuses.get("no_derivative", 0),
+        "failed": statuses.get("failed", 0), "computed_now": len(fresh),
+        "dimensionality": embedder.dim, "weights": embedder.weights.value,
+        "embedder": f"{embedder.model_id}@{embedder.revision}",
+        "images_per_second": round(len(todo) / seconds, 2) if todo and seconds > 0 else None,
+    }  # fmt: skip
+
+
+def _metadata(per_focus: dict[str, dict[str, object]]) -> dict[str, dg.MetadataValue]:  # type: ignore[type-arg]
+    weights = sorted({str(v["weights"]) for v in per_focus.values()})
+    return {
+        "foci": dg.MetadataValue.json(per_focus),
+        "embeddings_ok": dg.MetadataValue.int(sum(int(str(v["ok"])) for v in per_focus.values())),
+        "failures": dg.MetadataValue.int(sum(int(str(v["failed"])) for v in per_focus.values())),
+        "weights": dg.MetadataValue.text(",".join(weights) or "none"),
+    }

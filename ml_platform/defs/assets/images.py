@@ -1,0 +1,43 @@
+"""`image_catalog`: the images of one ingestion batch, downloaded once and validated."""
+
+from collections import Counter
+
+import dagster as dg
+
+from ml_platform.defs.partitions import ingestion_batches
+from ml_platform.defs.resources import CrawlrResource, StorageResource
+from ml_platform.domain import IngestStatus
+from ml_platform.services.ingestion import IngestLimits, already_stored, ingest_batch
+from ml_platform.store.tables import catalog_frame, read_catalog, write_parquet_atomic
+
+
+@dg.asset(group_name="crawlr", partitions_def=ingestion_batches, kinds={"python", "parquet"})
+def image_catalog(
+    context: dg.AssetExecutionContext, crawlr: CrawlrResource, storage: StorageResource
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    """Each image of the batch stored content-addressed under home, EXIF-oriented size and
+    capture time recorded; bad images are recorded with their reason and skipped."""
+    key = context.partition_key
+    images, malformed = storage.manifests().read(key)
+    path = storage.catalog_path(key)
+    previous = {r.image.id: r for r in read_catalog(path)}
+    settings = storage.settings()
+    limits = IngestLimits(settings.max_image_bytes, settings.max_image_pixels)
+    with crawlr.client() as client:
+        results = ingest_batch(client, storage.image_store(), images, limits, previous)
+    write_parquet_atomic(catalog_frame(results), path)
+    storage.ledger().mark_ingested(key)
+    failures = {str(r.image.id): r.error for r in results if r.status is IngestStatus.FAILED}
+    statuses = Counter(r.status.value for r in results)
+    return dg.MaterializeResult(
+        metadata={
+            "images": len(results),
+            "ok": statuses.get(IngestStatus.OK.value, 0),
+            "failed": statuses.get(IngestStatus.FAILED.value, 0),
+            "reused_from_previous_run": sum(already_stored(previous.get(i.id)) for i in images),
+            "failures": dg.MetadataValue.json(failures),
+            "malformed_entries": dg.MetadataValue.json(malformed),
+            "pets": len({r.image.pet_id for r in results if r.image.pet_id is not None}),
+            "path": dg.MetadataValue.path(str(path)),
+        }
+    )

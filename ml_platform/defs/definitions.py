@@ -1,0 +1,61 @@
+"""Assemble the Dagster Definitions; no logic here (`dagster dev` loads this module)."""
+
+import dagster as dg
+
+from ml_platform.defs.assets.classifiers import collection_classifier
+from ml_platform.defs.assets.clusters import pet_clusters, pet_heroes
+from ml_platform.defs.assets.collections import crawlr_collections
+from ml_platform.defs.assets.detections import detections
+from ml_platform.defs.assets.embeddings import embeddings
+from ml_platform.defs.assets.images import image_catalog
+from ml_platform.defs.assets.similarity import similarity_index
+from ml_platform.defs.jobs import (
+    clusters_job,
+    collections_job,
+    embeddings_job,
+    ingest_job,
+    training_job,
+)
+from ml_platform.defs.resources import CrawlrResource, StorageResource
+from ml_platform.defs.resources.mlflow import MlflowResource
+from ml_platform.defs.resources.models import ModelsResource
+from ml_platform.defs.schedules import nightly_retrain_schedule
+from ml_platform.defs.sensors import (
+    automation_sensor,
+    collections_sensor,
+    new_focus_sensor,
+    new_images_sensor,
+)
+
+
+def build_definitions(
+    crawlr: CrawlrResource | None = None,
+    storage: StorageResource | None = None,
+    models: ModelsResource | None = None,
+    mlflow: MlflowResource | None = None,
+) -> dg.Definitions:
+    """The platform's definitions; resources default to the ML_PLATFORM_* settings at run time."""
+    return dg.Definitions(
+        assets=[
+            crawlr_collections,
+            image_catalog,
+            detections,
+            embeddings,
+            collection_classifier,
+            pet_clusters,
+            pet_heroes,
+            similarity_index,
+        ],
+        jobs=[collections_job, ingest_job, embeddings_job, training_job, clusters_job],
+        schedules=[nightly_retrain_schedule],
+        sensors=[new_images_sensor, collections_sensor, new_focus_sensor, automation_sensor],
+        resources={
+            "crawlr": crawlr or CrawlrResource(),
+            "storage": storage or StorageResource(),
+            "models": models or ModelsResource(),
+            "mlflow": mlflow or MlflowResource(),
+        },
+    )
+
+
+defs = build_definitions()

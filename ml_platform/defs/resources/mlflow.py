@@ -1,0 +1,29 @@
+"""The MLflow tracking store and model registry (sqlite under home by default)."""
+
+from __future__ import annotations
+
+from mlflow import MlflowClient
+
+from ml_platform.defs.resources.base import PlatformResource
+
+
+class MlflowResource(PlatformResource):
+    """`tracking_uri` overrides ML_PLATFORM_MLFLOW_TRACKING_URI / MLFLOW_TRACKING_URI."""
+
+    tracking_uri: str | None = None
+
+    @property
+    def resolved_uri(self) -> str:
+        return self.tracking_uri or self.settings().tracking_uri
+
+    def client(self) -> MlflowClient:
+        uri = self.resolved_uri
+        if uri.startswith("sqlite:///"):
+            self.settings().mlflow_dir.mkdir(parents=True, exist_ok=True)
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+    def artifact_location(self) -> str | None:
+        """Artifacts go under home when the tracking store is the local sqlite default."""
+        if self.resolved_uri.startswith("sqlite:///"):
+            return self.settings().mlflow_artifacts_dir.as_uri()
+        return None

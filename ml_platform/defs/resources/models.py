@@ -1,0 +1,50 @@
+"""Heavy models (embedders, detectors): configured from settings, loaded once per process."""
+
+from __future__ import annotations
+
+from ml_platform.defs.resources.base import PlatformResource
+from ml_platform.settings import Settings
+from ml_platform.vision.detectors import Detector, get_detector
+from ml_platform.vision.embedders import (
+    Embedder,
+    EmbedderOptions,
+    get_embedder,
+    known_embedding_types,
+)
+
+
+def embedder_options(settings: Settings) -> EmbedderOptions:
+    return EmbedderOptions(
+        clip_model=settings.clip_model,
+        dino_model=settings.dino_model,
+        custom_types_file=settings.embedding_types_file,
+        allow_random_weights=settings.allow_random_weights,
+        device=settings.device,
+        batch_size=settings.embed_batch_size,
+    )
+
+
+class ModelsResource(PlatformResource):
+    """Embedders and detectors. `allow_random_weights` overrides the setting when given."""
+
+    allow_random_weights: bool | None = None
+
+    def effective_settings(self) -> Settings:
+        settings = self.settings()
+        if self.allow_random_weights is not None:
+            settings = settings.model_copy(
+                update={"allow_random_weights": self.allow_random_weights}
+            )
+        return settings
+
+    def known_embedding_types(self) -> list[str]:
+        return known_embedding_types(embedder_options(self.effective_settings()))
+
+    def embedder(self, name: str) -> Embedder:
+        return get_embedder(name, embedder_options(self.effective_settings()))
+
+    def detector(self) -> Detector:
+        settings = self.settings()
+        return get_detector(
+            yunet_model=settings.yunet_model, person_onnx=settings.person_detector_onnx
+        )

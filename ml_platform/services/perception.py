@@ -1,0 +1,107 @@
+"""Detections and embeddings for stored images: decode, detect, crop, embed in batches.
+
+No Dagster here: the assets call these functions. Embedding goes through
+`vision.pipeline`, which decodes, crops and preprocesses the next batch on a worker thread
+while the current one runs through the model.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from PIL import Image
+
+from ml_platform.domain import DerivativeType, Focus, IngestedImage
+from ml_platform.store.detections_table import DetectionRow
+from ml_platform.store.vectors import EmbeddingRow
+from ml_platform.vision.crops import crop_for
+from ml_platform.vision.decode import ImageDecodeError, load_rgb
+from ml_platform.vision.detectors import DetectionResult, Detector
+from ml_platform.vision.embedders import Embedder
+from ml_platform.vision.pipeline import NO_DERIVATIVE, iter_embedded_batches
+
+log = logging.getLogger(__name__)
+WHOLE_IMAGE_DRAFT = (448, 448)  # JPEG decodes at >= this size: enough for 224 px models
+
+
+def detect_one(detector: Detector, entry: IngestedImage) -> DetectionRow:
+    assert entry.path is not None
+    try:
+        result = detector.detect(load_rgb(Path(entry.path)))
+    except (ImageDecodeError, OSError) as exc:
+        log.warning("detection skipped image %s: %s", entry.image.id, exc)
+        return DetectionRow(entry.image.id, "failed", error=f"{type(exc).__name__}: {exc}")
+    return DetectionRow(
+        image_id=entry.image.id,
+        status="ok",
+        person=result.person,
+        face=result.face,
+        faces_found=result.faces_found,
+        person_detector=result.person_detector,
+        face_detector=result.face_detector,
+    )
+
+
+def as_result(row: DetectionRow) -> DetectionResult:
+    return DetectionResult(
+        person=row.person,
+        face=row.face,
+        person_detector=row.person_detector,
+        face_detector=row.face_detector,
+        faces_found=row.faces_found,
+    )
+
+
+def crop_loader(
+    focus: Focus, detections: dict[int, DetectionRow]
+) -> Callable[[IngestedImage], Image.Image | None]:
+    """Decode a stored image and cut `focus`'s derivative from it (None: there is none)."""
+    whole = focus.derivative_type is DerivativeType.WHOLE_IMAGE
+
+    def load(entry: IngestedImage) -> Image.Image | None:
+        assert entry.path is not None
+        image = load_rgb(Path(entry.path), draft_size=WHOLE_IMAGE_DRAFT if whole else None)
+        if whole:
+            return image
+        return crop_for(image, focus.derivative_type, as_result(detections[entry.image.id]))
+
+    return load
+
+
+def embed_focus(
+    entries: Sequence[IngestedImage],
+    detections: dict[int, DetectionRow],
+    focus: Focus,
+    embedder: Embedder,
+    batch_size: int,
+) -> list[EmbeddingRow]:
+    """Embed `entries` for `focus` in batches; decoding and cropping overlap inference."""
+    whole = focus.derivative_type is DerivativeType.WHOLE_IMAGE
+    detected = [e for e in entries if whole or _detected(detections, e.image.id)]
+    rows = [
+        EmbeddingRow(e.image.id, "failed", error="no detection for this image")
+        for e in entries
+        if e not in detected
+    ]
+    load = crop_loader(focus, detections)
+    for batch in iter_embedded_batches(detected, embedder, load=load, batch_size=batch_size):
+        rows.extend(
+            EmbeddingRow(e.image.id, "ok", v)
+            for e, v in zip(batch.items, batch.vectors, strict=True)
+        )
+        for skipped in batch.skipped:
+            no_crop = skipped.reason == NO_DERIVATIVE
+            status, error = (
+                ("no_derivative", f"no {focus.derivative_type.value} detected")
+                if no_crop
+                else ("failed", skipped.reason)
+            )
+            rows.append(EmbeddingRow(skipped.item.image.id, status, error=error))
+    return rows
+
+
+def _detected(detections: dict[int, DetectionRow], image_id: int) -> bool:
+    row = detections.get(image_id)
+    return row is not None and row.status == "ok"

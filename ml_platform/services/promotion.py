@@ -1,0 +1,89 @@
+"""The promotion gate: challenger versus champion on the same protocol, then aliases.
+
+Both sides are scored out of fold on the current training set with the same stratified folds:
+the challenger by its winner's out-of-fold predictions, the champion by clones of its fitted
+estimator (same recipe and hyper-parameters) refitted fold by fold. Scoring the champion's
+fitted model on images it trained on would flatter it. A champion trained for another focus
+cannot be scored on these embeddings (a model is never used with another focus's vectors):
+the challenger is then compared with no champion.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from mlflow import MlflowClient
+from sklearn.base import BaseEstimator
+
+from ml_platform.learning.evaluation import Evaluation
+from ml_platform.learning.training import TrainingResult, cross_validate_estimator
+from ml_platform.model_registry.aliases import promote
+from ml_platform.model_registry.decision import PromotionDecision, decide_promotion, sanity_check
+from ml_platform.model_registry.lookup import ModelVersionInfo, get_champion, load_classifier
+from ml_platform.model_registry.naming import VersionTag
+from ml_platform.services.training_data import TrainingSet
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    tolerance: float
+    min_positives: int
+    min_negatives: int
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    decision: PromotionDecision
+    champion_before: str | None
+    champion_evaluation: Evaluation | None
+
+
+def same_focus(champion: ModelVersionInfo, training: TrainingSet) -> bool:
+    tags = champion.tags
+    return (
+        tags.get(VersionTag.DERIVATIVE_TYPE.value) == training.focus.derivative_type.value
+        and tags.get(VersionTag.EMBEDDING_TYPE.value) == training.focus.embedding_type
+    )
+
+
+def evaluate_champion(
+    client: MlflowClient, collection_id: int, training: TrainingSet, result: TrainingResult
+) -> Evaluation:
+    model = load_classifier(client, collection_id)
+    if not isinstance(model.estimator, BaseEstimator):
+        raise TypeError(f"collection {collection_id}: champion is not a scikit-learn estimator")
+    return cross_validate_estimator(
+        model.estimator, training.X, training.y, folds=result.folds, seed=result.config.seed
+    )
+
+
+def run_gate(
+    client: MlflowClient,
+    version: str,
+    result: TrainingResult,
+    training: TrainingSet,
+    embedder_dim: int,
+    settings: GateSettings,
+) -> GateOutcome:
+    """Decide, and move `champion` to `version` when the challenger passes."""
+    sanity = sanity_check(
+        result.estimator, result.dimensionality, embedder_dim, result.n_pos, result.n_neg,
+        settings.min_positives, settings.min_negatives,
+    )  # fmt: skip
+    champion = get_champion(client, training.collection_id)
+    comparable = champion is not None and same_focus(champion, training)
+    if champion is not None and not comparable:
+        log.warning("champion %s has another focus; not comparable", champion.model_uri)
+    evaluation = None
+    if comparable:
+        try:
+            evaluation = evaluate_champion(client, training.collection_id, training, result)
+        except (TypeError, ValueError) as exc:  # e.g. a legacy model that cannot be refitted
+            log.warning("collection %s: champion not comparable: %s", training.collection_id, exc)
+    decision = decide_promotion(evaluation, result.out_of_fold, settings.tolerance, sanity)
+    if decision.promote:
+        promote(client, training.collection_id, version, decision.reason)
+    return GateOutcome(decision, champion.version if champion else None, evaluation)

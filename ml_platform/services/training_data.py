@@ -1,0 +1,149 @@
+"""Assemble a collection's training set from the catalogs and its focus's embeddings.
+
+Positives are the collection's member images; negatives are its explicit rejections plus a
+seeded sample of other images (`negative_sample_size`). Only images with an embedding of the
+collection's own focus take part, so a model never sees another focus's vectors.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ml_platform.defs.resources.storage import StorageResource
+from ml_platform.domain import Collection, Focus, IngestedImage, IngestStatus, WeightsStatus
+from ml_platform.model_registry.naming import training_data_fingerprint
+from ml_platform.store.tables import read_catalog
+from ml_platform.store.vectors import read_vectors
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EmbeddedFocus:
+    """Every `ok` vector of one focus across batches, with the embedder that made them."""
+
+    focus: Focus
+    ids: NDArray[np.int64]
+    vectors: NDArray[np.float32]
+    embedder_id: str
+    embedder_revision: str
+    weights: WeightsStatus
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1]) if self.vectors.size else 0
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    collection_id: int
+    focus: Focus
+    image_ids: NDArray[np.int64]
+    X: NDArray[np.float32]
+    y: NDArray[np.int64]
+    fingerprint: str
+    embedded: EmbeddedFocus
+
+    @property
+    def n_pos(self) -> int:
+        return int(self.y.sum())
+
+    @property
+    def n_neg(self) -> int:
+        return int(self.y.size - self.y.sum())
+
+
+def images_by_batch(storage: StorageResource) -> dict[str, list[IngestedImage]]:
+    """Successfully ingested images of every ingested batch."""
+    return {
+        key: [e for e in read_catalog(storage.catalog_path(key)) if e.status is IngestStatus.OK]
+        for key in storage.ledger().ingested_batches()
+    }
+
+
+def load_images(storage: StorageResource) -> list[IngestedImage]:
+    """Every successfully ingested image across all ingested batches."""
+    return [e for batch in images_by_batch(storage).values() for e in batch]
+
+
+def load_focus(storage: StorageResource, focus: Focus) -> EmbeddedFocus:
+    """The focus's vectors made by the newest batch's embedder. Batches embedded by another
+    embedder (the setting changed; re-run `embeddings_job` on them) are left out, so vectors
+    of two models are never mixed."""
+    paths = [storage.embeddings_path(focus, key) for key in storage.ledger().ingested_batches()]
+    files = [read_vectors([p]) for p in paths if p.is_file()]
+    files = [f for f in files if f[2]]
+    who = files[-1][2][0] if files else {}
+    same = [f for f in files if f[2][0] == who]
+    if len(same) < len(files):
+        log.warning(
+            "%s: %d batch files from another embedder left out", focus.key, len(files) - len(same)
+        )
+    ids = np.concatenate([f[0] for f in same]) if same else np.zeros(0, np.int64)
+    vectors = (
+        np.concatenate([f[1] for f in same if f[1].size])
+        if any(f[1].size for f in same)
+        else np.zeros((0, 0), np.float32)
+    )
+    return EmbeddedFocus(
+        focus=focus,
+        ids=ids,
+        vectors=vectors,
+        embedder_id=who.get("embedder_id", ""),
+        embedder_revision=who.get("embedder_revision", ""),
+        weights=WeightsStatus(who.get("weights", WeightsStatus.PRETRAINED.value)),
+    )
+
+
+def labels_for(
+    collection_id: int, images: list[IngestedImage], negative_sample_size: int, seed: int
+) -> dict[int, int]:
+    """image id -> 1 (member) or 0 (rejected, or sampled from the rest of `images`)."""
+    labels = {e.image.id: 1 for e in images if collection_id in e.image.collection_ids}
+    for e in images:
+        if collection_id in e.image.rejected_collection_ids and e.image.id not in labels:
+            labels[e.image.id] = 0
+    others = sorted(e.image.id for e in images if e.image.id not in labels)
+    rng = np.random.default_rng(seed + collection_id)
+    take = min(negative_sample_size, len(others))
+    for image_id in rng.choice(others, size=take, replace=False) if take else []:
+        labels[int(image_id)] = 0
+    return labels
+
+
+def build_training_set(
+    collection: Collection,
+    images: list[IngestedImage],
+    embedded: EmbeddedFocus,
+    *,
+    negative_sample_size: int,
+    seed: int,
+) -> TrainingSet:
+    if collection.focus is None or collection.focus != embedded.focus:
+        raise ValueError(f"collection {collection.id} focus {collection.focus} != {embedded.focus}")
+    embedded_ids = set(embedded.ids.tolist())  # sample negatives only among usable images
+    usable = [e for e in images if e.image.id in embedded_ids]
+    labels = labels_for(collection.id, usable, negative_sample_size, seed)
+    rows = [
+        (i, labels[int(image_id)])
+        for i, image_id in enumerate(embedded.ids)
+        if int(image_id) in labels
+    ]
+    index = np.asarray([r[0] for r in rows], np.int64)
+    ids = embedded.ids[index] if rows else np.zeros(0, np.int64)
+    y = np.asarray([r[1] for r in rows], np.int64)
+    X = embedded.vectors[index] if rows else np.zeros((0, embedded.dim), np.float32)
+    pairs = [(int(i), bool(label)) for i, label in zip(ids, y, strict=True)]
+    return TrainingSet(
+        collection_id=collection.id,
+        focus=collection.focus,
+        image_ids=ids,
+        X=X,
+        y=y,
+        fingerprint=training_data_fingerprint(pairs, collection.focus),
+        embedded=embedded,
+    )

@@ -1,0 +1,70 @@
+"""Detections per batch: the prominent person and face box of every image, or why not."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ml_platform.domain import Box
+from ml_platform.store.tables import write_parquet_atomic
+
+
+@dataclass(frozen=True)
+class DetectionRow:
+    image_id: int
+    status: str  # ok | failed
+    person: Box | None = None
+    face: Box | None = None
+    faces_found: int = 0
+    person_detector: str = ""
+    face_detector: str = ""
+    error: str | None = None
+
+
+def _box_columns(prefix: str, box: Box | None) -> dict[str, float | None]:
+    values = (box.x0, box.y0, box.x1, box.y1, box.score) if box else (None,) * 5
+    return {
+        f"{prefix}_{k}": v for k, v in zip(("x0", "y0", "x1", "y1", "score"), values, strict=True)
+    }
+
+
+def _box(row: Mapping[Hashable, Any], prefix: str) -> Box | None:
+    x0 = row[f"{prefix}_x0"]
+    if x0 is None or pd.isna(x0):
+        return None
+    return Box(*(float(row[f"{prefix}_{k}"]) for k in ("x0", "y0", "x1", "y1", "score")))
+
+
+def write_detections(path: Path, rows: list[DetectionRow]) -> None:
+    records = [
+        {
+            "image_id": r.image_id, "status": r.status, "error": r.error,
+            "faces_found": r.faces_found, "person_detector": r.person_detector,
+            "face_detector": r.face_detector,
+            **_box_columns("person", r.person), **_box_columns("face", r.face),
+        }
+        for r in rows
+    ]  # fmt: skip
+    write_parquet_atomic(pd.DataFrame.from_records(records), path)
+
+
+def read_detections(path: Path) -> dict[int, DetectionRow]:
+    if not path.is_file():
+        return {}
+    out = {}
+    for row in pd.read_parquet(path).to_dict("records"):
+        out[int(row["image_id"])] = DetectionRow(
+            image_id=int(row["image_id"]),
+            status=str(row["status"]),
+            person=_box(row, "person"),
+            face=_box(row, "face"),
+            faces_found=int(row["faces_found"]),
+            person_detector=str(row["person_detector"]),
+            face_detector=str(row["face_detector"]),
+            error=row["error"] or None,
+        )
+    return out

@@ -1,0 +1,119 @@
+"""Embedding tables: one Parquet file per (focus, batch), vectors as float32 lists of one width.
+
+Rows whose status is `no_derivative` (e.g. no face in the image) or `failed` carry a null vector
+and the reason; `ok` and `no_derivative` rows count as computed and are never recomputed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ml_platform.store.tables import temp_path_beside
+
+DONE_STATUSES = ("ok", "no_derivative")
+
+
+@dataclass(frozen=True)
+class EmbeddingRow:
+    image_id: int
+    status: str  # ok | no_derivative | failed
+    vector: np.ndarray | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class EmbedderIdentity:
+    derivative_type: str
+    embedding_type: str
+    embedder_id: str
+    embedder_revision: str
+    weights: str
+
+
+def _table(rows: list[EmbeddingRow], who: EmbedderIdentity, dim: int) -> pa.Table:
+    vectors = [None if r.vector is None else r.vector.astype(np.float32).tolist() for r in rows]
+    n = len(rows)
+    return pa.table(
+        {
+            "image_id": pa.array([r.image_id for r in rows], pa.int64()),
+            "status": pa.array([r.status for r in rows], pa.string()),
+            "error": pa.array([r.error for r in rows], pa.string()),
+            "derivative_type": pa.array([who.derivative_type] * n, pa.string()),
+            "embedding_type": pa.array([who.embedding_type] * n, pa.string()),
+            "embedder_id": pa.array([who.embedder_id] * n, pa.string()),
+            "embedder_revision": pa.array([who.embedder_revision] * n, pa.string()),
+            "weights": pa.array([who.weights] * n, pa.string()),
+            "vector": pa.array(vectors, pa.list_(pa.float32())),
+        },
+        # Parquet has no fixed-size lists that round-trip with nulls; the width is metadata.
+        metadata={"dimensionality": str(dim)},
+    )
+
+
+def write_embeddings(path: Path, rows: list[EmbeddingRow], who: EmbedderIdentity, dim: int) -> None:
+    tmp = temp_path_beside(path)
+    pq.write_table(_table(rows, who, dim), tmp)
+    tmp.replace(path)
+
+
+def read_table(path: Path) -> pa.Table | None:
+    return pq.read_table(path) if path.is_file() else None
+
+
+def done_ids(path: Path) -> set[int]:
+    table = read_table(path)
+    if table is None:
+        return set()
+    statuses = table.column("status").to_pylist()
+    return {
+        i
+        for i, s in zip(table.column("image_id").to_pylist(), statuses, strict=True)
+        if s in DONE_STATUSES
+    }
+
+
+def read_rows(path: Path) -> list[EmbeddingRow]:
+    table = read_table(path)
+    if table is None:
+        return []
+    out = []
+    for item in table.to_pylist():
+        vector = None if item["vector"] is None else np.asarray(item["vector"], np.float32)
+        out.append(EmbeddingRow(item["image_id"], item["status"], vector, item["error"]))
+    return out
+
+
+def read_vectors(paths: list[Path]) -> tuple[np.ndarray, np.ndarray, list[dict[str, str]]]:
+    """Ids [n], float32 matrix [n, dim] and the embedder identity of each file, `ok` rows only."""
+    ids: list[int] = []
+    vectors: list[np.ndarray] = []
+    identities: list[dict[str, str]] = []
+    for path in paths:
+        table = read_table(path)
+        if table is None or table.num_rows == 0:
+            continue
+        ok = table.filter(pa.compute.equal(table.column("status"), "ok"))
+        if ok.num_rows:
+            ids.extend(ok.column("image_id").to_pylist())
+            flat = ok.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+            vectors.append(flat.reshape(ok.num_rows, -1).astype(np.float32))
+        first = table.slice(0, 1).to_pylist()[0]
+        identities.append(
+            {k: str(first[k]) for k in ("embedder_id", "embedder_revision", "weights")}
+        )
+    matrix = np.concatenate(vectors) if vectors else np.zeros((0, 0), np.float32)
+    return np.asarray(ids, np.int64), matrix, identities
+
+
+def stored_identity(path: Path) -> tuple[str, str] | None:
+    """(embedder id, revision) a file was written with; None when absent or empty."""
+    table = read_table(path)
+    if table is None or table.num_rows == 0:
+        return None
+    first = table.slice(0, 1).to_pylist()[0]
+    return str(first["embedder_id"]), str(first["embedder_revision"])

@@ -1,0 +1,99 @@
+"""pet_clusters / pet_heroes on a temporary instance: a batch re-clusters only its pets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+
+from ml_platform.defs.assets.clusters import pet_clusters, pet_heroes
+from ml_platform.defs.resources import StorageResource
+from ml_platform.domain import Focus
+from ml_platform.learning.cluster_store import stored_version
+from ml_platform.store.pet_tables import read_heroes
+from tests.synthetic_home import SyntheticImage, add_batch
+
+FOCUS = Focus.from_key("whole_image__embed_clip_vit_b_32")
+
+
+def pet_images(
+    pet: int, start: int, n: int, centres: np.ndarray, rng: np.random.Generator
+) -> list[SyntheticImage]:
+    labels = np.arange(n) % len(centres)
+    return [
+        SyntheticImage(start + i, centres[lab] + 0.05 * rng.standard_normal(centres.shape[1]), pet)
+        for i, lab in enumerate(labels)
+    ]
+
+
+def materialize(storage: StorageResource, instance: dg.DagsterInstance, key: str) -> None:
+    result = dg.materialize(
+        [pet_clusters, pet_heroes], partition_key=key, instance=instance,
+        resources={"storage": storage},
+    )  # fmt: skip
+    assert result.success
+
+
+def test_a_new_batch_reclusters_only_the_pets_it_touches(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    storage = StorageResource(home=str(tmp_path))
+    centres = {pet: rng.standard_normal((2, 32)) * 3 for pet in (1, 2)}
+    first = pet_images(1, 100, 12, centres[1], rng) + pet_images(2, 200, 12, centres[2], rng)
+    add_batch(storage, "b1", first, [FOCUS])
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("ingestion_batches", ["b1", "b2"])
+    materialize(storage, instance, "b1")
+    directory = storage.clusters_dir(FOCUS)
+    assert stored_version(directory, 1).version == 1 and stored_version(directory, 2).version == 1
+
+    add_batch(storage, "b2", pet_images(1, 300, 6, centres[1], rng), [FOCUS])
+    materialize(storage, instance, "b2")
+    assert stored_version(directory, 1).version == 2  # touched: re-clustered with all 18 images
+    assert stored_version(directory, 2).version == 1  # untouched: not recomputed
+    materialize(storage, instance, "b1")  # a re-run (e.g. a new focus was embedded)
+    assert stored_version(directory, 1).version == 2  # same images: nothing recomputed
+    assert stored_version(directory, 2).version == 1
+
+    heroes = read_heroes(storage.heroes_dir(), 1)
+    assert heroes is not None and heroes["n_images"] == 18 and heroes["cluster_version"] == 2
+    assert {c["size"] for c in heroes["clusters"]} == {9}
+    parts = heroes["clusters"][0]["heroes"][0]["parts"]
+    assert set(parts) == {
+        "sharpness",
+        "exposure",
+        "resolution",
+        "prominence",
+        "centrality",
+        "recency",
+    }
+    rerun, b2 = instance.fetch_materializations(dg.AssetKey("pet_clusters"), limit=2).records
+    assert rerun.asset_materialization is not None and b2.asset_materialization is not None
+    assert rerun.asset_materialization.metadata["pets_reclustered"].value == 0
+    metadata = b2.asset_materialization.metadata
+    assert metadata["pets_reclustered"].value == 1
+    assert "data:image/png;base64," in str(metadata["projection (largest pet)"].value)
+
+
+def test_similarity_index_grows_by_adds_and_reports_near_duplicates(tmp_path: Path) -> None:
+    from ml_platform.defs.assets.similarity import similarity_index
+    from ml_platform.learning.ann_index import AnnIndex
+
+    rng = np.random.default_rng(1)
+    storage = StorageResource(home=str(tmp_path))
+    first = [SyntheticImage(i, rng.standard_normal(16)) for i in range(1, 11)]
+    add_batch(storage, "b1", first, [FOCUS])
+    twin = SyntheticImage(50, first[0].vector + 1e-4)  # a near-copy of image 1
+    add_batch(storage, "b2", [twin, SyntheticImage(51, rng.standard_normal(16))], [FOCUS])
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("ingestion_batches", ["b1", "b2"])
+    for key in ("b1", "b2"):
+        result = dg.materialize([similarity_index], partition_key=key, instance=instance,
+                                resources={"storage": storage})  # fmt: skip
+        assert result.success
+    index = AnnIndex.load(storage.ann_index_path(FOCUS))
+    assert len(index) == 12 and 50 in index
+    (event,) = result.get_asset_materialization_events()
+    report = event.materialization.metadata["indexes"].value[FOCUS.key]  # type: ignore[index]
+    assert report["added"] == 2 and report["size"] == 12
+    assert [pair[:2] for pair in report["examples"]] == [[1, 50]]

@@ -1,0 +1,22 @@
+"""The full Definitions load, validate and contain the graph the README describes."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from ml_platform.defs.definitions import defs
+
+
+def test_full_definitions_load_and_validate() -> None:
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert {"crawlr_collections", "image_catalog", "detections", "embeddings"} <= keys
+    upstream = graph.get(dg.AssetKey("embeddings")).parent_keys
+    assert {k.to_user_string() for k in upstream} == {
+        "image_catalog",
+        "detections",
+        "crawlr_collections",
+    }
+    sensors = {s.name for s in defs.sensors or []}
+    assert {"new_images_sensor", "collections_sensor", "new_focus_sensor"} <= sensors
