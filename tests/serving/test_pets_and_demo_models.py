@@ -10,7 +10,7 @@ import numpy as np
 from ml_platform.defs.assets.clusters import pet_clusters, pet_heroes
 from ml_platform.defs.resources import StorageResource
 from ml_platform.domain import DerivativeType, Focus, WeightsStatus
-from tests.assets.test_clusters import pet_images
+from tests.defs.assets.test_clusters import pet_images
 from tests.serving.conftest import CLIP, AppFactory, Store, analyze_json, image_bytes
 from tests.synthetic_home import add_batch
 
