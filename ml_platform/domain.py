@@ -121,6 +121,26 @@ class IngestStatus(StrEnum):
     FAILED = "failed"
 
 
+class AttemptStatus(StrEnum):
+    """Where an image stands in a stage that can fail transiently (a download)."""
+
+    OK = "ok"
+    RETRY = "retry"  # failed transiently; retried once next_attempt_at has passed
+    FAILED = "failed"  # failed for a reason a retry cannot change (not an image, too large)
+    QUARANTINED = "quarantined"  # out of attempts; `ml-platform retry-failed` re-queues it
+
+
+class Stage(StrEnum):
+    """The per-batch assets a batch needs before it is complete, in order."""
+
+    CATALOG = "image_catalog"
+    DETECTIONS = "detections"
+    EMBEDDINGS = "embeddings"
+    CLUSTERS = "pet_clusters"
+    HEROES = "pet_heroes"
+    SIMILARITY = "similarity_index"
+
+
 @dataclass(frozen=True)
 class IngestedImage:
     """The outcome of ingesting one image: where it is stored, or why it was skipped."""

@@ -30,6 +30,20 @@ class Settings(BaseSettings):
     crawlr_retries: int = Field(3, description="Retries on connect errors, timeouts and 5xx.")
     crawlr_page_size: int = Field(200, description="Images requested per crawlr page.")
     batch_max_images: int = Field(500, description="Most images in one ingestion batch.")
+    metadata_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the platform metadata database (batch assignments, "
+        "attempts, claims): sqlite under home by default, or postgresql://...",
+    )
+    download_max_attempts: int = Field(
+        4, description="Attempts at a failing image download before it is quarantined."
+    )
+    download_retry_backoff_s: float = Field(
+        60.0, description="First retry delay of a failed download; doubles each attempt."
+    )
+    claim_lease_s: float = Field(
+        3600.0, description="How long a run's claim on a partition holds if it dies."
+    )
     max_image_bytes: int = Field(30_000_000, description="Larger downloads are rejected.")
     max_image_pixels: int = Field(50_000_000, description="Decompression-bomb limit (w*h).")
     mlflow_tracking_uri: str | None = Field(
@@ -102,6 +116,10 @@ class Settings(BaseSettings):
         if from_env:
             return from_env
         return f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+    @property
+    def metadata_db_url(self) -> str:
+        return self.metadata_url or f"sqlite:///{self.data_dir / 'metadata.sqlite'}"
 
     @property
     def sample_snapshot_dir(self) -> Path:

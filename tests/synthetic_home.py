@@ -72,9 +72,7 @@ def add_batch(
                                "v1", "pretrained")  # fmt: skip
         vectors = [EmbeddingRow(im.id, "ok", im.vector.astype(np.float32)) for im in images]
         write_embeddings(storage.embeddings_path(focus, key), vectors, who, dim)
-    ledger = storage.ledger()
-    ledger.register_batch(key, [im.id for im in images])
-    ledger.mark_ingested(key)
+    storage.metadata().register_batch(key, [r.image for r in ingested])
 
 
 def set_collections(storage: StorageResource, collections: list[Collection]) -> None:

@@ -86,6 +86,71 @@ def run(home: Path | None, crawlr: str | None) -> None:
     _print_summary(run_once(settings), settings)
 
 
+@main.command()
+@HOME_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def status(home: Path | None, as_json: bool) -> None:
+    """What the home holds: images, embeddings per focus, failures, complete batches."""
+    import json
+
+    from ml_platform.defs.resources import StorageResource
+    from ml_platform.defs.runner import instance_for
+    from ml_platform.defs.status import platform_status
+
+    settings = _existing_home(home)
+    _export(settings)
+    report = platform_status(
+        instance_for(settings), StorageResource(home=str(settings.resolved_home))
+    )
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=1))
+        return
+    _print_status(report.as_json())
+
+
+@main.command("retry-failed")
+@HOME_OPTION
+def retry_failed(home: Path | None) -> None:
+    """Re-queue quarantined image downloads; the next tick (or `run`) tries them again."""
+    from ml_platform.defs.resources import StorageResource
+    from ml_platform.domain import AttemptStatus, Stage
+
+    settings = _existing_home(home)
+    db = StorageResource(home=str(settings.resolved_home)).metadata()
+    ids = db.requeue(Stage.CATALOG.value, [AttemptStatus.QUARANTINED])
+    click.echo(f"re-queued {len(ids)} quarantined downloads: {ids[:20]}")
+
+
+def _existing_home(home: Path | None) -> Settings:
+    """Settings for a home that must already exist: reading commands never create one."""
+    settings = _settings(home)
+    if not (settings.resolved_home / "data").is_dir():
+        raise click.ClickException(
+            f"{settings.resolved_home} is not an ml_platform home (no data/ folder); "
+            "run `ml-platform demo` or `ml-platform run` first, or pass --home"
+        )
+    return settings
+
+
+def _print_status(report: dict[str, object]) -> None:
+    images = report["images"]
+    batches = report["batches"]
+    assert isinstance(images, dict) and isinstance(batches, dict)
+    click.echo("images:  " + "  ".join(f"{k}={v}" for k, v in images.items()))
+    click.echo("batches: " + "  ".join(f"{k}={v}" for k, v in batches.items()))
+    foci = report["foci"]
+    assert isinstance(foci, dict)
+    for key, counts in foci.items():
+        click.echo(f"  {key}: " + "  ".join(f"{k}={v}" for k, v in counts.items()))
+    failures = report["failures"]
+    assert isinstance(failures, list)
+    click.echo(f"failures: {len(failures)}")
+    for item in failures[:20]:
+        click.echo(
+            f"  image {item['image_id']} {item['stage']} x{item['attempts']}: {item['reason']}"
+        )
+
+
 def _print_summary(summary: object, settings: Settings) -> None:
     from ml_platform.defs.runner import RunSummary
 
@@ -98,6 +163,8 @@ def _print_summary(summary: object, settings: Settings) -> None:
         click.echo(f"  - {line}")
     for line in summary.retrained:
         click.echo(f"trained: {line}")
+    for line in summary.skipped:
+        click.echo(f"skipped: {line}")
     _print_collections(settings)
     click.echo(f"wall time: {summary.seconds:.1f} s")
     click.echo(f"Dagster UI:  ml-platform dagster-ui --home {settings.resolved_home}")

@@ -13,6 +13,8 @@ from ml_platform.domain import Collection, ImagePage
 class CrawlrError(RuntimeError):
     """crawlr could not be reached or refused a request; the message says which and why."""
 
+    retryable = True  # a timeout, a reset or a 5xx may succeed later
+
 
 class CrawlrClient(Protocol):
     """What ml_platform needs from crawlr (docs/crawlr.md)."""

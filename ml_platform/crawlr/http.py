@@ -60,7 +60,7 @@ class HttpCrawlrClient:
             if reply.status_code >= 500:
                 raise _ServerError(f"HTTP {reply.status_code}")
             if reply.status_code >= 400:
-                raise CrawlrError(
+                raise CrawlrRefusedError(
                     f"crawlr refused GET {reply.url}: HTTP {reply.status_code} "
                     f"{reply.read()[:200]!r}"
                 )
@@ -87,7 +87,13 @@ class _ServerError(Exception):
 
 
 class ImageTooLargeDownload(CrawlrError):
-    pass
+    retryable = False
+
+
+class CrawlrRefusedError(CrawlrError):
+    """crawlr answered 4xx: asking again will not change the answer."""
+
+    retryable = False
 
 
 def _read_limited(reply: httpx.Response, max_bytes: int) -> bytes:

@@ -20,12 +20,7 @@ from ml_platform.defs.resources import CrawlrResource, StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.resources.models import ModelsResource
 from ml_platform.defs.schedules import nightly_retrain_schedule
-from ml_platform.defs.sensors import (
-    automation_sensor,
-    collections_sensor,
-    new_focus_sensor,
-    new_images_sensor,
-)
+from ml_platform.defs.sensors import planner_sensor
 
 
 def build_definitions(
@@ -48,7 +43,7 @@ def build_definitions(
         ],
         jobs=[collections_job, ingest_job, embeddings_job, training_job, clusters_job],
         schedules=[nightly_retrain_schedule],
-        sensors=[new_images_sensor, collections_sensor, new_focus_sensor, automation_sensor],
+        sensors=[planner_sensor],
         resources={
             "crawlr": crawlr or CrawlrResource(),
             "storage": storage or StorageResource(),

@@ -1,8 +1,9 @@
-"""One pass of what the sensors and schedules would do, run in-process against one home.
+"""Execute what the sensors and schedules would request, in-process, against one home.
 
-Used by `ml-platform run` and `ml-platform demo`: refresh collections, embed existing batches for
-any focus that came into use, cut new ingestion batches from crawlr and materialize them, on the
-Dagster instance under home (so `ml-platform dagster-ui` shows the same runs afterwards).
+Used by `ml-platform run` and `ml-platform demo`. It has no planning of its own: it calls the
+planner the sensor calls (`defs.planning.plan_tick`) and the retrain planner the schedule
+calls, and executes their runs on the Dagster instance under home (so `ml-platform
+dagster-ui` shows the same runs afterwards, and its sensor finds nothing left to do).
 """
 
 from __future__ import annotations
@@ -14,23 +15,24 @@ from pathlib import Path
 
 import dagster as dg
 
+from ml_platform.crawlr.client import CrawlrError
+from ml_platform.crawlr.contract import MalformedReplyError
 from ml_platform.defs.assets.classifier_support import ClassifierConfig
 from ml_platform.defs.definitions import build_definitions
+from ml_platform.defs.planning import plan_tick
 from ml_platform.defs.resources import CrawlrResource, StorageResource
 from ml_platform.defs.resources.base import settings_overrides
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.resources.models import ModelsResource
-from ml_platform.defs.sensors import ensure_partitions
-from ml_platform.services.batches import FeedCursor, register_batch
+from ml_platform.services.planning import JobName, PlannedRun
 from ml_platform.services.retraining import collections_to_retrain
 from ml_platform.settings import Settings
-from ml_platform.store.collections_file import foci_in_use, read_collections
-from ml_platform.store.ledger import LedgerConflictError
+from ml_platform.store.collections_file import read_collections
 
 log = logging.getLogger(__name__)
-FEED_CURSOR, FOCI_CURSOR = "cli_new_images", "cli_foci"
 # Dagster's console logger at INFO: asset logs and failures, not every engine event.
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+MAX_ROUNDS = 50  # plan/execute rounds in one `run`; each round completes at least one run
 
 
 @dataclass
@@ -38,10 +40,11 @@ class RunSummary:
     home: Path
     crawlr: str
     new_batches: list[str] = field(default_factory=list)
-    new_foci: list[str] = field(default_factory=list)
+    planned: list[str] = field(default_factory=list)
     retrained: list[str] = field(default_factory=list)
     materialized: list[str] = field(default_factory=list)
     failed_runs: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -78,54 +81,53 @@ def instance_for(settings: Settings) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_config(str(settings.dagster_home))
 
 
-def cut_new_batches(platform: Platform) -> list[str]:
-    """Register batches until crawlr has nothing new; the CLI's cursor is kept in the ledger."""
-    ledger, created = platform.storage.ledger(), []
-    cursor = FeedCursor.loads(ledger.get_cursor(FEED_CURSOR))
-    while True:
-        batch, next_cursor = platform.crawlr.next_batch(cursor, ledger)
-        if batch is not None:
-            try:
-                register_batch(batch, platform.storage.manifests(), ledger)
-            except LedgerConflictError as exc:  # the sensor took some of them: plan again
-                log.info("%s", exc)
-                continue
-            created.append(batch.key)
-        cursor = next_cursor
-        ledger.set_cursor(FEED_CURSOR, cursor.dumps())
-        if batch is None:
-            return created
-
-
-def new_foci(storage: StorageResource) -> list[str]:
-    """Foci in use now that the CLI has not embedded existing batches for yet."""
-    foci = [f.key for f in foci_in_use(read_collections(storage.collections_path()))]
-    seen = set((storage.ledger().get_cursor(FOCI_CURSOR) or "").split(","))
-    return [f for f in foci if f not in seen]
-
-
 def run_once(settings: Settings, *, allow_random_weights: bool | None = None) -> RunSummary:
+    """Execute what the planner sensor would request, round after round, until nothing is
+    missing; then what the nightly schedule would train. Runs of one partition are claimed
+    in the metadata database, so two `run`s (or `run` beside the daemon) never execute the
+    same partition at once."""
     started = time.perf_counter()
     platform = Platform.for_settings(settings, allow_random_weights)
     defs, instance = platform.definitions(), instance_for(settings)
     summary = RunSummary(home=settings.resolved_home, crawlr=settings.crawlr_source)
-    ledger = platform.storage.ledger()
-    _execute(defs, instance, "collections_job", None, summary)
-    summary.new_foci = new_foci(platform.storage)
-    if summary.new_foci:
-        for key in ledger.ingested_batches():
-            _execute(defs, instance, "embeddings_job", key, summary)
-    all_foci = [f.key for f in foci_in_use(read_collections(platform.storage.collections_path()))]
-    ledger.set_cursor(FOCI_CURSOR, ",".join(all_foci))
-    summary.new_batches = cut_new_batches(platform)
-    pending = ledger.pending_batches()
-    ensure_partitions(instance, pending)
-    for key in pending:
-        _execute(defs, instance, "ingest_job", key, summary)
-        _execute(defs, instance, "clusters_job", key, summary)  # the automation sensor's work
+    done: set[str] = set()
+    for _ in range(MAX_ROUNDS):
+        try:
+            tick = plan_tick(instance, platform.crawlr, platform.storage)
+        except (CrawlrError, MalformedReplyError) as exc:  # what is planned so far stays valid
+            summary.failed_runs.append(f"planning: crawlr not read ({exc}); run again later")
+            break
+        summary.new_batches.extend(tick.new_batches)
+        runs = [r for r in tick.runs if r.run_key not in done]
+        if not runs:
+            break
+        for run in runs:
+            done.add(run.run_key)
+            summary.planned.append(f"{run.job}[{run.partition_key or '-'}]: {run.reason}")
+            _claimed_execute(platform, defs, instance, run, summary)
+            if run.job is JobName.COLLECTIONS:
+                break  # the foci may have changed: plan the batches again
     train_changed(platform, defs, instance, summary)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _claimed_execute(
+    platform: Platform,
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    run: PlannedRun,
+    summary: RunSummary,
+) -> None:
+    db, name = platform.storage.metadata(), f"{run.job}:{run.partition_key or '-'}"
+    lease = platform.storage.settings().claim_lease_s
+    if not db.claim(name, lease_s=lease):
+        summary.skipped.append(f"{name}: another process is running it")
+        return
+    try:
+        _execute(defs, instance, run.job.value, run.partition_key, summary)
+    finally:
+        db.release(name)
 
 
 def train_changed(
@@ -141,7 +143,8 @@ def train_changed(
     )  # fmt: skip
     for item in todo:
         summary.retrained.append(f"collection {item.collection_id}: {item.reason}")
-        _execute(defs, instance, "training_job", str(item.collection_id), summary)
+        run = PlannedRun(JobName.TRAINING, str(item.collection_id), item.reason, "")
+        _claimed_execute(platform, defs, instance, run, summary)
 
 
 def _execute(

@@ -58,11 +58,16 @@ class TrainingSet:
 
 
 def images_by_batch(storage: StorageResource) -> dict[str, list[IngestedImage]]:
-    """Successfully ingested images of every ingested batch."""
+    """Successfully ingested images of every catalogued batch."""
     return {
         key: [e for e in read_catalog(storage.catalog_path(key)) if e.status is IngestStatus.OK]
-        for key in storage.ledger().ingested_batches()
+        for key in catalogued_batches(storage)
     }
+
+
+def catalogued_batches(storage: StorageResource) -> list[str]:
+    """Registered batches whose catalog has been written (a batch mid-ingest has none yet)."""
+    return [k for k in storage.metadata().batch_keys() if storage.catalog_path(k).is_file()]
 
 
 def load_images(storage: StorageResource) -> list[IngestedImage]:
@@ -74,7 +79,7 @@ def load_focus(storage: StorageResource, focus: Focus) -> EmbeddedFocus:
     """The focus's vectors made by the newest batch's embedder. Batches embedded by another
     embedder (the setting changed; re-run `embeddings_job` on them) are left out, so vectors
     of two models are never mixed."""
-    paths = [storage.embeddings_path(focus, key) for key in storage.ledger().ingested_batches()]
+    paths = [storage.embeddings_path(focus, key) for key in catalogued_batches(storage)]
     files = [read_vectors([p]) for p in paths if p.is_file()]
     files = [f for f in files if f[2]]
     who = files[-1][2][0] if files else {}

@@ -11,7 +11,7 @@ from ml_platform.crawlr.snapshot import SnapshotCrawlrClient
 from ml_platform.demo.sample import build_sample_snapshot
 from ml_platform.domain import DerivativeType
 from ml_platform.services.batches import FeedCursor, plan_next_batch
-from ml_platform.store.ledger import Ledger
+from ml_platform.store.metadata import MetadataDB
 
 KNOWN = ["embed_clip_vit_b_32", "embed_dino_v2"]
 
@@ -45,18 +45,22 @@ def test_snapshot_pages_like_the_http_api(snapshot: Path, tmp_path: Path) -> Non
     client = open_crawlr(str(snapshot))
     total = len(fetch_images_page(client, None, 1000).images)
     batch, cursor = plan_next_batch(
-        client, FeedCursor(), Ledger(tmp_path / "l.sqlite"), page_size=7, max_images=20
+        client,
+        FeedCursor(),
+        MetadataDB(f"sqlite:///{tmp_path / 'l.sqlite'}"),
+        page_size=7,
+        max_images=20,
     )
     assert batch is not None and 20 <= len(batch.images) < 27
     assert cursor.after is not None
     taken = len(batch.images)
-    ledger = Ledger(tmp_path / "l.sqlite")
-    ledger.register_batch(batch.key, [im.id for im in batch.images])
+    ledger = MetadataDB(f"sqlite:///{tmp_path / 'l.sqlite'}")
+    ledger.register_batch(batch.key, batch.images)
     while True:
         batch, cursor = plan_next_batch(client, cursor, ledger, page_size=7, max_images=1000)
         if batch is None:
             break
-        ledger.register_batch(batch.key, [im.id for im in batch.images])
+        ledger.register_batch(batch.key, batch.images)
         taken += len(batch.images)
     assert taken == total
 

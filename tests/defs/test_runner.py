@@ -74,7 +74,7 @@ def test_every_trainable_collection_has_a_champion_with_complete_tags(
 def test_a_second_run_is_idempotent(first_run: RunSummary, settings: Settings) -> None:
     again = run_once(settings)
     assert again.failed_runs == []
-    assert again.new_batches == [] and again.new_foci == []
+    assert again.new_batches == [] and again.planned == []  # every batch complete
     assert again.retrained == []
 
 
@@ -89,7 +89,8 @@ def test_a_focus_change_embeds_existing_batches_and_retrains(
     path.write_text(json.dumps(collections))
     changed = run_once(settings)
     assert changed.failed_runs == []
-    assert changed.new_foci == []  # whole_image/dino was already in use by collection 4
+    # whole_image/dino was already in use by collection 4: only the collections are refreshed
+    assert [p.split("[")[0] for p in changed.planned] == ["collections_job"]
     assert any(r.startswith("collection 1: focus changed") for r in changed.retrained)
     champion = next(
         m

@@ -45,7 +45,6 @@ def _touched(storage: StorageResource, key: str) -> set[int]:
     group_name="clusters",
     partitions_def=ingestion_batches,
     deps=["embeddings"],
-    automation_condition=dg.AutomationCondition.eager(),
     kinds={"scikitlearn", "numpy"},
 )
 def pet_clusters(
@@ -71,7 +70,6 @@ def pet_clusters(
     group_name="clusters",
     partitions_def=ingestion_batches,
     deps=["pet_clusters", "detections", "image_catalog"],
-    automation_condition=dg.AutomationCondition.eager(),
     kinds={"python", "json"},
 )
 def pet_heroes(

@@ -12,6 +12,7 @@ from ml_platform.domain import Collection
 from ml_platform.store.collections_file import write_collections
 
 USABLE_CHECK = "usable_collections_exist"
+DIGEST_TAG = "ml_platform/collections_digest"
 UNUSABLE_CHECK = "no_unusable_collections"
 
 
@@ -35,7 +36,7 @@ def crawlr_collections(
     the reason; downstream assets skip it.
     """
     known = models.known_embedding_types()
-    collections = crawlr.collections(known)
+    collections, digest = crawlr.collections_with_digest(known)
     write_collections(storage.collections_path(), collections)
     register_collection_partitions(context.instance, collections)
     unusable = [c for c in collections if not c.usable]
@@ -44,6 +45,7 @@ def crawlr_collections(
     return dg.MaterializeResult(
         metadata=_metadata(collections, known),
         check_results=_checks(collections, unusable),
+        tags={DIGEST_TAG: digest[:40]},  # the planner compares it with crawlr's reply now
     )
 
 

@@ -6,11 +6,12 @@ from collections import Counter
 import dagster as dg
 
 from ml_platform.defs.partitions import ingestion_batches
+from ml_platform.defs.planning import embedding_foci
 from ml_platform.defs.resources import StorageResource
 from ml_platform.defs.resources.models import ModelsResource
 from ml_platform.domain import Focus, IngestedImage, IngestStatus
 from ml_platform.services.perception import embed_focus
-from ml_platform.store.collections_file import foci_in_use, read_collections
+from ml_platform.services.planning import foci_version
 from ml_platform.store.detections_table import DetectionRow, read_detections
 from ml_platform.store.tables import read_catalog
 from ml_platform.store.vectors import (
@@ -35,15 +36,15 @@ def embeddings(
     a retry needs."""
     key = context.partition_key
     catalog = [e for e in read_catalog(storage.catalog_path(key)) if e.status is IngestStatus.OK]
-    cluster_focus = Focus.from_key(storage.settings().cluster_focus)
-    foci = sorted({*foci_in_use(read_collections(storage.collections_path())), cluster_focus})
+    foci = embedding_foci(storage)
     detections = read_detections(storage.detections_path(key))
     per_focus: dict[str, dict[str, object]] = {}
     for focus in foci:
         per_focus[focus.key] = _embed_focus(
             context, storage, models, key, focus, catalog, detections
         )
-    return dg.MaterializeResult(metadata=_metadata(per_focus))
+    version = dg.DataVersion(foci_version([f.key for f in foci]))  # the planner compares it
+    return dg.MaterializeResult(metadata=_metadata(per_focus), data_version=version)
 
 
 def _embed_focus(

@@ -6,8 +6,13 @@ import dagster as dg
 
 from ml_platform.defs.partitions import ingestion_batches
 from ml_platform.defs.resources import CrawlrResource, StorageResource
-from ml_platform.domain import IngestStatus
-from ml_platform.services.ingestion import IngestLimits, already_stored, ingest_batch
+from ml_platform.domain import IngestStatus, Stage
+from ml_platform.services.ingestion import (
+    IngestLimits,
+    already_stored,
+    ingest_batch,
+    record_attempts,
+)
 from ml_platform.store.tables import catalog_frame, read_catalog, write_parquet_atomic
 
 
@@ -20,13 +25,15 @@ def image_catalog(
     key = context.partition_key
     images, malformed = storage.manifests().read(key)
     path = storage.catalog_path(key)
-    previous = {r.image.id: r for r in read_catalog(path)}
-    settings = storage.settings()
+    previous = {r.image.id: r for r in read_catalog(path)} if path.is_file() else {}
+    settings, db = storage.settings(), storage.metadata()
     limits = IngestLimits(settings.max_image_bytes, settings.max_image_pixels)
+    settled = db.settled(Stage.CATALOG, [i.id for i in images])
     with crawlr.client() as client:
-        results = ingest_batch(client, storage.image_store(), images, limits, previous)
+        outcome = ingest_batch(client, storage.image_store(), images, limits, previous, settled)
+    results = outcome.results
     write_parquet_atomic(catalog_frame(results), path)
-    storage.ledger().mark_ingested(key)
+    record_attempts(db, outcome, settings)
     failures = {str(r.image.id): r.error for r in results if r.status is IngestStatus.FAILED}
     statuses = Counter(r.status.value for r in results)
     return dg.MaterializeResult(

@@ -38,7 +38,6 @@ def _batch_foci(storage: StorageResource, key: str) -> list[Focus]:
     group_name="perception",
     partitions_def=ingestion_batches,
     deps=["embeddings"],
-    automation_condition=dg.AutomationCondition.eager(),
     kinds={"faiss"},
 )
 def similarity_index(

@@ -1,14 +1,21 @@
-"""Files under ML_PLATFORM_HOME: image store, manifests, ledger and Parquet outputs."""
+"""Where asset outputs live under ML_PLATFORM_HOME, and the metadata database."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from ml_platform.defs.resources.base import PlatformResource
 from ml_platform.domain import Focus
 from ml_platform.store.image_store import ImageStore
-from ml_platform.store.ledger import Ledger
 from ml_platform.store.manifests import ManifestStore
+from ml_platform.store.metadata import MetadataDB
+
+
+@functools.cache
+def metadata_db(url: str) -> MetadataDB:
+    """One engine (and connection pool) per database URL per process."""
+    return MetadataDB(url)
 
 
 class StorageResource(PlatformResource):
@@ -21,8 +28,8 @@ class StorageResource(PlatformResource):
     def image_store(self) -> ImageStore:
         return ImageStore(self.settings().image_store_dir)
 
-    def ledger(self) -> Ledger:
-        return Ledger(self.data_dir / "ledger.sqlite")
+    def metadata(self) -> MetadataDB:
+        return metadata_db(self.settings().metadata_db_url)
 
     def manifests(self) -> ManifestStore:
         return ManifestStore(self.data_dir / "batches")

@@ -12,7 +12,6 @@ from ml_platform.defs.assets.detections import detections
 from ml_platform.defs.assets.embeddings import embeddings
 from ml_platform.defs.resources import StorageResource
 from ml_platform.defs.resources.models import ModelsResource
-from ml_platform.defs.sensors import new_focus_sensor
 from ml_platform.domain import Collection, DerivativeType, Focus
 from ml_platform.store.vectors import read_rows, read_table
 from tests.synthetic_home import SyntheticImage, add_batch, set_collections
@@ -72,27 +71,6 @@ def test_no_face_is_recorded_not_failed(env: dict[str, object]) -> None:
     foci = run(env)
     face = foci[DINO_FACE.key]
     assert face["no_derivative"] == 5 and face["failed"] == 0  # type: ignore[index]
-
-
-def test_a_focus_coming_into_use_requests_embeddings_for_existing_batches(
-    env: dict[str, object],
-) -> None:
-    storage: StorageResource = env["storage"]  # type: ignore[assignment]
-    set_collections(storage, [Collection(1, "a", DINO_WHOLE)])
-    context = dg.build_sensor_context(cursor=None, resources={"storage": storage})
-    first = new_focus_sensor(context)
-    assert isinstance(first, dg.SensorResult)
-    assert [r.partition_key for r in first.run_requests or []] == ["b1"]
-    set_collections(storage, [Collection(1, "a", CLIP_WHOLE)])  # the collection changes focus
-    later = new_focus_sensor(
-        dg.build_sensor_context(cursor=first.cursor, resources={"storage": storage})
-    )
-    assert isinstance(later, dg.SensorResult)
-    assert [r.partition_key for r in later.run_requests or []] == ["b1"]
-    same = new_focus_sensor(
-        dg.build_sensor_context(cursor=later.cursor, resources={"storage": storage})
-    )
-    assert isinstance(same, dg.SkipReason)
 
 
 def test_changing_the_embedder_reembeds_instead_of_mixing_vectors(

@@ -57,9 +57,9 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[CrawlrServer]:
 
 def ingest(home: Path, source: str) -> tuple[str, dg.DagsterInstance]:
     crawlr, storage = CrawlrResource(home=str(home), source=source), StorageResource(home=str(home))
-    batch, _ = crawlr.next_batch(FeedCursor(), storage.ledger())
+    batch, _ = crawlr.next_batch(FeedCursor(), storage.metadata())
     assert batch is not None
-    register_batch(batch, storage.manifests(), storage.ledger())
+    register_batch(batch, storage.manifests(), storage.metadata())
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("ingestion_batches", [batch.key])
     resources = {"crawlr": crawlr, "storage": storage}

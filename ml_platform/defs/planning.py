@@ -1,0 +1,132 @@
+"""One tick of planning, read from the Dagster instance: the sensors and `ml-platform run`
+both call `plan_tick`, so there is one planner with two callers and no cursors of its own
+beside the shared feed cursor in the metadata database."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+
+import dagster as dg
+from dagster._core.definitions.data_version import DATA_VERSION_TAG
+from dagster._core.events import DagsterEventType
+
+from ml_platform.defs.assets.collections import DIGEST_TAG
+from ml_platform.defs.partitions import ingestion_batches
+from ml_platform.defs.resources import CrawlrResource, StorageResource
+from ml_platform.domain import Focus, Stage
+from ml_platform.services.batches import FeedCursor, register_batch
+from ml_platform.services.planning import (
+    DoneState,
+    PlannedRun,
+    plan_batches,
+    plan_collections,
+)
+from ml_platform.store.collections_file import foci_in_use, read_collections
+from ml_platform.store.metadata import BatchConflictError
+
+log = logging.getLogger(__name__)
+FEED_CURSOR = "image_feed"
+
+
+@dataclass
+class Tick:
+    new_batches: list[str] = field(default_factory=list)
+    runs: list[PlannedRun] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def done_state(instance: dg.DagsterInstance, batches: list[str]) -> DoneState:
+    """Newest materialization per stage and batch, and the foci each embeddings run covered."""
+    storage = instance.event_log_storage
+    wanted = set(batches)
+    latest = {
+        stage: storage.get_latest_storage_id_by_partition(
+            dg.AssetKey(stage.value), DagsterEventType.ASSET_MATERIALIZATION, wanted
+        )
+        for stage in Stage
+    }
+    versions = storage.get_latest_tags_by_partition(
+        dg.AssetKey(Stage.EMBEDDINGS.value),
+        DagsterEventType.ASSET_MATERIALIZATION,
+        [DATA_VERSION_TAG],
+        asset_partitions=batches,
+    )
+    foci_versions = {k: t[DATA_VERSION_TAG] for k, t in versions.items() if DATA_VERSION_TAG in t}
+    return DoneState(latest=latest, foci_versions=foci_versions)
+
+
+def embedding_foci(storage: StorageResource) -> list[Focus]:
+    """The foci the `embeddings` asset covers: those in use plus the clustering focus."""
+    cluster = Focus.from_key(storage.settings().cluster_focus)
+    return sorted({*foci_in_use(read_collections(storage.collections_path())), cluster})
+
+
+def ensure_partitions(instance: dg.DagsterInstance, keys: list[str]) -> None:
+    name = ingestion_batches.name
+    assert name is not None
+    missing = [k for k in keys if not instance.has_dynamic_partition(name, k)]
+    if missing:
+        instance.add_dynamic_partitions(name, missing)
+
+
+def cut_new_batches(
+    crawlr: CrawlrResource, storage: StorageResource, max_batches: int = 10_000
+) -> list[str]:
+    """Register batches until crawlr has nothing new; the feed cursor is shared by all callers
+    and moves only after the batch it covers is registered (a crash re-reads, never skips)."""
+    db, created = storage.metadata(), []
+    for _ in range(max_batches):  # each pass registers at most one batch
+        cursor = FeedCursor.loads(db.get_cursor(FEED_CURSOR))
+        batch, next_cursor = crawlr.next_batch(cursor, db)
+        if batch is not None:
+            try:
+                register_batch(batch, storage.manifests(), db)
+            except BatchConflictError as exc:  # another planner took some: plan again
+                log.info("%s", exc)
+                continue
+            created.append(batch.key)
+        db.set_cursor(FEED_CURSOR, next_cursor.dumps())
+        if batch is None:
+            break
+    return created
+
+
+def collections_run(instance: dg.DagsterInstance, crawlr: CrawlrResource) -> PlannedRun | None:
+    digest = hashlib.sha256(crawlr.collections_raw()).hexdigest()[:40]  # as the asset tags it
+    event = instance.get_latest_materialization_event(dg.AssetKey("crawlr_collections"))
+    materialized = None
+    if event is not None and event.asset_materialization is not None:
+        materialized = (event.asset_materialization.tags or {}).get(DIGEST_TAG)
+    return plan_collections(digest, materialized)
+
+
+def batch_runs(instance: dg.DagsterInstance, storage: StorageResource) -> list[PlannedRun]:
+    """Runs for every incomplete batch (missing, stale, new focus, downloads due for retry)."""
+    if not storage.collections_path().is_file():
+        return []  # collections first: the embeddings asset needs them
+    db = storage.metadata()
+    batches = db.batch_keys()
+    ensure_partitions(instance, batches)
+    foci = [f.key for f in embedding_foci(storage)]
+    due = db.due_retries(Stage.CATALOG.value)
+    return plan_batches(batches, done_state(instance, batches), foci, due)
+
+
+def plan_tick(
+    instance: dg.DagsterInstance,
+    crawlr: CrawlrResource,
+    storage: StorageResource,
+    max_new_batches: int = 10_000,
+) -> Tick:
+    """Collections, new batches, then whatever every batch is missing."""
+    tick = Tick()
+    refresh = collections_run(instance, crawlr)
+    if refresh is not None:
+        tick.runs.append(refresh)
+        if not storage.collections_path().is_file():
+            return tick  # nothing downstream can run before the first collections
+    tick.new_batches = cut_new_batches(crawlr, storage, max_new_batches)
+    tick.runs.extend(batch_runs(instance, storage))
+    return tick
