@@ -23,6 +23,7 @@ from ml_platform.services.planning import (
     plan_batches,
     plan_collections,
 )
+from ml_platform.services.retraining import RetrainPolicy, RetrainReason, plan_retraining
 from ml_platform.store.collections_file import foci_in_use, read_collections
 from ml_platform.store.metadata import BatchConflictError
 
@@ -130,3 +131,19 @@ def plan_tick(
     tick.new_batches = cut_new_batches(crawlr, storage, max_new_batches)
     tick.runs.extend(batch_runs(instance, storage))
     return tick
+
+
+def retrain_runs(
+    instance: dg.DagsterInstance, storage: StorageResource, policy: RetrainPolicy
+) -> list[RetrainReason]:
+    """What the nightly schedule trains: one grouped query and one Dagster query."""
+    if not storage.collections_path().is_file():
+        return []
+    versions = instance.event_log_storage.get_latest_tags_by_partition(
+        dg.AssetKey("collection_classifier"),
+        DagsterEventType.ASSET_MATERIALIZATION,
+        [DATA_VERSION_TAG],
+    )
+    trained = {int(k): t[DATA_VERSION_TAG] for k, t in versions.items() if DATA_VERSION_TAG in t}
+    labels = storage.metadata().label_fingerprints()
+    return plan_retraining(read_collections(storage.collections_path()), labels, trained, policy)

@@ -17,17 +17,15 @@ import dagster as dg
 
 from ml_platform.crawlr.client import CrawlrError
 from ml_platform.crawlr.contract import MalformedReplyError
-from ml_platform.defs.assets.classifier_support import ClassifierConfig
 from ml_platform.defs.definitions import build_definitions
-from ml_platform.defs.planning import plan_tick
+from ml_platform.defs.planning import plan_tick, retrain_runs
 from ml_platform.defs.resources import CrawlrResource, StorageResource
 from ml_platform.defs.resources.base import settings_overrides
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.resources.models import ModelsResource
+from ml_platform.defs.schedules import RETRAIN_POLICY
 from ml_platform.services.planning import JobName, PlannedRun
-from ml_platform.services.retraining import collections_to_retrain
 from ml_platform.settings import Settings
-from ml_platform.store.collections_file import read_collections
 
 log = logging.getLogger(__name__)
 # Dagster's console logger at INFO: asset logs and failures, not every engine event.
@@ -133,15 +131,8 @@ def _claimed_execute(
 def train_changed(
     platform: Platform, defs: dg.Definitions, instance: dg.DagsterInstance, summary: RunSummary
 ) -> None:
-    """What the nightly schedule does: train collections without a current champion."""
-    defaults = ClassifierConfig()
-    todo = collections_to_retrain(
-        platform.mlflow.client(), platform.storage,
-        read_collections(platform.storage.collections_path()),
-        negative_sample_size=defaults.negative_sample_size, seed=defaults.seed,
-        min_positives=defaults.min_positives, min_negatives=defaults.min_negatives,
-    )  # fmt: skip
-    for item in todo:
+    """What the nightly schedule does, with the schedule's own planner and policy."""
+    for item in retrain_runs(instance, platform.storage, RETRAIN_POLICY):
         summary.retrained.append(f"collection {item.collection_id}: {item.reason}")
         run = PlannedRun(JobName.TRAINING, str(item.collection_id), item.reason, "")
         _claimed_execute(platform, defs, instance, run, summary)

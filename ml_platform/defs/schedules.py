@@ -1,13 +1,15 @@
-"""Schedules: nightly retraining of the collections whose data or focus changed."""
+"""Schedules: nightly retraining of the collections whose labels or focus changed."""
 
 import dagster as dg
 
 from ml_platform.defs.assets.classifier_support import ClassifierConfig
 from ml_platform.defs.jobs import training_job
+from ml_platform.defs.planning import retrain_runs
 from ml_platform.defs.resources import StorageResource
-from ml_platform.defs.resources.mlflow import MlflowResource
-from ml_platform.services.retraining import collections_to_retrain
-from ml_platform.store.collections_file import read_collections
+from ml_platform.services.retraining import RetrainPolicy
+
+# One policy for the schedule and `ml-platform run`: the classifier's own minimum.
+RETRAIN_POLICY = RetrainPolicy(min_positives=ClassifierConfig().min_positives)
 
 
 @dg.schedule(
@@ -16,20 +18,13 @@ from ml_platform.store.collections_file import read_collections
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 def nightly_retrain_schedule(
-    context: dg.ScheduleEvaluationContext, storage: StorageResource, mlflow: MlflowResource
+    context: dg.ScheduleEvaluationContext, storage: StorageResource
 ) -> list[dg.RunRequest] | dg.SkipReason:
-    """Retrain only collections with no champion, a changed focus or changed training data."""
-    path = storage.collections_path()
-    if not path.is_file():
-        return dg.SkipReason("crawlr_collections not materialized yet")
-    defaults = ClassifierConfig()
-    todo = collections_to_retrain(
-        mlflow.client(), storage, read_collections(path),
-        negative_sample_size=defaults.negative_sample_size, seed=defaults.seed,
-        min_positives=defaults.min_positives, min_negatives=defaults.min_negatives,
-    )  # fmt: skip
+    """Retrain only collections never trained, whose focus changed or whose labels changed
+    since their last training decision (a cheap query; see services/retraining.py)."""
+    todo = retrain_runs(context.instance, storage, RETRAIN_POLICY)
     if not todo:
-        return dg.SkipReason("every champion is current")
+        return dg.SkipReason("every collection's last training decision is current")
     date = (
         context.scheduled_execution_time.strftime("%Y-%m-%d")
         if context.scheduled_execution_time

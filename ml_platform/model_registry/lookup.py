@@ -19,6 +19,7 @@ from ml_platform.model_registry.aliases import (
 from ml_platform.model_registry.naming import (
     MODEL_NAME_PREFIX,
     Alias,
+    VersionTag,
     collection_id_of,
     model_name,
 )
@@ -159,3 +160,12 @@ def _version_info(version: ModelVersion, aliases: tuple[str, ...]) -> ModelVersi
         run_id=version.run_id,
         created_at=datetime.fromtimestamp(version.creation_timestamp / 1000, tz=UTC),
     )
+
+
+def version_trained_on(client: MlflowClient, collection_id: int, fingerprint: str) -> str | None:
+    """The version of the collection's model trained on exactly this data, if any."""
+    details = show(client, collection_id)
+    for info in details.versions if details else ():
+        if info.tags.get(VersionTag.TRAINING_DATA_FINGERPRINT) == fingerprint:
+            return str(info.version)
+    return None

@@ -1,21 +1,20 @@
-"""Which collections need (re)training: no champion, a focus change, or new training data."""
+"""Which collections need (re)training: never trained, a focus change, or changed labels.
+
+Planning is a cheap comparison, not a re-read of the tables: the metadata database gives
+each collection's label counts and checksum in one grouped query, and every
+`collection_classifier` materialization carries, as its data version, the token of the labels
+and focus it was decided on (trained, kept the champion, or skipped for too few labels).
+"""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mlflow import MlflowClient
+from ml_platform.domain import Collection
 
-from ml_platform.defs.resources.storage import StorageResource
-from ml_platform.domain import Collection, Focus
-from ml_platform.model_registry.lookup import get_champion, show
-from ml_platform.model_registry.naming import VersionTag
-from ml_platform.services.training_data import (
-    EmbeddedFocus,
-    build_training_set,
-    load_focus,
-    load_images,
-)
+LabelCounts = tuple[int, int, int]  # members, rejections, id checksum
 
 
 @dataclass(frozen=True)
@@ -24,56 +23,49 @@ class RetrainReason:
     reason: str
 
 
-def retrain_reason(client: MlflowClient, collection: Collection, fingerprint: str) -> str | None:
-    """Why `collection` must be retrained, or None when its champion is current."""
+@dataclass(frozen=True)
+class RetrainPolicy:
+    """The one policy the nightly schedule and `ml-platform run` plan with."""
+
+    min_positives: int = 5
+
+
+def label_token(focus_key: str, counts: LabelCounts) -> str:
+    """`<focus digest>.<members>.<rejections>.<checksum>`: short and plain, as Dagster's data
+    versions must be."""
+    focus = hashlib.sha1(focus_key.encode()).hexdigest()[:10]
+    members, rejected, checksum = counts
+    return f"{focus}.{members}.{rejected}.{checksum}"
+
+
+def retrain_reason(collection: Collection, counts: LabelCounts, trained: str | None) -> str | None:
+    """Why `collection` must be (re)trained, or None when its last decision is current."""
     assert collection.focus is not None
-    champion = get_champion(client, collection.id)
-    if champion is None:
+    now = label_token(collection.focus.key, counts)
+    if trained is None:
         return "no champion yet"
-    tags = champion.tags
-    trained_focus = f"{tags.get(VersionTag.DERIVATIVE_TYPE)}__{tags.get(VersionTag.EMBEDDING_TYPE)}"
-    if trained_focus != collection.focus.key:
-        return f"focus changed: champion trained on {trained_focus}, now {collection.focus.key}"
-    if tags.get(VersionTag.TRAINING_DATA_FINGERPRINT) != fingerprint:
-        if already_trained_on(client, collection.id, fingerprint):
-            return None  # a challenger saw this data and the gate kept the champion
-        return "training data changed since the champion was trained"
-    return None
+    if trained == now:
+        return None
+    if trained.split(".")[0] != now.split(".")[0]:
+        return f"focus changed: now {collection.focus.key}"
+    return "training data changed since the last training"
 
 
-def already_trained_on(client: MlflowClient, collection_id: int, fingerprint: str) -> bool:
-    """Whether some version of the collection's model was trained on exactly this data."""
-    details = show(client, collection_id)
-    versions = details.versions if details else ()
-    return any(v.tags.get(VersionTag.TRAINING_DATA_FINGERPRINT) == fingerprint for v in versions)
-
-
-def collections_to_retrain(
-    client: MlflowClient,
-    storage: StorageResource,
+def plan_retraining(
     collections: list[Collection],
-    *,
-    negative_sample_size: int,
-    seed: int,
-    min_positives: int,
-    min_negatives: int,
+    labels: Mapping[int, LabelCounts],
+    trained: Mapping[int, str],
+    policy: RetrainPolicy,
 ) -> list[RetrainReason]:
-    """Usable collections with enough labelled, embedded images whose champion is not current."""
-    images = load_images(storage)
-    embedded: dict[Focus, EmbeddedFocus] = {}
+    """Usable collections with enough labelled images whose last decision is not current."""
     out = []
     for collection in collections:
         if not collection.usable or collection.focus is None:
             continue
-        if collection.focus not in embedded:
-            embedded[collection.focus] = load_focus(storage, collection.focus)
-        training = build_training_set(
-            collection, images, embedded[collection.focus],
-            negative_sample_size=negative_sample_size, seed=seed,
-        )  # fmt: skip
-        if training.n_pos < min_positives or training.n_neg < min_negatives:
-            continue  # the training asset would skip it; retried once more data lands
-        reason = retrain_reason(client, collection, training.fingerprint)
+        counts = labels.get(collection.id, (0, 0, 0))
+        if counts[0] < policy.min_positives:
+            continue  # the classifier asset would skip it; planned again once labels land
+        reason = retrain_reason(collection, counts, trained.get(collection.id))
         if reason is not None:
             out.append(RetrainReason(collection.id, reason))
     return out

@@ -8,6 +8,7 @@ collection's own focus take part, so a model never sees another focus's vectors.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,29 +58,38 @@ class TrainingSet:
         return int(self.y.size - self.y.sum())
 
 
-def images_by_batch(storage: StorageResource) -> dict[str, list[IngestedImage]]:
-    """Successfully ingested images of every catalogued batch."""
+def images_by_batch(
+    storage: StorageResource, batches: Sequence[str] | None = None
+) -> dict[str, list[IngestedImage]]:
+    """Successfully ingested images of the catalogued batches (all, or only `batches`: what
+    the metadata index says holds the pets or collections at hand)."""
     return {
         key: [e for e in read_catalog(storage.catalog_path(key)) if e.status is IngestStatus.OK]
-        for key in catalogued_batches(storage)
+        for key in catalogued_batches(storage, batches)
     }
 
 
-def catalogued_batches(storage: StorageResource) -> list[str]:
+def catalogued_batches(storage: StorageResource, batches: Sequence[str] | None = None) -> list[str]:
     """Registered batches whose catalog has been written (a batch mid-ingest has none yet)."""
-    return [k for k in storage.metadata().batch_keys() if storage.catalog_path(k).is_file()]
+    keys = storage.metadata().batch_keys() if batches is None else list(batches)
+    return [k for k in keys if storage.catalog_path(k).is_file()]
 
 
-def load_images(storage: StorageResource) -> list[IngestedImage]:
-    """Every successfully ingested image across all ingested batches."""
-    return [e for batch in images_by_batch(storage).values() for e in batch]
+def load_images(
+    storage: StorageResource, batches: Sequence[str] | None = None
+) -> list[IngestedImage]:
+    """Every successfully ingested image across the catalogued batches (or `batches`)."""
+    return [e for batch in images_by_batch(storage, batches).values() for e in batch]
 
 
-def load_focus(storage: StorageResource, focus: Focus) -> EmbeddedFocus:
+def load_focus(
+    storage: StorageResource, focus: Focus, batches: Sequence[str] | None = None
+) -> EmbeddedFocus:
     """The focus's vectors made by the newest batch's embedder. Batches embedded by another
     embedder (the setting changed; re-run `embeddings_job` on them) are left out, so vectors
-    of two models are never mixed."""
-    paths = [storage.embeddings_path(focus, key) for key in catalogued_batches(storage)]
+    of two models are never mixed. `batches` restricts the read to those batches."""
+    keys = catalogued_batches(storage, batches)
+    paths = [storage.embeddings_path(focus, key) for key in keys]
     files = [read_vectors([p]) for p in paths if p.is_file()]
     files = [f for f in files if f[2]]
     who = files[-1][2][0] if files else {}

@@ -223,7 +223,9 @@ class MetadataDB:
                 keys.update(str(row[0]) for row in conn.execute(query))
         return sorted(keys)
 
-    def label_fingerprints(self) -> dict[int, tuple[int, int, int]]:
+    def label_fingerprints(
+        self, collection_ids: Sequence[int] | None = None
+    ) -> dict[int, tuple[int, int, int]]:
         """Per collection (members, rejections, id checksum): changes when its labels change.
 
         One grouped query over the label index: retrain planning never re-reads the tables.
@@ -235,6 +237,8 @@ class MetadataDB:
         query = sa.select(labels.c.collection_id, members, sa.func.count(), checksum).group_by(
             labels.c.collection_id
         )
+        if collection_ids is not None:
+            query = query.where(labels.c.collection_id.in_(list(collection_ids)))
         with self._tx() as conn:
             return {
                 int(cid): (int(m or 0), int(n) - int(m or 0), int(s or 0))

@@ -33,10 +33,13 @@ class ClassifierConfig(dg.Config):  # type: ignore[misc]
         return GateSettings(self.promotion_tolerance, self.min_positives, self.min_negatives)
 
 
-def skipped(check: str, reason: str) -> dg.MaterializeResult:  # type: ignore[type-arg]
+def skipped(
+    check: str, reason: str, data_version: dg.DataVersion | None = None
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
     """A collection that cannot be trained: the reason in metadata, never a failed run."""
     return dg.MaterializeResult(
         metadata={"skipped": True, "reason": reason},
+        data_version=data_version,
         check_results=[
             dg.AssetCheckResult(
                 check_name=check,
@@ -56,12 +59,14 @@ def classifier_metadata(
     outcome: GateOutcome,
     tracking_uri: str,
     ui_url: str,
+    data_version: dg.DataVersion | None = None,
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
     ui = ui_url.rstrip("/")
     candidates = {m.name.value: round(m.average_precision_mean, 4) for m in result.candidates}
     decision = outcome.decision
     sane = "sanity" not in decision.reason
     return dg.MaterializeResult(
+        data_version=data_version,
         metadata={
             "model": registered.name,
             "model_version": registered.version,

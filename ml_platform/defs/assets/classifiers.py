@@ -12,9 +12,11 @@ from ml_platform.defs.resources import StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.resources.models import ModelsResource
 from ml_platform.learning.training import InsufficientTrainingDataError, train_classifier
+from ml_platform.model_registry.lookup import version_trained_on
 from ml_platform.model_registry.naming import ClassifierProvenance
 from ml_platform.model_registry.registry import register_classifier
 from ml_platform.services.promotion import run_gate
+from ml_platform.services.retraining import label_token
 from ml_platform.services.training_data import build_training_set, load_focus, load_images
 from ml_platform.store.collections_file import read_collections
 
@@ -48,6 +50,8 @@ def collection_classifier(
     if collection is None or not collection.usable or collection.focus is None:
         reason = collection.unusable_reason if collection else "not in crawlr_collections"
         return skipped(GATE, f"collection {cid}: {reason}")
+    counts = storage.metadata().label_fingerprints([cid]).get(cid, (0, 0, 0))
+    version = dg.DataVersion(label_token(collection.focus.key, counts))  # what planning compares
     training = build_training_set(
         collection, load_images(storage), load_focus(storage, collection.focus),
         negative_sample_size=config.negative_sample_size, seed=config.seed,
@@ -58,16 +62,20 @@ def collection_classifier(
             f"collection {cid}: {training.n_pos} positives and {training.n_neg} negatives have "
             f"{collection.focus.key} embeddings; need {config.min_positives} and "
             f"{config.min_negatives}",
+            version,
         )
     try:
         result = train_classifier(training.X, training.y, config.training())
     except InsufficientTrainingDataError as exc:
-        return skipped(GATE, f"collection {cid}: {exc}")
+        return skipped(GATE, f"collection {cid}: {exc}", version)
+    client = mlflow.client()
+    existing = version_trained_on(client, cid, training.fingerprint)
+    if existing is not None:  # e.g. two planners ran this partition: no second model version
+        return skipped(GATE, f"collection {cid}: version {existing} has this exact data", version)
     provenance = ClassifierProvenance(
         cid, collection.focus, training.embedded.embedder_id, training.embedded.embedder_revision,
         training.embedded.weights, training.fingerprint, context.run_id, context.partition_key,
     )  # fmt: skip
-    client = mlflow.client()
     registered = register_classifier(
         client, result, provenance, artifact_location=mlflow.artifact_location()
     )
@@ -76,5 +84,5 @@ def collection_classifier(
     context.log.info("collection %s: %s", cid, outcome.decision.reason)
     return classifier_metadata(
         GATE, registered, result, training, outcome, mlflow.resolved_uri,
-        mlflow.settings().mlflow_ui_url,
+        mlflow.settings().mlflow_ui_url, version,
     )  # fmt: skip

@@ -52,7 +52,8 @@ class HeroConfig(dg.Config):  # type: ignore[misc]
 def hero_inputs(storage: StorageResource, pets: set[int]) -> HeroInputs:
     """Images, quality (measured once per image, stored per batch) and detections of `pets`."""
     images, quality, detections = {}, {}, {}
-    for key, batch in images_by_batch(storage).items():
+    batches = storage.metadata().batches_of_pets(pets)  # only batches holding these pets
+    for key, batch in images_by_batch(storage, batches).items():
         mine = [e for e in batch if e.image.pet_id in pets]
         if not mine:
             continue

@@ -1,7 +1,8 @@
 """`pet_clusters` and `pet_heroes`: per-pet clusters and ranked hero images, incremental.
 
 Both are partitioned by ingestion batch: materializing a batch re-clusters only the pets
-that batch touches. Eager automation conditions make them follow new embeddings.
+that batch touches, reading only the batches that hold those pets (the metadata index). The
+planner sensor requests them when a batch's embeddings are newer than its clusters.
 """
 
 from datetime import UTC, datetime
@@ -54,8 +55,9 @@ def pet_clusters(
     focus (diagonal GMM chosen by BIC after PCA, or HDBSCAN); untouched pets are not loaded."""
     focus = Focus.from_key(storage.settings().cluster_focus)
     touched = _touched(storage, context.partition_key)
-    embedded = load_focus(storage, focus)
-    vectors = pet_vectors(load_images(storage), embedded, touched)
+    batches = storage.metadata().batches_of_pets(touched)  # cost follows the pets, not history
+    embedded = load_focus(storage, focus, batches)
+    vectors = pet_vectors(load_images(storage, batches), embedded, touched)
     directory = storage.clusters_dir(focus)
     changed = {pet: v for pet, v in vectors.items() if _membership_changed(directory, pet, vectors)}
     updated = recluster_touched({}, changed, set(changed), config.cluster_config())
@@ -80,7 +82,7 @@ def pet_heroes(
     focus = Focus.from_key(storage.settings().cluster_focus)
     touched = _touched(storage, context.partition_key)
     inputs = hero_inputs(storage, touched)
-    embedded = load_focus(storage, focus)
+    embedded = load_focus(storage, focus, storage.metadata().batches_of_pets(touched))
     vectors = pet_vectors(list(inputs.images.values()), embedded, touched)
     now, chosen = datetime.now(UTC), {}
     for pet, (ids, matrix) in vectors.items():

@@ -93,6 +93,33 @@ def test_first_model_becomes_champion_with_complete_tags(home: dict[str, object]
     assert metadata["promoted"].value is True
 
 
+def test_training_the_same_data_again_makes_no_second_version(home: dict[str, object]) -> None:
+    before = show(client(home), 7)
+    assert before is not None
+    train(home, "7")  # e.g. a second planner ran the same partition
+    after = show(client(home), 7)
+    assert after is not None and len(after.versions) == len(before.versions)
+    instance: dg.DagsterInstance = home["instance"]  # type: ignore[assignment]
+    record = instance.fetch_materializations(dg.AssetKey("collection_classifier"), limit=1).records
+    metadata = record[0].asset_materialization.metadata  # type: ignore[union-attr]
+    assert "has this exact data" in str(metadata["reason"].value)
+
+
+def test_retrain_planning_follows_labels_and_focus(home: dict[str, object]) -> None:
+    from ml_platform.defs.planning import retrain_runs
+    from ml_platform.services.retraining import RetrainPolicy
+
+    storage: StorageResource = home["storage"]  # type: ignore[assignment]
+    instance: dg.DagsterInstance = home["instance"]  # type: ignore[assignment]
+    policy = RetrainPolicy(min_positives=5)
+    assert retrain_runs(instance, storage, policy) == []  # trained on exactly these labels
+    set_collections(storage, [Collection(7, "cats", Focus(DerivativeType.WHOLE_IMAGE, "x")),
+                              NO_FOCUS])  # fmt: skip
+    (item,) = retrain_runs(instance, storage, policy)
+    assert item.collection_id == 7 and item.reason.startswith("focus changed")
+    set_collections(storage, [CATS, NO_FOCUS])
+
+
 def test_collection_without_focus_is_skipped_with_its_reason(home: dict[str, object]) -> None:
     result = train(home, "8")
     (event,) = result.get_asset_materialization_events()
