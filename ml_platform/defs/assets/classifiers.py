@@ -60,7 +60,7 @@ def collection_classifier(
             f"{config.min_negatives}",
         )
     try:
-        result = train_classifier(training.X, training.y, config.training())
+        result = train_classifier(training.X, training.y, config.training(), training.groups)
     except InsufficientTrainingDataError as exc:
         return skipped(GATE, f"collection {cid}: {exc}")
     provenance = ClassifierProvenance(
