@@ -1,13 +1,14 @@
-"""Cluster real photos: "pets" made of three Oxford-IIIT breeds each, embedded with the real
-EfficientNet-Lite0 feature extractor from ../shared, clustered per pet; prints purity
-against the breeds and the chosen cluster count, then the same over many random pets of 1-4
-breeds. Never asserts.
+"""Cluster real photos: "pets" made of Oxford-IIIT breeds, embedded with the real
+EfficientNet-Lite0 feature extractor from ../shared, clustered per pet by every method on
+the same vectors; prints a table of exact-k share, purity against the breeds and outlier
+share per method and breed count, the fixed pets, then the hero case (degraded copies of
+some photos added to a pet: the share of heroes that are not copies). Never asserts.
 
 Embedding goes through `ml_platform.vision.embedders` as a custom ONNX embedding type
 (docs/embedding_types.md) declared with the preprocessing in ../shared/models/README.md:
 short side 256 bicubic, centre crop 224, (pixel - 127) / 128.
 
-    python benchmarks/cluster_pets.py [--breeds-per-pet 3] [--pets 4] [--png-dir /tmp/pets]
+    python benchmarks/cluster_pets.py [--random-pets 30] [--per-breed 10] [--png-dir /tmp/p]
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from hero_copies import Shots, hero_precision
 from numpy.typing import NDArray
 from shared_models import SHARED, efficientnet_embedder
 
-from ml_platform.learning.clustering import ClusterConfig, PetClusters, cluster_pet
+from ml_platform.learning.clustering import METHODS, ClusterConfig, PetClusters, cluster_pet
 from ml_platform.learning.projection import projection_png
-from ml_platform.vision.embedders import Embedder
-from ml_platform.vision.pipeline import embed_images
+
+Pet = tuple[NDArray[np.int64], NDArray[np.int64]]  # photo rows, breed index per row
 
 
 def parse_args() -> argparse.Namespace:
@@ -34,52 +36,32 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--model", type=Path, default=SHARED / "models" / "efficientnet_lite0_features.onnx"
     )
-    p.add_argument("--pets", type=int, default=4)
+    p.add_argument("--pets", type=int, default=4, help="fixed pets of --breeds-per-pet breeds")
     p.add_argument("--breeds-per-pet", type=int, default=3)
     p.add_argument("--random-pets", type=int, default=30, help="random pets per breed count")
-    p.add_argument("--png-dir", type=Path, help="write each pet's projection plot here")
+    p.add_argument("--per-breed", type=int, default=10, help="photos of each breed in a pet")
+    p.add_argument("--hero-pets", type=int, default=30, help="pets in the hero case")
+    p.add_argument("--png-dir", type=Path, help="write each fixed pet's projection plot here")
     return p.parse_args()
-
-
-def efficientnet(model: Path, directory: Path) -> Embedder:
-    return efficientnet_embedder(model, directory)
-
-
-def embed(embedder: Embedder, paths: list[Path]) -> NDArray[np.float32]:
-    batch = embed_images(paths, embedder)
-    if batch.skipped or list(batch.items) != paths:
-        raise RuntimeError(f"could not embed every photo; skipped: {batch.skipped}")
-    return batch.vectors
 
 
 @dataclass(frozen=True)
 class Photos:
-    """Every photo's embedding, by breed."""
-
-    by_breed: dict[str, NDArray[np.float32]]
+    paths: tuple[Path, ...]
+    breed: NDArray[np.int64]
+    names: tuple[str, ...]
 
     @classmethod
-    def embed(cls, pets_dir: Path, embedder: Embedder) -> Photos:
-        t0 = time.perf_counter()
-        breeds = sorted(d for d in pets_dir.iterdir() if d.is_dir())
-        paths = [p for b in breeds for p in sorted(b.glob("*.jpg"))]
-        x = embed(embedder, paths)
-        print(f"embedded {len(paths)} photos with {embedder!r} in {time.perf_counter() - t0:.1f} s")
-        return cls({b.name: x[[p.parent == b for p in paths]] for b in breeds})
+    def find(cls, pets_dir: Path) -> Photos:
+        names = tuple(sorted(d.name for d in pets_dir.iterdir() if d.is_dir()))
+        paths = [p for n in names for p in sorted((pets_dir / n).glob("*.jpg"))]
+        breed = np.array([names.index(p.parent.name) for p in paths], dtype=np.int64)
+        return cls(tuple(paths), breed, names)
 
-    def pet(self, breeds: list[str]) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-        x = np.concatenate([self.by_breed[b] for b in breeds])
-        truth = np.concatenate([np.full(len(self.by_breed[b]), i) for i, b in enumerate(breeds)])
-        return x, truth
-
-
-@dataclass(frozen=True)
-class Result:
-    k: int
-    purity: float
-    outliers: int
-    ms: float
-    clusters: PetClusters
+    def pet(self, breeds: list[int], per_breed: int, rng: np.random.Generator) -> Pet:
+        rows = [rng.permutation(np.flatnonzero(self.breed == b))[:per_breed] for b in breeds]
+        truth = [np.full(len(r), i) for i, r in enumerate(rows)]
+        return np.concatenate(rows), np.concatenate(truth).astype(np.int64)
 
 
 def purity(labels: NDArray[np.int64], truth: NDArray[np.int64]) -> float:
@@ -91,71 +73,102 @@ def purity(labels: NDArray[np.int64], truth: NDArray[np.int64]) -> float:
     return float(hits / max(1, clustered.sum()))
 
 
-CONFIGS = {
-    "gmm": ClusterConfig(method="gmm"),
-    # PCA to min(32, n - 1) dims regardless of pet size: what images_per_dim=10 replaced
-    "gmm fixed-pca": ClusterConfig(method="gmm", images_per_dim=1),
-    "hdbscan": ClusterConfig(method="hdbscan"),
-}
+@dataclass(frozen=True)
+class Score:
+    exact: bool
+    purity: float
+    outliers: int
+    images: int
+    ms: float
 
 
-def run_pet(x: NDArray[np.float32], truth: NDArray[np.int64], config: ClusterConfig) -> Result:
+def run(x: NDArray[np.float32], truth: NDArray[np.int64], config: ClusterConfig) -> Score:
     t0 = time.perf_counter()
-    result = cluster_pet(list(range(len(x))), x, config)
+    c: PetClusters = cluster_pet(list(range(len(x))), x, config)
     ms = (time.perf_counter() - t0) * 1e3
-    return Result(result.k, purity(np.array(result.labels), truth), result.n_outliers, ms, result)
+    exact = c.k == len(np.unique(truth))
+    return Score(exact, purity(np.array(c.labels), truth), c.n_outliers, len(x), ms)
 
 
-def named_pets(args: argparse.Namespace, photos: Photos) -> None:
-    """The fixed pets: breeds 0-2, 3-5, ... in name order."""
-    breeds = sorted(photos.by_breed)
-    for pet in range(args.pets):
-        mine = breeds[pet * args.breeds_per_pet : (pet + 1) * args.breeds_per_pet]
-        x, truth = photos.pet(mine)
-        print(f"pet {pet}: {len(x)} photos of {', '.join(mine)}")
-        for name, config in CONFIGS.items():
-            r = run_pet(x, truth, config)
-            sil = "n/a" if r.clusters.silhouette is None else f"{r.clusters.silhouette:.3f}"
-            print(
-                f"  {name:13s}: k={r.k} (truth {len(mine)}), purity {r.purity:.3f}, "
-                f"outliers {r.outliers}, silhouette {sil}, {r.ms:.0f} ms"
-            )
-            if args.png_dir and name == "gmm":
-                args.png_dir.mkdir(parents=True, exist_ok=True)
-                png = projection_png(x, r.clusters.labels, title=f"pet {pet}: {', '.join(mine)}")
-                (args.png_dir / f"pet_{pet}.png").write_bytes(png)
+def summary(scores: list[Score]) -> str:
+    out = sum(s.outliers for s in scores) / sum(s.images for s in scores)
+    return (
+        f"{np.mean([s.exact for s in scores]):6.0%} {np.mean([s.purity for s in scores]):7.3f} "
+        f"{out:8.1%} {np.mean([s.ms for s in scores]):6.1f}"
+    )
 
 
-def random_pets(args: argparse.Namespace, photos: Photos) -> None:
-    """Many random pets of 1-4 breeds: mean k, purity and outlier share per method."""
+def method_table(args: argparse.Namespace, photos: Photos, x: NDArray[np.float32]) -> None:
+    """Every method on the same random pets of 1-4 breeds."""
     rng = np.random.default_rng(0)
-    breeds = sorted(photos.by_breed)
-    for n_breeds in (1, 2, 3, 4):
-        draws = [
-            photos.pet([breeds[i] for i in rng.choice(len(breeds), n_breeds, replace=False)])
-            for _ in range(args.random_pets)
-        ]
-        for name, config in CONFIGS.items():
-            results = [run_pet(x, truth, config) for x, truth in draws]
-            ks = [r.k for r in results]
-            print(
-                f"{args.random_pets} random {n_breeds}-breed pets, {name:13s}: "
-                f"k mean {np.mean(ks):.2f} (= truth {np.mean(np.equal(ks, n_breeds)):.0%}), "
-                f"purity {np.mean([r.purity for r in results]):.3f}, outliers "
-                f"{np.sum([r.outliers for r in results]) / sum(len(x) for x, _ in draws):.1%}"
-            )
+    n = len(photos.names)
+    pets = {
+        nb: [photos.pet(list(rng.choice(n, nb, replace=False)), args.per_breed, rng)
+             for _ in range(args.random_pets)]
+        for nb in (1, 2, 3, 4)
+    }  # fmt: skip
+    print(f"\n{args.random_pets} random pets per breed count, {args.per_breed} photos per breed")
+    print(
+        f"{'method':14s} {'breeds':>6s} {'exact k':>6s} {'purity':>7s} {'outliers':>8s} {'ms':>6s}"
+    )
+    for method in METHODS:
+        config = ClusterConfig(method=method)
+        every: list[Score] = []
+        for nb, draws in pets.items():
+            scores = [run(x[rows], truth, config) for rows, truth in draws]
+            every += scores
+            print(f"{method:14s} {nb:6d} {summary(scores)}")
+        print(f"{method:14s} {'all':>6s} {summary(every)}")
+
+
+def fixed_pets(args: argparse.Namespace, photos: Photos, x: NDArray[np.float32]) -> None:
+    """Breeds 0-2, 3-5, ... in name order, with the default config."""
+    config = ClusterConfig()
+    for pet in range(args.pets):
+        breeds = list(range(pet * args.breeds_per_pet, (pet + 1) * args.breeds_per_pet))
+        rows, truth = photos.pet(breeds, args.per_breed, np.random.default_rng(pet))
+        c = cluster_pet(list(range(len(rows))), x[rows], config)
+        names = ", ".join(photos.names[b] for b in breeds)
+        print(
+            f"pet {pet} ({names}): k={c.k} (truth {len(breeds)}), "
+            f"purity {purity(np.array(c.labels), truth):.3f}, outliers {c.n_outliers}"
+        )
+        if args.png_dir:
+            args.png_dir.mkdir(parents=True, exist_ok=True)
+            png = projection_png(x[rows], c.labels, title=f"pet {pet}: {names}")
+            (args.png_dir / f"pet_{pet}.png").write_bytes(png)
+
+
+def hero_case(args: argparse.Namespace, photos: Photos, shots: Shots) -> None:
+    """Pets of 1-3 breeds where 2 photos per breed also come as 4 degraded copies each."""
+    rng = np.random.default_rng(1)
+    good = total = 0
+    config = ClusterConfig()
+    for _ in range(args.hero_pets):
+        nb = int(rng.integers(1, 4))
+        rows, truth = photos.pet(list(rng.choice(len(photos.names), nb, replace=False)), 10, rng)
+        spoilt = np.concatenate([rows[truth == b][:2] for b in range(nb)])
+        g, t = hero_precision(shots, shots.rows(rows, spoilt), config)
+        good, total = good + g, total + t
+    print(
+        f"\nhero case: {args.hero_pets} pets, 2 photos per breed with blurred, dark, "
+        f"over-exposed and tiny copies: {good}/{total} heroes are not copies ({good / total:.1%})"
+    )
 
 
 def main() -> None:
     args = parse_args()
+    photos = Photos.find(args.pets_dir)
+    t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        embedder = efficientnet(args.model, Path(tmp))
-    photos = Photos.embed(args.pets_dir, embedder)
-    needed = args.pets * args.breeds_per_pet
-    if len(photos.by_breed) < needed:
-        raise SystemExit(f"{len(photos.by_breed)} breeds in {args.pets_dir}; {needed} needed")
-    named_pets(args, photos)
-    random_pets(args, photos)
+        embedder = efficientnet_embedder(args.model, Path(tmp))
+    shots = Shots.make(list(photos.paths), embedder)
+    x = shots.vectors[: len(photos.paths)]
+    print(f"embedded {len(shots.vectors)} photos and copies in {time.perf_counter() - t0:.1f} s")
+    method_table(args, photos, x)
+    print()
+    fixed_pets(args, photos, x)
+    hero_case(args, photos, shots)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ml_platform.learning.clustering import (
+    METHODS,
     ClusterConfig,
     PetClusters,
     cluster_many,
@@ -42,7 +43,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--noise", type=float, default=0.8, help="noise norm relative to a centre")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     p.add_argument("--touched", type=float, default=0.01, help="share of pets in the batch")
-    p.add_argument("--method", choices=["gmm", "hdbscan"], default="gmm")
+    p.add_argument("--method", choices=METHODS, default=ClusterConfig().method)
     p.add_argument("--pca-dims", type=int, default=32)
     p.add_argument("--max-k", type=int, default=8)
     p.add_argument("--max-iter", type=int, default=100)

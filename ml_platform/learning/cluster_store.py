@@ -26,7 +26,7 @@ from ml_platform.learning.ann_index import FloatArray, l2_normalise
 
 FORMAT = 1
 IntArray = NDArray[np.int64]
-ClusterMethod = Literal["gmm", "hdbscan"]
+ClusterMethod = Literal["agglomerative", "kmeans", "consensus", "gmm", "hdbscan"]
 _FILE = re.compile(r"^pet_(-?\d+)\.npz$")
 _MODEL_ARRAYS = ("pca_mean", "pca_components", "means", "variances", "weights", "component_labels")
 

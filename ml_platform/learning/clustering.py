@@ -1,10 +1,13 @@
-"""Cluster one pet's image embeddings: a diagonal Gaussian mixture chosen by BIC, or HDBSCAN.
+"""Cluster one pet's image embeddings; by default agglomerative (Ward) with a distance threshold.
 
-Embeddings are L2-normalised, then reduced by PCA to at most `pca_dims` dimensions; both
-methods work in that space (never a full-covariance mixture on raw 512-d vectors). Label -1
-marks an outlier. Every result carries a `ClusterModel`, so new images can be assigned to a
-pet's clusters later without refitting. Pets too small to split (fewer than
-`2 * min_cluster_size` images) become one cluster, or all outliers when they have fewer
+Embeddings are L2-normalised. `agglomerative` (the default), `kmeans` (+ silhouette) and
+`consensus` work on them directly (see `cluster_select`); then every image joins its most
+similar cluster centroid and is an outlier (-1) only when it is far from every one. `gmm`
+(a diagonal mixture chosen by BIC) and `hdbscan` work in a PCA space of at most `pca_dims`
+dimensions and mark outliers their own way. `benchmarks/cluster_pets.py` compares them on
+real photos; docs/clusters.md has the table. Every result carries a `ClusterModel`, so new
+images can be assigned to a pet's clusters later without refitting. Pets too small to split
+(fewer than `2 * min_cluster_size` images) become one cluster, or all outliers when they have fewer
 than `min_cluster_size` images. `cluster_many` and `recluster_touched` handle many pets.
 """
 
@@ -27,6 +30,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import ThreadpoolController
 
+from ml_platform.learning import cluster_select
 from ml_platform.learning.ann_index import FloatArray, l2_normalise
 from ml_platform.learning.cluster_store import (
     Cluster,
@@ -57,7 +61,10 @@ BIC_PATIENCE = 3
 # A process pool costs about a second to start; smaller batches run in this process.
 MIN_PETS_FOR_POOL = 200
 PetEmbeddings = tuple[Sequence[int], NDArray[np.floating]]
-METHODS: tuple[ClusterMethod, ...] = ("gmm", "hdbscan")
+METHODS: tuple[ClusterMethod, ...] = ("agglomerative", "kmeans", "consensus", "gmm", "hdbscan")
+# Ward height on L2-normalised EfficientNet-Lite0 embeddings where the benchmark pets (10
+# photos per breed) split best: 1.5-1.6; 1.3 at 5 photos per breed (docs/clusters.md).
+WARD_THRESHOLD = 1.6
 
 
 @dataclass(frozen=True)
@@ -68,11 +75,15 @@ class ClusterConfig:
     its mixture component is beyond the chi-square quantile a Gaussian point would exceed
     with this probability (0 disables it). For HDBSCAN, noise is -1 and this limit applies to
     new images only. Before either method, isolated images are outliers (see `_isolated`;
-    `isolation_mads=0` disables that). PCA keeps `min(pca_dims, max(2, n // images_per_dim))`
-    dimensions. `max_iter` bounds EM iterations per fit.
+    `isolation_mads=0` disables that). `distance_threshold`: the Ward merge height where
+    `agglomerative` stops merging; `outlier_mads`: how far under the pet's median cosine to
+    its nearest centroid an image must be to be an outlier (agglomerative, kmeans,
+    consensus); `min_silhouette`: below it `kmeans` keeps one cluster. PCA keeps
+    `min(pca_dims, max(2, n // images_per_dim))` dimensions. `max_iter` bounds EM iterations
+    per fit.
     """
 
-    method: ClusterMethod = "gmm"
+    method: ClusterMethod = "agglomerative"
     max_k: int = 8
     min_cluster_size: int = 3
     pca_dims: int = 32
@@ -81,6 +92,9 @@ class ClusterConfig:
     max_iter: int = 100
     isolation_mads: float = 6.0
     images_per_dim: int = 10
+    distance_threshold: float = WARD_THRESHOLD
+    outlier_mads: float = 6.0
+    min_silhouette: float = 0.2
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -88,6 +102,11 @@ class ClusterConfig:
         for name in ("max_k", "min_cluster_size", "pca_dims", "max_iter", "images_per_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ClusterConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.distance_threshold <= 0.0 or self.outlier_mads < 0.0:
+            raise ValueError(
+                f"distance_threshold must be > 0 and outlier_mads >= 0, got "
+                f"{self.distance_threshold} and {self.outlier_mads}"
+            )
         if self.isolation_mads < 0.0:
             raise ValueError(f"isolation_mads must be >= 0, got {self.isolation_mads}")
         if not 0.0 <= self.outlier_quantile < 0.5:
@@ -121,6 +140,9 @@ def _cluster_pet(
         labels, model = _tiny(x, config)
         return _result(pet_id, image_ids, x, labels, model, len(model.weights), None, config)
     isolated = _isolated(x, config)
+    if config.method in ("agglomerative", "kmeans", "consensus"):
+        labels, model = _by_centroids(x, isolated, config)
+        return _result(pet_id, image_ids, x, labels, model, len(model.weights), None, config)
     inliers = x[~isolated]
     mean, components = _fit_pca(inliers, _pca_dims(len(inliers), config))
     y = (inliers - mean) @ components.T
@@ -132,6 +154,34 @@ def _cluster_pet(
     model = _gmm_model(y, gmm, mean, components, config)
     labels[~isolated] = model.assign(inliers)
     return _result(pet_id, image_ids, x, labels, model, gmm.n_components, bic, config)
+
+
+def _by_centroids(
+    x: FloatArray, isolated: NDArray[np.bool_], config: ClusterConfig
+) -> tuple[IntArray, ClusterModel]:
+    """Raw labels from the method on the non-isolated images, then `place` every image; the
+    model is one Gaussian per cluster in PCA space, for assigning new images."""
+    raw = np.full(len(x), -1, dtype=np.int64)
+    raw[~isolated] = _select_labels(x[~isolated], config)
+    labels = cluster_select.place(x, raw, config.min_cluster_size, config.outlier_mads)
+    mean, comps = _fit_pca(x[labels >= 0], _pca_dims(int(np.sum(labels >= 0)), config))
+    model = ClusterModel.from_members(mean, comps, (x - mean) @ comps.T, labels, REG_COVAR)
+    limit = _distance_limit(comps.shape[0], config.outlier_quantile)
+    return labels, model.with_labels(model.component_labels, limit)
+
+
+def _select_labels(x: FloatArray, config: ClusterConfig) -> IntArray:
+    c = config
+    ward = cluster_select.ward_labels(x, c.distance_threshold, c.max_k, c.min_cluster_size)
+    if c.method == "agglomerative":
+        return ward
+    kmeans = cluster_select.kmeans_silhouette_labels(x, c.max_k, c.min_silhouette, c.seed)
+    if c.method == "kmeans":
+        return kmeans
+    mean, comps = _fit_pca(x, _pca_dims(len(x), c))
+    gmm_k = _select_gmm((x - mean) @ comps.T, c)[0].n_components
+    counts = [cluster_select.count_big(lab, c.min_cluster_size) for lab in (ward, kmeans)]
+    return cluster_select.consensus_labels(x, [*counts, gmm_k])
 
 
 def _validated(

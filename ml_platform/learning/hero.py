@@ -5,7 +5,9 @@ Every part is in [0, 1]: sharpness, exposure and resolution from the pixels
 (cosine to the cluster centroid) and recency (capture time, else crawlr's created_at,
 halving every `recency_half_life_days`). The score is the weighted mean of the parts.
 Ranking is greedy: an image whose cosine to an already chosen hero exceeds the duplicate
-threshold is skipped, so a hero set is not five shots of the same moment.
+threshold is skipped, so a hero set is not five shots of the same moment. An image under a
+`HeroFloor` (blurred, dark, blown out or tiny) is never a hero, however central: a cluster
+made only of such images has no heroes rather than bad ones.
 """
 
 from __future__ import annotations
@@ -116,10 +118,30 @@ class HeroPick:
     suppressed: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True)
+class HeroFloor:
+    """The least pixel quality a hero needs. Of the 120 shared pet photos 5 fall under it (the
+    exposure part zeroes photos with a quarter of their pixels crushed, e.g. a black cat on
+    black); of their blurred (radius 4), dark (x 0.25), over-exposed and 64 px copies, 12 of
+    480 pass it (benchmarks/cluster_pets.py, hero case)."""
+
+    sharpness: float = 0.03
+    exposure: float = 0.3
+    megapixels: float = 0.01
+
+    def admits(self, quality: QualityParts) -> bool:
+        return (
+            quality.sharpness >= self.sharpness
+            and quality.exposure >= self.exposure
+            and quality.megapixels >= self.megapixels
+        )
+
+
 def image_quality(image: Image.Image) -> QualityParts:
-    """Sharpness, exposure and resolution of an image (downscaled to <= 512 px first)."""
+    """Sharpness, exposure and resolution of an image. Sharpness is measured with the long
+    side scaled to 512 px, up or down, so a tiny copy looks as soft as it would on screen."""
     megapixels = image.width * image.height / 1e6
-    grey = np.asarray(_downscaled(image).convert("L"), dtype=np.uint8)
+    grey = np.asarray(_at_scale(image).convert("L"), dtype=np.uint8)
     lap_var = float(cv2.Laplacian(grey, cv2.CV_64F).var())
     return QualityParts(
         sharpness=lap_var / (lap_var + SHARPNESS_HALF),
@@ -130,9 +152,9 @@ def image_quality(image: Image.Image) -> QualityParts:
     )
 
 
-def _downscaled(image: Image.Image) -> Image.Image:
+def _at_scale(image: Image.Image) -> Image.Image:
     scale = MAX_SIDE / max(image.width, image.height, 1)
-    if scale >= 1.0:
+    if abs(scale - 1.0) < 0.05:
         return image
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
@@ -176,14 +198,20 @@ def rank_heroes(
     top_n: int,
     dup_threshold: float,
     now: datetime,
+    floor: HeroFloor = HeroFloor(),
 ) -> list[HeroPick]:
-    """Up to `top_n` heroes, best first. A candidate whose cosine to a chosen hero is above
-    `dup_threshold` is skipped and listed in that hero's `suppressed` (also when it would have
-    ranked below the top `top_n` anyway). Ties break on the lower image id."""
+    """Up to `top_n` heroes, best first, among the candidates `floor` admits. A candidate
+    whose cosine to a chosen hero is above `dup_threshold` is skipped and listed in that
+    hero's `suppressed` (also when it would have ranked below the top `top_n` anyway). Ties
+    break on the lower image id."""
     if top_n < 1:
         raise ValueError(f"top_n must be >= 1, got {top_n}")
     scored = sorted(
-        ((*score_candidate(c, centroid, weights, now), c) for c in candidates),
+        (
+            (*score_candidate(c, centroid, weights, now), c)
+            for c in candidates
+            if floor.admits(c.quality)
+        ),
         key=lambda s: (-s[0], s[2].image_id),
     )
     picks: list[HeroPick] = []
@@ -207,6 +235,7 @@ def hero_sets(
     top_n: int,
     dup_threshold: float,
     now: datetime,
+    floor: HeroFloor = HeroFloor(),
 ) -> dict[int, list[HeroPick]]:
     """Heroes of every cluster of a pet (outliers never); `candidates` keyed by image id."""
     missing = [
@@ -224,6 +253,7 @@ def hero_sets(
             top_n,
             dup_threshold,
             now,
+            floor,
         )
         for c in clusters.clusters
     }

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import average_precision_score
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 from ml_platform.learning.candidates import CandidateName, build_candidate
@@ -145,23 +145,59 @@ class TrainingResult:
         return self.winner_metrics.out_of_fold
 
 
-def cv_fold_count(n_pos: int, n_neg: int, config: TrainingConfig) -> int:
-    """Folds to use: `cv_folds`, reduced to the minority count; an error below the minimum."""
+def cv_fold_count(
+    n_pos: int, n_neg: int, config: TrainingConfig, n_groups: tuple[int, int] | None = None
+) -> int:
+    """Folds to use: `cv_folds`, reduced to the minority count (of groups, when the rows are
+    grouped: (positive groups, negative groups)); an error below the minimum."""
     if n_pos < config.min_positives or n_neg < config.min_negatives:
         raise InsufficientTrainingDataError(
             f"need at least {config.min_positives} positives and {config.min_negatives} "
             f"negatives to train, got {n_pos} and {n_neg}; label more images"
         )
-    folds = min(config.cv_folds, n_pos, n_neg)
+    folds = min(config.cv_folds, *(n_groups or (n_pos, n_neg)))
+    if folds < HARD_MIN_PER_CLASS:
+        raise InsufficientTrainingDataError(
+            f"positives and negatives come from only {n_groups} distinct source photos or "
+            f"pets; {HARD_MIN_PER_CLASS} of each are needed for grouped folds; label more"
+        )
     if folds < config.cv_folds:
         log.info("reducing CV folds from %d to %d (minority class size)", config.cv_folds, folds)
     return folds
 
 
+def cv_splits(
+    labels: NDArray[np.int64], folds: int, seed: int, groups: NDArray[np.int64] | None
+) -> list[tuple[NDArray[np.intp], NDArray[np.intp]]]:
+    """Stratified folds; with `groups` (a source photo or pet per row) no group is split
+    across folds, so crops and flips of one photo never sit in both train and test."""
+    rows = np.zeros((labels.shape[0], 1))
+    if groups is None:
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        return list(splitter.split(rows, labels))
+    if groups.shape != labels.shape:
+        raise ValueError(f"{groups.shape[0]} groups for {labels.shape[0]} labels; pair them up")
+    grouped = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(grouped.split(rows, labels, groups))
+
+
+def group_counts(
+    labels: NDArray[np.int64], groups: NDArray[np.int64] | None
+) -> tuple[int, int] | None:
+    """Distinct groups among positives and among negatives (None without groups)."""
+    if groups is None:
+        return None
+    return len(np.unique(groups[labels == 1])), len(np.unique(groups[labels == 0]))
+
+
 def train_classifier(
-    X: NDArray[np.floating], y: NDArray[np.generic], config: TrainingConfig | None = None
+    X: NDArray[np.floating],
+    y: NDArray[np.generic],
+    config: TrainingConfig | None = None,
+    groups: NDArray[np.int64] | None = None,
 ) -> TrainingResult:
-    """Cross-validate `config.candidates` on (X, y), pick the winner, refit it on all data."""
+    """Cross-validate `config.candidates` on (X, y), pick the winner, refit it on all data.
+    `groups` (one source photo or pet per row) keeps each group inside one fold."""
     config = config or TrainingConfig()
     data = _validate_features(X)
     labels = validate_labels(y)
@@ -169,10 +205,8 @@ def train_classifier(
         raise ValueError(f"X has {data.shape[0]} rows but y has {labels.shape[0]} labels")
     n_pos = int(labels.sum())
     n_neg = int(labels.size - n_pos)
-    folds = cv_fold_count(n_pos, n_neg, config)
-    splits = list(
-        StratifiedKFold(n_splits=folds, shuffle=True, random_state=config.seed).split(data, labels)
-    )
+    folds = cv_fold_count(n_pos, n_neg, config, group_counts(labels, groups))
+    splits = cv_splits(labels, folds, config.seed, groups)
     metrics = tuple(
         _cross_validate(name, data, labels, splits, config.seed) for name in config.candidates
     )
@@ -209,17 +243,17 @@ def cross_validate_estimator(
     *,
     folds: int,
     seed: int,
+    groups: NDArray[np.int64] | None = None,
 ) -> Evaluation:
-    """Out-of-fold evaluation of fresh clones of `estimator` on the stratified folds that
-    `train_classifier` uses for the same `folds` and `seed`.
+    """Out-of-fold evaluation of fresh clones of `estimator` on the folds that
+    `train_classifier` uses for the same `folds`, `seed` and `groups`.
 
     This is how a champion is compared with a challenger on the same protocol: the champion's
     recipe and the challenger's winner are both scored only on images their fold did not see.
     """
     data, labels = _validate_features(X), validate_labels(y)
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     oof = np.zeros(labels.shape[0], dtype=np.float64)
-    for train_idx, test_idx in splitter.split(data, labels):
+    for train_idx, test_idx in cv_splits(labels, folds, seed, groups):
         model = clone(estimator).fit(data[train_idx], labels[train_idx])
         oof[test_idx] = model.predict_proba(data[test_idx])[:, 1]
     return evaluate_scores(labels, oof, max_f1_threshold(labels, oof))

@@ -1,6 +1,7 @@
 """The promotion gate: challenger versus champion on the same protocol, then aliases.
 
-Both sides are scored out of fold on the current training set with the same stratified folds:
+Both sides are scored out of fold on the current training set with the same grouped,
+stratified folds (a pet or a source photo never straddles train and test):
 the challenger by its winner's out-of-fold predictions, the champion by clones of its fitted
 estimator (same recipe and hyper-parameters) refitted fold by fold. Scoring the champion's
 fitted model on images it trained on would flatter it. A champion trained for another focus
@@ -56,7 +57,12 @@ def evaluate_champion(
     if not isinstance(model.estimator, BaseEstimator):
         raise TypeError(f"collection {collection_id}: champion is not a scikit-learn estimator")
     return cross_validate_estimator(
-        model.estimator, training.X, training.y, folds=result.folds, seed=result.config.seed
+        model.estimator,
+        training.X,
+        training.y,
+        folds=result.folds,
+        seed=result.config.seed,
+        groups=training.groups,
     )
 
 

@@ -2,7 +2,10 @@
 
 Positives are the collection's member images; negatives are its explicit rejections plus a
 seeded sample of other images (`negative_sample_size`). Only images with an embedding of the
-collection's own focus take part, so a model never sees another focus's vectors.
+collection's own focus take part, so a model never sees another focus's vectors. Every row
+has a group for the CV and gate folds (`row_groups`): its pet when both classes span at
+least 3 pets, else its source photo's sha256, so crops and copies of one photo (or one pet)
+never sit in both a training and a test fold.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class TrainingSet:
     y: NDArray[np.int64]
     fingerprint: str
     embedded: EmbeddedFocus
+    groups: NDArray[np.int64]
 
     @property
     def n_pos(self) -> int:
@@ -130,6 +134,24 @@ def labels_for(
     return labels
 
 
+MIN_GROUPS = 3  # HARD_MIN_PER_CLASS of learning.training: fewer groups cannot make folds
+
+
+def row_groups(entries: list[IngestedImage], y: NDArray[np.int64]) -> NDArray[np.int64]:
+    """One group number per row: by pet when positives and negatives each span MIN_GROUPS
+    pets, else by source-photo sha256 (else image id)."""
+    pets = [e.image.pet_id for e in entries]
+    by_pet = all(p is not None for p in pets) and all(
+        len({p for p, label in zip(pets, y, strict=True) if label == c}) >= MIN_GROUPS
+        for c in (0, 1)
+    )
+    keys = [
+        f"pet:{e.image.pet_id}" if by_pet else f"photo:{e.sha256 or e.image.id}" for e in entries
+    ]
+    codes = {k: i for i, k in enumerate(sorted(set(keys)))}
+    return np.asarray([codes[k] for k in keys], dtype=np.int64)
+
+
 def build_training_set(
     collection: Collection,
     images: list[IngestedImage],
@@ -153,6 +175,8 @@ def build_training_set(
     y = np.asarray([r[1] for r in rows], np.int64)
     X = embedded.vectors[index] if rows else np.zeros((0, embedded.dim), np.float32)
     pairs = [(int(i), bool(label)) for i, label in zip(ids, y, strict=True)]
+    by_id = {e.image.id: e for e in usable}
+    groups = row_groups([by_id[int(i)] for i in ids], y)
     return TrainingSet(
         collection_id=collection.id,
         focus=collection.focus,
@@ -161,4 +185,5 @@ def build_training_set(
         y=y,
         fingerprint=training_data_fingerprint(pairs, collection.focus),
         embedded=embedded,
+        groups=groups,
     )

@@ -158,7 +158,13 @@ def test_tiny_pet_is_one_cluster_or_all_outliers(
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"method": "kmeans"}, {"max_k": 0}, {"min_cluster_size": 0}, {"outlier_quantile": 0.7}],
+    [
+        {"method": "spectral"},
+        {"max_k": 0},
+        {"min_cluster_size": 0},
+        {"outlier_quantile": 0.7},
+        {"distance_threshold": 0.0},
+    ],
 )
 def test_config_rejects_bad_values(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="must be|unknown"):

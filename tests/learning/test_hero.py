@@ -12,6 +12,7 @@ from PIL import Image, ImageFilter
 from ml_platform.learning.clustering import ClusterConfig, cluster_pet
 from ml_platform.learning.hero import (
     HeroCandidate,
+    HeroFloor,
     HeroPart,
     HeroWeights,
     QualityParts,
@@ -21,6 +22,7 @@ from ml_platform.learning.hero import (
     score_candidate,
 )
 
+NO_FLOOR = HeroFloor(sharpness=0.0, exposure=0.0, megapixels=0.0)
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 DIM = 32
 
@@ -94,16 +96,36 @@ def test_sharp_recent_prominent_image_beats_its_blurred_duplicate() -> None:
         prominence=(0.5, 0.05),
     )
     distinct = candidate(3, other, image_quality(textured(seed=4)), age_days=30)
-    picks = rank_heroes([dup, distinct, sharp], centroid, HeroWeights(), 2, 0.95, NOW)
+    picks = rank_heroes([dup, distinct, sharp], centroid, HeroWeights(), 2, 0.95, NOW, NO_FLOOR)
     assert [p.image_id for p in picks] == [1, 3]
     assert picks[0].suppressed == (2,)
     assert picks[0].score > score_candidate(dup, centroid, HeroWeights(), NOW)[0]
 
 
+def dark(image: Image.Image) -> Image.Image:
+    return Image.fromarray((np.asarray(image) // 4).astype(np.uint8))
+
+
+def tiny(image: Image.Image) -> Image.Image:
+    return image.resize((64, 48))
+
+
+@pytest.mark.parametrize("spoil", [blurred, dark, tiny])
+def test_degraded_image_is_never_a_hero_even_when_most_central(spoil: object) -> None:
+    assert callable(spoil)
+    bad = candidate(1, unit(1), image_quality(spoil(textured())))
+    good = candidate(2, unit(2), image_quality(textured(seed=3)))
+    assert not HeroFloor().admits(bad.quality)
+    assert [p.image_id for p in rank_heroes([bad, good], unit(1), HeroWeights(), 3, 0.99, NOW)] == [
+        2
+    ]
+    assert rank_heroes([bad], unit(1), HeroWeights(), 3, 0.99, NOW) == []
+
+
 def test_blurred_duplicate_is_kept_when_it_is_not_near_identical() -> None:
     sharp = candidate(1, unit(1), image_quality(textured()))
     soft = candidate(2, unit(5), image_quality(blurred(textured())), age_days=900)
-    picks = rank_heroes([soft, sharp], unit(1), HeroWeights(), 5, 0.95, NOW)
+    picks = rank_heroes([soft, sharp], unit(1), HeroWeights(), 5, 0.95, NOW, NO_FLOOR)
     assert [p.image_id for p in picks] == [1, 2]
     assert picks[0].suppressed == ()
 
@@ -132,7 +154,7 @@ def test_weights_change_the_ordering(weights: HeroWeights, expected_first: str) 
         for i, age, prominence in ((1, *SHARP_OLD), (2, *SOFT_NEW))
     ]
     centroid = unit(1) + unit(2)
-    picks = rank_heroes(cands, centroid, weights, 2, 0.99, NOW)
+    picks = rank_heroes(cands, centroid, weights, 2, 0.99, NOW, NO_FLOOR)
     assert names[picks[0].image_id] == expected_first
 
 

@@ -65,7 +65,7 @@ def collection_classifier(
             version,
         )
     try:
-        result = train_classifier(training.X, training.y, config.training())
+        result = train_classifier(training.X, training.y, config.training(), training.groups)
     except InsufficientTrainingDataError as exc:
         return skipped(GATE, f"collection {cid}: {exc}", version)
     client = mlflow.client()

@@ -9,7 +9,7 @@ from ml_platform.defs.resources import StorageResource
 from ml_platform.domain import Focus
 from ml_platform.learning.cluster_store import PetClusters
 from ml_platform.learning.clustering import ClusterConfig
-from ml_platform.learning.hero import HeroWeights
+from ml_platform.learning.hero import HeroFloor, HeroWeights
 from ml_platform.learning.projection import projection_png
 from ml_platform.services.pets import HeroInputs, PetVectors, measure_quality
 from ml_platform.services.training_data import images_by_batch
@@ -18,7 +18,7 @@ from ml_platform.store.pet_tables import read_quality, write_quality
 
 
 class ClusterAssetConfig(dg.Config):  # type: ignore[misc]
-    method: Literal["gmm", "hdbscan"] = "gmm"
+    method: Literal["agglomerative", "kmeans", "consensus", "gmm", "hdbscan"] = "agglomerative"
     max_k: int = 8
     min_cluster_size: int = 3
     pca_dims: int = 32
@@ -41,6 +41,13 @@ class HeroConfig(dg.Config):  # type: ignore[misc]
     centrality: float = 1.0
     recency: float = 0.5
     recency_half_life_days: float = 365.0
+    # the least pixel quality of a hero (learning.hero.HeroFloor); 0 admits everything
+    min_sharpness: float = HeroFloor().sharpness
+    min_exposure: float = HeroFloor().exposure
+    min_megapixels: float = HeroFloor().megapixels
+
+    def floor(self) -> HeroFloor:
+        return HeroFloor(self.min_sharpness, self.min_exposure, self.min_megapixels)
 
     def weights(self) -> HeroWeights:
         return HeroWeights(

@@ -90,7 +90,7 @@ def pet_heroes(
         candidates = {i: candidate(i, v, inputs) for i, v in zip(ids, matrix, strict=True)}
         heroes = hero_sets(
             stored.clusters, candidates, config.weights(), config.top_n,
-            config.duplicate_threshold, now,
+            config.duplicate_threshold, now, config.floor(),
         )  # fmt: skip
         payload = heroes_payload(stored.clusters, heroes, focus.key, stored.stored.version, now)
         write_heroes(storage.heroes_dir(), pet, payload)
