@@ -5,6 +5,7 @@ import dagster as dg
 from ml_platform.defs.assets.classifiers import collection_classifier
 from ml_platform.defs.assets.clusters import pet_clusters, pet_heroes
 from ml_platform.defs.assets.collections import crawlr_collections
+from ml_platform.defs.assets.datasets import datasets, finetuned_classifier, label_suggestions
 from ml_platform.defs.assets.detections import detections
 from ml_platform.defs.assets.embeddings import embeddings
 from ml_platform.defs.assets.images import image_catalog
@@ -13,7 +14,9 @@ from ml_platform.defs.jobs import (
     clusters_job,
     collections_job,
     embeddings_job,
+    finetune_job,
     ingest_job,
+    label_suggestions_job,
     training_job,
 )
 from ml_platform.defs.resources import CrawlrResource, StorageResource
@@ -40,8 +43,19 @@ def build_definitions(
             pet_clusters,
             pet_heroes,
             similarity_index,
+            datasets,
+            label_suggestions,
+            finetuned_classifier,
         ],
-        jobs=[collections_job, ingest_job, embeddings_job, training_job, clusters_job],
+        jobs=[
+            collections_job,
+            ingest_job,
+            embeddings_job,
+            training_job,
+            clusters_job,
+            finetune_job,
+            label_suggestions_job,
+        ],
         schedules=[nightly_retrain_schedule],
         sensors=[planner_sensor],
         resources={

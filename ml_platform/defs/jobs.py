@@ -2,7 +2,11 @@
 
 import dagster as dg
 
-from ml_platform.defs.partitions import collection_partitions, ingestion_batches
+from ml_platform.defs.partitions import (
+    collection_partitions,
+    dataset_partitions,
+    ingestion_batches,
+)
 
 collections_job = dg.define_asset_job(
     "collections_job", selection=dg.AssetSelection.assets("crawlr_collections")
@@ -30,4 +34,16 @@ clusters_job = dg.define_asset_job(
     "clusters_job",
     selection=dg.AssetSelection.assets("pet_clusters", "pet_heroes", "similarity_index"),
     partitions_def=ingestion_batches,
+)
+
+finetune_job = dg.define_asset_job(
+    "finetune_job",
+    selection=dg.AssetSelection.assets("datasets", "finetuned_classifier"),
+    partitions_def=dataset_partitions,
+)
+
+label_suggestions_job = dg.define_asset_job(
+    "label_suggestions_job",
+    selection=dg.AssetSelection.assets("label_suggestions"),
+    partitions_def=dataset_partitions,
 )

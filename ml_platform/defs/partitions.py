@@ -4,3 +4,4 @@ import dagster as dg
 
 ingestion_batches = dg.DynamicPartitionsDefinition(name="ingestion_batches")
 collection_partitions = dg.DynamicPartitionsDefinition(name="collections")
+dataset_partitions = dg.DynamicPartitionsDefinition(name="datasets")  # one per labelled dataset

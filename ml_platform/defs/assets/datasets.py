@@ -1,0 +1,136 @@
+"""Labelled datasets: `datasets` (a version per dataset), `label_suggestions`, and
+`finetuned_classifier` (a fine-tuned `dataset-<name>` model, gated), partitioned by dataset."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from ml_platform.defs.assets.dataset_support import (
+    FinetuneAssetConfig,
+    LabelSuggestionConfig,
+    finetune_result,
+    version_metadata,
+)
+from ml_platform.defs.partitions import dataset_partitions
+from ml_platform.defs.resources import StorageResource
+from ml_platform.defs.resources.mlflow import MlflowResource
+from ml_platform.defs.resources.models import ModelsResource
+from ml_platform.model_registry.dataset_models.naming import DatasetTag
+from ml_platform.model_registry.dataset_models.register import log_dataset_version
+from ml_platform.services.dataset_versions import make_version, read_version, write_version
+from ml_platform.services.datasets import (
+    SplitFractions,
+    datasets_file,
+    read_dataset_specs,
+    require_spec,
+    unlabelled_images,
+)
+from ml_platform.services.finetuning import dataset_input, finetune_version
+from ml_platform.services.label_suggestions import suggest, write_suggestions, zero_shot_model
+from ml_platform.services.training_data import load_images
+from ml_platform.store.accepted_labels import AcceptedLabels
+from ml_platform.vision.decode import load_rgb
+
+GATE = "promotion_gate"
+CATALOG = dg.AssetDep("image_catalog", partition_mapping=dg.AllPartitionMapping())
+
+
+def accepted_labels(storage: StorageResource) -> AcceptedLabels:
+    return AcceptedLabels(storage.data_dir / "datasets" / "accepted_labels.sqlite")
+
+
+def suggestions_path(storage: StorageResource, dataset: str) -> Path:
+    return storage.data_dir / "datasets" / dataset / "suggestions.json"
+
+
+def register_dataset_partitions(instance: dg.DagsterInstance, names: list[str]) -> None:
+    """One `datasets` partition per declared dataset (the CLI calls this before a run)."""
+    name = dataset_partitions.name
+    assert name is not None
+    new = [n for n in names if n not in set(instance.get_dynamic_partitions(name))]
+    if new:
+        instance.add_dynamic_partitions(name, new)
+
+
+@dg.asset(group_name="datasets", partitions_def=dataset_partitions, deps=[CATALOG],
+          kinds={"python", "json", "mlflow"})  # fmt: skip
+def datasets(
+    context: dg.AssetExecutionContext, storage: StorageResource, mlflow: MlflowResource
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    """The dataset's current version: its classes' collection members plus accepted labels,
+    split train/val/test by pet, with per-class counts and a digest; a new version is logged
+    to MLflow as a dataset input (experiment `datasets`)."""
+    name = context.partition_key
+    spec = require_spec(read_dataset_specs(datasets_file(storage.settings())), name)
+    accepted = accepted_labels(storage).labels(name)
+    version = make_version(spec, load_images(storage), accepted, SplitFractions())
+    new = write_version(storage.data_dir, version)
+    metadata = version_metadata(version, new)
+    if new:
+        totals = {f"images_{k}": float(v) for k, v in version.split_totals().items()}
+        tags = {DatasetTag.DATASET.value: name, "dagster_run_id": context.run_id}
+        _, run_id = log_dataset_version(mlflow.client(), dataset_input(version), totals, tags,
+                                        mlflow.artifact_location())  # fmt: skip
+        metadata["mlflow_run_id"] = run_id
+    context.log.info("dataset %s version %s (%s)", name, version.version,
+                     "new" if new else "unchanged")  # fmt: skip
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(group_name="datasets", partitions_def=dataset_partitions, deps=[CATALOG],
+          kinds={"pytorch", "json"})  # fmt: skip
+def label_suggestions(
+    context: dg.AssetExecutionContext,
+    config: LabelSuggestionConfig,
+    storage: StorageResource,
+    models: ModelsResource,
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    """Zero-shot top-k classes (CLIP or SigLIP prompts from the class labels) for the images in
+    no class of the dataset; review and accept them with `ml-platform labels`."""
+    name = context.partition_key
+    spec = require_spec(read_dataset_specs(datasets_file(storage.settings())), name)
+    todo = unlabelled_images(spec, load_images(storage), accepted_labels(storage).labels(name))
+    settings = config.suggestions()
+    model = zero_shot_model(models.effective_settings(), settings.model, config.model_id)
+    found = suggest(name, spec.labels, todo, model, settings,
+                    lambda e: load_rgb(Path(e.path or ""), draft_size=(320, 320)))  # fmt: skip
+    write_suggestions(suggestions_path(storage, name), found)
+    with_label = sum(1 for s in found.suggestions if s.labels)
+    return dg.MaterializeResult(
+        metadata={
+            "unlabelled_images": len(todo),
+            "considered": len(found.suggestions),
+            "with_suggestion": with_label,
+            "model": found.model,
+            "weights": found.weights,
+            "threshold": found.threshold,
+            "top_k": settings.top_k,
+        }
+    )
+
+
+@dg.asset(
+    group_name="datasets", partitions_def=dataset_partitions, deps=["datasets"],
+    check_specs=[dg.AssetCheckSpec(GATE, asset="finetuned_classifier", blocking=True)],
+    kinds={"pytorch", "mlflow"},
+)  # fmt: skip
+def finetuned_classifier(
+    context: dg.AssetExecutionContext,
+    config: FinetuneAssetConfig,
+    storage: StorageResource,
+    mlflow: MlflowResource,
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    """Fine-tune an image classifier on the dataset's latest version, register it as
+    `dataset-<name>` (alias challenger) and promote it to champion when the blocking
+    `promotion_gate` passes (test accuracy not worse than the champion's, same images)."""
+    version = read_version(storage.data_dir, context.partition_key)
+    catalog = {e.image.id: e for e in load_images(storage)}
+    provenance = {DatasetTag.DAGSTER_RUN_ID.value: context.run_id,
+                  DatasetTag.DAGSTER_PARTITION.value: context.partition_key}  # fmt: skip
+    outcome = finetune_version(
+        mlflow.client(), version, catalog, config.finetune(),
+        tolerance=config.promotion_tolerance, provenance=provenance,
+        artifact_location=mlflow.artifact_location(),
+    )  # fmt: skip
+    context.log.info("dataset %s: %s", context.partition_key, outcome.decision.reason)
+    return finetune_result(GATE, outcome, mlflow.settings().mlflow_ui_url, mlflow.resolved_uri)

@@ -1,0 +1,131 @@
+"""Dataset versions: the labelled, split items of one dataset at one moment, with their digest.
+
+Written by the `datasets` asset under `<data>/datasets/<name>/` as `versions/<version>.json`
+plus `latest.json`; read by `finetuned_classifier` and the CLI. `version` is the digest's
+first 12 hex characters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ml_platform.domain import IngestedImage
+from ml_platform.services.datasets import (
+    DatasetItem,
+    DatasetSpec,
+    LabelSource,
+    Split,
+    SplitFractions,
+    build_items,
+    dataset_digest,
+    label_images,
+)
+from ml_platform.store.manifests import write_json_atomic
+
+VERSION_CHARS = 12
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    dataset: str
+    digest: str
+    classes: tuple[str, ...]
+    collections: dict[str, int]
+    items: tuple[DatasetItem, ...]
+    conflicts: tuple[int, ...] = ()
+    created_at: str = ""
+
+    @property
+    def version(self) -> str:
+        return self.digest[:VERSION_CHARS]
+
+    def split(self, split: Split) -> list[DatasetItem]:
+        return [item for item in self.items if item.split is split]
+
+    def class_index(self, label: str) -> int:
+        return self.classes.index(label)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """label -> split -> images (every split present, zeros included)."""
+        found = Counter((item.label, item.split) for item in self.items)
+        return {c: {s.value: found[(c, s)] for s in Split} for c in self.classes}
+
+    def split_totals(self) -> dict[str, int]:
+        found = Counter(item.split for item in self.items)
+        return {s.value: found[s] for s in Split}
+
+    def source_totals(self) -> dict[str, int]:
+        found = Counter(item.source for item in self.items)
+        return {s.value: found[s] for s in LabelSource}
+
+
+def make_version(
+    spec: DatasetSpec,
+    images: list[IngestedImage],
+    accepted: dict[int, str],
+    fractions: SplitFractions,
+) -> DatasetVersion:
+    labels, conflicts = label_images(spec, images, accepted)
+    items = build_items(spec, images, labels, fractions)
+    return DatasetVersion(
+        dataset=spec.name, digest=dataset_digest(spec, items), classes=tuple(spec.labels),
+        collections=spec.collections, items=tuple(items), conflicts=tuple(conflicts),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )  # fmt: skip
+
+
+def dataset_dir(data_dir: Path, name: str) -> Path:
+    return data_dir / "datasets" / name
+
+
+def _payload(version: DatasetVersion) -> dict[str, Any]:
+    return {
+        "dataset": version.dataset, "digest": version.digest, "version": version.version,
+        "classes": list(version.classes), "collections": version.collections,
+        "conflicts": list(version.conflicts), "created_at": version.created_at,
+        "counts": version.counts(), "split_totals": version.split_totals(),
+        "source_totals": version.source_totals(),
+        "items": [
+            {"image_id": i.image_id, "label": i.label, "split": i.split.value, "group": i.group,
+             "source": i.source.value}
+            for i in version.items
+        ],
+    }  # fmt: skip
+
+
+def write_version(data_dir: Path, version: DatasetVersion) -> bool:
+    """Write the version and point `latest` at it; False when that version already existed."""
+    root = dataset_dir(data_dir, version.dataset)
+    path = root / "versions" / f"{version.version}.json"
+    new = not path.is_file()
+    payload = _payload(version)
+    if new:
+        write_json_atomic(path, payload)
+    write_json_atomic(root / "latest.json", payload)
+    return new
+
+
+def read_version(data_dir: Path, name: str, version: str | None = None) -> DatasetVersion:
+    root = dataset_dir(data_dir, name)
+    path = root / "latest.json" if version is None else root / "versions" / f"{version}.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"dataset {name!r} has no version {version or '(latest)'} at {path}; materialize "
+            f"the `datasets` asset for partition {name!r} first (ml-platform finetune does)"
+        )
+    data = json.loads(path.read_text(encoding="utf-8"))
+    items = tuple(
+        DatasetItem(int(i["image_id"]), str(i["label"]), Split(i["split"]), str(i["group"]),
+                    LabelSource(i["source"]))
+        for i in data["items"]
+    )  # fmt: skip
+    return DatasetVersion(
+        dataset=data["dataset"], digest=data["digest"], classes=tuple(data["classes"]),
+        collections={str(k): int(v) for k, v in data["collections"].items()}, items=items,
+        conflicts=tuple(data["conflicts"]), created_at=data["created_at"],
+    )  # fmt: skip
