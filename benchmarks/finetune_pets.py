@@ -148,7 +148,11 @@ def main() -> None:
             f"baseline test accuracy {base:.3f} (C={c})"
         )
         tuned, result = run_finetune(photos, version, replace(config, seed=seed))
+        probe = result.history[0]  # type: ignore[attr-defined]
+        print(f"    epoch 0 (linear probe on the torch features): val_acc={probe.val_accuracy:.3f}")
         per_epoch = result.seconds_per_epoch  # type: ignore[attr-defined]
+        cpu = float(np.mean([m.cpu_seconds for m in result.history[1:]]))  # type: ignore[attr-defined]
+        print(f"    CPU seconds per epoch {cpu:.1f} (wall on an idle machine ~ {cpu / args.threads:.1f}s)")
         n_train = len(version.split(Split.TRAIN))
         rows.append((base, tuned, per_epoch, per_epoch * 100 / n_train))
         print(

@@ -252,6 +252,11 @@ def _register_subcommands() -> None:
     from ml_platform.cli.models import models
 
     main.add_command(models)
+    from ml_platform.cli.finetune import finetune
+    from ml_platform.cli.labels import labels
+
+    main.add_command(finetune)
+    main.add_command(labels)
 
 
 _register_subcommands()

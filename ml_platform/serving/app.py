@@ -24,6 +24,7 @@ from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.metrics import ServingMetrics
 from ml_platform.serving.options import ServeOptions
 from ml_platform.serving.routers import analyze, collections, health, pets, zero_shot
+from ml_platform.serving.routers import predict as predict_router
 from ml_platform.serving.schemas import AnalyzeRequest, ZeroShotRequest
 from ml_platform.serving.state import build_state, state_of
 from ml_platform.serving.vision_models import DetectorFactory, EmbedderFactory
@@ -54,6 +55,7 @@ def create_app(
     app.include_router(zero_shot.router, dependencies=guarded)
     app.include_router(collections.router, dependencies=guarded)
     app.include_router(pets.router, dependencies=guarded)
+    app.include_router(predict_router.router, dependencies=guarded)
     app.include_router(health.router)
     app.add_exception_handler(ServingError, _serving_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -1,0 +1,53 @@
+"""Request and response bodies of `POST /v1/predict` (fine-tuned dataset classifiers)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_TOP_K = 100
+
+
+class PredictRequest(BaseModel):
+    """JSON body: the dataset whose champion answers, one image (base64 or URL), top_k."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(min_length=1, max_length=64)
+    image_base64: str | None = None
+    image_url: str | None = Field(None, max_length=4096)
+    top_k: int = Field(5, ge=1, le=MAX_TOP_K)
+
+    @model_validator(mode="after")
+    def _one_image(self) -> PredictRequest:
+        if (self.image_base64 is None) == (self.image_url is None):
+            raise ValueError("a predict request needs exactly one of image_base64 or image_url")
+        return self
+
+
+class MultipartFields(BaseModel):
+    """The text fields of a multipart predict request (the image is the `image` file)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(min_length=1, max_length=64)
+    top_k: int = Field(5, ge=1, le=MAX_TOP_K)
+
+
+class LabelConfidence(BaseModel):
+    label: str
+    confidence: float
+
+
+class PredictTimings(BaseModel):
+    fetch_ms: float = 0.0
+    decode_ms: float = 0.0
+    inference_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+class PredictResponse(BaseModel):
+    dataset: str
+    model_name: str
+    model_version: str
+    predictions: list[LabelConfidence]
+    timings_ms: PredictTimings
