@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     siglip_model: str = Field(
         "google/siglip-base-patch16-224", description="SigLIP hub id or local dir (zero-shot)."
     )
+    datasets_file: Path | None = Field(
+        None, description="YAML file declaring labelled datasets (default: <home>/datasets.yaml)."
+    )
 
     @property
     def resolved_home(self) -> Path:

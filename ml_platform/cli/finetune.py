@@ -36,8 +36,7 @@ class _EpochBar:
         self.progress.console.print(f"  {text}")
 
 
-def _config(model_name: str | None, epochs: int | None, batch_size: int | None) -> dict[str, Any]:
-    given = {"model_name": model_name, "epochs": epochs, "batch_size": batch_size}
+def _config(**given: str | int | None) -> dict[str, Any]:
     return {key: value for key, value in given.items() if value is not None}
 
 
@@ -47,10 +46,11 @@ def _config(model_name: str | None, epochs: int | None, batch_size: int | None) 
               default=None, help="Architecture (default efficientnet_lite0).")  # fmt: skip
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Most epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)
+@click.option("--weights", default=None, help="Base weights: hub id, local dir or .pth file.")
 @click.option("--home", type=click.Path(path_type=Path), default=None, help="Platform home.")
 def finetune(
     dataset: str, model_name: str | None, epochs: int | None, batch_size: int | None,
-    home: Path | None,
+    weights: str | None, home: Path | None,
 ) -> None:  # fmt: skip
     """Make a new DATASET version and fine-tune a classifier on it (visible in the Dagster UI)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -71,8 +71,8 @@ def finetune(
     instance = instance_for(settings)
     register_dataset_partitions(instance, sorted(specs))
     job = Platform.for_settings(settings, None).definitions().resolve_job_def("finetune_job")
-    run_config = {"ops": {"finetuned_classifier": {"config": _config(model_name, epochs,
-                  batch_size)}}, **CONSOLE_WARNINGS}  # fmt: skip
+    config = _config(model_name=model_name, epochs=epochs, batch_size=batch_size, weights=weights)
+    run_config = {"ops": {"finetuned_classifier": {"config": config}}, **CONSOLE_WARNINGS}
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     with Progress(*columns) as progress, listening(_EpochBar(progress)):
         result = job.execute_in_process(instance=instance, partition_key=dataset,

@@ -87,8 +87,8 @@ class DatasetItem:
 
 
 def datasets_file(settings: Settings) -> Path:
-    configured = getattr(settings, "datasets_file", None)
-    return Path(configured).expanduser() if configured else settings.resolved_home / "datasets.yaml"
+    configured = settings.datasets_file
+    return configured.expanduser() if configured else settings.resolved_home / "datasets.yaml"
 
 
 def read_dataset_specs(path: Path) -> dict[str, DatasetSpec]:

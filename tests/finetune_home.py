@@ -1,0 +1,67 @@
+"""A platform home with coloured photos in two crawlr collections, for the dataset tests.
+
+Red images are members of collection 21, blue ones of collection 22; a few greenish images
+are in no collection (label suggestions are made for them). Pets own two photos each, so the
+grouped split has something to group. A tiny ViT checkpoint stands in for the real models.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ml_platform.defs.resources import StorageResource
+from ml_platform.domain import ImageRecord, IngestedImage, IngestStatus
+from ml_platform.store.tables import catalog_frame, write_parquet_atomic
+
+RED, BLUE = 21, 22
+COLOURS = {RED: (200, 40, 40), BLUE: (40, 40, 200), None: (40, 180, 60)}
+DATASETS_YAML = "datasets:\n  colours:\n    classes:\n      red: 21\n      blue: 22\n"
+
+
+def photo(colour: tuple[int, int, int], seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    pixels = np.clip(np.asarray(colour) + rng.normal(0, 25, (40, 48, 3)), 0, 255)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def coloured_images(root: Path, per_class: int = 12, unlabelled: int = 3) -> list[IngestedImage]:
+    plan = [RED] * per_class + [BLUE] * per_class + [None] * unlabelled
+    base = datetime(2025, 1, 1, tzinfo=UTC)
+    out = []
+    for index, collection in enumerate(plan, start=1):
+        path = root / "images" / f"{index}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(photo(COLOURS[collection], index))
+        members = () if collection is None else (collection,)
+        record = ImageRecord(index, f"/media/{index}.png", base + timedelta(hours=index),
+                             pet_id=(index + 1) // 2, collection_ids=members)  # fmt: skip
+        out.append(IngestedImage(record, IngestStatus.OK, sha256=f"{index:064d}", path=str(path),
+                                 width=48, height=40))  # fmt: skip
+    return out
+
+
+def write_catalog(storage: StorageResource, key: str, images: list[IngestedImage]) -> None:
+    write_parquet_atomic(catalog_frame(images), storage.catalog_path(key))
+    ledger = storage.ledger()
+    ledger.register_batch(key, [e.image.id for e in images])
+    ledger.mark_ingested(key)
+
+
+def tiny_vit(directory: Path) -> Path:
+    """A 2-class tiny ViT saved like a hub checkpoint (random weights, real loading code)."""
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    torch.manual_seed(0)
+    config = ViTConfig(image_size=32, patch_size=8, hidden_size=16, num_hidden_layers=1,
+                       num_attention_heads=2, intermediate_size=32, num_labels=2)  # fmt: skip
+    ViTForImageClassification(config).save_pretrained(directory)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(directory)
+    return directory
