@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from PIL import Image
 from shared_models import SHARED, efficientnet_embedder
 from sklearn.linear_model import LogisticRegression
 
@@ -35,6 +36,7 @@ from ml_platform.domain import ImageRecord, IngestedImage, IngestStatus
 from ml_platform.learning.finetune import (
     Augmentation,
     FinetuneConfig,
+    FinetuneResult,
     LabelledImages,
     build_model,
     finetune,
@@ -100,23 +102,23 @@ def baseline(
 
 
 def run_finetune(
-    photos: dict[int, object], version: DatasetVersion, config: FinetuneConfig
-) -> tuple[float, object]:
+    photos: dict[int, Image.Image], version: DatasetVersion, config: FinetuneConfig
+) -> tuple[float, FinetuneResult]:
     data = {}
     for split in Split:
         ids, labels = split_arrays(version, split)
-        data[split] = LabelledImages([photos[i] for i in ids], labels)  # type: ignore[misc]
+        data[split] = LabelledImages([photos[i] for i in ids], labels)
     built = build_model(config, len(version.classes))
     result = finetune(built, data[Split.TRAIN], data[Split.VAL], config, on_epoch=print_epoch)
     probs = predict_proba(result.net, data[Split.TEST].images, built.preprocess)
     return float((probs.argmax(axis=1) == data[Split.TEST].labels).mean()), result
 
 
-def print_epoch(m: object) -> None:
+def print_epoch(m: EpochMetrics) -> None:
     print(
-        f"    epoch {m.epoch}/{m.epochs}: train_loss={m.train_loss:.3f} "  # type: ignore[attr-defined]
-        f"val_loss={m.val_loss:.3f} val_acc={m.val_accuracy:.3f} {m.seconds:.1f}s"
-    )  # type: ignore[attr-defined]
+        f"    epoch {m.epoch}/{m.epochs}: train_loss={m.train_loss:.3f} val_loss={m.val_loss:.3f} "
+        f"val_acc={m.val_accuracy:.3f} {m.seconds:.1f}s wall, {m.cpu_seconds:.1f}s CPU"
+    )
 
 
 def main() -> None:
@@ -148,16 +150,19 @@ def main() -> None:
             f"baseline test accuracy {base:.3f} (C={c})"
         )
         tuned, result = run_finetune(photos, version, replace(config, seed=seed))
-        probe = result.history[0]  # type: ignore[attr-defined]
+        probe = result.history[0]
         print(f"    epoch 0 (linear probe on the torch features): val_acc={probe.val_accuracy:.3f}")
-        per_epoch = result.seconds_per_epoch  # type: ignore[attr-defined]
-        cpu = float(np.mean([m.cpu_seconds for m in result.history[1:]]))  # type: ignore[attr-defined]
-        print(f"    CPU seconds per epoch {cpu:.1f} (wall on an idle machine ~ {cpu / args.threads:.1f}s)")
+        per_epoch = result.seconds_per_epoch
+        cpu = float(np.mean([m.cpu_seconds for m in result.history[1:]]))
+        print(
+            f"    CPU seconds per epoch {cpu:.1f} (wall on an idle machine about "
+            f"{cpu / args.threads:.1f}s)"
+        )
         n_train = len(version.split(Split.TRAIN))
         rows.append((base, tuned, per_epoch, per_epoch * 100 / n_train))
         print(
             f"seed {seed}: fine-tuned test accuracy {tuned:.3f} (best epoch "
-            f"{result.best_epoch}, val {result.val_accuracy:.3f}); "  # type: ignore[attr-defined]
+            f"{result.best_epoch}, val {result.val_accuracy:.3f}); "
             f"{per_epoch:.1f}s/epoch over {n_train} images"
         )
     base, tuned, per_epoch, per_100 = (float(np.mean(col)) for col in zip(*rows, strict=True))

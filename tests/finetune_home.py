@@ -49,9 +49,7 @@ def coloured_images(root: Path, per_class: int = 12, unlabelled: int = 3) -> lis
 
 def write_catalog(storage: StorageResource, key: str, images: list[IngestedImage]) -> None:
     write_parquet_atomic(catalog_frame(images), storage.catalog_path(key))
-    ledger = storage.ledger()
-    ledger.register_batch(key, [e.image.id for e in images])
-    ledger.mark_ingested(key)
+    storage.metadata().register_batch(key, [e.image for e in images])
 
 
 def tiny_vit(directory: Path) -> Path:
