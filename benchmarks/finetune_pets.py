@@ -35,6 +35,7 @@ from sklearn.linear_model import LogisticRegression
 from ml_platform.domain import ImageRecord, IngestedImage, IngestStatus
 from ml_platform.learning.finetune import (
     Augmentation,
+    EpochMetrics,
     FinetuneConfig,
     FinetuneResult,
     LabelledImages,
@@ -68,7 +69,9 @@ def parse_args() -> argparse.Namespace:
 
 def pets_images(pets_dir: Path) -> tuple[list[IngestedImage], DatasetSpec, dict[int, Path]]:
     breeds = sorted(d for d in pets_dir.iterdir() if d.is_dir())
-    images, paths, now = [], {}, datetime(2025, 1, 1, tzinfo=UTC)
+    images: list[IngestedImage] = []
+    paths: dict[int, Path] = {}
+    now = datetime(2025, 1, 1, tzinfo=UTC)
     for cid, breed in enumerate(breeds, start=1):
         for photo in sorted(breed.glob("*.jpg")):
             image_id = len(paths) + 1
