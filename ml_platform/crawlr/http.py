@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -38,11 +38,13 @@ class HttpCrawlrClient:
         image_hosts: tuple[str, ...] = (),
         image_deadline_s: float = DEFAULT_IMAGE_DEADLINE_S,
     ) -> None:
-        self._base = base_url.rstrip("/") + "/"
+        # Credentials leave the URL (httpx logs request URLs) and go only to crawlr's host.
+        self._base, self._auth = _split_credentials(base_url.rstrip("/") + "/")
+        self._crawlr_host = _host_port(self._base)
         self._retries = retries
         self._backoff_s = backoff_s
         # crawlr itself by host and port; allow-listed hosts as `host` (any port) or `host:port`
-        self._hosts = frozenset({_host_port(self._base), *(h.strip().lower() for h in image_hosts)})
+        self._hosts = frozenset({self._crawlr_host, *(h.strip().lower() for h in image_hosts)})
         self._timeout_s = timeout_s
         self._image_deadline_s = image_deadline_s
         timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0))
@@ -50,8 +52,8 @@ class HttpCrawlrClient:
 
     @property
     def source(self) -> str:
-        """The base URL, credentials masked (safe to log and to store)."""
-        return redact_url(self._base)
+        """The base URL, without credentials (safe to log and to store)."""
+        return self._base
 
     def url_for(self, url: str) -> str:
         """Absolute image URLs pass through; relative ones resolve against the crawlr base."""
@@ -127,7 +129,8 @@ class HttpCrawlrClient:
         started = time.monotonic()
         read = self._timeout_s if deadline_s is None else min(self._timeout_s, deadline_s)
         timeout = httpx.Timeout(read, connect=min(read, 5.0))  # no read outlasts the deadline
-        with self._http.stream("GET", url, params=params, timeout=timeout) as reply:
+        auth = self._auth if _host_port(url) == self._crawlr_host else None
+        with self._http.stream("GET", url, params=params, timeout=timeout, auth=auth) as reply:
             if reply.status_code in REDIRECTS and "location" in reply.headers:
                 return reply.headers["location"]
             if reply.status_code >= 500:
@@ -181,6 +184,16 @@ class NotAllowedError(CrawlrError):
 
 class DownloadDeadlineExceeded(CrawlrError):
     pass
+
+
+def _split_credentials(url: str) -> tuple[str, httpx.BasicAuth | None]:
+    """`url` without user-info, and that user-info as basic auth."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, None
+    host = parts.netloc.rpartition("@")[2]
+    bare = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return bare, httpx.BasicAuth(unquote(parts.username), unquote(parts.password or ""))
 
 
 def _host_port(url: str) -> str:

@@ -3,6 +3,7 @@ foreign image hosts, a trickling server, and credentials that must never be show
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 import time
@@ -24,6 +25,7 @@ class Server:
 
     def __init__(self, routes: dict[str, Route]) -> None:
         self.hits: list[str] = []
+        self.auth: list[str | None] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -33,6 +35,7 @@ class Server:
             def do_GET(self) -> None:
                 path = self.path.split("?")[0]
                 server.hits.append(path)
+                server.auth.append(self.headers.get("Authorization"))
                 routes.get(path, _not_found)(self)
 
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -120,9 +123,11 @@ def test_allow_listed_host_may_serve_images_and_redirect_targets(
     crawlr: Server, other: Server
 ) -> None:
     host = other.url.removeprefix("http://")
-    allowed = client(crawlr, image_hosts=(host,))
+    with_password = crawlr.url.replace("http://", "http://u:pw@")
+    allowed = HttpCrawlrClient(with_password, timeout_s=2.0, retries=0, image_hosts=(host,))
     assert allowed.image_bytes(f"{other.url}/elsewhere.jpg", 0) == b"FOREIGN"
     assert allowed.image_bytes("/off-host.jpg", 0) == b"FOREIGN"
+    assert other.auth == [None, None]  # crawlr's credentials stay with crawlr
 
 
 def test_absolute_image_url_on_a_foreign_host_is_refused(crawlr: Server, other: Server) -> None:
@@ -165,10 +170,11 @@ def test_crawlr_password_is_never_shown(crawlr: Server, caplog: pytest.LogCaptur
         down.collections_raw()
     messages.append(str(unreachable.value))
 
-    assert secret.source == redact_url(secret_url) + "/" and "ingest:***@" in secret.source
+    assert secret.source == crawlr.url + "/"
     for text in [*messages, caplog.text]:
         assert "hunter2" not in text
-    assert secret.image_bytes("/media/1.jpg", 0) == b"IMAGE"  # the credentials still work
+    assert secret.image_bytes("/media/1.jpg", 0) == b"IMAGE"
+    assert crawlr.auth[-1] == "Basic " + base64.b64encode(b"ingest:hunter2").decode()
 
 
 @pytest.mark.parametrize(
