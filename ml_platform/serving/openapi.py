@@ -93,5 +93,7 @@ def build_openapi(app: FastAPI, bodies: tuple[type[BaseModel], ...]) -> dict[str
             body = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(body.pop("$defs", {}))
             components[model.__name__] = body
+        operations = components["AnalyzeRequest"]["properties"]["operations"]["items"]
+        components["AnyOperation"] = operations
         app.openapi_schema = schema
     return app.openapi_schema

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from ml_platform.domain import DerivativeType, WeightsStatus
 from ml_platform.serving.errors import ErrorKind
@@ -17,7 +17,14 @@ MAX_ID = 2**63 - 1
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Request bodies: unknown fields and coercions (`0` for false, `"1"` for 1) are 422s."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# Optional in Python, but never `null` on the wire: the schema says "a string, if present".
+OptionalText = Annotated[str | None, WithJsonSchema({"type": "string"})]
+OptionalUrl = Annotated[str | None, WithJsonSchema({"type": "string", "maxLength": 4096})]
 
 
 class _Operation(_Strict):
@@ -77,11 +84,21 @@ def _exactly_one_image(base64: str | None, url: str | None, what: str) -> None:
         raise ValueError(f"{what} needs exactly one of image_base64 or image_url")
 
 
+ONE_IMAGE_SCHEMA = {
+    "oneOf": [
+        {"required": ["image_base64"], "not": {"required": ["image_url"]}},
+        {"required": ["image_url"], "not": {"required": ["image_base64"]}},
+    ]
+}
+
+
 class AnalyzeRequest(AnalyzeOperations):
     """JSON body of `POST /v1/analyze`: one image (base64 or URL) and its operations."""
 
-    image_base64: str | None = None
-    image_url: str | None = Field(None, max_length=4096)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=ONE_IMAGE_SCHEMA)
+
+    image_base64: OptionalText = None
+    image_url: OptionalUrl = Field(None, max_length=4096)
 
     @model_validator(mode="after")
     def _one_image(self) -> AnalyzeRequest:
@@ -191,9 +208,20 @@ class AnalyzeResponse(BaseModel):
 class ZeroShotImage(_Strict):
     """One image of a zero-shot request: an id and exactly one of image_base64 or url."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["image_base64"], "not": {"required": ["url"]}},
+                {"required": ["url"], "not": {"required": ["image_base64"]}},
+            ]
+        },
+    )
+
     id: str = Field(min_length=1, max_length=256)
-    url: str | None = Field(None, max_length=4096)
-    image_base64: str | None = None
+    url: OptionalUrl = Field(None, max_length=4096)
+    image_base64: OptionalText = None
 
     @model_validator(mode="after")
     def _one_image(self) -> ZeroShotImage:
@@ -206,7 +234,9 @@ class ZeroShotRequest(_Strict):
 
     model: Literal["clip", "siglip"]
     images: list[ZeroShotImage] = Field(default_factory=list)
-    classes: list[Annotated[str, Field(min_length=1, max_length=512)]] = Field(min_length=1)
+    classes: list[Annotated[str, Field(min_length=1, max_length=512)]] = Field(
+        min_length=1, json_schema_extra={"uniqueItems": True}
+    )
     top_k: int = Field(5, ge=1)
     threshold: float = Field(0.0, ge=0.0, le=1.0)
 

@@ -47,7 +47,12 @@ MULTIPART_DOC = {
     "required": ["image", "operations"],
     "properties": {
         "image": {"type": "string", "format": "binary"},
-        "operations": {"type": "string", "description": "JSON list of operations"},
+        "operations": {
+            "description": "The operations as a JSON list (a text field)",
+            "type": "array",
+            "minItems": 1,
+            "items": {"$ref": "#/components/schemas/AnyOperation"},
+        },
     },
 }
 OPENAPI_BODY = {
@@ -55,7 +60,10 @@ OPENAPI_BODY = {
         "required": True,
         "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/AnalyzeRequest"}},
-            "multipart/form-data": {"schema": MULTIPART_DOC},
+            "multipart/form-data": {
+                "schema": MULTIPART_DOC,
+                "encoding": {"operations": {"contentType": "application/json"}},
+            },
         },
     }
 }

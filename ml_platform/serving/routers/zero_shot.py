@@ -47,13 +47,17 @@ OPENAPI_BODY = {
                     "type": "object",
                     "required": ["request"],
                     "properties": {
-                        "request": {"type": "string", "description": "ZeroShotRequest as JSON"},
+                        "request": {
+                            "$ref": "#/components/schemas/ZeroShotRequest",
+                            "description": "ZeroShotRequest as JSON (a text field)",
+                        },
                         "images": {
                             "type": "array",
                             "items": {"type": "string", "format": "binary"},
                         },
                     },
-                }
+                },
+                "encoding": {"request": {"contentType": "application/json"}},
             },
         },
     }
