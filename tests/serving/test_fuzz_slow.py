@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -91,7 +92,9 @@ def _post(app: Harness, data: bytes, multipart: bool):  # type: ignore[no-untype
 
 
 def test_schemathesis_all_checks_find_no_server_error(
-    make_app: AppFactory, tmp_path: Path, model_dirs: dict[str, str]  # noqa: F811
+    make_app: AppFactory,
+    tmp_path: Path,
+    model_dirs: dict[str, str],  # noqa: F811
 ) -> None:
     options = ServeOptions(
         clip_zero_shot_model=model_dirs["clip"], siglip_model=model_dirs["siglip"]
@@ -101,18 +104,18 @@ def test_schemathesis_all_checks_find_no_server_error(
     with live_server(app.client.app) as url:  # type: ignore[arg-type]
         run = subprocess.run(
             [sys.executable, "-m", "schemathesis.cli", "run", f"{url}/openapi.json",
-             "--checks", "all", "-H", f"Authorization: Bearer {TOKEN}", "--max-examples", str(SCHEMA_EXAMPLES), "--seed", "7",
+             "--checks", "all", "-H", f"Authorization: Bearer {TOKEN}",
+             "--max-examples", str(SCHEMA_EXAMPLES), "--seed", "7",
              "--request-timeout", "30", "--report-dir", str(tmp_path),
              "--report", "ndjson", "--report-ndjson-path", str(report), "--no-color"],
             capture_output=True, text=True, timeout=900, check=False,
         )  # fmt: skip
     output = run.stdout + run.stderr
-    print("\n" + output[-6000:])
-    assert "not_a_server_error" not in _failed_checks(output), output[-4000:]
-    assert "Server error" not in output
-
-
-def _failed_checks(output: str) -> str:
-    """The part of schemathesis' summary that lists failing checks."""
-    start = output.find("FAILURES")
-    return output[start:] if start >= 0 else ""
+    failed = dict(re.findall(r"❌ (ST\d+) [^:\n]*: (\d+)", output))
+    generated = re.search(r"(\d+) generated", output)
+    print(f"\nschemathesis --checks all: {generated.group(0) if generated else '?'}; "
+          f"failing checks {failed or 'none'}")  # fmt: skip
+    assert "ST101" not in failed, output[-4000:]  # ST101: a server error (any 5xx)
+    # Only ST202 may remain: schema-valid bodies whose bytes are not an image (400), or whose
+    # image has nothing to detect (422); no JSON schema can say "these bytes are a photo".
+    assert set(failed) <= {"ST202"}, output[-4000:]
