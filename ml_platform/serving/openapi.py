@@ -89,7 +89,8 @@ def build_openapi(app: FastAPI, bodies: tuple[type[BaseModel], ...]) -> dict[str
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in (*bodies, ErrorBody):
+        models: list[type[BaseModel]] = [*bodies, ErrorBody]
+        for model in models:
             body = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(body.pop("$defs", {}))
             components[model.__name__] = body

@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic.config import JsonDict
 
 from ml_platform.domain import DerivativeType, WeightsStatus
 from ml_platform.serving.errors import ErrorKind
@@ -84,7 +85,7 @@ def _exactly_one_image(base64: str | None, url: str | None, what: str) -> None:
         raise ValueError(f"{what} needs exactly one of image_base64 or image_url")
 
 
-ONE_IMAGE_SCHEMA = {
+ONE_IMAGE_SCHEMA: JsonDict = {
     "oneOf": [
         {"required": ["image_base64"], "not": {"required": ["image_url"]}},
         {"required": ["image_url"], "not": {"required": ["image_base64"]}},
