@@ -92,7 +92,7 @@ class HttpCrawlrClient:
                 last = exc
                 log.warning("crawlr GET %s: %s; attempt %d", shown, exc, attempt + 1)
             except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # not retryable
-                raise CrawlrError(f"crawlr GET {shown} failed: {_say(exc)}") from exc
+                raise NotAllowedError(f"crawlr GET {shown} failed: {_say(exc)}") from exc
         raise CrawlrError(
             f"crawlr at {self.source} unreachable: GET {shown} failed {self._retries + 1} "
             f"times; last error: {_say(last) if last else 'none'}"
