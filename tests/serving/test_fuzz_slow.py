@@ -108,7 +108,7 @@ def test_schemathesis_all_checks_find_no_server_error(
              "--max-examples", str(SCHEMA_EXAMPLES), "--seed", "7",
              "--request-timeout", "30", "--report-dir", str(tmp_path),
              "--report", "ndjson", "--report-ndjson-path", str(report), "--no-color"],
-            capture_output=True, text=True, timeout=900, check=False,
+            capture_output=True, text=True, timeout=900, check=False, cwd=tmp_path,
         )  # fmt: skip
     output = run.stdout + run.stderr
     failed = dict(re.findall(r"❌ (ST\d+) [^:\n]*: (\d+)", output))
