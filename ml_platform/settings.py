@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HOME = Path("~/.ml-platform")
@@ -93,6 +94,98 @@ class Settings(BaseSettings):
     datasets_file: Path | None = Field(
         None, description="YAML file declaring labelled datasets (default: <home>/datasets.yaml)."
     )
+    max_image_side: int = Field(20_000, description="Longest side an image may have (pixels).")
+    max_image_aspect_ratio: float = Field(
+        30.0, description="Largest long-side / short-side ratio an image may have."
+    )
+    serve_max_decode_side: int = Field(
+        4096,
+        description="Serving analyses images reduced to at most this many pixels on the "
+        "longest side (JPEG decodes at the reduced scale).",
+    )
+    serve_preload: bool = Field(
+        True,
+        description="At serving start-up, load every champion with its embedder and the "
+        "detector; /readyz is 503 until they are loaded.",
+    )
+    crawlr_image_hosts: str | None = Field(
+        None,
+        description="Comma-separated extra hosts image downloads may come from (crawlr's own "
+        "host is always allowed); redirects to other hosts are refused.",
+    )
+    crawlr_image_deadline_s: float = Field(
+        60.0, description="Most seconds one image download may take in all (not per read)."
+    )
+
+    @field_validator(
+        "crawlr_page_size", "batch_max_images", "max_image_bytes", "max_image_pixels",
+        "embed_batch_size", "max_image_side", "serve_max_decode_side",
+    )  # fmt: skip
+    @classmethod
+    def _positive_int(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError(f"must be a positive integer, got {value}")
+        return value
+
+    @field_validator("crawlr_retries")
+    @classmethod
+    def _non_negative_int(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"must be 0 or more, got {value}")
+        return value
+
+    @field_validator("crawlr_timeout_s", "crawlr_image_deadline_s")
+    @classmethod
+    def _positive_seconds(cls, value: float) -> float:
+        if not value > 0:
+            raise ValueError(f"must be a positive number of seconds, got {value}")
+        return value
+
+    @field_validator("serve_refresh_interval_s")
+    @classmethod
+    def _non_negative_seconds(cls, value: float) -> float:
+        if not value >= 0:
+            raise ValueError(f"must be 0 or more seconds, got {value}")
+        return value
+
+    @field_validator("max_image_aspect_ratio")
+    @classmethod
+    def _aspect(cls, value: float) -> float:
+        if not value >= 1:
+            raise ValueError(f"must be at least 1 (long side / short side), got {value}")
+        return value
+
+    @field_validator("mlflow_ui_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _check_http_url(value)
+
+    @field_validator("crawlr")
+    @classmethod
+    def _crawlr_source(cls, value: str | None) -> str | None:
+        if value is None or value.startswith(("http://", "https://")):
+            return None if value is None else _check_http_url(value)
+        if not Path(value).expanduser().is_dir():
+            raise ValueError(
+                f"{value!r} is neither an http(s) URL nor an existing snapshot directory"
+            )
+        return value
+
+    @field_validator("embedding_types_file", "yunet_model", "person_detector_onnx")
+    @classmethod
+    def _existing_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.expanduser().is_file():
+            raise ValueError(f"file {str(value)!r} does not exist")
+        return value
+
+    @field_validator("serve_token")
+    @classmethod
+    def _token(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError(
+                "is set but empty, which would leave the API open; set a token or unset it"
+            )
+        return value
 
     @property
     def resolved_home(self) -> Path:
@@ -140,3 +233,16 @@ class Settings(BaseSettings):
     def data_dir(self) -> Path:
         """Parquet and JSON outputs of the assets (catalogs, detections, embeddings, ...)."""
         return self.resolved_home / "data"
+
+
+def _check_http_url(value: str) -> str:
+    from ml_platform.redact import redact_url
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError as exc:
+        raise ValueError(f"{redact_url(value)!r} is not a valid URL: {exc}") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{redact_url(value)!r} must be an http:// or https:// URL with a host")
+    return value

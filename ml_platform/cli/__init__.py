@@ -9,6 +9,9 @@ from pathlib import Path
 
 import click
 
+from ml_platform.cli.errors import VERBOSE, PlatformGroup, require_home
+from ml_platform.home import secure_home
+from ml_platform.redact import redact_url
 from ml_platform.settings import Settings
 
 
@@ -18,7 +21,9 @@ def _settings(home: Path | None, crawlr: str | None = None) -> Settings:
         overrides["home"] = home
     if crawlr is not None:
         overrides["crawlr"] = crawlr
-    return Settings(**overrides)  # type: ignore[arg-type]
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    secure_home(settings.resolved_home)
+    return settings
 
 
 def _export(settings: Settings) -> None:
@@ -39,10 +44,12 @@ HOME_OPTION = click.option(
 )  # fmt: skip
 
 
-@click.group()
-@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
-def main(verbose: bool) -> None:
+@click.group(cls=PlatformGroup)
+@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level; tracebacks on errors.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
     """ml_platform: crawlr image collections as Dagster assets, classifiers in MLflow."""
+    ctx.meta[VERBOSE] = verbose
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -67,11 +74,14 @@ def demo(home: Path | None) -> None:
         os.environ["HF_HUB_OFFLINE"] = "1"  # local cache only: no retries against the hub
         allow_random = True
         click.echo(OFFLINE_NOTICE)
+    from ml_platform.cli.progress import job_progress
     from ml_platform.defs.runner import (
         run_once,
     )  # after HF_HUB_OFFLINE: the hub client reads it once
 
-    _print_summary(run_once(settings, allow_random_weights=allow_random), settings)
+    with job_progress("demo") as on_job:
+        summary = run_once(settings, allow_random_weights=allow_random, on_job=on_job)
+    _print_summary(summary, settings)
 
 
 @main.command()
@@ -79,11 +89,14 @@ def demo(home: Path | None) -> None:
 @click.option("--crawlr", default=None, help="crawlr base URL or snapshot directory.")
 def run(home: Path | None, crawlr: str | None) -> None:
     """One pass of what the sensors and schedules do, against any crawlr source."""
+    from ml_platform.cli.progress import job_progress
     from ml_platform.defs.runner import run_once
 
     settings = _settings(home, crawlr)
     _export(settings)
-    _print_summary(run_once(settings), settings)
+    with job_progress("run") as on_job:
+        summary = run_once(settings, on_job=on_job)
+    _print_summary(summary, settings)
 
 
 @main.command()
@@ -156,7 +169,7 @@ def _print_summary(summary: object, settings: Settings) -> None:
 
     assert isinstance(summary, RunSummary)
     click.echo(f"home: {summary.home}")
-    click.echo(f"crawlr: {summary.crawlr}")
+    click.echo(f"crawlr: {redact_url(summary.crawlr)}")
     click.echo(f"new ingestion batches: {len(summary.new_batches)} {summary.new_batches}")
     click.echo(f"materialized ({len(summary.materialized)}):")
     for line in summary.materialized:
@@ -203,6 +216,7 @@ def _print_collections(settings: Settings) -> None:
 def dagster_ui(home: Path | None, port: int) -> None:
     """Open the Dagster UI (dagster dev) on this home's instance."""
     settings = _settings(home)
+    require_home(settings)
     _export(settings)
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
     (settings.dagster_home / "dagster.yaml").touch()
@@ -225,6 +239,7 @@ def dagster_ui(home: Path | None, port: int) -> None:
 def mlflow_ui(home: Path | None, port: int) -> None:
     """Open the MLflow UI on this home's tracking store."""
     settings = _settings(home)
+    require_home(settings)
     _export(settings)
     settings.mlflow_artifacts_dir.mkdir(parents=True, exist_ok=True)
     args = [
@@ -244,6 +259,7 @@ def serve(home: Path | None, host: str, port: int) -> None:
     from ml_platform.serving.options import options_from_settings
 
     settings = _settings(home)
+    require_home(settings)
     _export(settings)
     run_server(settings, host=host, port=port, options=options_from_settings(settings))
 

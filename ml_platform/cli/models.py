@@ -10,9 +10,17 @@ from typing import Any
 import click
 
 
-def _client(home: Path | None) -> Any:
+def _client(home: Path | None, *, create: bool = False) -> Any:
+    """The registry client of `home`; unless `create`, the home and its registry must exist."""
+    from ml_platform.cli.errors import require_home
     from ml_platform.defs.resources.mlflow import MlflowResource
+    from ml_platform.home import secure_home
+    from ml_platform.settings import Settings
 
+    settings = Settings(home=home) if home else Settings()
+    secure_home(settings.resolved_home)
+    if not create:
+        require_home(settings)
     return MlflowResource(home=str(home) if home else None).client()
 
 
@@ -125,7 +133,8 @@ def import_legacy_cmd(directory: Path, home: Path | None, as_json: bool) -> None
     """Register the scikit-learn pickles listed in DIRECTORY/best_models.json."""
     from ml_platform.model_registry.legacy import LegacyStatus, import_legacy
 
-    outcomes = import_legacy(directory, _client(home), artifact_location=_artifact_location(home))
+    client = _client(home, create=True)
+    outcomes = import_legacy(directory, client, artifact_location=_artifact_location(home))
     if as_json:
         click.echo(_json([dataclasses.asdict(o) for o in outcomes]))
     for o in outcomes if not as_json else []:

@@ -43,12 +43,29 @@ def is_http(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
-def open_crawlr(source: str, *, timeout_s: float = 10.0, retries: int = 3) -> CrawlrClient:
-    """An HTTP client for an http(s) URL, a snapshot reader for a directory path."""
+def open_crawlr(
+    source: str,
+    *,
+    timeout_s: float = 10.0,
+    retries: int = 3,
+    image_hosts: str | None = None,
+    image_deadline_s: float = 60.0,
+) -> CrawlrClient:
+    """An HTTP client for an http(s) URL, a snapshot reader for a directory path.
+
+    `image_hosts` (comma-separated) are fetched from besides crawlr's own host.
+    """
     if is_http(source):
         from ml_platform.crawlr.http import HttpCrawlrClient
 
-        return HttpCrawlrClient(source, timeout_s=timeout_s, retries=retries)
+        hosts = tuple(h for h in (image_hosts or "").split(",") if h.strip())
+        return HttpCrawlrClient(
+            source,
+            timeout_s=timeout_s,
+            retries=retries,
+            image_hosts=hosts,
+            image_deadline_s=image_deadline_s,
+        )
     from ml_platform.crawlr.snapshot import SnapshotCrawlrClient
 
     return SnapshotCrawlrClient(Path(source))

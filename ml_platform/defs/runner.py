@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from ml_platform.defs.resources.base import settings_overrides
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.resources.models import ModelsResource
 from ml_platform.defs.schedules import RETRAIN_POLICY
+from ml_platform.redact import redact_url
 from ml_platform.services.planning import JobName, PlannedRun
 from ml_platform.settings import Settings
 
@@ -44,6 +46,7 @@ class RunSummary:
     failed_runs: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    on_job: Callable[[str, str | None], None] | None = None  # progress: (job, partition)
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,12 @@ def instance_for(settings: Settings) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_config(str(settings.dagster_home))
 
 
-def run_once(settings: Settings, *, allow_random_weights: bool | None = None) -> RunSummary:
+def run_once(
+    settings: Settings,
+    *,
+    allow_random_weights: bool | None = None,
+    on_job: Callable[[str, str | None], None] | None = None,
+) -> RunSummary:
     """Execute what the planner sensor would request, round after round, until nothing is
     missing; then what the nightly schedule would train. Runs of one partition are claimed
     in the metadata database, so two `run`s (or `run` beside the daemon) never execute the
@@ -87,7 +95,9 @@ def run_once(settings: Settings, *, allow_random_weights: bool | None = None) ->
     started = time.perf_counter()
     platform = Platform.for_settings(settings, allow_random_weights)
     defs, instance = platform.definitions(), instance_for(settings)
-    summary = RunSummary(home=settings.resolved_home, crawlr=settings.crawlr_source)
+    summary = RunSummary(
+        home=settings.resolved_home, crawlr=redact_url(settings.crawlr_source), on_job=on_job
+    )
     done: set[str] = set()
     for _ in range(MAX_ROUNDS):
         try:
@@ -145,6 +155,8 @@ def _execute(
     partition_key: str | None,
     summary: RunSummary,
 ) -> None:
+    if summary.on_job is not None:
+        summary.on_job(job_name, partition_key)
     job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(
         instance=instance, partition_key=partition_key, raise_on_error=False, run_config=QUIET

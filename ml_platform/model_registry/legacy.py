@@ -98,14 +98,29 @@ def import_legacy(
     target = _Target(client, embedder_ids, experiment_name, artifact_location, dagster_run_id)
     outcomes = []
     for key, raw in read_manifest(directory).items():
-        try:
-            outcome = _import_entry(directory, parse_entry(key, raw), target)
-        except LegacyEntryError as error:
-            log.warning("legacy entry %s not imported: %s", key, error)
-            failed = LegacyStatus.FAILED
-            outcome = LegacyImportOutcome(key, failed, model_file_of(raw), reason=str(error))
-        outcomes.append(outcome)
+        outcomes.append(_import_or_report(directory, key, raw, target))
     return outcomes
+
+
+def _import_or_report(
+    directory: Path, key: str, raw: object, target: _Target
+) -> LegacyImportOutcome:
+    """One entry imported, or FAILED with the reason: no entry can stop the others."""
+    shown = key if len(key) <= 40 else f"{key[:40]}... ({len(key)} characters)"
+    try:
+        return _import_entry(directory, parse_entry(key, raw), target)
+    except LegacyEntryError as error:
+        reason = str(error)
+    except Exception as error:  # the registry or a file failed on this entry only
+        log.exception("legacy entry %r failed unexpectedly", shown)
+        reason = f"{type(error).__name__}: {error}"
+    log.warning("legacy entry %r not imported: %s", shown, reason)
+    return LegacyImportOutcome(shown, LegacyStatus.FAILED, _file_of(raw), reason=reason)
+
+
+def _file_of(raw: object) -> str | None:
+    name = model_file_of(raw)
+    return None if name is None else repr(name)[1:-1][:200]  # NULs and controls made visible
 
 
 def load_legacy_model(path: Path, entry: LegacyEntry) -> Any:

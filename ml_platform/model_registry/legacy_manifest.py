@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 MANIFEST_NAME = "best_models.json"
 OLD_FORMAT_FOCUS = Focus(DerivativeType.WHOLE_IMAGE, BuiltinEmbeddingType.CLIP_VIT_B_32.value)
 OLD_FORMAT_DIMENSIONALITY = 512
+MAX_ID_DIGITS = 18
 NEW_FORMAT_KEYS = frozenset({"model_file", "derivative_type", "embedding_type", "dimensionality"})
 
 
@@ -53,8 +54,11 @@ def read_manifest(directory: Path) -> dict[str, Any]:
 
 def parse_entry(key: str, raw: object) -> LegacyEntry:
     """A manifest entry in either format, or LegacyEntryError saying what is wrong."""
-    if not key.isdigit():
-        raise LegacyEntryError(f"key {key!r} is not a collection id (digits only)")
+    if not (key.isascii() and key.isdigit() and len(key) <= MAX_ID_DIGITS):
+        shown = key if len(key) <= 40 else f"{key[:40]}... ({len(key)} characters)"
+        raise LegacyEntryError(
+            f"key {shown!r} is not a collection id (at most {MAX_ID_DIGITS} ASCII digits)"
+        )
     if isinstance(raw, str):
         log.warning(
             "legacy entry %s uses the old format: assuming focus %s and dimensionality %d",
@@ -71,6 +75,10 @@ def parse_entry(key: str, raw: object) -> LegacyEntry:
 def resolve_model_file(directory: Path, model_file: str) -> Path:
     """`directory/model_file`, refusing anything that would leave `directory`."""
     root = directory.resolve()
+    if not isinstance(model_file, str) or any(ord(c) < 0x20 for c in model_file):
+        raise LegacyEntryError(
+            f"model_file {model_file!r} must be a file name without NUL or control characters"
+        )
     if not model_file or Path(model_file).is_absolute():
         raise LegacyEntryError(f"model_file {model_file!r} must be a relative file name")
     path = (root / model_file).resolve()

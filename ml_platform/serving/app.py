@@ -1,27 +1,27 @@
 """The FastAPI app: `create_app(settings)` wires routers, auth, errors and metrics.
 
 Every app has its own state (model caches, Prometheus registry), so several can live in one
-process (tests); `run_server` serves one with uvicorn.
+process (tests); `run_server` serves one with uvicorn. The lifespan starts the preload
+(settings.serve_preload) and stops the background threads.
 """
 
 from __future__ import annotations
 
 import logging
-import time
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ml_platform.redact import redact_url
 from ml_platform.serving.auth import require_token
 from ml_platform.serving.errors import ErrorKind, ServingError
-from ml_platform.serving.metrics import ServingMetrics
+from ml_platform.serving.middleware import CatchAll, ObserveLatency
+from ml_platform.serving.openapi import build_openapi, install_docs
 from ml_platform.serving.options import ServeOptions
 from ml_platform.serving.routers import analyze, collections, health, pets, zero_shot
 from ml_platform.serving.routers import predict as predict_router
@@ -46,6 +46,8 @@ def create_app(
         version="1",
         description="Collection classifiers, embeddings, detections and zero-shot labels.",
         lifespan=_lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.serving = build_state(
         settings, options or ServeOptions(), embedder_factory, detector_factory
@@ -57,10 +59,13 @@ def create_app(
     app.include_router(pets.router, dependencies=guarded)
     app.include_router(predict_router.router, dependencies=guarded)
     app.include_router(health.router)
+    install_docs(app)
     app.add_exception_handler(ServingError, _serving_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_middleware(_ObserveLatency, metrics=app.state.serving.metrics)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(CatchAll, metrics=app.state.serving.metrics)
+    app.add_middleware(ObserveLatency, metrics=app.state.serving.metrics)
+    bodies = (AnalyzeRequest, ZeroShotRequest)
+    app.openapi = lambda: build_openapi(app, bodies)  # type: ignore[method-assign]
     return app
 
 
@@ -73,14 +78,24 @@ def run_server(
     """Serve `create_app(settings)` with uvicorn until interrupted."""
     import uvicorn
 
-    log.info("serving on http://%s:%s (registry %s)", host, port, settings.tracking_uri)
+    from ml_platform.demo.offline import hub_offline
+
+    if hub_offline():  # detected once: models then load from the local cache without retries
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        log.warning("the model hub is unreachable: loading models from the local cache only")
+    log.info("serving on http://%s:%s (registry %s)", host, port, redact_url(settings.tracking_uri))
     uvicorn.run(create_app(settings, options), host=host, port=port, log_level="info")
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state = app.state.serving
+    if state.settings.serve_preload:
+        state.preloader.start()
     yield
-    app.state.serving.inference.shutdown(wait=False, cancel_futures=True)
+    state.preloader.stop()
+    state.champions.shutdown()
+    state.inference.shutdown(wait=False, cancel_futures=True)
 
 
 async def _serving_error(request: Request, exc: Exception) -> Response:
@@ -95,47 +110,3 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     state_of(request).metrics.error(ErrorKind.INVALID_REQUEST)
     return await request_validation_exception_handler(request, exc)
-
-
-class _ObserveLatency:
-    """Pure ASGI middleware: HTTP latency by route template and status (no body buffering)."""
-
-    def __init__(self, app: ASGIApp, metrics: ServingMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            route = str(getattr(scope.get("route"), "path", "unmatched"))
-            self.metrics.http_seconds.labels(
-                method=scope["method"], route=route, status=str(status)
-            ).observe(time.perf_counter() - start)
-
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's schema plus the request bodies the routes parse themselves (JSON or form)."""
-    if app.openapi_schema is None:
-        schema = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
-        )
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in (AnalyzeRequest, ZeroShotRequest):
-            body = model.model_json_schema(ref_template="#/components/schemas/{model}")
-            components.update(body.pop("$defs", {}))
-            components[model.__name__] = body
-        app.openapi_schema = schema
-    return app.openapi_schema

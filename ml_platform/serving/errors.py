@@ -12,6 +12,7 @@ class ErrorKind(StrEnum):
     IMAGE_TOO_LARGE = "image_too_large"
     IMAGE_HOST_NOT_ALLOWED = "image_host_not_allowed"
     IMAGE_FETCH_FAILED = "image_fetch_failed"
+    IMAGE_FETCH_TIMEOUT = "image_fetch_timeout"
     INVALID_REQUEST = "invalid_request"
     UNAUTHORIZED = "unauthorized"
     COLLECTION_NOT_FOUND = "collection_not_found"
@@ -30,6 +31,7 @@ STATUS: dict[ErrorKind, int] = {
     ErrorKind.IMAGE_TOO_LARGE: 413,
     ErrorKind.IMAGE_HOST_NOT_ALLOWED: 403,
     ErrorKind.IMAGE_FETCH_FAILED: 502,
+    ErrorKind.IMAGE_FETCH_TIMEOUT: 504,
     ErrorKind.INVALID_REQUEST: 422,
     ErrorKind.UNAUTHORIZED: 401,
     ErrorKind.COLLECTION_NOT_FOUND: 404,

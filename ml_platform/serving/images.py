@@ -5,16 +5,21 @@ Decoding goes through `ml_platform.vision.decode` with the platform's byte and p
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
+from dataclasses import dataclass
 
 import httpx
-from PIL import Image
 
+from ml_platform.redact import redact_text, redact_url
 from ml_platform.serving.errors import ErrorKind, ServingError
-from ml_platform.serving.options import host_allowed
+from ml_platform.serving.options import host_allowed, url_problem
 from ml_platform.vision.decode import (
+    DEFAULT_MAX_ASPECT,
+    DEFAULT_MAX_SIDE,
+    DecodedImage,
     ImageDecodeError,
     ImageTooLargeError,
     check_byte_size,
@@ -24,9 +29,27 @@ from ml_platform.vision.decode import (
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class DecodeOptions:
+    """The serving side of `vision.decode`: limits, and the longest side analysed."""
+
+    max_bytes: int
+    max_pixels: int
+    max_side: int = DEFAULT_MAX_SIDE
+    max_aspect: float = DEFAULT_MAX_ASPECT
+    reduce_to: int | None = None
+
+
 def decode_base64(data: str, max_bytes: int) -> bytes:
-    """The bytes of a base64 string (a `data:...;base64,` prefix is allowed)."""
-    payload = data.split(",", 1)[1] if data.startswith("data:") else data
+    """The bytes of a base64 string (a `data:<type>;base64,` prefix is allowed)."""
+    payload = data
+    if data.startswith("data:"):
+        header, comma, payload = data.partition(",")
+        if not comma or not header.endswith(";base64"):
+            raise ServingError(
+                ErrorKind.INVALID_IMAGE,
+                "image_base64 starts with `data:` but is not a `data:<type>;base64,<data>` URL",
+            )
     if len(payload) > (max_bytes // 3 + 1) * 4 + 8:
         raise ServingError(
             ErrorKind.IMAGE_TOO_LARGE, f"base64 image exceeds the limit of {max_bytes} bytes"
@@ -39,11 +62,18 @@ def decode_base64(data: str, max_bytes: int) -> bytes:
         ) from exc
 
 
-def decode(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
-    """RGB image with EXIF orientation applied; 400 when not an image, 413 over a limit."""
+def decode(data: bytes, options: DecodeOptions) -> DecodedImage:
+    """RGB image with EXIF orientation applied, at most `reduce_to` on its longest side;
+    400 when not an image, 413 over a limit."""
     try:
-        check_byte_size(data, max_bytes)
-        return decode_image(data, max_pixels=max_pixels).image
+        check_byte_size(data, options.max_bytes)
+        return decode_image(
+            data,
+            max_pixels=options.max_pixels,
+            max_side=options.max_side,
+            max_aspect=options.max_aspect,
+            reduce_to=options.reduce_to,
+        )
     except ImageTooLargeError as exc:
         raise ServingError(ErrorKind.IMAGE_TOO_LARGE, str(exc)) from exc
     except ImageDecodeError as exc:
@@ -53,33 +83,51 @@ def decode(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
 
 
 async def fetch(
-    client: httpx.AsyncClient, url: str, *, hosts: frozenset[str], max_bytes: int
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    hosts: frozenset[str],
+    max_bytes: int,
+    deadline_s: float,
 ) -> bytes:
-    """GET `url` when its host is allowed; no redirects; at most `max_bytes` are read."""
+    """GET `url` when its host is allowed; no redirects; at most `max_bytes` are read and
+    the whole fetch (connect, headers, body) takes at most `deadline_s` seconds."""
+    shown = redact_url(url)
+    problem = url_problem(url)
+    if problem is not None:
+        raise ServingError(ErrorKind.INVALID_REQUEST, f"image_url {shown!r} {problem}")
     if not host_allowed(url, hosts):
         allowed = ", ".join(sorted(hosts)) or "none (image_url is disabled)"
         raise ServingError(
             ErrorKind.IMAGE_HOST_NOT_ALLOWED,
-            f"image_url host is not allowed: {url!r}; allowed hosts: {allowed}. "
+            f"image_url host is not allowed: {shown!r}; allowed hosts: {allowed}. "
             "Upload the image or send it as image_base64 instead",
         )
     try:
-        async with client.stream("GET", url, follow_redirects=False) as response:
-            _check_response(url, response)
-            return await _read_limited(response, max_bytes)
-    except httpx.HTTPError as exc:
-        log.warning("fetching %s failed: %s", url, exc)
+        async with asyncio.timeout(deadline_s):
+            return await _get(client, url, shown, max_bytes)
+    except TimeoutError as exc:
         raise ServingError(
-            ErrorKind.IMAGE_FETCH_FAILED, f"could not fetch image_url {url!r}: {exc}"
+            ErrorKind.IMAGE_FETCH_TIMEOUT,
+            f"image_url {shown!r} was not fetched within {deadline_s:g} s (the whole download)",
+        ) from exc
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+        reason = redact_text(f"{type(exc).__name__}: {exc}")
+        log.warning("fetching %s failed: %s", shown, reason)
+        raise ServingError(
+            ErrorKind.IMAGE_FETCH_FAILED, f"could not fetch image_url {shown!r}: {reason}"
         ) from exc
 
 
-def _check_response(url: str, response: httpx.Response) -> None:
-    if response.status_code != 200:
-        raise ServingError(
-            ErrorKind.IMAGE_FETCH_FAILED,
-            f"image_url {url!r} answered HTTP {response.status_code} (redirects are not followed)",
-        )
+async def _get(client: httpx.AsyncClient, url: str, shown: str, max_bytes: int) -> bytes:
+    async with client.stream("GET", url, follow_redirects=False) as response:
+        if response.status_code != 200:
+            raise ServingError(
+                ErrorKind.IMAGE_FETCH_FAILED,
+                f"image_url {shown!r} answered HTTP {response.status_code} "
+                "(redirects are not followed)",
+            )
+        return await _read_limited(response, max_bytes)
 
 
 async def _read_limited(response: httpx.Response, max_bytes: int) -> bytes:

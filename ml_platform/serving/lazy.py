@@ -1,4 +1,8 @@
-"""Heavy models loaded once, lazily, under a lock; each with a lock that serialises its use."""
+"""Heavy models loaded once, lazily, under a lock; each with a lock that serialises its use.
+
+A failed load is remembered (`backoff.FailureMemory`): requests get the same error at once
+until the retry time, instead of each retrying the load.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from ml_platform.serving.backoff import FailureMemory
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.metrics import CacheKind, ServingMetrics
 
@@ -41,14 +46,17 @@ class LazyModels(Generic[T]):
         self._metrics = metrics
         self._load_errors = load_errors
         self._loaded: dict[str, Loaded[T]] = {}
-        self._failures: dict[str, str] = {}
+        self.failures = FailureMemory()
         self._guard = threading.Lock()
 
     def get(self, key: str, load: Callable[[], T]) -> Loaded[T]:
-        """The model `key`, loaded with `load()` on first use; 503 when loading fails."""
+        """The model `key`, loaded with `load()` on first use; 503 when loading fails (the
+        same 503 at once while the failure's backoff lasts)."""
         loaded = self._loaded.get(key)
         if loaded is None:
+            self.failures.check(key)
             with self._guard:  # loads are rare: one at a time keeps memory and CPU predictable
+                self.failures.check(key)  # it failed while we waited
                 loaded = self._loaded.get(key)
                 if loaded is None:
                     loaded = Loaded(self._load(key, load))
@@ -63,8 +71,8 @@ class LazyModels(Generic[T]):
     def problems(self) -> list[str]:
         """Models whose last load attempt failed, with the reason."""
         return [
-            f"{self.kind.value} {key!r} failed to load: {reason}"
-            for key, reason in sorted(self._failures.items())
+            f"{self.kind.value} {key!r} failed to load: {failure.error.message}"
+            for key, failure in self.failures.items()
         ]
 
     def _load(self, key: str, load: Callable[[], T]) -> T:
@@ -72,13 +80,14 @@ class LazyModels(Generic[T]):
         try:
             model = load()
         except self._load_errors as exc:
-            log.error("%s %r failed to load: %s", self.kind.value, key, exc)
-            self._failures[key] = str(exc)
             self._metrics.error(ErrorKind.MODEL_UNAVAILABLE)
-            raise ServingError(
+            error = ServingError(
                 ErrorKind.MODEL_UNAVAILABLE, f"{self.kind.value} {key!r} cannot be loaded: {exc}"
-            ) from exc
-        self._failures.pop(key, None)
+            )
+            failure = self.failures.record(key, error)
+            log.error("%s", failure.error.message)
+            raise failure.error from exc
+        self.failures.clear(key)
         self._metrics.loaded(self.kind)
         log.info("loaded %s %r in %.2f s", self.kind.value, key, time.perf_counter() - start)
         return model

@@ -1,10 +1,13 @@
 """Champion classifiers: loaded once, re-checked against the registry at most every N seconds.
 
-`ChampionCache.get(collection_id)` answers from memory while the last alias check is younger
-than `refresh_interval_s`; after that it asks the registry which version `champion` points at
-and loads that version when it changed (promotion or rollback), without a restart. When the
-registry cannot be reached, a loaded champion keeps being served and `problems()` reports the
-degradation for `/readyz`; a collection never loaded is then a 503.
+`ChampionCache.get(collection_id)` answers from memory. Once the last alias check is older
+than `refresh_interval_s`, the request that notices it schedules a re-check on the cache's
+background thread and is answered with the loaded champion at once: a re-check (which asks
+the registry which version `champion` points at and loads it when it moved: promotion or
+rollback) never blocks a request. When the registry cannot be reached, a loaded champion
+keeps being served and `problems()` reports the degradation for `/readyz`. A collection never
+loaded is loaded by its first request; when that fails (registry unreachable, model broken)
+the failure is remembered with a backoff, so the next requests get the 503 at once.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -26,6 +30,7 @@ from mlflow.pyfunc import PyFuncModel
 
 from ml_platform.model_registry.lookup import ModelVersionInfo, get_champion
 from ml_platform.model_registry.naming import model_name
+from ml_platform.serving.backoff import FailureMemory
 from ml_platform.serving.champion import Champion, champion_from
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.metrics import CacheKind, ServingMetrics
@@ -63,23 +68,66 @@ class ChampionCache:
         self._entries: dict[int, _Entry] = {}
         self._locks: dict[int, threading.Lock] = {}
         self._guard = threading.Lock()
+        self.failures = FailureMemory(clock=clock)
+        self._rechecks: dict[int, Future[None]] = {}
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="champion-check")
 
     def get(self, collection_id: int) -> Champion:
         """The champion to serve now (see the module docstring for the refresh rule)."""
         entry = self._entries.get(collection_id)
-        if entry is not None and not self._due(entry):
+        if entry is not None:
+            if self._due(entry):
+                self._schedule_recheck(collection_id)
             self._metrics.hit(CacheKind.CLASSIFIER)
             return entry.champion
-        lock = self._lock_for(collection_id)
-        if entry is not None and not lock.acquire(blocking=False):
-            self._metrics.hit(CacheKind.CLASSIFIER)  # another request is re-checking it
-            return entry.champion
-        if entry is None:
-            lock.acquire()
+        key = str(collection_id)
+        self.failures.check(key)
+        with self._lock_for(collection_id):
+            entry = self._entries.get(collection_id)
+            if entry is not None:  # loaded while we waited
+                self._metrics.hit(CacheKind.CLASSIFIER)
+                return entry.champion
+            self.failures.check(key)
+            return self._first_load(collection_id, key)
+
+    def drain(self, timeout_s: float | None = None) -> None:
+        """Wait for the scheduled re-checks (tests, shutdown)."""
+        with self._guard:
+            pending = list(self._rechecks.values())
+        wait(pending, timeout=timeout_s)
+
+    def shutdown(self) -> None:
+        self._background.shutdown(wait=False, cancel_futures=True)
+
+    def _schedule_recheck(self, collection_id: int) -> None:
+        with self._guard:
+            running = self._rechecks.get(collection_id)
+            if running is not None and not running.done():
+                return
+            try:
+                future = self._background.submit(self._recheck, collection_id)
+            except RuntimeError:  # shut down: keep serving what is loaded
+                return
+            self._rechecks[collection_id] = future
+
+    def _recheck(self, collection_id: int) -> None:
+        with self._lock_for(collection_id):
+            try:
+                self._refresh(collection_id)
+            except ServingError as exc:  # no champion any more, or the registry said no
+                log.warning("re-check of collection %s: %s", collection_id, exc.message)
+            except Exception:  # a bug must not kill the background thread silently
+                log.exception("re-check of collection %s failed", collection_id)
+
+    def _first_load(self, collection_id: int, key: str) -> Champion:
         try:
-            return self._refresh(collection_id)
-        finally:
-            lock.release()
+            champion = self._refresh(collection_id)
+        except ServingError as exc:
+            if exc.kind in (ErrorKind.REGISTRY_UNAVAILABLE, ErrorKind.MODEL_UNAVAILABLE):
+                raise self.failures.record(key, exc).error from exc
+            raise
+        self.failures.clear(key)
+        return champion
 
     def loaded_versions(self) -> dict[int, str]:
         return {cid: entry.champion.version for cid, entry in sorted(self._entries.items())}
@@ -101,9 +149,6 @@ class ChampionCache:
 
     def _refresh(self, collection_id: int) -> Champion:
         entry = self._entries.get(collection_id)
-        if entry is not None and not self._due(entry):  # refreshed while we waited
-            self._metrics.hit(CacheKind.CLASSIFIER)
-            return entry.champion
         now = self._clock()
         info = self._lookup(collection_id, entry, now)
         if info is None:
@@ -111,7 +156,6 @@ class ChampionCache:
             return entry.champion
         if entry is not None and entry.champion.version == info.version:
             self._entries[collection_id] = _Entry(entry.champion, now)
-            self._metrics.hit(CacheKind.CLASSIFIER)
             return entry.champion
         return self._load_new(collection_id, info, entry, now)
 

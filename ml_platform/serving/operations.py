@@ -31,7 +31,7 @@ from ml_platform.serving.schemas import (
     OperationOutcome,
     OperationResult,
 )
-from ml_platform.serving.vision_models import random_variant
+from ml_platform.serving.vision_models import VisionModels, random_variant
 from ml_platform.vision.embedders import Embedder
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def classify(
         raise champion
     focus = champion.focus
     with analysis.clock.measure(Stage.EMBEDDING):
-        key, embedder = embedder_for(champion, analysis)
+        key, embedder = embedder_for(champion, analysis.models)
     check_compatible(champion, embedder)
     vector = analysis.embedding(focus.derivative_type, key)
     with analysis.clock.measure(Stage.CLASSIFICATION):
@@ -135,22 +135,22 @@ def classify(
     )
 
 
-def embedder_for(champion: Champion, analysis: ImageAnalysis) -> tuple[str, Embedder]:
+def embedder_for(champion: Champion, models: VisionModels) -> tuple[str, Embedder]:
     """The configured embedder of the champion's type; for a champion trained on random
     weights (the offline demo) whose configured embedder is pretrained or cannot load, the
     seeded random-weight embedder it was trained on, so its answers stay consistent."""
     name = champion.focus.embedding_type
     if champion.weights is not WeightsStatus.RANDOM:
-        return name, analysis.models.embedder(name)
+        return name, models.embedder(name)
     try:
-        embedder = analysis.models.embedder(name)
+        embedder = models.embedder(name)
     except ServingError as exc:
         if exc.kind is not ErrorKind.MODEL_UNAVAILABLE:
             raise
     else:
         if embedder.weights is WeightsStatus.RANDOM:
             return name, embedder
-    return random_variant(name), analysis.models.embedder(random_variant(name))
+    return random_variant(name), models.embedder(random_variant(name))
 
 
 def check_compatible(champion: Champion, embedder: Embedder) -> None:

@@ -54,14 +54,31 @@ def allowed_hosts(settings: Settings, options: ServeOptions) -> frozenset[str]:
     return frozenset()
 
 
-def host_allowed(url: str, hosts: frozenset[str]) -> bool:
-    """Whether `url` is http(s) and its host (with or without port) is in `hosts`."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return False
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be fetched at all (not http(s), unparsable, control characters,
+    credentials), or None."""
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
+        return "contains spaces or control characters (CR, LF, tab, NUL); percent-encode them"
+    try:
+        parts = urlsplit(url)
+        hostname, _ = parts.hostname, parts.port  # .port raises on a bad port
+    except ValueError as exc:
+        return f"is not a valid URL: {exc}"
+    if parts.scheme not in ("http", "https") or not hostname:
+        return "must be an absolute http:// or https:// URL with a host"
     if parts.username is not None or parts.password is not None:
+        return "must not carry credentials (user:password@)"
+    return None
+
+
+def host_allowed(url: str, hosts: frozenset[str]) -> bool:
+    """Whether `url` is a fetchable http(s) URL whose host (with or without port) is in
+    `hosts`."""
+    if url_problem(url) is not None:
         return False
-    return parts.hostname.lower() in hosts or parts.netloc.lower() in hosts
+    parts = urlsplit(url)
+    hostname = (parts.hostname or "").lower()
+    return hostname in hosts or parts.netloc.lower() in hosts
 
 
 def options_from_settings(settings: Settings) -> ServeOptions:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections import Counter
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic.config import JsonDict
 
 from ml_platform.domain import DerivativeType, WeightsStatus
 from ml_platform.serving.errors import ErrorKind
@@ -12,18 +14,46 @@ from ml_platform.serving.errors import ErrorKind
 DetectTarget = Literal[DerivativeType.PROMINENT_PERSON, DerivativeType.PROMINENT_FACE]
 
 
+MAX_ID = 2**63 - 1
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Request bodies: unknown fields and coercions (`0` for false, `"1"` for 1) are 422s."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class ClassifyOperation(_Strict):
+# Optional in Python, but never `null` on the wire: the schema says "a string, if present".
+OptionalText = Annotated[str | None, WithJsonSchema({"type": "string"})]
+OptionalUrl = Annotated[str | None, WithJsonSchema({"type": "string", "maxLength": 4096})]
+
+
+class _Operation(_Strict):
+    """An operation; also accepted in image_embed's shape, `{"type": ..., "params": {...}}`."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _image_embed_params(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "params" not in data:
+            return data
+        params = data["params"]
+        if not isinstance(params, dict):
+            raise ValueError("`params` must be an object of the operation's fields")
+        rest = {key: value for key, value in data.items() if key != "params"}
+        clash = sorted(set(rest) & set(params))
+        if clash:
+            raise ValueError(f"{clash} given both at the top level and in `params`")
+        return {**rest, **params}
+
+
+class ClassifyOperation(_Operation):
     """Is the image in collection `collection_id`? The champion's tags decide crop and embedding."""
 
     type: Literal["classify"]
-    collection_id: int = Field(ge=0)
+    collection_id: int = Field(ge=0, le=MAX_ID)
 
 
-class EmbedOperation(_Strict):
+class EmbedOperation(_Operation):
     """The `embedding_type` embedding of the whole image or of a prominent person/face crop."""
 
     type: Literal["embed"]
@@ -31,7 +61,7 @@ class EmbedOperation(_Strict):
     target: DerivativeType = DerivativeType.WHOLE_IMAGE
 
 
-class DetectOperation(_Strict):
+class DetectOperation(_Operation):
     """The prominent person or face box; the crop as base64 JPEG when `include_crop`."""
 
     type: Literal["detect"]
@@ -55,11 +85,21 @@ def _exactly_one_image(base64: str | None, url: str | None, what: str) -> None:
         raise ValueError(f"{what} needs exactly one of image_base64 or image_url")
 
 
+ONE_IMAGE_SCHEMA: JsonDict = {
+    "oneOf": [
+        {"required": ["image_base64"], "not": {"required": ["image_url"]}},
+        {"required": ["image_url"], "not": {"required": ["image_base64"]}},
+    ]
+}
+
+
 class AnalyzeRequest(AnalyzeOperations):
     """JSON body of `POST /v1/analyze`: one image (base64 or URL) and its operations."""
 
-    image_base64: str | None = None
-    image_url: str | None = Field(None, max_length=4096)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=ONE_IMAGE_SCHEMA)
+
+    image_base64: OptionalText = None
+    image_url: OptionalUrl = Field(None, max_length=4096)
 
     @model_validator(mode="after")
     def _one_image(self) -> AnalyzeRequest:
@@ -149,8 +189,12 @@ class AnalyzeTimings(BaseModel):
 
 
 class ImageInfo(BaseModel):
+    """The size analysed (boxes refer to it) and the size sent, when it was reduced."""
+
     width: int
     height: int
+    original_width: int | None = None
+    original_height: int | None = None
 
 
 class AnalyzeResponse(BaseModel):
@@ -165,9 +209,20 @@ class AnalyzeResponse(BaseModel):
 class ZeroShotImage(_Strict):
     """One image of a zero-shot request: an id and exactly one of image_base64 or url."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["image_base64"], "not": {"required": ["url"]}},
+                {"required": ["url"], "not": {"required": ["image_base64"]}},
+            ]
+        },
+    )
+
     id: str = Field(min_length=1, max_length=256)
-    url: str | None = Field(None, max_length=4096)
-    image_base64: str | None = None
+    url: OptionalUrl = Field(None, max_length=4096)
+    image_base64: OptionalText = None
 
     @model_validator(mode="after")
     def _one_image(self) -> ZeroShotImage:
@@ -180,16 +235,25 @@ class ZeroShotRequest(_Strict):
 
     model: Literal["clip", "siglip"]
     images: list[ZeroShotImage] = Field(default_factory=list)
-    classes: list[Annotated[str, Field(min_length=1, max_length=512)]] = Field(min_length=1)
+    classes: list[Annotated[str, Field(min_length=1, max_length=512)]] = Field(
+        min_length=1, json_schema_extra={"uniqueItems": True}
+    )
     top_k: int = Field(5, ge=1)
     threshold: float = Field(0.0, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
-    def _unique_classes(self) -> ZeroShotRequest:
-        duplicates = sorted({c for c in self.classes if self.classes.count(c) > 1})
+    def _unique_classes_and_ids(self) -> ZeroShotRequest:
+        duplicates = _repeated(self.classes)
         if duplicates:
-            raise ValueError(f"classes must be unique; repeated: {duplicates}")
+            raise ValueError(f"classes must be unique; repeated: {duplicates[:10]}")
+        repeated = _repeated([image.id for image in self.images])
+        if repeated:
+            raise ValueError(f"image ids must be unique; repeated: {repeated[:10]}")
         return self
+
+
+def _repeated(values: list[str]) -> list[str]:
+    return sorted(value for value, count in Counter(values).items() if count > 1)
 
 
 class ClassScore(BaseModel):
@@ -239,8 +303,15 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: Literal["ready", "degraded"]
+    """`loading` and `degraded` are 503 with the reasons; `warnings` never make it 503."""
+
+    status: Literal["ready", "loading", "degraded"]
     reasons: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="failures that do not stop serving (e.g. an embedder "
+        "whose random-weight variant serves instead)",
+    )
     loaded_classifiers: dict[str, str] = Field(
         default_factory=dict, description="collection id -> version served"
     )

@@ -14,10 +14,12 @@ from mlflow import MlflowClient
 
 from ml_platform.defs.resources.storage import StorageResource
 from ml_platform.serving.clusters_cache import ClustersCache
+from ml_platform.serving.images import DecodeOptions
 from ml_platform.serving.lazy import LazyModels
 from ml_platform.serving.metrics import CacheKind, ServingMetrics
 from ml_platform.serving.model_cache import ChampionCache
 from ml_platform.serving.options import ServeOptions, allowed_hosts
+from ml_platform.serving.preload import Preloader
 from ml_platform.serving.vision_models import DetectorFactory, EmbedderFactory, VisionModels
 from ml_platform.serving.zero_shot import ZeroShotModel, ZeroShotUnavailableError
 from ml_platform.settings import Settings
@@ -37,6 +39,8 @@ class ServingState:
     image_hosts: frozenset[str]
     inference: ThreadPoolExecutor
     clusters: ClustersCache
+    decode: DecodeOptions
+    preloader: Preloader
 
     @property
     def registry(self) -> MlflowClient:
@@ -59,18 +63,32 @@ def build_state(
     metrics = ServingMetrics()
     uri = settings.tracking_uri
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    champions = ChampionCache(client, options.refresh_interval_s, metrics)
+    models = VisionModels(settings, metrics, embedder_factory, detector_factory)
     return ServingState(
         settings=settings,
         options=options,
         metrics=metrics,
-        champions=ChampionCache(client, options.refresh_interval_s, metrics),
-        models=VisionModels(settings, metrics, embedder_factory, detector_factory),
+        champions=champions,
+        models=models,
         zero_shot=LazyModels(CacheKind.ZERO_SHOT, metrics, (ZeroShotUnavailableError, OSError)),
         image_hosts=allowed_hosts(settings, options),
         inference=ThreadPoolExecutor(
             max_workers=options.inference_workers, thread_name_prefix="ml-platform-inference"
         ),
         clusters=ClustersCache(StorageResource(home=str(settings.resolved_home)).heroes_dir()),
+        decode=decode_options(settings),
+        preloader=Preloader(champions, models),
+    )
+
+
+def decode_options(settings: Settings) -> DecodeOptions:
+    return DecodeOptions(
+        max_bytes=settings.max_image_bytes,
+        max_pixels=settings.max_image_pixels,
+        max_side=settings.max_image_side,
+        max_aspect=settings.max_image_aspect_ratio,
+        reduce_to=settings.serve_max_decode_side,
     )
 
 

@@ -95,13 +95,23 @@ class VisionModels:
         return np.asarray(vectors[0], dtype=np.float32)
 
     def detect(self, image: Image.Image) -> DetectionResult:
-        loaded = self._detectors.get(DETECTOR_KEY, self._detector_factory)
+        loaded = self.detector()
         with loaded.lock:
             return loaded.model.detect(image)
+
+    def detector(self) -> Loaded[ProminentDetector]:
+        """The detector, loaded on first use; 503 when it cannot load."""
+        return self._detectors.get(DETECTOR_KEY, self._detector_factory)
 
     def problems(self) -> list[str]:
         """Models whose last load attempt failed."""
         return [*self._embedders.problems(), *self._detectors.problems()]
+
+    def detector_problems(self) -> list[str]:
+        return self._detectors.problems()
+
+    def embedder_problems(self) -> list[str]:
+        return self._embedders.problems()
 
     def _embedder(self, key: str) -> Loaded[Embedder]:
         known = self.known_embedding_types()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -89,8 +90,8 @@ def test_image_hosts_default_to_crawlr(url: str, allowed: bool) -> None:
     assert host_allowed(url, hosts) is allowed
 
 
-def test_image_hosts_are_configurable_and_empty_for_a_snapshot_crawlr() -> None:
-    snapshot = Settings(crawlr="/data/crawlr-snapshot")
+def test_image_hosts_are_configurable_and_empty_for_a_snapshot_crawlr(tmp_path: Path) -> None:
+    snapshot = Settings(crawlr=str(tmp_path))
     assert allowed_hosts(snapshot, ServeOptions()) == frozenset()
     listed = allowed_hosts(snapshot, ServeOptions(allowed_image_hosts=("cdn.example.com",)))
     assert host_allowed("https://cdn.example.com:443/a.jpg", listed)

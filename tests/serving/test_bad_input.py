@@ -59,11 +59,14 @@ def test_image_over_the_byte_limit_is_a_413(make_app: AppFactory) -> None:
 
 def test_image_over_the_pixel_limit_is_a_413(make_app: AppFactory) -> None:
     app = make_app(max_image_pixels=100 * 100)
-    data = image_bytes(size=(200, 120), fmt="PNG")
-    response = app.client.post("/v1/analyze", json=analyze_json(data, CLASSIFY_CLIP))
+    over, far_over = image_bytes(size=(120, 100), fmt="PNG"), image_bytes(size=(200, 120))
+    response = app.client.post("/v1/analyze", json=analyze_json(over, CLASSIFY_CLIP))
+    refused_by_pil = app.client.post("/v1/analyze", json=analyze_json(far_over, CLASSIFY_CLIP))
 
     assert response.status_code == 413
-    assert "200x120" in response.json()["detail"]
+    assert "120x100 = 12000 pixels; the limit is 10000" in response.json()["detail"]
+    assert refused_by_pil.status_code == 413  # over twice the limit: PIL's check, same message
+    assert "24000 pixels; the limit is 10000" in refused_by_pil.json()["detail"]
 
 
 def test_unknown_collection_is_a_404_naming_it(make_app: AppFactory) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from mlflow import MlflowClient
@@ -38,23 +40,90 @@ def metric(app: Harness, name: str, **labels: str) -> float:
     return 0.0 if value is None else float(value)
 
 
+def champions_of(app: Harness) -> Any:
+    return app.client.app.state.serving.champions  # type: ignore[attr-defined]
+
+
 def test_promotion_and_rollback_are_served_without_restart(
     make_app: AppFactory, store: Store
 ) -> None:
     store.register(50, DerivativeType.WHOLE_IMAGE, CLIP, CLIP_DIM)
     app = make_app(options=ServeOptions(refresh_interval_s=0.0))
     assert classify_version(app, 50) == "1"
-    assert classify_version(app, 50) == "1"
 
     store.register(50, DerivativeType.WHOLE_IMAGE, CLIP, CLIP_DIM)  # promoted to champion
+    assert classify_version(app, 50) == "1"  # answered at once; the re-check runs behind it
+    champions_of(app).drain()
     assert classify_version(app, 50) == "2"
     rollback(store.client, 50, "bad deploy")
+    assert classify_version(app, 50) == "2"
+    champions_of(app).drain()
     assert classify_version(app, 50) == "1"
 
     loads = metric(app, "ml_platform_serving_model_loads_total", cache="classifier")
     hits = metric(app, "ml_platform_serving_model_cache_hits_total", cache="classifier")
     assert loads == 3  # v1, v2, v1 again
-    assert hits == 1  # the second request found v1 unchanged
+    assert hits == 4  # every request after the first was answered from memory
+
+
+class BlockingRegistry:
+    """The real registry client, whose calls wait until `release` is set."""
+
+    def __init__(self, inner: MlflowClient) -> None:
+        self.inner = inner
+        self.release = threading.Event()
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.inner, name)
+        if not callable(attribute):
+            return attribute
+
+        def blocked(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            self.release.wait(30)
+            return attribute(*args, **kwargs)
+
+        return blocked
+
+
+def test_a_slow_registry_never_blocks_a_request(make_app: AppFactory, store: Store) -> None:
+    app = make_app(options=ServeOptions(refresh_interval_s=0.0))
+    assert classify_version(app, 1) == "1"
+    champions = champions_of(app)
+    slow = BlockingRegistry(champions.client)
+    champions.client = slow
+
+    # The re-check is stuck in the registry; the requests are answered from memory anyway.
+    assert [classify_version(app, 1) for _ in range(3)] == ["1", "1", "1"]
+    slow.release.set()
+    champions.drain()
+    assert slow.calls >= 1  # the re-check did ask the registry, off the request path
+
+
+class CountingRegistry(BlockingRegistry):
+    def __init__(self, inner: MlflowClient) -> None:
+        super().__init__(inner)
+        self.release.set()
+
+
+def test_a_failed_first_load_is_remembered_not_retried_per_request(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    app = make_app()
+    champions = champions_of(app)
+    unreachable = CountingRegistry(MlflowClient(tracking_uri=UNREACHABLE, registry_uri=UNREACHABLE))
+    champions.client = unreachable
+    body = analyze_json(image_bytes(), {"type": "classify", "collection_id": 3})
+
+    first = app.client.post("/v1/analyze", json=body)
+    calls_after_first = unreachable.calls
+    second = app.client.post("/v1/analyze", json=body)
+
+    assert first.status_code == second.status_code == 503
+    assert "retried in 10 s" in second.json()["detail"]
+    assert unreachable.calls == calls_after_first  # the second request did not ask again
 
 
 def test_alias_is_not_rechecked_within_the_refresh_interval(
@@ -81,6 +150,7 @@ def test_unreachable_registry_keeps_serving_loaded_champions_and_degrades_readin
     champions.client = MlflowClient(tracking_uri=UNREACHABLE, registry_uri=UNREACHABLE)
 
     assert classify_version(app, 1) == "1"
+    champions.drain()  # the background re-check found the registry gone
     never_loaded = app.client.post(
         "/v1/analyze", json=analyze_json(image_bytes(), {"type": "classify", "collection_id": 2})
     )

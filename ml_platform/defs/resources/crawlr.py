@@ -30,6 +30,8 @@ class CrawlrResource(PlatformResource):
             self.resolved_source,
             timeout_s=settings.crawlr_timeout_s,
             retries=settings.crawlr_retries,
+            image_hosts=settings.crawlr_image_hosts,
+            image_deadline_s=settings.crawlr_image_deadline_s,
         )
         try:
             yield client

@@ -25,6 +25,7 @@ from ml_platform.serving.inputs import (
     validate,
 )
 from ml_platform.serving.metrics import Stage
+from ml_platform.serving.openapi import ANALYZE_STATUSES, error_responses
 from ml_platform.serving.operations import Champions, resolve_champions, run_operations
 from ml_platform.serving.schemas import (
     AnalyzeRequest,
@@ -46,7 +47,12 @@ MULTIPART_DOC = {
     "required": ["image", "operations"],
     "properties": {
         "image": {"type": "string", "format": "binary"},
-        "operations": {"type": "string", "description": "JSON list of operations"},
+        "operations": {
+            "description": "The operations as a JSON list (a text field)",
+            "type": "array",
+            "minItems": 1,
+            "items": {"$ref": "#/components/schemas/AnyOperation"},
+        },
     },
 }
 OPENAPI_BODY = {
@@ -54,7 +60,10 @@ OPENAPI_BODY = {
         "required": True,
         "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/AnalyzeRequest"}},
-            "multipart/form-data": {"schema": MULTIPART_DOC},
+            "multipart/form-data": {
+                "schema": MULTIPART_DOC,
+                "encoding": {"operations": {"contentType": "application/json"}},
+            },
         },
     }
 }
@@ -72,6 +81,7 @@ class ImageInput:
     response_model=AnalyzeResponse,
     openapi_extra=OPENAPI_BODY,
     summary="Classify, embed and detect on one image",
+    responses=error_responses(ANALYZE_STATUSES, "#/components/schemas/AnalyzeResponse"),
 )
 async def analyze(request: Request) -> JSONResponse:
     """One image (JSON with image_base64 or image_url, or a multipart upload) and operations."""
@@ -115,12 +125,14 @@ async def _image_bytes(parsed: ImageInput, state: ServingState, clock: StageCloc
         return parsed.data
     assert parsed.url is not None
     with clock.measure(Stage.FETCH):
-        async with httpx.AsyncClient(timeout=state.options.image_fetch_timeout_s) as client:
+        deadline = state.options.image_fetch_timeout_s
+        async with httpx.AsyncClient(timeout=deadline) as client:
             return await images.fetch(
                 client,
                 parsed.url,
                 hosts=state.image_hosts,
                 max_bytes=state.settings.max_image_bytes,
+                deadline_s=deadline,
             )
 
 
@@ -131,15 +143,18 @@ def _analyze(
     champions: Champions,
     clock: StageClock,
 ) -> AnalyzeResponse:
-    settings = state.settings
     with clock.measure(Stage.DECODE):
-        image = images.decode(
-            data, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
-        )
+        decoded = images.decode(data, state.decode)
+    image, original = decoded.image, decoded.original_size or decoded.image.size
     analysis = ImageAnalysis(image, state.models, clock)
     outcomes = run_operations(operations, analysis, champions, state.metrics)
     return AnalyzeResponse(
-        image=ImageInfo(width=image.width, height=image.height),
+        image=ImageInfo(
+            width=image.width,
+            height=image.height,
+            original_width=original[0],
+            original_height=original[1],
+        ),
         results=outcomes,
         timings_ms=_timings(clock),
         detail=_all_failed_detail(outcomes),

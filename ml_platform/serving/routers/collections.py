@@ -12,14 +12,21 @@ from ml_platform.model_registry.naming import model_name
 from ml_platform.serving.champion import focus_of
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.model_cache import REGISTRY_ERRORS
-from ml_platform.serving.schemas import ClassifierInfo, FocusModel
+from ml_platform.serving.openapi import CLASSIFIER_STATUSES, error_responses
+from ml_platform.serving.schemas import MAX_ID, ClassifierInfo, FocusModel
 from ml_platform.serving.state import ServingState, state_of
 
 router = APIRouter(tags=["collections"])
 
 
-@router.get("/v1/collections/{collection_id}/classifier", response_model=ClassifierInfo)
-async def classifier(request: Request, collection_id: Annotated[int, Path(ge=0)]) -> ClassifierInfo:
+@router.get(
+    "/v1/collections/{collection_id}/classifier",
+    response_model=ClassifierInfo,
+    responses=error_responses(CLASSIFIER_STATUSES),
+)
+async def classifier(
+    request: Request, collection_id: Annotated[int, Path(ge=0, le=MAX_ID)]
+) -> ClassifierInfo:
     """The champion version, its tags and aliases, and the version this server serves."""
     state = state_of(request)
     info = await run_in_threadpool(_champion, state, collection_id)

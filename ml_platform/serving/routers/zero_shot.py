@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
 import httpx
+import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from numpy.typing import NDArray
 from PIL import Image
 from pydantic import TypeAdapter
 from starlette.datastructures import UploadFile
@@ -19,6 +22,7 @@ from ml_platform.serving.inputs import body_kind, form_text, max_json_bytes, rea
 from ml_platform.serving.inputs import validate as validate_json
 from ml_platform.serving.lazy import Loaded
 from ml_platform.serving.metrics import Stage
+from ml_platform.serving.openapi import ZERO_SHOT_STATUSES, error_responses
 from ml_platform.serving.schemas import (
     ClassScore,
     OperationError,
@@ -30,6 +34,7 @@ from ml_platform.serving.schemas import (
 from ml_platform.serving.state import ServingState, state_of
 from ml_platform.serving.zero_shot import ZeroShotKind, ZeroShotModel, load_zero_shot, top_k
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["zero-shot"])
 REQUEST_ADAPTER = TypeAdapter(ZeroShotRequest)
 OPENAPI_BODY = {
@@ -42,13 +47,17 @@ OPENAPI_BODY = {
                     "type": "object",
                     "required": ["request"],
                     "properties": {
-                        "request": {"type": "string", "description": "ZeroShotRequest as JSON"},
+                        "request": {
+                            "$ref": "#/components/schemas/ZeroShotRequest",
+                            "description": "ZeroShotRequest as JSON (a text field)",
+                        },
                         "images": {
                             "type": "array",
                             "items": {"type": "string", "format": "binary"},
                         },
                     },
-                }
+                },
+                "encoding": {"request": {"contentType": "application/json"}},
             },
         },
     }
@@ -60,12 +69,18 @@ class _Item:
     """One image of the request: its bytes, then its decoded image, or its error."""
 
     id: str
+    url: str | None = None
     data: bytes | None = None
     image: Image.Image | None = None
     error: ServingError | None = None
 
 
-@router.post("/v1/zero-shot", response_model=ZeroShotResponse, openapi_extra=OPENAPI_BODY)
+@router.post(
+    "/v1/zero-shot",
+    response_model=ZeroShotResponse,
+    openapi_extra=OPENAPI_BODY,
+    responses=error_responses(ZERO_SHOT_STATUSES, "#/components/schemas/ZeroShotResponse"),
+)
 async def zero_shot(request: Request) -> JSONResponse:
     """Per image, the top_k classes whose confidence is >= threshold, best first."""
     start = time.perf_counter()
@@ -74,7 +89,7 @@ async def zero_shot(request: Request) -> JSONResponse:
     _check_limits(body, items, state)
     clock = StageClock()
     with clock.measure(Stage.FETCH):
-        await _fetch_all(body, items, state)
+        await _fetch_all(items, state)
     with state.metrics.time_operation("zero_shot"):
         response = await state.infer(_classify, state, body, items, clock)
     response.timings_ms.total_ms = round((time.perf_counter() - start) * 1000.0, 3)
@@ -94,17 +109,28 @@ async def _read(request: Request, state: ServingState) -> tuple[ZeroShotRequest,
         raw = form_text(form.get("request"), "request")
         body = validate_json(REQUEST_ADAPTER, raw, ("body", "request"))
         items = _items_of(body, limit)
+        taken = {item.id for item in items}
         for index, upload in enumerate(form.getlist("images")):
             if isinstance(upload, UploadFile):
-                name = upload.filename or f"upload-{index}"
+                name = _unique(upload.filename or f"upload-{index}", taken)
                 items.append(_Item(name, data=await read_upload(upload, limit)))
     return body, items
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """`name`, or `name#2`, `name#3`, ... when an earlier image already has that id."""
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}#{n}"
+    taken.add(candidate)
+    return candidate
 
 
 def _items_of(body: ZeroShotRequest, limit: int) -> list[_Item]:
     items = []
     for image in body.images:
-        item = _Item(image.id)
+        item = _Item(image.id, url=image.url)
         if image.image_base64 is not None:
             try:
                 item.data = images.decode_base64(image.image_base64, limit)
@@ -130,19 +156,18 @@ def _check_limits(body: ZeroShotRequest, items: list[_Item], state: ServingState
         )
 
 
-async def _fetch_all(body: ZeroShotRequest, items: list[_Item], state: ServingState) -> None:
-    urls = {image.id: image.url for image in body.images if image.url is not None}
-    if not urls:
+async def _fetch_all(items: list[_Item], state: ServingState) -> None:
+    """Fetch each URL item (its own URL: ids never decide what is fetched)."""
+    wanted = [item for item in items if item.url is not None and item.data is None]
+    if not wanted:
         return
-    limit = state.settings.max_image_bytes
-    async with httpx.AsyncClient(timeout=state.options.image_fetch_timeout_s) as client:
-        for item in items:
-            url = urls.get(item.id) if item.data is None and item.error is None else None
-            if url is None:
-                continue
+    limit, deadline = state.settings.max_image_bytes, state.options.image_fetch_timeout_s
+    async with httpx.AsyncClient(timeout=deadline) as client:
+        for item in wanted:
+            assert item.url is not None
             try:
                 item.data = await images.fetch(
-                    client, url, hosts=state.image_hosts, max_bytes=limit
+                    client, item.url, hosts=state.image_hosts, max_bytes=limit, deadline_s=deadline
                 )
             except ServingError as exc:
                 item.error = exc
@@ -165,8 +190,8 @@ def _classify(
         loaded = _model(state, ZeroShotKind(body.model))
         response.model_id, response.weights = loaded.model.model_id, loaded.model.weights
         with clock.measure(Stage.EMBEDDING), loaded.lock:
-            scores = loaded.model.scores([image for _, image in ready], body.classes)
-        for (index, _), row in zip(ready, scores, strict=True):
+            scores = _scores(loaded.model, ready, items, body.classes)
+        for index, row in scores.items():
             ranked = top_k(row, body.classes, body.top_k, body.threshold)
             predictions[index] = [ClassScore(label=label, confidence=c) for label, c in ranked]
     response.results = [
@@ -180,15 +205,39 @@ def _classify(
     return response
 
 
+def _scores(
+    model: ZeroShotModel,
+    ready: list[tuple[int, Image.Image]],
+    items: list[_Item],
+    classes: list[str],
+) -> dict[int, NDArray[np.float32]]:
+    """Scores by item index: one batch, or image by image when the batch fails, so that one
+    image the model cannot take fails alone (its item gets the error)."""
+    try:
+        batch = model.scores([image for _, image in ready], classes)
+        return {index: row for (index, _), row in zip(ready, batch, strict=True)}
+    except Exception:  # a poison image (or a model bug): find out which, image by image
+        log.warning("zero-shot batch of %d failed; scoring image by image", len(ready))
+    scores: dict[int, NDArray[np.float32]] = {}
+    for index, image in ready:
+        try:
+            scores[index] = model.scores([image], classes)[0]
+        except Exception as exc:  # this image only
+            log.exception("zero-shot failed on image %r", items[index].id)
+            items[index].error = ServingError(
+                ErrorKind.INVALID_IMAGE,
+                f"the {model.kind.value} model could not process this image: "
+                f"{type(exc).__name__}: {exc}",
+            )
+    return scores
+
+
 def _decode_all(items: list[_Item], state: ServingState) -> None:
-    settings = state.settings
     for item in items:
         if item.data is None or item.error is not None:
             continue
         try:
-            item.image = images.decode(
-                item.data, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
-            )
+            item.image = images.decode(item.data, state.decode).image
         except ServingError as exc:
             item.error = exc
 

@@ -1,0 +1,91 @@
+"""CLI errors: one or two lines saying what to do; exit 2 for settings and usage, 1 otherwise.
+
+`PlatformGroup` turns what a command raises into such a message: a settings validation
+error names the environment variable (and the option, when one set it); any other error is
+its one-line reason. `-v` prints the traceback as well. Commands that only read a home call
+`require_home` so a typo never creates a new, empty one.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from ml_platform.redact import redact_text
+from ml_platform.settings import Settings
+
+ENV_PREFIX = "ML_PLATFORM_"
+OPTIONS = {"home": "--home", "crawlr": "--crawlr"}
+SECRET_FIELDS = frozenset({"serve_token"})
+VERBOSE = "ml_platform.verbose"
+
+
+class SettingsError(click.ClickException):
+    """A setting has a bad value (exit code 2)."""
+
+    exit_code = 2
+
+
+class MissingHomeError(click.ClickException):
+    exit_code = 2
+
+
+class PlatformGroup(click.Group):
+    """A click group whose commands fail with short messages instead of tracebacks."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except ValidationError as exc:
+            _traceback_if_verbose(ctx)
+            raise SettingsError(settings_message(exc)) from exc
+        except Exception as exc:
+            _traceback_if_verbose(ctx)
+            hint = "" if ctx.meta.get(VERBOSE) else "\n(run `ml-platform -v ...` for the traceback)"
+            raise click.ClickException(one_line(exc) + hint) from exc
+
+
+def settings_message(exc: ValidationError) -> str:
+    """`ML_PLATFORM_X (or --x): what is wrong` per bad setting."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        where = f"{ENV_PREFIX}{field.upper()}"
+        if field in OPTIONS:
+            where += f" (or {OPTIONS[field]})"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if field not in SECRET_FIELDS and "input" in error and field not in ("crawlr",):
+            message += f" (got {str(error['input'])[:80]!r})"
+        lines.append(f"{where}: {redact_text(message)}; fix or unset it")
+    return "\n".join(lines)
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return redact_text(text if len(text) <= 400 else text[:400] + " ...")
+
+
+def require_home(settings: Settings) -> None:
+    """Refuse to go on when the home (or its default registry) does not exist yet."""
+    home = settings.resolved_home
+    if not home.is_dir():
+        raise MissingHomeError(
+            f"no platform home at {home}; run `ml-platform demo` or `ml-platform run` to make "
+            "one, or point --home / ML_PLATFORM_HOME at an existing one"
+        )
+    registry = settings.mlflow_dir / "mlflow.db"
+    if settings.tracking_uri.startswith("sqlite:///") and not registry.is_file():
+        raise MissingHomeError(
+            f"{home} has no model registry ({registry}); run `ml-platform demo` or "
+            "`ml-platform run` first, or set ML_PLATFORM_MLFLOW_TRACKING_URI"
+        )
+
+
+def _traceback_if_verbose(ctx: click.Context) -> None:
+    if ctx.meta.get(VERBOSE):
+        click.echo(traceback.format_exc(), err=True)

@@ -1,0 +1,85 @@
+"""Pure ASGI middleware: latency by route and status, and the last-resort JSON 500.
+
+`CatchAll` answers an exception nothing else handled with a JSON 500 and *returns*, so the
+server keeps the keep-alive connection open for the client's next request (Starlette's own
+error middleware re-raises, and the server then drops the connection).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.requests import ClientDisconnect
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ml_platform.serving.errors import ErrorKind
+from ml_platform.serving.metrics import ServingMetrics
+
+log = logging.getLogger(__name__)
+
+
+class ObserveLatency:
+    """HTTP latency by route template and status (no body buffering)."""
+
+    def __init__(self, app: ASGIApp, metrics: ServingMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            route = str(getattr(scope.get("route"), "path", "unmatched"))
+            self.metrics.http_seconds.labels(
+                method=scope["method"], route=route, status=str(status)
+            ).observe(time.perf_counter() - start)
+
+
+class CatchAll:
+    """Any unhandled exception becomes `{"detail": ..., "kind": "internal"}` with status 500."""
+
+    def __init__(self, app: ASGIApp, metrics: ServingMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:
+            log.info("%s %s: the client went away", scope["method"], scope["path"])
+        except Exception as exc:
+            log.exception("%s %s failed unexpectedly", scope["method"], scope["path"])
+            self.metrics.error(ErrorKind.INTERNAL)
+            if started:  # half a response is out: nothing valid can follow on this connection
+                raise
+            body = {
+                "detail": f"internal error ({type(exc).__name__}); the server log has the "
+                "traceback. This is a bug: please report it with the request",
+                "kind": ErrorKind.INTERNAL.value,
+            }
+            await JSONResponse(body, status_code=500)(scope, receive, send)

@@ -1,0 +1,100 @@
+"""The OpenAPI schema: every status a route can answer, and the offline Swagger UI at /docs.
+
+Swagger UI's assets come from the `swagger-ui-bundle` package and are served by the app
+itself, so `/docs` works without internet access.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from ml_platform.serving.errors import ErrorKind
+
+DOCS_ASSETS = "/docs/assets"
+ERROR_REF = "#/components/schemas/ErrorBody"
+
+REASONS: dict[int, str] = {
+    400: "The image (or its base64) cannot be decoded",
+    401: "Missing or wrong bearer token",
+    403: "image_url host is not on the allow-list",
+    404: "Unknown collection or pet, or no champion",
+    409: "The champion cannot be used with this server's embedder",
+    413: "Image or body over a byte, pixel, side or aspect limit",
+    415: "Content type other than JSON or multipart",
+    422: "The request does not match the schema, or nothing was detected",
+    500: "A bug: the body says so, the server log has the traceback",
+    502: "image_url could not be fetched",
+    503: "A model or the registry is not available (yet)",
+    504: "image_url was not fetched within the deadline",
+}
+COMMON = (401, 422, 500)
+ANALYZE_STATUSES = (400, 401, 403, 404, 409, 413, 415, 422, 500, 502, 503, 504)
+ZERO_SHOT_STATUSES = (400, 401, 403, 413, 415, 422, 500, 502, 503, 504)
+CLASSIFIER_STATUSES = (401, 404, 422, 500, 503)
+PET_STATUSES = (401, 404, 422, 500)
+
+
+class ErrorBody(BaseModel):
+    """Every error: `detail` is a sentence (a list of field errors for schema violations)."""
+
+    detail: str | list[dict[str, Any]]
+    kind: ErrorKind | None = Field(None, description="set on errors the API itself raises")
+
+
+def error_responses(
+    statuses: tuple[int, ...], body_ref: str | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: each status with ErrorBody, or ErrorBody or `body_ref` (for
+    routes whose body reports per-item errors with the first item's status)."""
+    refs = [{"$ref": ERROR_REF}] + ([{"$ref": body_ref}] if body_ref else [])
+    schema = refs[0] if len(refs) == 1 else {"anyOf": refs}
+    return {
+        status: {
+            "description": REASONS[status],
+            "content": {"application/json": {"schema": schema}},
+        }
+        for status in statuses
+    }
+
+
+def install_docs(app: FastAPI) -> None:
+    """Serve Swagger UI at /docs from the locally installed swagger-ui-bundle assets."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - docs",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
+
+    app.add_api_route("/docs", docs, include_in_schema=False, response_class=HTMLResponse)
+
+
+def build_openapi(app: FastAPI, bodies: tuple[type[BaseModel], ...]) -> dict[str, Any]:
+    """FastAPI's schema plus the request bodies the routes parse themselves and ErrorBody."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        models: list[type[BaseModel]] = [*bodies, ErrorBody]
+        for model in models:
+            body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(body.pop("$defs", {}))
+            components[model.__name__] = body
+        operations = components["AnalyzeRequest"]["properties"]["operations"]["items"]
+        components["AnyOperation"] = operations
+        app.openapi_schema = schema
+    return app.openapi_schema
