@@ -119,7 +119,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "crawlr_page_size", "batch_max_images", "max_image_bytes", "max_image_pixels",
-        "embed_batch_size", "max_image_side", "serve_max_decode_side",
+        "embed_batch_size", "max_image_side", "serve_max_decode_side", "download_max_attempts",
     )  # fmt: skip
     @classmethod
     def _positive_int(cls, value: int) -> int:
@@ -134,14 +134,14 @@ class Settings(BaseSettings):
             raise ValueError(f"must be 0 or more, got {value}")
         return value
 
-    @field_validator("crawlr_timeout_s", "crawlr_image_deadline_s")
+    @field_validator("crawlr_timeout_s", "crawlr_image_deadline_s", "claim_lease_s")
     @classmethod
     def _positive_seconds(cls, value: float) -> float:
         if not value > 0:
             raise ValueError(f"must be a positive number of seconds, got {value}")
         return value
 
-    @field_validator("serve_refresh_interval_s")
+    @field_validator("serve_refresh_interval_s", "download_retry_backoff_s")
     @classmethod
     def _non_negative_seconds(cls, value: float) -> float:
         if not value >= 0:

@@ -114,18 +114,19 @@ async def _fetch(url: str, state: ServingState, clock: StageClock) -> bytes:
     with clock.measure(Stage.FETCH):
         async with httpx.AsyncClient(timeout=state.options.image_fetch_timeout_s) as client:
             return await images.fetch(
-                client, url, hosts=state.image_hosts, max_bytes=state.settings.max_image_bytes
+                client,
+                url,
+                hosts=state.image_hosts,
+                max_bytes=state.settings.max_image_bytes,
+                deadline_s=state.options.image_fetch_timeout_s,
             )
 
 
 def _predict(
     state: ServingState, loaded: DatasetModel, data: bytes, top_k: int, clock: StageClock
 ) -> PredictResponse:
-    settings = state.settings
     with clock.measure(Stage.DECODE):
-        image = images.decode(
-            data, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
-        )
+        image = images.decode(data, state.decode).image
     with state.metrics.time_operation("predict"), clock.measure(Stage.CLASSIFICATION):
         probabilities = loaded.model.predict_images([image])[0]
     order = np.argsort(-probabilities, kind="stable")[:top_k]
