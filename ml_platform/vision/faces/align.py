@@ -44,7 +44,7 @@ ARCFACE_REFERENCE_112 = np.array(
     ]
 )
 ARCFACE_SIDE = 112.0
-MIN_WARP_SCALE = 0.5  # shrink with INTER_AREA first when the warp would shrink more than this
+MIN_WARP_SCALE = 0.8  # a warp shrinking more than this is split: INTER_AREA resize, then warp
 
 
 def dlib_chip_reference(size: int = DLIB_CHIP_SIZE, padding: float = DLIB_CHIP_PADDING) -> Points:
@@ -88,13 +88,14 @@ def warp_to_chip(
 ) -> NDArray[np.uint8]:
     """The ``height`` x ``width`` chip ``matrix`` maps ``rgb`` onto (zeros outside it).
 
-    A strong downscale is done with INTER_AREA first so that the bilinear warp does not alias.
+    A downscale is done with INTER_AREA first (the warp then only rotates and shifts) so that
+    the bilinear warp does not alias.
     """
     scale = math.sqrt(abs(float(np.linalg.det(matrix[:, :2]))))
     source: np.ndarray = rgb
     warp = matrix
     if 0 < scale < MIN_WARP_SCALE:
-        factor = scale / MIN_WARP_SCALE
+        factor = scale
         source = cv2.resize(rgb, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
         warp = np.hstack([matrix[:, :2] / factor, matrix[:, 2:]])
     chip = cv2.warpAffine(
