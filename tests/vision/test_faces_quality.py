@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import sys
+from datetime import datetime
+from pathlib import Path
+
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
+from PIL import Image
 
 from ml_platform.domain import Box
+from ml_platform.learning.hero import (
+    HeroCandidate,
+    HeroPart,
+    HeroWeights,
+    QualityParts,
+    score_candidate,
+)
+from ml_platform.services.perception import face_quality_or_none
+from ml_platform.store.detections_table import DetectionRow, read_detections, write_detections
+from ml_platform.vision.detectors import DetectionResult
+from ml_platform.vision.faces import models
 from ml_platform.vision.faces.align import dlib_chip_reference
 from ml_platform.vision.faces.quality import (
     FaceQuality,
@@ -64,3 +81,43 @@ def test_face_quality_combines_chip_landmarks_and_box() -> None:
     blurred = face_quality(cv2.GaussianBlur(textured_chip(), (0, 0), 4), dlib_chip_reference(), box)
     assert sharp.detector == pytest.approx(0.92) and sharp.size == 1.0 and sharp.face_px == 200
     assert sharp.score > 0.9 > blurred.score
+
+
+def test_detection_rows_keep_quality_and_old_files_read_as_unmeasured(tmp_path: Path) -> None:
+    face = Box(1, 2, 30, 40, 0.9)
+    rows = [
+        DetectionRow(1, "ok", face=face, face_quality=0.8, face_sharpness=0.7, face_frontal=0.9),
+        DetectionRow(2, "ok"),
+    ]
+    path = tmp_path / "detections.parquet"
+    write_detections(path, rows)
+    assert read_detections(path) == {1: rows[0], 2: rows[1]}
+    old = pd.read_parquet(path).drop(columns=["face_quality", "face_sharpness", "face_frontal"])
+    old.to_parquet(path)  # a file written before quality columns existed
+    assert read_detections(path)[1].face_quality is None
+
+
+def test_face_quality_scales_the_hero_prominence() -> None:
+    def prominence(face_quality: float | None) -> float:
+        candidate = HeroCandidate(
+            image_id=1, embedding=np.ones(4), quality=QualityParts(0.5, 0.5, 0.5, 100.0, 1.0),
+            created_at=datetime(2025, 1, 1), detection_score=0.9, box_area_fraction=0.5,
+            face_quality=face_quality,
+        )  # fmt: skip
+        parts = score_candidate(candidate, np.ones(4), HeroWeights(), datetime(2025, 1, 2))[1]
+        return parts[HeroPart.PROMINENCE].value
+
+    assert prominence(None) == pytest.approx(0.9)  # not measured: unchanged
+    assert prominence(0.25) == pytest.approx(0.9 * 0.25)
+
+
+def test_without_the_extra_detection_stores_quality_as_unmeasured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "dlib", None)
+    monkeypatch.setattr(models, "_loaded", {})
+    image = Image.fromarray(textured_chip())
+    result = DetectionResult(None, Box(20, 20, 120, 120, 0.9), "hog", "yunet", 1)
+    assert face_quality_or_none(image, result) is None
+    no_face = DetectionResult(None, None, "hog", "yunet", 0)
+    assert face_quality_or_none(image, no_face) is None
