@@ -45,9 +45,9 @@ def test_blur_lowers_sharpness() -> None:
     assert laplacian_variance(blurred) < laplacian_variance(sharp) / 50
 
 
-def test_sharpness_ignores_the_black_border_outside_the_face_region() -> None:
+def test_sharpness_is_measured_on_the_face_region_only() -> None:
     flat = np.full((150, 150, 3), 128, np.uint8)
-    flat[:, :20] = 0  # a warp that ran past the crop
+    flat[:, :20] = 0  # in the chip's padding, outside the face region
     assert laplacian_variance(flat) == 0.0
 
 
@@ -121,3 +121,15 @@ def test_without_the_extra_detection_stores_quality_as_unmeasured(
     assert face_quality_or_none(image, result) is None
     no_face = DetectionResult(None, None, "hog", "yunet", 0)
     assert face_quality_or_none(image, no_face) is None
+
+
+def test_sharpness_counts_only_pixels_from_inside_the_image() -> None:
+    chip = np.full((150, 150, 3), 128, np.uint8)
+    chip[:, :60] = 0  # the zero border of a face cut by the image edge
+    covered = np.ones((150, 150), bool)
+    covered[:, :60] = False
+    assert laplacian_variance(chip) > 100  # the border edge looks sharp...
+    assert laplacian_variance(chip, covered) == 0.0  # ...but is not part of the face
+    mostly_outside = np.zeros((150, 150), bool)
+    mostly_outside[:, :40] = True
+    assert laplacian_variance(textured_chip(), mostly_outside) == 0.0

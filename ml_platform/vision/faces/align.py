@@ -109,6 +109,16 @@ def warp_to_chip(
     return np.ascontiguousarray(chip, dtype=np.uint8)
 
 
+def coverage(
+    source_shape: tuple[int, ...], matrix: NDArray[np.float64], height: int, width: int
+) -> NDArray[np.bool_]:
+    """Which chip pixels come from inside the source image (the rest are the zero border)."""
+    ones = np.ones(source_shape[:2], dtype=np.uint8)
+    warped = cv2.warpAffine(ones, matrix, (width, height), flags=cv2.INTER_NEAREST,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)  # fmt: skip
+    return np.asarray(warped > 0)
+
+
 def align(
     rgb: NDArray[np.uint8], landmarks: Points, reference: Points, height: int, width: int
 ) -> NDArray[np.uint8]:

@@ -29,6 +29,7 @@ SHARPNESS_HALF = 100.0  # Laplacian variance of a chip that scores 0.5
 MIN_FACE_PX, FULL_FACE_PX = 16.0, 80.0
 PROFILE_OFFSET = 0.5  # nose this many eye distances off the midpoint: a profile
 FACE_REGION = (1 / 6, 5 / 6)  # the unpadded face inside dlib's chip (padding 0.25 per side)
+MIN_COVERED = 0.25  # less of the face region inside the image: no sharpness to measure
 
 
 @dataclass(frozen=True)
@@ -48,13 +49,26 @@ class FaceQuality:
         return float(math.prod(max(0.0, p) for p in parts) ** (1 / len(parts)))
 
 
-def laplacian_variance(chip: NDArray[np.uint8]) -> float:
-    """Variance of the Laplacian of the grey levels of the chip's face region."""
+def laplacian_variance(chip: NDArray[np.uint8], covered: NDArray[np.bool_] | None = None) -> float:
+    """Variance of the Laplacian of the grey levels of the chip's face region, over the
+    pixels ``covered`` by the source image (the zero border past an image edge would count
+    as sharp edges); 0 when less than ``MIN_COVERED`` of the region is covered."""
     grey = cv2.cvtColor(chip, cv2.COLOR_RGB2GRAY) if chip.ndim == 3 else chip
+    lap = cv2.Laplacian(grey, cv2.CV_64F)
+    inside = np.ones(grey.shape, bool) if covered is None else _eroded(covered)
     lo, hi = FACE_REGION
     rows, cols = grey.shape
-    face = grey[round(rows * lo) : round(rows * hi), round(cols * lo) : round(cols * hi)]
-    return float(cv2.Laplacian(face, cv2.CV_64F).var())
+    region = (slice(round(rows * lo), round(rows * hi)), slice(round(cols * lo), round(cols * hi)))
+    values = lap[region][inside[region]]
+    if values.size < MIN_COVERED * lap[region].size:
+        return 0.0
+    return float(values.var())
+
+
+def _eroded(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """``mask`` without its edge pixels (the Laplacian there sees the border)."""
+    eroded = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8), borderValue=1)
+    return np.asarray(eroded > 0)
 
 
 def size_part(box: Box) -> float:
@@ -79,10 +93,15 @@ def frontal_from_dlib_five(points: Points) -> float:
     return frontal_part(left_eye, right_eye, points[4])
 
 
-def face_quality(chip: NDArray[np.uint8], landmarks: Points, box: Box) -> FaceQuality:
+def face_quality(
+    chip: NDArray[np.uint8],
+    landmarks: Points,
+    box: Box,
+    covered: NDArray[np.bool_] | None = None,
+) -> FaceQuality:
     """The quality of the face in ``box`` (source pixels) aligned as ``chip`` by dlib's 5
-    ``landmarks``."""
-    variance = laplacian_variance(chip)
+    ``landmarks``; ``covered`` marks the chip pixels inside the source image."""
+    variance = laplacian_variance(chip, covered)
     return FaceQuality(
         sharpness=variance / (variance + SHARPNESS_HALF),
         size=size_part(box),

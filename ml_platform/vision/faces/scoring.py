@@ -8,6 +8,7 @@ from PIL import Image
 from ml_platform.domain import Box
 from ml_platform.vision.crops import DEFAULT_MARGIN
 from ml_platform.vision.detectors.frames import expand_box, pixel_bounds
+from ml_platform.vision.faces.align import coverage, dlib_chip_reference, similarity_transform
 from ml_platform.vision.faces.landmarks import dlib_chip
 from ml_platform.vision.faces.quality import FaceQuality, face_quality
 
@@ -23,4 +24,7 @@ def quality_of_face(image: Image.Image, face: Box, margin: float = DEFAULT_MARGI
         raise ValueError(f"face box {face} is empty inside the {image.width}x{image.height} image")
     rgb = np.asarray(image.convert("RGB").crop((x0, y0, x1, y1)), dtype=np.uint8)
     aligned = dlib_chip(rgb, face.offset(-x0, -y0))
-    return face_quality(aligned.chip, aligned.landmarks, face)
+    side = aligned.chip.shape[0]
+    matrix = similarity_transform(aligned.landmarks, dlib_chip_reference(side))
+    covered = coverage(rgb.shape, matrix, side, side)
+    return face_quality(aligned.chip, aligned.landmarks, face, covered)
