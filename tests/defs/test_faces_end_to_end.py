@@ -78,7 +78,8 @@ def home(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> dict[str
     faces = shared_dir / "data" / "faces"
     blurred = root / "blurred.jpg"
     load_rgb(faces / "img6.jpg").filter(ImageFilter.GaussianBlur(12)).save(blurred, quality=90)
-    overrides = {"yunet_model": str(yunet), "cluster_focus": FACE.key}
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    overrides = {"yunet_model": str(yunet), "cluster_focus": FACE.key, "mlflow_tracking_uri": uri}
     storage = StorageResource(home=str(root), overrides=overrides)
     write_parquet_atomic(catalog_frame(catalog(faces, blurred)), storage.catalog_path("b1"))
     ledger = storage.ledger()
@@ -103,7 +104,7 @@ def home(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> dict[str
     )
     assert trained.success
     return {"root": root, "storage": storage, "faces": faces, "trained": trained,
-            "yunet": yunet}  # fmt: skip
+            "yunet": yunet, "uri": uri}  # fmt: skip
 
 
 def test_detections_store_face_quality_and_the_blurred_face_scores_low(
@@ -139,7 +140,7 @@ def test_face_collection_trains_without_the_low_quality_face(home: dict[str, obj
     metadata = event.materialization.metadata
     assert metadata["skipped_low_quality_faces"].value == 1
     assert metadata["n_positives"].value == len(PERSON_A)
-    client = MlflowResource(home=storage.home).client()
+    client = MlflowResource(home=storage.home, overrides=storage.overrides).client()
     champion = get_champion(client, COLLECTION.id)
     assert champion is not None
     assert champion.tags[VersionTag.EMBEDDING_TYPE] == FACE.embedding_type
@@ -160,7 +161,8 @@ def photo(path: Path) -> str:
 def test_served_classifier_knows_person_a_on_unseen_photos(home: dict[str, object]) -> None:
     root: Path = home["root"]  # type: ignore[assignment]
     faces: Path = home["faces"]  # type: ignore[assignment]
-    settings = Settings(home=root, yunet_model=home["yunet"])  # type: ignore[arg-type]
+    yunet: Path = home["yunet"]  # type: ignore[assignment]
+    settings = Settings(home=root, yunet_model=yunet, mlflow_tracking_uri=str(home["uri"]))
     operations = [
         {"type": "classify", "collection_id": COLLECTION.id},
         {"type": "embed", "embedding_type": FACE.embedding_type, "target": "prominent_face"},
