@@ -139,7 +139,7 @@ def low_quality_faces(storage: StorageResource, focus: Focus) -> frozenset[int]:
     threshold = storage.settings().face_quality_threshold
     return frozenset(
         image_id
-        for key in storage.ledger().ingested_batches()
+        for key in catalogued_batches(storage)
         for image_id, row in read_detections(storage.detections_path(key)).items()
         if row.face_quality is not None and row.face_quality < threshold
     )

@@ -81,10 +81,9 @@ def home(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> dict[str
     uri = f"sqlite:///{root / 'mlflow.db'}"
     overrides = {"yunet_model": str(yunet), "cluster_focus": FACE.key, "mlflow_tracking_uri": uri}
     storage = StorageResource(home=str(root), overrides=overrides)
-    write_parquet_atomic(catalog_frame(catalog(faces, blurred)), storage.catalog_path("b1"))
-    ledger = storage.ledger()
-    ledger.register_batch("b1", [e.image.id for e in catalog(faces, blurred)])
-    ledger.mark_ingested("b1")
+    entries = catalog(faces, blurred)
+    write_parquet_atomic(catalog_frame(entries), storage.catalog_path("b1"))
+    storage.metadata().register_batch("b1", [e.image for e in entries])
     write_collections(storage.collections_path(), [COLLECTION])
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("ingestion_batches", ["b1"])
