@@ -23,6 +23,7 @@ class BuiltinEmbeddingType(StrEnum):
 
     CLIP_VIT_B_32 = "embed_clip_vit_b_32"
     DINO_V2 = "embed_dino_v2"
+    FACE_DLIB_RESNET_V1 = "embed_face_dlib_resnet_v1"  # the [faces] extra
 
 
 class WeightsStatus(StrEnum):

@@ -186,6 +186,13 @@ class Settings(BaseSettings):
                 "is set but empty, which would leave the API open; set a token or unset it"
             )
         return value
+    face_quality_threshold: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="prominent_face images whose face quality (vision.faces.quality, 0-1) is "
+        "below this are left out of classifier training; 0 keeps every face.",
+    )
 
     @property
     def resolved_home(self) -> Path:

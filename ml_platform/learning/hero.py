@@ -1,7 +1,8 @@
 """Hero sets: the top images of a cluster by a composite score whose parts are kept.
 
 Every part is in [0, 1]: sharpness, exposure and resolution from the pixels
-(`image_quality`), subject prominence from a detection (score and box area), centrality
+(`image_quality`), subject prominence from a detection (score and box area, times the
+face quality of `vision.faces.quality` where it was measured), centrality
 (cosine to the cluster centroid) and recency (capture time, else crawlr's created_at,
 halving every `recency_half_life_days`). The score is the weighted mean of the parts.
 Ranking is greedy: an image whose cosine to an already chosen hero exceeds the duplicate
@@ -89,7 +90,8 @@ class HeroCandidate:
     """One image of a cluster. Naive datetimes are taken as UTC.
 
     `detection_score` and `box_area_fraction` describe the subject detection the image was
-    cropped or chosen by; None (no detection) scores prominence 0.
+    cropped or chosen by; None (no detection) scores prominence 0. `face_quality` (0-1, None
+    when not measured) scales the prominence: a blurred or turned-away face is less of a hero.
     """
 
     image_id: int
@@ -99,6 +101,7 @@ class HeroCandidate:
     captured_at: datetime | None = None
     detection_score: float | None = None
     box_area_fraction: float | None = None
+    face_quality: float | None = None
 
 
 @dataclass(frozen=True)
@@ -267,7 +270,8 @@ def _prominence(c: HeroCandidate) -> float:
     if c.detection_score is None or c.box_area_fraction is None:
         return 0.0
     area = min(1.0, max(0.0, c.box_area_fraction) / FULL_AREA_FRACTION)
-    return c.detection_score * math.sqrt(area)
+    face = 1.0 if c.face_quality is None else min(1.0, max(0.0, c.face_quality))
+    return c.detection_score * math.sqrt(area) * face
 
 
 def _cosine(embedding: NDArray[np.floating], centroid: NDArray[np.floating]) -> float:

@@ -7,6 +7,7 @@ while the current one runs through the model.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,6 +21,9 @@ from ml_platform.vision.crops import crop_for
 from ml_platform.vision.decode import ImageDecodeError, load_rgb
 from ml_platform.vision.detectors import DetectionResult, Detector
 from ml_platform.vision.embedders import Embedder
+from ml_platform.vision.faces.models import FacesExtraMissingError
+from ml_platform.vision.faces.quality import FaceQuality
+from ml_platform.vision.faces.scoring import quality_of_face
 from ml_platform.vision.pipeline import NO_DERIVATIVE, iter_embedded_batches
 
 log = logging.getLogger(__name__)
@@ -29,10 +33,12 @@ WHOLE_IMAGE_DRAFT = (448, 448)  # JPEG decodes at >= this size: enough for 224 p
 def detect_one(detector: Detector, entry: IngestedImage) -> DetectionRow:
     assert entry.path is not None
     try:
-        result = detector.detect(load_rgb(Path(entry.path)))
+        image = load_rgb(Path(entry.path))
+        result = detector.detect(image)
     except (ImageDecodeError, OSError) as exc:
         log.warning("detection skipped image %s: %s", entry.image.id, exc)
         return DetectionRow(entry.image.id, "failed", error=f"{type(exc).__name__}: {exc}")
+    quality = face_quality_or_none(image, result)
     return DetectionRow(
         image_id=entry.image.id,
         status="ok",
@@ -41,7 +47,27 @@ def detect_one(detector: Detector, entry: IngestedImage) -> DetectionRow:
         faces_found=result.faces_found,
         person_detector=result.person_detector,
         face_detector=result.face_detector,
+        face_quality=quality.score if quality else None,
+        face_sharpness=quality.sharpness if quality else None,
+        face_frontal=quality.frontal if quality else None,
     )
+
+
+def face_quality_or_none(image: Image.Image, result: DetectionResult) -> FaceQuality | None:
+    """The prominent face's quality; None when there is no face, or without the [faces]
+    extra (stored as not measured, so no face is skipped for training)."""
+    if result.face is None:
+        return None
+    try:
+        return quality_of_face(image, result.face)
+    except FacesExtraMissingError as exc:
+        _warn_once(str(exc))
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _warn_once(message: str) -> None:
+    log.warning("face quality not measured: %s", message)
 
 
 def as_result(row: DetectionRow) -> DetectionResult:

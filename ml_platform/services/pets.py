@@ -68,6 +68,7 @@ def candidate(image_id: int, vector: NDArray[np.float32], inputs: HeroInputs) ->
         captured_at=entry.captured_at,
         detection_score=box.score if box else None,
         box_area_fraction=box.area / area if box and area else None,
+        face_quality=detection.face_quality if detection else None,
     )
 
 

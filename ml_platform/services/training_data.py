@@ -5,7 +5,9 @@ seeded sample of other images (`negative_sample_size`). Only images with an embe
 collection's own focus take part, so a model never sees another focus's vectors. Every row
 has a group for the CV and gate folds (`row_groups`): its pet when both classes span at
 least 3 pets, else its source photo's sha256, so crops and copies of one photo (or one pet)
-never sit in both a training and a test fold.
+never sit in both a training and a test fold. For a `prominent_face` focus, faces whose
+stored quality is below `face_quality_threshold` are left out too, and listed in
+`TrainingSet.skipped_low_quality`.
 """
 
 from __future__ import annotations
@@ -18,8 +20,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ml_platform.defs.resources.storage import StorageResource
-from ml_platform.domain import Collection, Focus, IngestedImage, IngestStatus, WeightsStatus
+from ml_platform.domain import (
+    Collection,
+    DerivativeType,
+    Focus,
+    IngestedImage,
+    IngestStatus,
+    WeightsStatus,
+)
 from ml_platform.model_registry.naming import training_data_fingerprint
+from ml_platform.store.detections_table import read_detections
 from ml_platform.store.tables import read_catalog
 from ml_platform.store.vectors import read_vectors
 
@@ -36,6 +46,7 @@ class EmbeddedFocus:
     embedder_id: str
     embedder_revision: str
     weights: WeightsStatus
+    low_quality_ids: frozenset[int] = frozenset()  # faces below the quality threshold
 
     @property
     def dim(self) -> int:
@@ -52,6 +63,7 @@ class TrainingSet:
     fingerprint: str
     embedded: EmbeddedFocus
     groups: NDArray[np.int64]
+    skipped_low_quality: tuple[int, ...] = ()  # labelled images left out for face quality
 
     @property
     def n_pos(self) -> int:
@@ -115,6 +127,21 @@ def load_focus(
         embedder_id=who.get("embedder_id", ""),
         embedder_revision=who.get("embedder_revision", ""),
         weights=WeightsStatus(who.get("weights", WeightsStatus.PRETRAINED.value)),
+        low_quality_ids=low_quality_faces(storage, focus),
+    )
+
+
+def low_quality_faces(storage: StorageResource, focus: Focus) -> frozenset[int]:
+    """Images whose measured face quality is below the setting (prominent_face foci only;
+    faces without a measured quality are kept)."""
+    if focus.derivative_type is not DerivativeType.PROMINENT_FACE:
+        return frozenset()
+    threshold = storage.settings().face_quality_threshold
+    return frozenset(
+        image_id
+        for key in catalogued_batches(storage)
+        for image_id, row in read_detections(storage.detections_path(key)).items()
+        if row.face_quality is not None and row.face_quality < threshold
     )
 
 
@@ -162,9 +189,10 @@ def build_training_set(
 ) -> TrainingSet:
     if collection.focus is None or collection.focus != embedded.focus:
         raise ValueError(f"collection {collection.id} focus {collection.focus} != {embedded.focus}")
-    embedded_ids = set(embedded.ids.tolist())  # sample negatives only among usable images
-    usable = [e for e in images if e.image.id in embedded_ids]
+    embedded_ids = set(embedded.ids.tolist()) - embedded.low_quality_ids
+    usable = [e for e in images if e.image.id in embedded_ids]  # negatives are sampled here
     labels = labels_for(collection.id, usable, negative_sample_size, seed)
+    skipped = skipped_for_quality(collection.id, images, embedded)
     rows = [
         (i, labels[int(image_id)])
         for i, image_id in enumerate(embedded.ids)
@@ -186,4 +214,25 @@ def build_training_set(
         fingerprint=training_data_fingerprint(pairs, collection.focus),
         embedded=embedded,
         groups=groups,
+        skipped_low_quality=skipped,
     )
+
+
+def skipped_for_quality(
+    collection_id: int, images: list[IngestedImage], embedded: EmbeddedFocus
+) -> tuple[int, ...]:
+    """Members and rejections of the collection left out for low face quality (logged)."""
+    skipped = tuple(
+        sorted(
+            e.image.id
+            for e in images
+            if e.image.id in embedded.low_quality_ids
+            and collection_id in (*e.image.collection_ids, *e.image.rejected_collection_ids)
+        )
+    )
+    if skipped:
+        log.info(
+            "collection %s: %d labelled faces below the quality threshold left out: %s",
+            collection_id, len(skipped), list(skipped[:20]),
+        )  # fmt: skip
+    return skipped

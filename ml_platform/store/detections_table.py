@@ -23,6 +23,14 @@ class DetectionRow:
     person_detector: str = ""
     face_detector: str = ""
     error: str | None = None
+    # Face quality (vision.faces.quality) of `face`; None: no face, or not measured
+    # (written without the [faces] extra, or before quality existed).
+    face_quality: float | None = None
+    face_sharpness: float | None = None
+    face_frontal: float | None = None
+
+
+QUALITY_COLUMNS = ("face_quality", "face_sharpness", "face_frontal")
 
 
 def _box_columns(prefix: str, box: Box | None) -> dict[str, float | None]:
@@ -39,6 +47,11 @@ def _box(row: Mapping[Hashable, Any], prefix: str) -> Box | None:
     return Box(*(float(row[f"{prefix}_{k}"]) for k in ("x0", "y0", "x1", "y1", "score")))
 
 
+def _optional(row: Mapping[Hashable, Any], column: str) -> float | None:
+    value = row.get(column)
+    return None if value is None or pd.isna(value) else float(value)
+
+
 def write_detections(path: Path, rows: list[DetectionRow]) -> None:
     records = [
         {
@@ -46,6 +59,7 @@ def write_detections(path: Path, rows: list[DetectionRow]) -> None:
             "faces_found": r.faces_found, "person_detector": r.person_detector,
             "face_detector": r.face_detector,
             **_box_columns("person", r.person), **_box_columns("face", r.face),
+            **{c: getattr(r, c) for c in QUALITY_COLUMNS},
         }
         for r in rows
     ]  # fmt: skip
@@ -66,5 +80,8 @@ def read_detections(path: Path) -> dict[int, DetectionRow]:
             person_detector=str(row["person_detector"]),
             face_detector=str(row["face_detector"]),
             error=row["error"] or None,
+            face_quality=_optional(row, "face_quality"),
+            face_sharpness=_optional(row, "face_sharpness"),
+            face_frontal=_optional(row, "face_frontal"),
         )
     return out

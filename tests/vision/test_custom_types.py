@@ -140,6 +140,7 @@ def test_custom_types_are_known_after_the_builtins(effnet_options: EmbedderOptio
     assert known_embedding_types(effnet_options) == [
         "embed_clip_vit_b_32",
         "embed_dino_v2",
+        "embed_face_dlib_resnet_v1",
         "embed_efficientnet_lite0",
     ]
 

@@ -206,7 +206,7 @@ def test_pretrained_weights_load_from_a_local_directory(
 
 
 def test_known_types_are_the_builtins_without_a_custom_file() -> None:
-    assert known_embedding_types(EmbedderOptions()) == [CLIP, DINO]
+    assert known_embedding_types(EmbedderOptions()) == [CLIP, DINO, "embed_face_dlib_resnet_v1"]
 
 
 def test_unknown_type_names_the_known_ones() -> None:

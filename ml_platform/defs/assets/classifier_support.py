@@ -83,6 +83,7 @@ def classifier_metadata(
             "threshold": result.threshold,
             "candidates_cv_ap": dg.MetadataValue.json(candidates),
             "training_data_fingerprint": training.fingerprint,
+            "skipped_low_quality_faces": len(training.skipped_low_quality),
             "mlflow_run": dg.MetadataValue.url(f"{ui}/{registered.run_ui_path}"),
             "mlflow_model_version": dg.MetadataValue.url(
                 f"{ui}/#/models/{registered.name}/versions/{registered.version}"

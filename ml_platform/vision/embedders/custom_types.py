@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,13 @@ from ml_platform.domain import BuiltinEmbeddingType
 from ml_platform.vision.preprocess import ChannelOrder, Layout, PreprocessSpec, Resample
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class AlignMode(StrEnum):
+    """How a custom type's input is prepared from a face crop before preprocessing."""
+
+    NONE = "none"  # the crop as it is
+    FIVE_POINT = "five_point"  # ArcFace alignment: 5 landmarks onto the reference (112 px)
 
 
 class CustomTypeConfig(BaseModel):
@@ -36,6 +44,15 @@ class CustomTypeConfig(BaseModel):
     output_name: str | None = None
     l2_normalize: bool = False
     dim: int | None = Field(None, gt=0)
+    align: AlignMode = AlignMode.NONE
+
+    @model_validator(mode="after")
+    def _aligned_input_is_not_resized(self) -> CustomTypeConfig:
+        if self.align is AlignMode.FIVE_POINT and self.resize_short_side is not None:
+            raise ValueError(
+                "align: five_point warps the face straight to input_size; drop resize_short_side"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_normalisation(self) -> CustomTypeConfig:
@@ -61,6 +78,7 @@ class CustomEmbeddingType:
     output_name: str | None
     l2_normalize: bool
     dim: int | None
+    align: AlignMode = AlignMode.NONE
 
 
 def load_custom_types(path: Path) -> dict[str, CustomEmbeddingType]:
@@ -100,6 +118,7 @@ def _parse_entry(name: Any, raw: Any, path: Path) -> CustomEmbeddingType:
         output_name=config.output_name,
         l2_normalize=config.l2_normalize,
         dim=config.dim,
+        align=config.align,
     )
 
 

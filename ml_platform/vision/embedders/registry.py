@@ -17,6 +17,7 @@ from ml_platform.vision.embedders.custom_types import CustomEmbeddingType, load_
 log = logging.getLogger(__name__)
 
 BUILTIN_NAMES = [b.value for b in BuiltinEmbeddingType]
+RANDOM_CAPABLE = [BuiltinEmbeddingType.CLIP_VIT_B_32.value, BuiltinEmbeddingType.DINO_V2.value]
 _cache: dict[tuple[str, EmbedderOptions], Embedder] = {}
 _cache_lock = threading.Lock()
 
@@ -79,7 +80,7 @@ def build_random_embedder(
         from ml_platform.vision.embedders.dino import random_dino
 
         return random_dino(options, config)
-    raise ValueError(f"random weights exist only for the built-in types {BUILTIN_NAMES}")
+    raise ValueError(f"random weights exist only for the built-in types {RANDOM_CAPABLE}")
 
 
 def _create(name: str, options: EmbedderOptions) -> Embedder:
@@ -91,9 +92,14 @@ def _create(name: str, options: EmbedderOptions) -> Embedder:
         from ml_platform.vision.embedders.dino import load_dino
 
         return load_dino(options)
+    if name == BuiltinEmbeddingType.FACE_DLIB_RESNET_V1:
+        from ml_platform.vision.embedders.dlib_face import load_dlib_face
+
+        return load_dlib_face(options)
     custom = custom_embedding_types(options)
     if name in custom:
+        from ml_platform.vision.embedders.face_aligned import with_alignment
         from ml_platform.vision.embedders.onnx import OnnxEmbedder
 
-        return OnnxEmbedder(custom[name], options)
+        return with_alignment(OnnxEmbedder(custom[name], options), custom[name])
     raise KeyError(f"unknown embedding type {name!r}; known: {[*BUILTIN_NAMES, *custom]}")

@@ -1,0 +1,90 @@
+"""``embed_face_dlib_resnet_v1``: dlib's face-recognition ResNet, 128-d, L2-normalised.
+
+Input: a ``prominent_face`` crop as the platform cuts it (the detected face box grown by
+``vision.crops.DEFAULT_MARGIN`` per side). ``preprocess`` finds dlib's 5 landmarks on the
+face box inside the crop and warps the face onto dlib's 150x150 chip; ``embed_preprocessed``
+runs the ResNet (``dlib_face_recognition_resnet_model_v1``, 99.38% on LFW per dlib) on the
+chips. Needs the ``[faces]`` extra (dlib-bin, face-recognition-models).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image
+
+from ml_platform.domain import BuiltinEmbeddingType, WeightsStatus
+from ml_platform.vision.embedders.base import (
+    EmbedderOptions,
+    embed_in_batches,
+    file_sha256,
+    l2_normalize,
+)
+from ml_platform.vision.faces.align import DLIB_CHIP_SIZE
+from ml_platform.vision.faces.landmarks import crop_face_box, dlib_chip
+from ml_platform.vision.faces.models import FaceModelFile, load_model, model_path
+
+log = logging.getLogger(__name__)
+
+NAME = BuiltinEmbeddingType.FACE_DLIB_RESNET_V1.value
+MODEL_ID = "dlib/dlib_face_recognition_resnet_model_v1"
+DIM = 128
+_net_lock = threading.Lock()  # a dlib network is not re-entrant; one forward pass at a time
+
+
+class DlibFaceEmbedder:
+    """Face crops -> aligned 150 px chips -> 128-d unit vectors (pretrained, CPU)."""
+
+    name = NAME
+    model_id = MODEL_ID
+    weights = WeightsStatus.PRETRAINED
+    dim = DIM
+
+    def __init__(self, options: EmbedderOptions) -> None:
+        files = [model_path(FaceModelFile.RESNET_V1), model_path(FaceModelFile.LANDMARKS_5)]
+        self.revision = f"sha256:{file_sha256(files)}"
+        self.batch_size = options.batch_size
+        self._net = load_model(FaceModelFile.RESNET_V1)
+        load_model(FaceModelFile.LANDMARKS_5)
+        if options.device != "cpu":
+            log.info("%s runs on the CPU (dlib-bin has no CUDA); device=%s ignored", NAME,
+                     options.device)  # fmt: skip
+
+    def __repr__(self) -> str:
+        return f"DlibFaceEmbedder({self.revision})"
+
+    def preprocess(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Aligned chips, [n, 150, 150, 3] uint8 RGB."""
+        chips = [_chip(image) for image in images]
+        if not chips:
+            return np.zeros((0, DLIB_CHIP_SIZE, DLIB_CHIP_SIZE, 3), dtype=np.uint8)
+        return np.stack(chips)
+
+    def embed_preprocessed(self, pixels: np.ndarray) -> np.ndarray:
+        """[n, 128] float32 unit vectors for [n, 150, 150, 3] uint8 chips."""
+        if pixels.ndim != 4 or pixels.shape[1:] != (DLIB_CHIP_SIZE, DLIB_CHIP_SIZE, 3):
+            raise ValueError(f"{NAME} takes [n, 150, 150, 3] chips, got {pixels.shape}")
+        if not len(pixels):
+            return np.zeros((0, DIM), dtype=np.float32)
+        chips = [np.ascontiguousarray(c, dtype=np.uint8) for c in pixels]
+        with _net_lock:
+            descriptors = self._net.compute_face_descriptor(chips)
+        return l2_normalize(np.asarray([np.asarray(d) for d in descriptors], np.float32))
+
+    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
+        return embed_in_batches(
+            images, self.batch_size, self.dim, self.preprocess, self.embed_preprocessed
+        )
+
+
+def _chip(image: Image.Image) -> np.ndarray:
+    rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return dlib_chip(rgb, crop_face_box(rgb)).chip
+
+
+def load_dlib_face(options: EmbedderOptions) -> DlibFaceEmbedder:
+    """The pretrained dlib face embedder; FacesExtraMissingError without the extra."""
+    return DlibFaceEmbedder(options)
