@@ -186,6 +186,7 @@ class Settings(BaseSettings):
                 "is set but empty, which would leave the API open; set a token or unset it"
             )
         return value
+
     face_quality_threshold: float = Field(
         0.5,
         ge=0.0,
