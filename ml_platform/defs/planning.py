@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass, field
 
 import dagster as dg
+import sqlalchemy as sa
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
 from dagster._core.events import DagsterEventType
 
@@ -19,6 +20,7 @@ from ml_platform.domain import Focus, Stage
 from ml_platform.services.batches import FeedCursor, register_batch
 from ml_platform.services.planning import (
     DoneState,
+    JobName,
     PlannedRun,
     plan_batches,
     plan_collections,
@@ -67,9 +69,13 @@ def embedding_foci(storage: StorageResource) -> list[Focus]:
 def ensure_partitions(instance: dg.DagsterInstance, keys: list[str]) -> None:
     name = ingestion_batches.name
     assert name is not None
-    missing = [k for k in keys if not instance.has_dynamic_partition(name, k)]
-    if missing:
-        instance.add_dynamic_partitions(name, missing)
+    existing = set(instance.get_dynamic_partitions(name))
+    for key in (k for k in keys if k not in existing):
+        try:
+            instance.add_dynamic_partitions(name, [key])
+        except sa.exc.IntegrityError:  # another planner added it between the check and here
+            if not instance.has_dynamic_partition(name, key):
+                raise
 
 
 def cut_new_batches(
@@ -147,3 +153,25 @@ def retrain_runs(
     trained = {int(k): t[DATA_VERSION_TAG] for k, t in versions.items() if DATA_VERSION_TAG in t}
     labels = storage.metadata().label_fingerprints()
     return plan_retraining(read_collections(storage.collections_path()), labels, trained, policy)
+
+
+def still_planned(
+    instance: dg.DagsterInstance,
+    crawlr: CrawlrResource,
+    storage: StorageResource,
+    run: PlannedRun,
+    policy: RetrainPolicy,
+) -> bool:
+    """Whether `run` is still needed now: checked under its claim, so a run another process
+    completed while this one waited is not executed a second time."""
+    if run.job is JobName.COLLECTIONS:
+        return collections_run(instance, crawlr) is not None
+    if run.job is JobName.TRAINING:
+        todo = retrain_runs(instance, storage, policy)
+        return any(str(t.collection_id) == run.partition_key for t in todo)
+    assert run.partition_key is not None
+    db, key = storage.metadata(), run.partition_key
+    foci = [f.key for f in embedding_foci(storage)]
+    due = {key: db.due_retries(Stage.CATALOG.value).get(key, [])}
+    plans = plan_batches([key], done_state(instance, [key]), foci, due)
+    return any(p.job is run.job for p in plans)

@@ -8,6 +8,7 @@ dagster-ui` shows the same runs afterwards, and its sensor finds nothing left to
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import time
 from collections.abc import Callable
@@ -19,9 +20,9 @@ import dagster as dg
 from ml_platform.crawlr.client import CrawlrError
 from ml_platform.crawlr.contract import MalformedReplyError
 from ml_platform.defs.definitions import build_definitions
-from ml_platform.defs.planning import plan_tick, retrain_runs
+from ml_platform.defs.planning import plan_tick, retrain_runs, still_planned
 from ml_platform.defs.resources import CrawlrResource, StorageResource
-from ml_platform.defs.resources.base import settings_overrides
+from ml_platform.defs.resources.base import export_secrets, settings_overrides
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.resources.models import ModelsResource
 from ml_platform.defs.schedules import RETRAIN_POLICY
@@ -61,8 +62,10 @@ class Platform:
     @classmethod
     def for_settings(cls, settings: Settings, allow_random_weights: bool | None) -> Platform:
         home, overrides = str(settings.resolved_home), settings_overrides(settings)
+        export_secrets(settings)
+        source = None if "crawlr" not in overrides and settings.crawlr else settings.crawlr_source
         return cls(
-            CrawlrResource(home=home, overrides=overrides, source=settings.crawlr_source),
+            CrawlrResource(home=home, overrides=overrides, source=source),
             StorageResource(home=home, overrides=overrides),
             ModelsResource(
                 home=home, overrides=overrides, allow_random_weights=allow_random_weights
@@ -77,9 +80,22 @@ class Platform:
 
 
 def instance_for(settings: Settings) -> dg.DagsterInstance:
-    settings.dagster_home.mkdir(parents=True, exist_ok=True)
-    (settings.dagster_home / "dagster.yaml").touch()
-    return dg.DagsterInstance.from_config(str(settings.dagster_home))
+    """The home's Dagster instance. Its storages are created (and their sqlite schemas
+    migrated) under a file lock: two processes starting on a new home at once otherwise leave
+    the schema with two alembic heads, and every later client fails."""
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").touch()
+    with (home / ".init.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            instance = dg.DagsterInstance.from_config(str(home))
+            instance.get_runs(limit=1)
+            instance.event_log_storage.get_dynamic_partitions("ingestion_batches")
+            instance.schedule_storage  # noqa: B018 - created now, under the lock
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return instance
 
 
 def run_once(
@@ -133,7 +149,10 @@ def _claimed_execute(
         summary.skipped.append(f"{name}: another process is running it")
         return
     try:
-        _execute(defs, instance, run.job.value, run.partition_key, summary)
+        if still_planned(instance, platform.crawlr, platform.storage, run, RETRAIN_POLICY):
+            _execute(defs, instance, run.job.value, run.partition_key, summary)
+        else:
+            summary.skipped.append(f"{name}: done by another process meanwhile")
     finally:
         db.release(name)
 

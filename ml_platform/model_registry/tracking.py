@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import mlflow
+from mlflow import MlflowClient
 from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
@@ -33,3 +36,22 @@ def fluent_tracking_uri(uri: str) -> Iterator[None]:
             os.environ.pop(TRACKING_URI_ENV, None)
         else:
             os.environ[TRACKING_URI_ENV] = previous_env
+
+
+def open_client(uri: str) -> MlflowClient:
+    """An MlflowClient whose stores are created now. For a sqlite store, creation (which runs
+    MLflow's schema migrations) happens under a file lock: two processes starting at once on a
+    new home once broke the migration for every later client."""
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    if not uri.startswith("sqlite:///"):
+        return client
+    lock_path = Path(uri.removeprefix("sqlite:///") + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            client._tracking_client.store  # noqa: B018 - creating the store migrates it
+            client._get_registry_client().store  # type: ignore[no-untyped-call]  # noqa: B018
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    return client

@@ -146,6 +146,17 @@ class MetadataDB:
         ids = [r.id for r in records]
         if len(set(ids)) != len(ids):
             raise ValueError(f"batch {batch_key} lists an image id twice; plan deduplicates ids")
+        try:
+            self._insert_batch(batch_key, records, ids)
+        except sa.exc.IntegrityError as exc:  # a concurrent planner committed between our reads
+            if batch_key in self.batch_keys():
+                return  # it registered this very batch: the same outcome
+            raise BatchConflictError(
+                f"batch {batch_key}: some images were assigned to another batch concurrently; "
+                "plan again from the same cursor"
+            ) from exc
+
+    def _insert_batch(self, batch_key: str, records: Sequence[ImageRecord], ids: list[int]) -> None:
         with self._tx() as conn:
             if conn.execute(
                 sa.select(batches.c.batch_key).where(batches.c.batch_key == batch_key)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from urllib.parse import urlsplit
+
 import dagster as dg
 
 from ml_platform.settings import Settings
@@ -18,7 +21,28 @@ class PlatformResource(dg.ConfigurableResource):  # type: ignore[misc, type-arg]
         return Settings(**{**values, **self.overrides})  # type: ignore[arg-type]
 
 
+# Settings that may carry a credential: never resource config, which Dagster stores with
+# every run; they reach the run through the environment instead (see export_secrets).
+SECRET_FIELDS = ("crawlr", "metadata_url", "mlflow_tracking_uri", "serve_token")
+
+
+def carries_secret(name: str, value: object) -> bool:
+    if name == "serve_token":
+        return True
+    return isinstance(value, str) and "@" in urlsplit(value).netloc
+
+
 def settings_overrides(settings: Settings) -> dict[str, str]:
-    """A Settings object as resource config, so in-process runs use exactly these settings."""
+    """A Settings object as resource config, so in-process runs use exactly these settings;
+    a value with a credential is left out (export_secrets puts it in the environment)."""
     dumped = settings.model_dump(exclude_none=True, exclude={"home"})
-    return {key: str(value) for key, value in dumped.items()}
+    return {k: str(v) for k, v in dumped.items() if not carries_secret(k, v)}
+
+
+def export_secrets(settings: Settings) -> None:
+    """Credential-carrying settings as environment variables, read by the resources at run
+    time, so they never enter Dagster's run storage."""
+    for name in SECRET_FIELDS:
+        value = getattr(settings, name)
+        if value is not None and carries_secret(name, value):
+            os.environ[f"ML_PLATFORM_{name.upper()}"] = str(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from mlflow import MlflowClient
 
 from ml_platform.defs.resources.base import PlatformResource
+from ml_platform.model_registry.tracking import open_client
 
 
 class MlflowResource(PlatformResource):
@@ -20,7 +21,7 @@ class MlflowResource(PlatformResource):
         uri = self.resolved_uri
         if uri.startswith("sqlite:///"):
             self.settings().mlflow_dir.mkdir(parents=True, exist_ok=True)
-        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+        return open_client(uri)
 
     def artifact_location(self) -> str | None:
         """Artifacts go under home when the tracking store is the local sqlite default."""
