@@ -92,7 +92,9 @@ def pet_heroes(
             stored.clusters, candidates, config.weights(), config.top_n,
             config.duplicate_threshold, now, config.floor(),
         )  # fmt: skip
-        payload = heroes_payload(stored.clusters, heroes, focus.key, stored.stored.version, now)
+        payload = heroes_payload(
+            stored.clusters, heroes, focus.key, stored.stored.version, now, embedded.weights.value
+        )
         write_heroes(storage.heroes_dir(), pet, payload)
         chosen[str(pet)] = {
             str(k): [(p.image_id, round(p.score, 3)) for p in v] for k, v in heroes.items()
