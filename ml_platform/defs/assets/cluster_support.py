@@ -1,16 +1,15 @@
 """Launchpad config and metadata of the cluster assets (kept out of the asset bodies)."""
 
-import base64
 from typing import Literal
 
 import dagster as dg
 
+from ml_platform.defs.assets.cluster_pictures import projection_entries
 from ml_platform.defs.resources import StorageResource
 from ml_platform.domain import Focus
 from ml_platform.learning.cluster_store import PetClusters
 from ml_platform.learning.clustering import ClusterConfig
 from ml_platform.learning.hero import HeroFloor, HeroWeights
-from ml_platform.learning.projection import projection_png
 from ml_platform.services.pets import HeroInputs, PetVectors, measure_quality
 from ml_platform.services.training_data import images_by_batch
 from ml_platform.store.detections_table import read_detections
@@ -74,15 +73,6 @@ def hero_inputs(storage: StorageResource, pets: set[int]) -> HeroInputs:
     return HeroInputs(images, quality, detections)
 
 
-def _plot(clusters: PetClusters, vectors: PetVectors) -> dg.MetadataValue:  # type: ignore[type-arg]
-    _, matrix = vectors[int(clusters.pet_id or 0)]
-    title = f"pet {clusters.pet_id}: k={clusters.k}"
-    png = projection_png(matrix, clusters.labels, title=title)
-    return dg.MetadataValue.md(
-        f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
-    )
-
-
 def cluster_metadata(
     updated: dict[int, PetClusters],
     vectors: PetVectors,
@@ -98,7 +88,6 @@ def cluster_metadata(
         }
         for pet, c in sorted(updated.items())
     }  # fmt: skip
-    largest = max(updated.values(), key=lambda c: len(c.image_ids), default=None)
     metadata: dict[str, dg.MetadataValue] = {  # type: ignore[type-arg]
         "pets_reclustered": dg.MetadataValue.int(len(updated)),
         "clusters": dg.MetadataValue.int(sum(c.k for c in updated.values())),
@@ -106,6 +95,4 @@ def cluster_metadata(
         "focus": dg.MetadataValue.text(focus.key),
         "weights": dg.MetadataValue.text(weights),
     }
-    if largest is not None and len(largest.image_ids) >= 2:
-        metadata["projection (largest pet)"] = _plot(largest, vectors)
-    return metadata
+    return {**metadata, **projection_entries(updated, vectors)}
