@@ -46,6 +46,7 @@ def skipped(
                 passed=False,
                 severity=dg.AssetCheckSeverity.WARN,
                 description=f"no challenger: {reason}",
+                metadata={"decision": "skipped", "reason": reason},
             )
         ],
     )
@@ -96,7 +97,24 @@ def classifier_metadata(
                 passed=decision.promote,
                 severity=dg.AssetCheckSeverity.WARN if sane else dg.AssetCheckSeverity.ERROR,
                 description=decision.reason,
-                metadata={"model_version": registered.version},
+                metadata=gate_metadata(registered, result, outcome),
             )
         ],
     )
+
+
+def gate_metadata(
+    registered: RegisteredClassifier, result: TrainingResult, outcome: GateOutcome
+) -> dict[str, dg.MetadataValue]:  # type: ignore[type-arg]
+    """The gate's decision and the two average precisions it compared (same folds)."""
+    champion = outcome.champion_evaluation
+    return {
+        "decision": dg.MetadataValue.text("promote" if outcome.decision.promote else "keep"),
+        "reason": dg.MetadataValue.text(outcome.decision.reason),
+        "challenger_version": dg.MetadataValue.text(registered.version),
+        "challenger_ap": dg.MetadataValue.float(round(result.out_of_fold.average_precision, 4)),
+        "champion_version": dg.MetadataValue.text(outcome.champion_before or "none"),
+        "champion_ap": dg.MetadataValue.float(round(champion.average_precision, 4))
+        if champion is not None
+        else dg.MetadataValue.text("not comparable" if outcome.champion_before else "none"),
+    }

@@ -1,5 +1,7 @@
 """`collection_classifier`: one classifier per collection, registered in MLflow, gated."""
 
+import warnings
+
 import dagster as dg
 
 from ml_platform.defs.assets.classifier_support import (
@@ -21,6 +23,24 @@ from ml_platform.services.training_data import build_training_set, load_focus, l
 from ml_platform.store.collections_file import read_collections
 
 GATE = "promotion_gate"
+GATE_DESCRIPTION = (
+    "Blocks promotion of the challenger to champion. Passes when the challenger is sane (its "
+    "dimensionality matches the embedder, enough positives and negatives) and its out-of-fold "
+    "average precision is at most `promotion_tolerance` below the champion's, both scored on "
+    "the same grouped folds of the current labels. Metadata: the decision and both APs."
+)
+
+with warnings.catch_warnings():
+    # a partitioned check (preview in dagster 1.13.27, pinned) records one result per
+    # collection, so the UI shows each collection's last decision instead of the newest one
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+    GATE_SPEC = dg.AssetCheckSpec(
+        GATE,
+        asset="collection_classifier",
+        blocking=True,
+        description=GATE_DESCRIPTION,
+        partitions_def=collection_partitions,
+    )
 
 
 @dg.asset(
@@ -30,7 +50,7 @@ GATE = "promotion_gate"
         "crawlr_collections",
         dg.AssetDep("embeddings", partition_mapping=dg.AllPartitionMapping()),
     ],
-    check_specs=[dg.AssetCheckSpec(GATE, asset="collection_classifier", blocking=True)],
+    check_specs=[GATE_SPEC],
     kinds={"scikitlearn", "mlflow"},
 )
 def collection_classifier(
