@@ -24,7 +24,7 @@ def materialize(storage: StorageResource, assets: list[dg.AssetsDefinition]) -> 
     instance.add_dynamic_partitions("ingestion_batches", ["b1"])
     result = dg.materialize(
         assets, partition_key="b1", instance=instance, resources={"storage": storage},
-        run_config={"ops": {"pet_heroes": {"config": {"min_megapixels": 0.0}}}}
+        run_config={"ops": {"pet_heroes": {"config": {"floor": {"megapixels": 0.0}}}}}
         if pet_heroes in assets else None,
     )  # fmt: skip
     assert result.success

@@ -72,20 +72,21 @@ def collection_classifier(
         return skipped(GATE, f"collection {cid}: {reason}")
     counts = storage.metadata().label_fingerprints([cid]).get(cid, (0, 0, 0))
     version = dg.DataVersion(label_token(collection.focus.key, counts))  # what planning compares
+    knobs = config.training_config()
     training = build_training_set(
         collection, load_images(storage), load_focus(storage, collection.focus),
-        negative_sample_size=config.negative_sample_size, seed=config.seed,
+        negative_sample_size=config.negative_sample_size, seed=knobs.seed,
     )  # fmt: skip
-    if training.n_pos < config.min_positives or training.n_neg < config.min_negatives:
+    if training.n_pos < knobs.min_positives or training.n_neg < knobs.min_negatives:
         return skipped(
             GATE,
             f"collection {cid}: {training.n_pos} positives and {training.n_neg} negatives have "
-            f"{collection.focus.key} embeddings; need {config.min_positives} and "
-            f"{config.min_negatives}",
+            f"{collection.focus.key} embeddings; need {knobs.min_positives} and "
+            f"{knobs.min_negatives}",
             version,
         )
     try:
-        result = train_classifier(training.X, training.y, config.training(), training.groups)
+        result = train_classifier(training.X, training.y, knobs, training.groups)
     except InsufficientTrainingDataError as exc:
         return skipped(GATE, f"collection {cid}: {exc}", version)
     client = mlflow.client()

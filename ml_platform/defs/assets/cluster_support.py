@@ -1,10 +1,9 @@
 """Launchpad config and metadata of the cluster assets (kept out of the asset bodies)."""
 
-from typing import Literal
-
 import dagster as dg
 
 from ml_platform.defs.assets.cluster_pictures import projection_entries
+from ml_platform.defs.knobs import knobs_of
 from ml_platform.defs.resources import StorageResource
 from ml_platform.domain import Focus
 from ml_platform.learning.cluster_store import PetClusters
@@ -16,43 +15,38 @@ from ml_platform.store.detections_table import read_detections
 from ml_platform.store.pet_tables import read_quality, write_quality
 
 
-class ClusterAssetConfig(dg.Config):  # type: ignore[misc]
-    method: Literal["agglomerative", "kmeans", "consensus", "gmm", "hdbscan"] = "agglomerative"
-    max_k: int = 8
-    min_cluster_size: int = 3
-    pca_dims: int = 32
-    seed: int = 0
+class ClusterAssetConfig(knobs_of(ClusterConfig)):  # type: ignore[misc]
+    """`learning.clustering.ClusterConfig` in the launchpad: method, limits, thresholds."""
 
     def cluster_config(self) -> ClusterConfig:
-        return ClusterConfig(
-            method=self.method, max_k=self.max_k, min_cluster_size=self.min_cluster_size,
-            pca_dims=self.pca_dims, seed=self.seed,
-        )  # fmt: skip
+        config: ClusterConfig = self.build(ClusterConfig)
+        return config
+
+
+class HeroWeightsKnobs(knobs_of(HeroWeights)):  # type: ignore[misc]
+    """`learning.hero.HeroWeights`: the weight of each score part and the recency half-life."""
+
+
+class HeroFloorKnobs(knobs_of(HeroFloor)):  # type: ignore[misc]
+    """`learning.hero.HeroFloor`: the least pixel quality of a hero; 0 admits everything."""
 
 
 class HeroConfig(dg.Config):  # type: ignore[misc]
+    """Shown in the launchpad: heroes per cluster, the near-duplicate cosine, and the nested
+    score weights and quality floor (from learning.hero)."""
+
     top_n: int = 3
     duplicate_threshold: float = 0.97
-    sharpness: float = 1.0
-    exposure: float = 0.5
-    resolution: float = 0.5
-    prominence: float = 1.0
-    centrality: float = 1.0
-    recency: float = 0.5
-    recency_half_life_days: float = 365.0
-    # the least pixel quality of a hero (learning.hero.HeroFloor); 0 admits everything
-    min_sharpness: float = HeroFloor().sharpness
-    min_exposure: float = HeroFloor().exposure
-    min_megapixels: float = HeroFloor().megapixels
+    weights: HeroWeightsKnobs = HeroWeightsKnobs()
+    floor: HeroFloorKnobs = HeroFloorKnobs()
 
-    def floor(self) -> HeroFloor:
-        return HeroFloor(self.min_sharpness, self.min_exposure, self.min_megapixels)
+    def score_weights(self) -> HeroWeights:
+        weights: HeroWeights = self.weights.build(HeroWeights)
+        return weights
 
-    def weights(self) -> HeroWeights:
-        return HeroWeights(
-            self.sharpness, self.exposure, self.resolution, self.prominence, self.centrality,
-            self.recency, self.recency_half_life_days,
-        )  # fmt: skip
+    def quality_floor(self) -> HeroFloor:
+        floor: HeroFloor = self.floor.build(HeroFloor)
+        return floor
 
 
 def hero_inputs(storage: StorageResource, pets: set[int]) -> HeroInputs:

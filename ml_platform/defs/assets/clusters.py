@@ -93,8 +93,8 @@ def pet_heroes(
         stored = load_pet_clusters(storage.clusters_dir(focus), pet)
         candidates = {i: candidate(i, v, inputs) for i, v in zip(ids, matrix, strict=True)}
         heroes = hero_sets(
-            stored.clusters, candidates, config.weights(), config.top_n,
-            config.duplicate_threshold, now, config.floor(),
+            stored.clusters, candidates, config.score_weights(), config.top_n,
+            config.duplicate_threshold, now, config.quality_floor(),
         )  # fmt: skip
         payload = heroes_payload(
             stored.clusters, heroes, focus.key, stored.stored.version, now, embedded.weights.value

@@ -36,7 +36,7 @@ def materialize(storage: StorageResource, instance: dg.DagsterInstance, key: str
         [pet_clusters, pet_heroes], partition_key=key, instance=instance,
         resources={"storage": storage},
         # the synthetic images are 64 x 48 noise: under the default hero floor's 0.01 MP
-        run_config={"ops": {"pet_heroes": {"config": {"min_megapixels": 0.0}}}},
+        run_config={"ops": {"pet_heroes": {"config": {"floor": {"megapixels": 0.0}}}}},
     )  # fmt: skip
     assert result.success
 
@@ -106,7 +106,7 @@ def test_metadata_draws_a_projection_and_a_hero_contact_sheet_per_touched_pet(
     result = dg.materialize(
         [thumbnails, pet_clusters, pet_heroes], partition_key="b1", instance=instance,
         resources={"storage": storage},
-        run_config={"ops": {"pet_heroes": {"config": {"min_megapixels": 0.0}}}},
+        run_config={"ops": {"pet_heroes": {"config": {"floor": {"megapixels": 0.0}}}}},
     )  # fmt: skip
     assert result.success
     clusters = result.asset_materializations_for_node("pet_clusters")[0].metadata
