@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field, computed_field
 
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.openapi import PET_STATUSES, error_responses
-from ml_platform.serving.schemas import MAX_ID
 from ml_platform.serving.routers.thumbnails import thumbnail_url
+from ml_platform.serving.schemas import MAX_ID
 from ml_platform.serving.state import state_of
 
 router = APIRouter(tags=["pets"])
