@@ -140,6 +140,7 @@ class Stage(StrEnum):
     CLUSTERS = "pet_clusters"
     HEROES = "pet_heroes"
     SIMILARITY = "similarity_index"
+    THUMBNAILS = "thumbnails"
 
 
 @dataclass(frozen=True)

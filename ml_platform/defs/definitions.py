@@ -10,6 +10,7 @@ from ml_platform.defs.assets.detections import detections
 from ml_platform.defs.assets.embeddings import embeddings
 from ml_platform.defs.assets.images import image_catalog
 from ml_platform.defs.assets.similarity import similarity_index
+from ml_platform.defs.assets.thumbnails import thumbnails
 from ml_platform.defs.jobs import (
     clusters_job,
     collections_job,
@@ -46,6 +47,7 @@ def build_definitions(
             datasets,
             label_suggestions,
             finetuned_classifier,
+            thumbnails,
         ],
         jobs=[
             collections_job,

@@ -32,7 +32,9 @@ training_job = dg.define_asset_job(
 
 clusters_job = dg.define_asset_job(
     "clusters_job",
-    selection=dg.AssetSelection.assets("pet_clusters", "pet_heroes", "similarity_index"),
+    selection=dg.AssetSelection.assets(
+        "thumbnails", "pet_clusters", "pet_heroes", "similarity_index"
+    ),
     partitions_def=ingestion_batches,
 )
 

@@ -2,14 +2,15 @@
 
 import dagster as dg
 
-from ml_platform.defs.assets.classifier_support import ClassifierConfig
 from ml_platform.defs.jobs import training_job
 from ml_platform.defs.planning import retrain_runs
 from ml_platform.defs.resources import StorageResource
+from ml_platform.learning.training import TrainingConfig
 from ml_platform.services.retraining import RetrainPolicy
 
-# One policy for the schedule and `ml-platform run`: the classifier's own minimum.
-RETRAIN_POLICY = RetrainPolicy(min_positives=ClassifierConfig().min_positives)
+# One policy for the schedule and `ml-platform run` (defs/runner.py imports it): the
+# classifier's own minimum, from the config the launchpad's `training` field mirrors.
+RETRAIN_POLICY = RetrainPolicy(min_positives=TrainingConfig().min_positives)
 
 
 @dg.schedule(

@@ -78,6 +78,7 @@ def heroes_payload(
     focus: str,
     version: int,
     now: datetime,
+    weights: str,
 ) -> dict[str, object]:
     """The JSON the clusters API serves for one pet."""
     n = len(clusters.image_ids)
@@ -85,6 +86,7 @@ def heroes_payload(
         "pet_id": clusters.pet_id, "focus": focus, "cluster_version": version,
         "updated_at": now.isoformat(), "n_images": n, "n_outliers": clusters.n_outliers,
         "silhouette": clusters.silhouette, "method": clusters.method,
+        "weights": weights,
         "clusters": [
             {
                 "cluster_id": c.label, "size": c.size, "share": round(c.size / n, 4) if n else 0.0,

@@ -25,6 +25,7 @@ UPSTREAM: dict[Stage, Stage | None] = {
     Stage.CLUSTERS: Stage.EMBEDDINGS,
     Stage.HEROES: Stage.CLUSTERS,
     Stage.SIMILARITY: Stage.EMBEDDINGS,
+    Stage.THUMBNAILS: Stage.CATALOG,
 }
 
 
@@ -49,6 +50,7 @@ JOB_OF_STAGE = {
     Stage.CLUSTERS: JobName.CLUSTERS,
     Stage.HEROES: JobName.CLUSTERS,
     Stage.SIMILARITY: JobName.CLUSTERS,
+    Stage.THUMBNAILS: JobName.CLUSTERS,
 }
 
 

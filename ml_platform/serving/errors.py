@@ -18,6 +18,7 @@ class ErrorKind(StrEnum):
     COLLECTION_NOT_FOUND = "collection_not_found"
     PET_NOT_FOUND = "pet_not_found"
     DATASET_NOT_FOUND = "dataset_not_found"
+    IMAGE_NOT_FOUND = "image_not_found"
     UNKNOWN_EMBEDDING_TYPE = "unknown_embedding_type"
     NO_DETECTION = "no_detection"
     INCOMPATIBLE_CLASSIFIER = "incompatible_classifier"
@@ -37,6 +38,7 @@ STATUS: dict[ErrorKind, int] = {
     ErrorKind.COLLECTION_NOT_FOUND: 404,
     ErrorKind.PET_NOT_FOUND: 404,
     ErrorKind.DATASET_NOT_FOUND: 404,
+    ErrorKind.IMAGE_NOT_FOUND: 404,
     ErrorKind.UNKNOWN_EMBEDDING_TYPE: 422,
     ErrorKind.NO_DETECTION: 422,
     ErrorKind.INCOMPATIBLE_CLASSIFIER: 409,

@@ -29,7 +29,7 @@ from ml_platform.learning.clustering import (
     cluster_pet,
     recluster_touched,
 )
-from ml_platform.learning.projection import projection_png
+from ml_platform.learning.projection import projection_figure, projection_png
 
 DIM = 512
 
@@ -272,12 +272,18 @@ def test_store_refuses_an_unknown_format(tmp_path: Path, monkeypatch: pytest.Mon
     assert meta["version"] == 1
 
 
-def test_projection_png_is_a_small_png() -> None:
+def test_projection_png_is_a_readable_png_with_axes_and_a_legend_of_sizes() -> None:
     m = mixture(3, 60, seed=11, n_outliers=2)
     labels = cluster_pet(ids(62), m.x).labels
     png = projection_png(m.x, labels, title="pet 1")
     image = Image.open(io.BytesIO(png))
     assert image.format == "PNG"
-    assert image.size == (320, 320)
+    assert image.size == (600, 450)
+    (ax,) = projection_figure(m.x, labels).axes
+    assert ax.get_xlabel().startswith("PC 1 (") and ax.get_ylabel().startswith("PC 2 (")
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    sizes = {int(k): int(v) for k, v in zip(*np.unique(labels, return_counts=True), strict=True)}
+    expected = [f"cluster {k} (n={n})" if k >= 0 else f"outliers (n={n})" for k, n in sizes.items()]
+    assert sorted(legend) == sorted(expected)
     with pytest.raises(ValueError, match="pair up"):
         projection_png(m.x, labels[:-1])

@@ -2,35 +2,32 @@
 
 import dagster as dg
 
-from ml_platform.learning.candidates import CandidateName
+from ml_platform.defs.knobs import knobs_of
 from ml_platform.learning.training import TrainingConfig, TrainingResult
 from ml_platform.model_registry.registry import RegisteredClassifier
 from ml_platform.services.promotion import GateOutcome, GateSettings
 from ml_platform.services.training_data import TrainingSet
 
 
-class ClassifierConfig(dg.Config):  # type: ignore[misc]
-    """Shown in the launchpad: training and promotion knobs."""
+class TrainingKnobs(knobs_of(TrainingConfig)):  # type: ignore[misc]
+    """`learning.training.TrainingConfig` in the launchpad: candidates, folds, minimums, seed."""
 
-    candidates: list[str] = [c.value for c in CandidateName]
-    cv_folds: int = 5
-    min_positives: int = 5
-    min_negatives: int = 5
+
+class ClassifierConfig(dg.Config):  # type: ignore[misc]
+    """Shown in the launchpad: the training knobs (nested, from TrainingConfig), the negative
+    sample and the promotion tolerance."""
+
+    training: TrainingKnobs = TrainingKnobs()
     negative_sample_size: int = 20
     promotion_tolerance: float = 0.02
-    seed: int = 0
 
-    def training(self) -> TrainingConfig:
-        return TrainingConfig(
-            candidates=tuple(CandidateName(c) for c in self.candidates),
-            cv_folds=self.cv_folds,
-            min_positives=self.min_positives,
-            min_negatives=self.min_negatives,
-            seed=self.seed,
-        )
+    def training_config(self) -> TrainingConfig:
+        config: TrainingConfig = self.training.build(TrainingConfig)
+        return config
 
     def gate(self) -> GateSettings:
-        return GateSettings(self.promotion_tolerance, self.min_positives, self.min_negatives)
+        t = self.training_config()
+        return GateSettings(self.promotion_tolerance, t.min_positives, t.min_negatives)
 
 
 def skipped(
@@ -46,6 +43,7 @@ def skipped(
                 passed=False,
                 severity=dg.AssetCheckSeverity.WARN,
                 description=f"no challenger: {reason}",
+                metadata={"decision": "skipped", "reason": reason},
             )
         ],
     )
@@ -96,7 +94,24 @@ def classifier_metadata(
                 passed=decision.promote,
                 severity=dg.AssetCheckSeverity.WARN if sane else dg.AssetCheckSeverity.ERROR,
                 description=decision.reason,
-                metadata={"model_version": registered.version},
+                metadata=gate_metadata(registered, result, outcome),
             )
         ],
     )
+
+
+def gate_metadata(
+    registered: RegisteredClassifier, result: TrainingResult, outcome: GateOutcome
+) -> dict[str, dg.MetadataValue]:  # type: ignore[type-arg]
+    """The gate's decision and the two average precisions it compared (same folds)."""
+    champion = outcome.champion_evaluation
+    return {
+        "decision": dg.MetadataValue.text("promote" if outcome.decision.promote else "keep"),
+        "reason": dg.MetadataValue.text(outcome.decision.reason),
+        "challenger_version": dg.MetadataValue.text(registered.version),
+        "challenger_ap": dg.MetadataValue.float(round(result.out_of_fold.average_precision, 4)),
+        "champion_version": dg.MetadataValue.text(outcome.champion_before or "none"),
+        "champion_ap": dg.MetadataValue.float(round(champion.average_precision, 4))
+        if champion is not None
+        else dg.MetadataValue.text("not comparable" if outcome.champion_before else "none"),
+    }

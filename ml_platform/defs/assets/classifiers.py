@@ -1,5 +1,7 @@
 """`collection_classifier`: one classifier per collection, registered in MLflow, gated."""
 
+import warnings
+
 import dagster as dg
 
 from ml_platform.defs.assets.classifier_support import (
@@ -21,6 +23,24 @@ from ml_platform.services.training_data import build_training_set, load_focus, l
 from ml_platform.store.collections_file import read_collections
 
 GATE = "promotion_gate"
+GATE_DESCRIPTION = (
+    "Blocks promotion of the challenger to champion. Passes when the challenger is sane (its "
+    "dimensionality matches the embedder, enough positives and negatives) and its out-of-fold "
+    "average precision is at most `promotion_tolerance` below the champion's, both scored on "
+    "the same grouped folds of the current labels. Metadata: the decision and both APs."
+)
+
+with warnings.catch_warnings():
+    # a partitioned check (preview in dagster 1.13.27, pinned) records one result per
+    # collection, so the UI shows each collection's last decision instead of the newest one
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+    GATE_SPEC = dg.AssetCheckSpec(
+        GATE,
+        asset="collection_classifier",
+        blocking=True,
+        description=GATE_DESCRIPTION,
+        partitions_def=collection_partitions,
+    )
 
 
 @dg.asset(
@@ -30,7 +50,7 @@ GATE = "promotion_gate"
         "crawlr_collections",
         dg.AssetDep("embeddings", partition_mapping=dg.AllPartitionMapping()),
     ],
-    check_specs=[dg.AssetCheckSpec(GATE, asset="collection_classifier", blocking=True)],
+    check_specs=[GATE_SPEC],
     kinds={"scikitlearn", "mlflow"},
 )
 def collection_classifier(
@@ -52,20 +72,21 @@ def collection_classifier(
         return skipped(GATE, f"collection {cid}: {reason}")
     counts = storage.metadata().label_fingerprints([cid]).get(cid, (0, 0, 0))
     version = dg.DataVersion(label_token(collection.focus.key, counts))  # what planning compares
+    knobs = config.training_config()
     training = build_training_set(
         collection, load_images(storage), load_focus(storage, collection.focus),
-        negative_sample_size=config.negative_sample_size, seed=config.seed,
+        negative_sample_size=config.negative_sample_size, seed=knobs.seed,
     )  # fmt: skip
-    if training.n_pos < config.min_positives or training.n_neg < config.min_negatives:
+    if training.n_pos < knobs.min_positives or training.n_neg < knobs.min_negatives:
         return skipped(
             GATE,
             f"collection {cid}: {training.n_pos} positives and {training.n_neg} negatives have "
-            f"{collection.focus.key} embeddings; need {config.min_positives} and "
-            f"{config.min_negatives}",
+            f"{collection.focus.key} embeddings; need {knobs.min_positives} and "
+            f"{knobs.min_negatives}",
             version,
         )
     try:
-        result = train_classifier(training.X, training.y, config.training(), training.groups)
+        result = train_classifier(training.X, training.y, knobs, training.groups)
     except InsufficientTrainingDataError as exc:
         return skipped(GATE, f"collection {cid}: {exc}", version)
     client = mlflow.client()

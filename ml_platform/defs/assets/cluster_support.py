@@ -1,59 +1,52 @@
 """Launchpad config and metadata of the cluster assets (kept out of the asset bodies)."""
 
-import base64
-from typing import Literal
-
 import dagster as dg
 
+from ml_platform.defs.assets.cluster_pictures import projection_entries
+from ml_platform.defs.knobs import knobs_of
 from ml_platform.defs.resources import StorageResource
 from ml_platform.domain import Focus
 from ml_platform.learning.cluster_store import PetClusters
 from ml_platform.learning.clustering import ClusterConfig
 from ml_platform.learning.hero import HeroFloor, HeroWeights
-from ml_platform.learning.projection import projection_png
 from ml_platform.services.pets import HeroInputs, PetVectors, measure_quality
 from ml_platform.services.training_data import images_by_batch
 from ml_platform.store.detections_table import read_detections
 from ml_platform.store.pet_tables import read_quality, write_quality
 
 
-class ClusterAssetConfig(dg.Config):  # type: ignore[misc]
-    method: Literal["agglomerative", "kmeans", "consensus", "gmm", "hdbscan"] = "agglomerative"
-    max_k: int = 8
-    min_cluster_size: int = 3
-    pca_dims: int = 32
-    seed: int = 0
+class ClusterAssetConfig(knobs_of(ClusterConfig)):  # type: ignore[misc]
+    """`learning.clustering.ClusterConfig` in the launchpad: method, limits, thresholds."""
 
     def cluster_config(self) -> ClusterConfig:
-        return ClusterConfig(
-            method=self.method, max_k=self.max_k, min_cluster_size=self.min_cluster_size,
-            pca_dims=self.pca_dims, seed=self.seed,
-        )  # fmt: skip
+        config: ClusterConfig = self.build(ClusterConfig)
+        return config
+
+
+class HeroWeightsKnobs(knobs_of(HeroWeights)):  # type: ignore[misc]
+    """`learning.hero.HeroWeights`: the weight of each score part and the recency half-life."""
+
+
+class HeroFloorKnobs(knobs_of(HeroFloor)):  # type: ignore[misc]
+    """`learning.hero.HeroFloor`: the least pixel quality of a hero; 0 admits everything."""
 
 
 class HeroConfig(dg.Config):  # type: ignore[misc]
+    """Shown in the launchpad: heroes per cluster, the near-duplicate cosine, and the nested
+    score weights and quality floor (from learning.hero)."""
+
     top_n: int = 3
     duplicate_threshold: float = 0.97
-    sharpness: float = 1.0
-    exposure: float = 0.5
-    resolution: float = 0.5
-    prominence: float = 1.0
-    centrality: float = 1.0
-    recency: float = 0.5
-    recency_half_life_days: float = 365.0
-    # the least pixel quality of a hero (learning.hero.HeroFloor); 0 admits everything
-    min_sharpness: float = HeroFloor().sharpness
-    min_exposure: float = HeroFloor().exposure
-    min_megapixels: float = HeroFloor().megapixels
+    weights: HeroWeightsKnobs = HeroWeightsKnobs()
+    floor: HeroFloorKnobs = HeroFloorKnobs()
 
-    def floor(self) -> HeroFloor:
-        return HeroFloor(self.min_sharpness, self.min_exposure, self.min_megapixels)
+    def score_weights(self) -> HeroWeights:
+        weights: HeroWeights = self.weights.build(HeroWeights)
+        return weights
 
-    def weights(self) -> HeroWeights:
-        return HeroWeights(
-            self.sharpness, self.exposure, self.resolution, self.prominence, self.centrality,
-            self.recency, self.recency_half_life_days,
-        )  # fmt: skip
+    def quality_floor(self) -> HeroFloor:
+        floor: HeroFloor = self.floor.build(HeroFloor)
+        return floor
 
 
 def hero_inputs(storage: StorageResource, pets: set[int]) -> HeroInputs:
@@ -74,15 +67,6 @@ def hero_inputs(storage: StorageResource, pets: set[int]) -> HeroInputs:
     return HeroInputs(images, quality, detections)
 
 
-def _plot(clusters: PetClusters, vectors: PetVectors) -> dg.MetadataValue:  # type: ignore[type-arg]
-    _, matrix = vectors[int(clusters.pet_id or 0)]
-    title = f"pet {clusters.pet_id}: k={clusters.k}"
-    png = projection_png(matrix, clusters.labels, title=title)
-    return dg.MetadataValue.md(
-        f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
-    )
-
-
 def cluster_metadata(
     updated: dict[int, PetClusters],
     vectors: PetVectors,
@@ -98,7 +82,6 @@ def cluster_metadata(
         }
         for pet, c in sorted(updated.items())
     }  # fmt: skip
-    largest = max(updated.values(), key=lambda c: len(c.image_ids), default=None)
     metadata: dict[str, dg.MetadataValue] = {  # type: ignore[type-arg]
         "pets_reclustered": dg.MetadataValue.int(len(updated)),
         "clusters": dg.MetadataValue.int(sum(c.k for c in updated.values())),
@@ -106,6 +89,4 @@ def cluster_metadata(
         "focus": dg.MetadataValue.text(focus.key),
         "weights": dg.MetadataValue.text(weights),
     }
-    if largest is not None and len(largest.image_ids) >= 2:
-        metadata["projection (largest pet)"] = _plot(largest, vectors)
-    return metadata
+    return {**metadata, **projection_entries(updated, vectors)}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from ml_platform.defs.assets.cluster_pictures import PetHeroes, hero_sheet_entries
 from ml_platform.defs.assets.cluster_support import (
     ClusterAssetConfig,
     HeroConfig,
@@ -52,7 +53,8 @@ def pet_clusters(
     context: dg.AssetExecutionContext, config: ClusterAssetConfig, storage: StorageResource
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
     """Cluster each pet touched by this batch on all its images' embeddings of the clustering
-    focus (diagonal GMM chosen by BIC after PCA, or HDBSCAN); untouched pets are not loaded."""
+    focus (agglomerative by default; see `ClusterConfig`); untouched pets are not loaded. The
+    metadata draws each re-clustered pet's 2-D projection coloured by cluster."""
     focus = Focus.from_key(storage.settings().cluster_focus)
     touched = _touched(storage, context.partition_key)
     batches = storage.metadata().batches_of_pets(touched)  # cost follows the pets, not history
@@ -71,29 +73,34 @@ def pet_clusters(
 @dg.asset(
     group_name="clusters",
     partitions_def=ingestion_batches,
-    deps=["pet_clusters", "detections", "image_catalog"],
+    deps=["pet_clusters", "detections", "image_catalog", "thumbnails"],
     kinds={"python", "json"},
 )
 def pet_heroes(
     context: dg.AssetExecutionContext, config: HeroConfig, storage: StorageResource
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
     """Top images per cluster of each touched pet by a composite score (sharpness, exposure,
-    resolution, prominence, centrality, recency), near-duplicates suppressed."""
+    resolution, prominence, centrality, recency), near-duplicates suppressed; a contact sheet
+    of each pet's heroes (thumbnails with scores) in the metadata."""
     focus = Focus.from_key(storage.settings().cluster_focus)
     touched = _touched(storage, context.partition_key)
     inputs = hero_inputs(storage, touched)
-    embedded = load_focus(storage, focus, storage.metadata().batches_of_pets(touched))
+    batches = storage.metadata().batches_of_pets(touched)
+    embedded = load_focus(storage, focus, batches)
     vectors = pet_vectors(list(inputs.images.values()), embedded, touched)
-    now, chosen = datetime.now(UTC), {}
+    now, chosen, drawn = datetime.now(UTC), {}, dict[int, PetHeroes]()
     for pet, (ids, matrix) in vectors.items():
         stored = load_pet_clusters(storage.clusters_dir(focus), pet)
         candidates = {i: candidate(i, v, inputs) for i, v in zip(ids, matrix, strict=True)}
         heroes = hero_sets(
-            stored.clusters, candidates, config.weights(), config.top_n,
-            config.duplicate_threshold, now, config.floor(),
+            stored.clusters, candidates, config.score_weights(), config.top_n,
+            config.duplicate_threshold, now, config.quality_floor(),
         )  # fmt: skip
-        payload = heroes_payload(stored.clusters, heroes, focus.key, stored.stored.version, now)
+        payload = heroes_payload(
+            stored.clusters, heroes, focus.key, stored.stored.version, now, embedded.weights.value
+        )
         write_heroes(storage.heroes_dir(), pet, payload)
+        drawn[pet] = (stored.clusters, heroes)
         chosen[str(pet)] = {
             str(k): [(p.image_id, round(p.score, 3)) for p in v] for k, v in heroes.items()
         }
@@ -102,5 +109,6 @@ def pet_heroes(
             "pets": len(chosen),
             "heroes (image id, score) per cluster": dg.MetadataValue.json(chosen),
             "weights": embedded.weights.value,
+            **hero_sheet_entries(storage, batches, drawn),
         }
     )

@@ -9,7 +9,7 @@ import dagster as dg
 
 from ml_platform.defs.partitions import ingestion_batches
 from ml_platform.defs.resources import StorageResource
-from ml_platform.domain import Focus
+from ml_platform.domain import Focus, WeightsStatus
 from ml_platform.learning.ann_index import AnnIndex, near_duplicates
 from ml_platform.store.vectors import read_vectors
 
@@ -47,9 +47,11 @@ def similarity_index(
     near-duplicates they have among everything indexed so far."""
     key, report = context.partition_key, dict[str, dict[str, object]]()
     for focus in _batch_foci(storage, key):
-        ids, vectors, _ = read_vectors([storage.embeddings_path(focus, key)])
+        ids, vectors, who = read_vectors([storage.embeddings_path(focus, key)])
+        weights = who[0]["weights"] if who else "unknown"
         if not len(ids):  # e.g. no image of the batch has a face
-            report[focus.key] = {"added": 0, "size": None, "near_duplicates": 0, "examples": []}
+            report[focus.key] = {"added": 0, "size": None, "near_duplicates": 0, "examples": [],
+                                 "weights": weights}  # fmt: skip
             continue
         path = storage.ann_index_path(focus)
         with locked(path):
@@ -60,5 +62,21 @@ def similarity_index(
         examples = [(a, b, round(c, 4)) for a, b, c in pairs[:10]]
         report[focus.key] = {
             "added": added, "size": len(index), "near_duplicates": len(pairs), "examples": examples,
+            "weights": weights,
         }  # fmt: skip
-    return dg.MaterializeResult(metadata={"indexes": dg.MetadataValue.json(report)})
+    return dg.MaterializeResult(metadata=_metadata(report))
+
+
+def _metadata(report: dict[str, dict[str, object]]) -> dict[str, dg.MetadataValue]:  # type: ignore[type-arg]
+    """The per-focus report, and the embedder weights behind it: near-duplicates among random
+    vectors say nothing about the images."""
+    weights = sorted({str(r["weights"]) for r in report.values()})
+    metadata: dict[str, dg.MetadataValue] = {  # type: ignore[type-arg]
+        "indexes": dg.MetadataValue.json(report),
+        "weights": dg.MetadataValue.text(", ".join(weights) or "none"),
+    }
+    if WeightsStatus.RANDOM.value in weights:
+        metadata["note"] = dg.MetadataValue.text(
+            "an embedder has random weights: its near-duplicates are artefacts, not copies"
+        )
+    return metadata

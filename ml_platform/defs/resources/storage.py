@@ -49,6 +49,9 @@ class StorageResource(PlatformResource):
     def quality_path(self, batch_key: str) -> Path:
         return self.data_dir / "quality" / f"{batch_key}.parquet"
 
+    def thumbnails_path(self, batch_key: str) -> Path:
+        return self.data_dir / "thumbnails" / f"{batch_key}.parquet"
+
     def clusters_dir(self, focus: Focus) -> Path:
         return self.data_dir / "clusters" / focus.key
 

@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, computed_field
 
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.openapi import PET_STATUSES, error_responses
+from ml_platform.serving.routers.thumbnails import thumbnail_url
 from ml_platform.serving.schemas import MAX_ID
 from ml_platform.serving.state import state_of
 
@@ -28,6 +29,12 @@ class Hero(BaseModel):
     parts: dict[str, HeroPart]
     suppressed_duplicates: list[int]
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def thumbnail_url(self) -> str:
+        """The image's thumbnail, `GET /v1/images/{image_id}/thumbnail`."""
+        return thumbnail_url(self.image_id)
+
 
 class PetCluster(BaseModel):
     cluster_id: int
@@ -45,6 +52,11 @@ class PetClustersResponse(BaseModel):
     n_outliers: int
     silhouette: float | None
     method: str
+    weights: str | None = Field(
+        None,
+        description="`pretrained` or `random`: the embedder weights the clusters were computed "
+        "with (random vectors group nothing real); null for heroes written before it was kept",
+    )
     clusters: list[PetCluster]
 
 

@@ -73,8 +73,23 @@ def client(home: dict[str, object]):  # type: ignore[no-untyped-def]
     return home["resources"]["mlflow"].client()  # type: ignore[index]
 
 
+def gate_result(result: dg.ExecuteInProcessResult) -> dict[str, object]:
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert evaluation.check_name == "promotion_gate"
+    return {"partition": evaluation.partition, "passed": evaluation.passed,
+            **{k: v.value for k, v in evaluation.metadata.items()}}  # fmt: skip
+
+
+def test_the_gate_is_described_and_decides_per_collection_partition() -> None:
+    (spec,) = collection_classifier.check_specs
+    assert spec.blocking and "Blocks promotion" in (spec.description or "")
+    assert spec.partitions_def is not None
+
+
 def test_first_model_becomes_champion_with_complete_tags(home: dict[str, object]) -> None:
-    train(home, "7")
+    gate = gate_result(train(home, "7"))
+    assert gate["partition"] == "7" and gate["passed"] is True and gate["decision"] == "promote"
+    assert gate["champion_ap"] == "none" and 0.9 < float(gate["challenger_ap"]) <= 1.0  # type: ignore[arg-type]
     champion = get_champion(client(home), 7)
     assert champion is not None and champion.version == "1"
     tags = champion.tags
@@ -122,6 +137,8 @@ def test_retrain_planning_follows_labels_and_focus(home: dict[str, object]) -> N
 
 def test_collection_without_focus_is_skipped_with_its_reason(home: dict[str, object]) -> None:
     result = train(home, "8")
+    gate = gate_result(result)
+    assert gate["partition"] == "8" and gate["decision"] == "skipped"
     (event,) = result.get_asset_materialization_events()
     metadata = event.materialization.metadata
     assert metadata["skipped"].value is True
@@ -152,7 +169,9 @@ def test_challenger_trained_on_corrupted_labels_stays_challenger(home: dict[str,
 def test_new_data_retrains_promotes_and_the_cli_rolls_back(home: dict[str, object]) -> None:
     storage: StorageResource = home["storage"]  # type: ignore[assignment]
     add_batch(storage, "b2", separable(100, 24, np.random.default_rng(2)), [CLIP])
-    train(home, "7")
+    gate = gate_result(train(home, "7"))
+    assert gate["partition"] == "7" and gate["champion_version"] == "1"
+    assert isinstance(gate["champion_ap"], float) and isinstance(gate["challenger_ap"], float)
     details = show(client(home), 7)
     assert details is not None and details.summary.champion_version == "3"
     runner, root = CliRunner(), str(home["root"])

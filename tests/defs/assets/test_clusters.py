@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import re
 from pathlib import Path
 
 import dagster as dg
 import numpy as np
+from PIL import Image
 
 from ml_platform.defs.assets.clusters import pet_clusters, pet_heroes
 from ml_platform.defs.resources import StorageResource
@@ -32,7 +36,7 @@ def materialize(storage: StorageResource, instance: dg.DagsterInstance, key: str
         [pet_clusters, pet_heroes], partition_key=key, instance=instance,
         resources={"storage": storage},
         # the synthetic images are 64 x 48 noise: under the default hero floor's 0.01 MP
-        run_config={"ops": {"pet_heroes": {"config": {"min_megapixels": 0.0}}}},
+        run_config={"ops": {"pet_heroes": {"config": {"floor": {"megapixels": 0.0}}}}},
     )  # fmt: skip
     assert result.success
 
@@ -74,7 +78,46 @@ def test_a_new_batch_reclusters_only_the_pets_it_touches(tmp_path: Path) -> None
     assert rerun.asset_materialization.metadata["pets_reclustered"].value == 0
     metadata = b2.asset_materialization.metadata
     assert metadata["pets_reclustered"].value == 1
-    assert "data:image/png;base64," in str(metadata["projection (largest pet)"].value)
+    assert "data:image/png;base64," in str(metadata["projection pet 1"].value)
+
+
+def inline_png(markdown: object) -> Image.Image:
+    """The image a Markdown metadata value inlines as a PNG data URI."""
+    match = re.search(r"!\[[^]]*\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", str(markdown))
+    assert match is not None, f"no inline PNG in {str(markdown)[:80]!r}"
+    return Image.open(io.BytesIO(base64.b64decode(match.group(1))))
+
+
+def test_metadata_draws_a_projection_and_a_hero_contact_sheet_per_touched_pet(
+    tmp_path: Path,
+) -> None:
+    from ml_platform.defs.assets.thumbnails import thumbnails
+
+    rng = np.random.default_rng(3)
+    storage = StorageResource(home=str(tmp_path))
+    images = [
+        im
+        for pet in (1, 2)
+        for im in pet_images(pet, 100 * pet, 10, rng.standard_normal((2, 32)) * 3, rng)
+    ]
+    add_batch(storage, "b1", images, [FOCUS])
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("ingestion_batches", ["b1"])
+    result = dg.materialize(
+        [thumbnails, pet_clusters, pet_heroes], partition_key="b1", instance=instance,
+        resources={"storage": storage},
+        run_config={"ops": {"pet_heroes": {"config": {"floor": {"megapixels": 0.0}}}}},
+    )  # fmt: skip
+    assert result.success
+    clusters = result.asset_materializations_for_node("pet_clusters")[0].metadata
+    heroes = result.asset_materializations_for_node("pet_heroes")[0].metadata
+    for pet in (1, 2):
+        projection = inline_png(clusters[f"projection pet {pet}"].value)
+        assert projection.format == "PNG" and projection.size == (600, 450)
+        sheet = inline_png(heroes[f"heroes pet {pet}"].value)
+        assert sheet.format == "PNG" and sheet.height > 2 * 128  # a row per cluster (k=2)
+        assert np.asarray(sheet.convert("L")).std() > 40  # noise thumbnails drawn (grey boxes: 25)
+    assert clusters["projections_left_out"].value == 0
 
 
 def test_similarity_index_grows_by_adds_and_reports_near_duplicates(tmp_path: Path) -> None:
@@ -97,5 +140,6 @@ def test_similarity_index_grows_by_adds_and_reports_near_duplicates(tmp_path: Pa
     assert len(index) == 12 and 50 in index
     (event,) = result.get_asset_materialization_events()
     report = event.materialization.metadata["indexes"].value[FOCUS.key]  # type: ignore[index]
-    assert report["added"] == 2 and report["size"] == 12
+    assert report["added"] == 2 and report["size"] == 12 and report["weights"] == "pretrained"
+    assert event.materialization.metadata["weights"].value == "pretrained"
     assert [pair[:2] for pair in report["examples"]] == [[1, 50]]
