@@ -111,6 +111,7 @@ def run_once(
     started = time.perf_counter()
     platform = Platform.for_settings(settings, allow_random_weights)
     defs, instance = platform.definitions(), instance_for(settings)
+    platform.mlflow.client()  # create (migrate) the tracking store now, under its lock
     summary = RunSummary(
         home=settings.resolved_home, crawlr=redact_url(settings.crawlr_source), on_job=on_job
     )

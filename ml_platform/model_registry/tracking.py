@@ -42,14 +42,14 @@ def open_client(uri: str) -> MlflowClient:
     """An MlflowClient whose stores are created now. For a sqlite store, creation (which runs
     MLflow's schema migrations) happens under a file lock: two processes starting at once on a
     new home once broke the migration for every later client."""
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     if not uri.startswith("sqlite:///"):
-        return client
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
     lock_path = Path(uri.removeprefix("sqlite:///") + ".lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
             client._tracking_client.store  # noqa: B018 - creating the store migrates it
             client._get_registry_client().store  # type: ignore[no-untyped-call]  # noqa: B018
         finally:
