@@ -1,20 +1,19 @@
-"""Embedding throughput on this machine: sgemm, model-only and end to end. Prints; never asserts.
+"""Embedding throughput: the platform on each backend vs plain peer loops, in one run. Prints.
 
-    python benchmarks/embed_throughput.py [--shared ../shared] [--batch 32] [--repeats 3]
+    python benchmarks/embed_throughput.py [--models clip effnet dino] [--photos 48] [--rounds 2]
 
-1. sgemm GFLOP/s: a large float32 matmul on all cores (the machine's practical ceiling).
-2. Model-only images/s of CLIP ViT-B/32 and DINOv2 ViT-S/14 (real architectures, random
-   weights, 224 px, one batch of preprocessed pixels), and the share of the FLOP floor:
-   floor images/s = measured GFLOP/s / GFLOP per image (8.8 and 12.3).
-3. End to end on the photos in ../shared/data, whole_image derivative: JPEG draft decode,
-   detection (YuNet + HOG), crop, preprocess, embed, append to a parquet file, with decode
-   and preprocessing of the next batch overlapped with inference
-   (ml_platform.vision.pipeline). Also without the detection step, which the platform runs
-   once per image in its own asset and stores.
-
-Every rate is given twice: by wall-clock time, and by process CPU time
-(``work * threads / cpu_seconds``), which estimates the uncontended rate when other
-processes share the cores (the load average is printed before and after).
+On the same JPEGs (../shared/data/pets), end to end from file to vectors:
+- platform: `vision.pipeline.iter_embedded_batches` with the embedder on torch, onnx and
+  onnx-int8 (model loading and the one-time ONNX export/quantisation are not timed;
+  the export cache is kept in --cache so a rerun skips them);
+- peer "transformers": a plain loop a user would write (PIL open, the transformers image
+  processor, `model(pixel_values)` under `torch.no_grad`), on the same torch module;
+- peer "ORT INT8": a plain onnxruntime loop (PIL open, resize, crop, numpy normalise,
+  `session.run`) on the same INT8 file the platform chose.
+CLIP ViT-B/32 and DINOv2-S use the real architectures with RANDOM weights (no hub access):
+the same FLOPs as the real models, meaningless vectors. EfficientNet-Lite0 has real weights.
+Paths are timed in alternating rounds so they share the background load; the best round
+counts. The load average is printed before and after: on a shared machine read the ratios.
 """
 
 from __future__ import annotations
@@ -24,161 +23,137 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
-import torch
-from PIL import Image
+from bench_peers import plain_ort_loop, plain_transformers_loop
+from shared_models import SHARED, TYPES_YAML
 
-from ml_platform.domain import DerivativeType
-from ml_platform.vision.crops import crop_for
-from ml_platform.vision.decode import load_rgb
-from ml_platform.vision.detectors import Detector
-from ml_platform.vision.embedders import Embedder, EmbedderOptions, build_random_embedder
-from ml_platform.vision.pipeline import draft_size_for, iter_embedded_batches
+from ml_platform.vision.embedders import (
+    Embedder,
+    EmbedderOptions,
+    build_random_embedder,
+    clear_embedder_cache,
+    get_embedder,
+)
+from ml_platform.vision.pipeline import iter_embedded_batches
 
-GFLOP_PER_IMAGE = {"embed_clip_vit_b_32": 8.8, "embed_dino_v2": 12.3}
-LABELS = {"embed_clip_vit_b_32": "CLIP ViT-B/32", "embed_dino_v2": "DINOv2 ViT-S/14"}
-
-
-@dataclass(frozen=True)
-class Rate:
-    """Work per second by wall clock, and by CPU time spread over the torch threads."""
-
-    wall: float
-    cpu: float
-
-    @classmethod
-    def of(cls, work: float, wall_s: float, cpu_s: float) -> Rate:
-        return cls(work / wall_s, work * torch.get_num_threads() / cpu_s)
-
-    def __str__(self) -> str:
-        return f"{self.wall:7.2f} wall ({self.cpu:7.2f} by CPU time)"
+MODELS = {
+    "clip": "embed_clip_vit_b_32",
+    "dino": "embed_dino_v2",
+    "effnet": "embed_efficientnet_lite0",
+}
+BACKENDS = ("torch", "onnx", "onnx-int8")
+Run = Callable[[], int]
 
 
-def timed(run: Callable[[], object]) -> tuple[float, float]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    run()
-    return time.perf_counter() - wall, time.process_time() - cpu
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["clip", "effnet"])
+    p.add_argument("--photos", type=int, default=48, help="photos per pass (0: all)")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--int8-mode", default="auto", choices=["auto", "dynamic", "static"])
+    p.add_argument(
+        "--cache", type=Path, default=Path(tempfile.gettempdir()) / "ml-platform-bench-onnx"
+    )
+    return p.parse_args()
 
 
-def best_rate(work: float, run: Callable[[], object], repeats: int) -> Rate:
-    """The best of ``repeats`` timed runs after one warm-up (least disturbed by neighbours)."""
-    run()
-    times = [timed(run) for _ in range(repeats)]
-    return Rate(max(work / w for w, _ in times), max(Rate.of(work, w, c).cpu for w, c in times))
+def embedder_for(key: str, backend: str, args: argparse.Namespace, scratch: Path) -> Embedder:
+    pets = SHARED / "data" / "pets"
+    common = {
+        "backend": backend, "onnx_cache_dir": args.cache, "calibration_dir": pets,
+        "int8_mode": args.int8_mode, "batch_size": args.batch,
+    }  # fmt: skip
+    if key != "effnet":
+        return build_random_embedder(MODELS[key], options=EmbedderOptions(**common))  # type: ignore[arg-type]
+    types = scratch / "types.yaml"
+    onnx = SHARED / "models" / "efficientnet_lite0_features.onnx"
+    types.write_text(TYPES_YAML.format(name=MODELS[key], onnx=onnx) + "    int8: auto\n")
+    clear_embedder_cache()
+    options = EmbedderOptions(custom_types_file=types, **common)  # type: ignore[arg-type]
+    return get_embedder(MODELS[key], options)
 
 
-def sgemm_gflops(size: int = 4096, repeats: int = 5) -> Rate:
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    with torch.inference_mode():
-        return best_rate(2 * size**3 / 1e9, lambda: a @ b, repeats)
+def platform_run(embedder: Embedder, paths: list[Path]) -> Run:
+    def run() -> int:
+        return sum(len(part.items) for part in iter_embedded_batches(paths, embedder))
+
+    return run
 
 
-def model_only(embedder: Embedder, batch: int, repeats: int) -> Rate:
-    rng = np.random.default_rng(0)
-    pixels = rng.standard_normal((batch, 3, 224, 224), dtype=np.float32)
-    return best_rate(batch, lambda: embedder.embed_preprocessed(pixels), repeats)
+def timed(run: Run) -> float:
+    start = time.perf_counter()
+    count = run()
+    return count / (time.perf_counter() - start)
 
 
-def whole_image_loader(
-    embedder: Embedder, detector: Detector | None
-) -> Callable[[Path], Image.Image | None]:
-    draft = draft_size_for(embedder)
-
-    def load(path: Path) -> Image.Image | None:
-        image = load_rgb(path, draft_size=draft)
-        if detector is None:
-            return image
-        return crop_for(image, DerivativeType.WHOLE_IMAGE, detector.detect(image))
-
-    return load
+def measure(runs: dict[str, Run], rounds: int) -> dict[str, float]:
+    """Best images/s of each path over ``rounds`` alternating rounds, after a warm-up."""
+    for run in runs.values():
+        run()
+    rates: dict[str, list[float]] = {label: [] for label in runs}
+    for index in range(rounds):
+        order = list(runs) if index % 2 == 0 else list(reversed(runs))
+        for label in order:
+            rates[label].append(timed(runs[label]))
+    return {label: max(values) for label, values in rates.items()}
 
 
-def embed_to_parquet(
-    embedder: Embedder, paths: list[Path], detector: Detector | None, batch: int, out: Path
-) -> None:
-    schema = pa.schema([("path", pa.string()), ("vector", pa.list_(pa.float32(), embedder.dim))])
-    with pq.ParquetWriter(out, schema) as writer:
-        load = whole_image_loader(embedder, detector)
-        for part in iter_embedded_batches(paths, embedder, load=load, batch_size=batch):
-            vectors = pa.FixedSizeListArray.from_arrays(part.vectors.ravel(), embedder.dim)
-            names = pa.array([str(p) for p in part.items])
-            writer.write_table(pa.Table.from_arrays([names, vectors], schema=schema))
+def build_runs(
+    key: str, args: argparse.Namespace, paths: list[Path], scratch: Path
+) -> dict[str, Run]:
+    runs: dict[str, Run] = {}
+    embedders: dict[str, Embedder] = {}
+    for backend in BACKENDS if key != "effnet" else ("onnx", "onnx-int8"):
+        started = time.perf_counter()
+        embedder = embedder_for(key, backend, args, scratch)
+        took = time.perf_counter() - started
+        actual = getattr(embedder, "backend", backend)
+        print(f"  {backend:<10} -> {embedder.revision} ({actual}), built in {took:.1f} s")
+        embedders[str(getattr(actual, "value", actual))] = embedder
+        runs[f"platform {actual}"] = platform_run(embedder, paths)
+    torch_embedder = embedders.get("torch")
+    if torch_embedder is not None:
+        runs["peer transformers"] = plain_transformers_loop(torch_embedder, paths, args.batch)
+    int8 = embedders.get("onnx-int8")
+    if int8 is not None:
+        runs["peer ORT INT8"] = plain_ort_loop(int8, paths, args.batch)
+    return runs
 
 
-def end_to_end(
-    embedder: Embedder, paths: list[Path], detector: Detector | None, batch: int, out: Path
-) -> Rate:
-    """Images/s from paths to rows in a parquet file."""
-    wall, cpu = timed(lambda: embed_to_parquet(embedder, paths, detector, batch, out))
-    return Rate.of(len(paths), wall, cpu)
-
-
-def photos(shared: Path) -> list[Path]:
-    return sorted((shared / "data").rglob("*.jpg"))
-
-
-def make_detector(shared: Path) -> Detector:
-    yunet = shared / "models" / "face_detection_yunet_2023mar.onnx"
-    detector = Detector(yunet_model=yunet if yunet.is_file() else None, person_onnx=None)
-    detector.detect(Image.new("RGB", (320, 240)))  # load the models before timing
-    return detector
-
-
-def report_model(name: str, gflops: Rate, args: argparse.Namespace) -> tuple[Embedder, Rate]:
-    embedder = build_random_embedder(name, options=EmbedderOptions(batch_size=args.batch))
-    rate = model_only(embedder, args.batch, args.repeats)
-    per_image = GFLOP_PER_IMAGE[name]
-    floor = Rate(gflops.wall / per_image, gflops.cpu / per_image)
-    print(f"{LABELS[name]}, batch {args.batch}, random weights")
-    print(f"  model-only img/s   {rate}")
-    print(f"  FLOP floor img/s   {floor}  ({per_image} GFLOP/img)")
-    share = f"{rate.wall / floor.wall:7.0%} wall ({rate.cpu / floor.cpu:7.0%} by CPU time)"
-    print(f"  share of floor     {share}")
-    return embedder, rate
-
-
-def report_end_to_end(
-    embedder: Embedder, rate: Rate, paths: list[Path], detector: Detector, batch: int
-) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        for label, det in (("with detection", detector), ("detections stored", None)):
-            e2e = end_to_end(embedder, paths, det, batch, Path(tmp) / "embeddings.parquet")
-            print(f"  end-to-end img/s   {e2e}  whole_image {label}, {len(paths)} photos")
-            print(
-                f"  e2e / model-only   {e2e.wall / rate.wall:7.2f} wall "
-                f"({e2e.cpu / rate.cpu:7.2f} by CPU time)"
-            )
+def report(key: str, rates: dict[str, float]) -> None:
+    for label, rate in rates.items():
+        print(f"  {label:<22} {rate:8.1f} img/s")
+    platform = {
+        k.removeprefix("platform "): v for k, v in rates.items() if k.startswith("platform")
+    }
+    fastest = max(platform, key=lambda k: platform[k])
+    pairs = [("peer ORT INT8", fastest), ("peer transformers", "torch")]
+    for peer, ours in pairs:
+        if peer in rates and ours in platform:
+            print(f"  ratio platform {ours} / {peer}: {platform[ours] / rates[peer]:.2f}x")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_shared = Path(__file__).resolve().parents[1].parent / "shared"
-    parser.add_argument(
-        "--shared",
-        type=Path,
-        default=Path(os.environ.get("ML_PLATFORM_SHARED_DIR", default_shared)),
+    args = parse_args()
+    pets = sorted((SHARED / "data" / "pets").rglob("*.jpg"))
+    paths = pets[: args.photos] if args.photos else pets
+    import torch
+
+    print(
+        f"{len(paths)} photos from {SHARED / 'data' / 'pets'}; cpus {os.cpu_count()}, torch "
+        f"threads {torch.get_num_threads()}; load average {os.getloadavg()}"
     )
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load {os.getloadavg()}")
-    gflops = sgemm_gflops()
-    print(f"sgemm 4096^3 float32 GFLOP/s {gflops}")
-    paths = photos(args.shared) if (args.shared / "data").is_dir() else []
-    detector = make_detector(args.shared) if paths else None
-    for name in GFLOP_PER_IMAGE:
-        embedder, rate = report_model(name, gflops, args)
-        if detector is None:
-            print(f"  end-to-end skipped: no photos under {args.shared}/data")
-            continue
-        report_end_to_end(embedder, rate, paths, detector, args.batch)
-    print(f"load after: {os.getloadavg()}")
+    with tempfile.TemporaryDirectory() as scratch:
+        for key in args.models:
+            weights = (
+                "real weights" if key == "effnet" else "RANDOM weights, full-size architecture"
+            )
+            print(f"\n{MODELS[key]} ({weights})")
+            runs = build_runs(key, args, paths, Path(scratch))
+            report(key, measure(runs, args.rounds))
+    print(f"\nload average after: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

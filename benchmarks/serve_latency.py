@@ -9,7 +9,13 @@ concurrency 1 and 8 with httpx, interleaved block by block with the same operati
 in-process (no HTTP, same inference thread) so both see the same background load, and prints
 p50/p95/p99 latency, requests/s and the HTTP/in-process ratio. Prints; never asserts.
 
-    python benchmarks/serve_latency.py [--requests 16]
+    python benchmarks/serve_latency.py [--requests 16] [--batch-max 1 16] [--backend auto]
+
+Each `--batch-max` value is a fresh server (1: no dynamic batching, one forward pass per
+request; >1: concurrent requests share forward passes), and the end compares them at c=8.
+Cold start: the first classify after `/readyz` turns 200 (the models load on first use).
+The ONNX export cache is kept in --onnx-cache (linked into each temporary home), so only
+the first run ever exports.
 
 The face photo comes from $ML_PLATFORM_SHARED_DIR/data/faces (default ../shared), else a
 generated image (the DINO face collection then reports "no face detected" quickly).
@@ -19,22 +25,21 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import io
 import logging
 import os
-import socket
 import tempfile
-import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 from PIL import Image
+from serve_helpers import Load, ServerThread, free_port, percentiles, run_interleaved
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS: dict[str, list[dict[str, object]]] = {
@@ -63,8 +68,9 @@ def photo_bytes() -> tuple[bytes, str]:
     return buffer.getvalue(), label
 
 
-def register(uri: str, artifacts: Path) -> None:
-    """Collection 1: CLIP whole image (512-d); collection 2: DINOv2 face (384-d)."""
+def register(uri: str, artifacts: Path, backend: str) -> None:
+    """Collection 1: CLIP whole image (512-d); collection 2: DINOv2 face (384-d); both
+    trained (as it were) on `backend` embeddings (auto: onnx-int8, the CPU default)."""
     from mlflow import MlflowClient
     from sklearn.linear_model import LogisticRegression
 
@@ -73,6 +79,8 @@ def register(uri: str, artifacts: Path) -> None:
     from ml_platform.model_registry.registry import ClassifierPayload, log_and_register
 
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    chosen = "onnx-int8" if backend == "auto" else backend
+    revision = "random-init" if chosen == "torch" else f"random-init+{chosen}"
     specs = [
         (1, "whole_image", "embed_clip_vit_b_32", 512),
         (2, "prominent_face", "embed_dino_v2", 384),
@@ -87,79 +95,11 @@ def register(uri: str, artifacts: Path) -> None:
             VersionTag.DIMENSIONALITY: str(dim),
             VersionTag.THRESHOLD: "0.5",
             VersionTag.WEIGHTS: "random",
+            VersionTag.EMBEDDER_REVISION: revision,
         }
         payload = ClassifierPayload(estimator, 0.5, dim, collection_id, tags, {}, {})
         version = log_and_register(client, payload, artifact_location=str(artifacts)).version
         promote(client, collection_id, version, "benchmark")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ServerThread:
-    """uvicorn serving `app` on 127.0.0.1 in a daemon thread until `stop()`."""
-
-    def __init__(self, app: Any, port: int) -> None:
-        import uvicorn
-
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.url = f"http://127.0.0.1:{port}"
-
-    def start(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
-def percentiles(seconds: list[float]) -> dict[str, float]:
-    ms = np.asarray(seconds) * 1000.0
-    return {f"p{q}": float(np.percentile(ms, q)) for q in (50, 95, 99)}
-
-
-@dataclass
-class Load:
-    """Latencies and busy wall time of one way of calling, accumulated over blocks."""
-
-    latencies: list[float] = field(default_factory=list)
-    wall: float = 0.0
-
-
-def run_block(
-    call: Callable[[], None], requests: int, pool: ThreadPoolExecutor, load: Load
-) -> None:
-    def timed(_: int) -> float:
-        start = time.perf_counter()
-        call()
-        return time.perf_counter() - start
-
-    start = time.perf_counter()
-    load.latencies.extend(pool.map(timed, range(requests)))
-    load.wall += time.perf_counter() - start
-
-
-def run_interleaved(
-    calls: dict[str, Callable[[], None]], requests: int, concurrency: int
-) -> dict[str, Load]:
-    """`requests` calls per way, in alternating blocks of `concurrency` concurrent calls.
-
-    Alternating keeps both ways under the same background load on a shared machine.
-    """
-    loads = {how: Load() for how in calls}
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        for _ in range(max(1, requests // concurrency)):
-            for how, call in calls.items():
-                run_block(call, concurrency, pool, loads[how])
-    return loads
 
 
 def http_call(client: httpx.Client, body: dict[str, object]) -> Callable[[], None]:
@@ -209,72 +149,141 @@ def report(name: str, how: str, concurrency: int, load: Load) -> dict[str, float
     return {**figures, "rps": rps}
 
 
-def benchmark(requests: int, scenarios: list[str]) -> None:
-    from pydantic import TypeAdapter
+def benchmark(args: argparse.Namespace) -> None:
+    data, label = photo_bytes()
+    print(f"image: {label}; backend setting: {args.backend}; load {os.getloadavg()[0]:.2f}")
+    print("weights: RANDOM (CLIP ViT-B/32 and DINOv2-small architectures, no pretrained weights)")
+    print(f"torch threads: {__import__('torch').get_num_threads()}, cpus: {os.cpu_count()}")
+    print(f"servers (serve_batch_max): {args.batch_max}, blocks interleaved across them\n")
+    with contextlib.ExitStack() as stack:
+        servers = [stack.enter_context(one_server(args, data, b)) for b in args.batch_max]
+        c8 = run_all(servers, data, args.requests, args.scenarios)
+    compare(servers, c8)
 
+
+@dataclass
+class Served:
+    batch_max: int
+    url: str
+    state: Any
+    cold_s: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return f"b={self.batch_max}"
+
+
+@contextlib.contextmanager
+def one_server(args: argparse.Namespace, data: bytes, batch_max: int) -> Iterator[Served]:
     from ml_platform.serving import ServeOptions, create_app
-    from ml_platform.serving.schemas import Operation
     from ml_platform.settings import Settings
 
-    data, label = photo_bytes()
     yunet = shared_dir() / "models" / "face_detection_yunet_2023mar.onnx"
     with tempfile.TemporaryDirectory(prefix="serve-latency-") as tmp:
         home = Path(tmp)
+        (home / "models").mkdir()
+        args.onnx_cache.mkdir(parents=True, exist_ok=True)
+        (home / "models" / "onnx").symlink_to(args.onnx_cache.resolve())
         uri = f"sqlite:///{home / 'mlflow.db'}"
         os.environ["MLFLOW_TRACKING_URI"] = uri  # log_and_register resolves sources with it
-        register(uri, home / "artifacts")
+        register(uri, home / "artifacts", args.backend)
         settings = Settings(
             home=home,
             mlflow_tracking_uri=uri,
             allow_random_weights=True,
             yunet_model=yunet if yunet.is_file() else None,
+            embed_backend=args.backend,
+            serve_batch_max=batch_max,
         )
         app = create_app(settings, ServeOptions(refresh_interval_s=30.0))
         server = ServerThread(app, free_port())
         server.start()
-        print(f"image: {label}; face detector: {'yunet' if settings.yunet_model else 'haar'}")
-        print(
-            "weights: RANDOM (CLIP ViT-B/32 and DINOv2-small architectures, no pretrained weights)"
-        )
-        print(f"torch threads: {__import__('torch').get_num_threads()}, cpus: {os.cpu_count()}")
-        print(f"load average at start: {os.getloadavg()[0]:.2f}\n")
         try:
-            adapter = TypeAdapter(list[Operation])
-            run_all(server.url, app.state.serving, data, requests, adapter, scenarios)
+            served = Served(batch_max, server.url, app.state.serving)
+            served.cold_s = cold_start(server.url, data)
+            print(f"{served.label}: first classify {served.cold_s * 1000:.0f} ms after /readyz 200")
+            yield served
         finally:
             server.stop()
+            app.state.serving.models.close()
+
+
+def cold_start(url: str, data: bytes) -> float:
+    """Seconds of the first CLIP classify once /readyz says 200."""
+    body = {
+        "image_base64": base64.b64encode(data).decode("ascii"),
+        "operations": SCENARIOS["clip_whole_image"],
+    }
+    with httpx.Client(base_url=url, timeout=300.0) as client:
+        deadline = time.monotonic() + 600
+        while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        start = time.perf_counter()
+        http_call(client, body)()
+        return time.perf_counter() - start
+
+
+def compare(servers: list[Served], c8: dict[str, dict[str, dict[str, float]]]) -> None:
+    base = servers[0]
+    print(f"\nbatching vs {base.label} (HTTP, c=8, same interleaved blocks):")
+    for name, by_label in c8.items():
+        old = by_label[base.label]
+        for served in servers[1:]:
+            new = by_label[served.label]
+            print(
+                f"  {name:<17} {served.label:<5} req/s {new['rps']:6.2f} vs {old['rps']:6.2f} "
+                f"(x{new['rps'] / old['rps']:.2f})  p95 {new['p95']:7.1f} vs {old['p95']:7.1f} "
+                f"ms  p50 {new['p50']:7.1f} vs {old['p50']:7.1f} ms"
+            )
+    for served in servers:
+        print(f"  cold start {served.label:<5} {served.cold_s * 1000:.0f} ms")
 
 
 def run_all(
-    url: str, state: Any, data: bytes, requests: int, adapter: Any, scenarios: list[str]
-) -> None:
+    servers: list[Served], data: bytes, requests: int, scenarios: list[str]
+) -> dict[str, dict[str, dict[str, float]]]:
+    from pydantic import TypeAdapter
+
+    from ml_platform.serving.schemas import Operation
+
+    adapter: Any = TypeAdapter(list[Operation])
     encoded = base64.b64encode(data).decode("ascii")
     limits = httpx.Limits(max_connections=16)
-    with httpx.Client(base_url=url, timeout=120.0, limits=limits) as client:
-        for operations in SCENARIOS.values():  # warm up: load every model once
-            http_call(client, {"image_base64": encoded, "operations": operations})()
-        both = {"image_base64": encoded, "operations": SCENARIOS["both"]}
-        timings = client.post("/v1/analyze", json=both).json()["timings_ms"]
-        print(f"one 'both' request, server-side stages (ms): {timings}\n")
-        overheads = []
+    clients = [httpx.Client(base_url=s.url, timeout=120.0, limits=limits) for s in servers]
+    c8: dict[str, dict[str, dict[str, float]]] = {}
+    overheads = []
+    try:
+        for client in clients:
+            for operations in SCENARIOS.values():  # warm up: every model and path once
+                http_call(client, {"image_base64": encoded, "operations": operations})()
         for name in scenarios:
             operations = SCENARIOS[name]
             body: dict[str, object] = {"image_base64": encoded, "operations": operations}
-            calls = {
-                "http": http_call(client, body),
-                "in-process": in_process_call(state, data, adapter.validate_python(operations)),
-            }
+            parsed = adapter.validate_python(operations)
+            calls: dict[str, Callable[[], None]] = {}
+            for served, client in zip(servers, clients, strict=True):
+                calls[f"http {served.label}"] = http_call(client, body)
+                calls[f"local {served.label}"] = in_process_call(served.state, data, parsed)
             for concurrency in (1, 8):
                 count = requests if concurrency == 1 else 2 * requests
                 loads = run_interleaved(calls, count, concurrency)
-                http, local = (report(name, how, concurrency, loads[how]) for how in calls)
-                p50, rps = http["p50"] / local["p50"], http["rps"] / local["rps"]
-                overheads.append(
-                    f"  {name:<17} c={concurrency:<2} p50 x{p50:5.2f}  req/s x{rps:5.2f}"
-                )
+                figures = {how: report(name, how, concurrency, loads[how]) for how in calls}
+                for served in servers:
+                    http, local = figures[f"http {served.label}"], figures[f"local {served.label}"]
+                    if concurrency == 8:
+                        c8.setdefault(name, {})[served.label] = http
+                    p50, rps = http["p50"] / local["p50"], http["rps"] / local["rps"]
+                    overheads.append(
+                        f"  {name:<17} {served.label:<5} c={concurrency:<2} "
+                        f"p50 x{p50:5.2f}  req/s x{rps:5.2f}"
+                    )
+    finally:
+        for client in clients:
+            client.close()
     print("\nHTTP + framework overhead (http / in-process):")
     print("\n".join(overheads))
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
+    return c8
 
 
 def main() -> None:
@@ -283,11 +292,16 @@ def main() -> None:
     parser.add_argument(
         "--scenarios", nargs="+", choices=sorted(SCENARIOS), default=list(SCENARIOS)
     )
+    parser.add_argument("--batch-max", nargs="+", type=int, default=[1, 16])
+    parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx", "onnx-int8"])
+    parser.add_argument(
+        "--onnx-cache", type=Path, default=Path(tempfile.gettempdir()) / "ml-platform-bench-onnx"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # fail fast to random weights, no hub calls
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    benchmark(args.requests, args.scenarios)
+    benchmark(args)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@ out-of-fold AP) and its AP on the held-out photos, then the means. Never asserts
 Embeddings come from `ml_platform.vision.embedders` with a custom ONNX embedding type
 (written to a temporary YAML file) for ../shared/models/efficientnet_lite0_features.onnx;
 `--check` also runs onnxruntime directly on a few photos and prints the largest difference.
+`--backend onnx-int8` trains on the INT8 model's embeddings (static/dynamic by --int8-mode,
+calibrated on the pet photos); `--compare-int8` trains on both and prints the AP change.
 
-    python benchmarks/train_pets.py [--holdout 3] [--seed 0] [--check]
+    python benchmarks/train_pets.py [--holdout 3] [--seed 0] [--check] [--compare-int8]
 """
 
 from __future__ import annotations
@@ -38,11 +40,16 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cv-folds", type=int, default=5)
     p.add_argument("--check", action="store_true", help="compare with onnxruntime directly")
+    p.add_argument("--backend", default="onnx", choices=["onnx", "onnx-int8"])
+    p.add_argument("--int8-mode", default="auto", choices=["auto", "dynamic", "static"])
+    p.add_argument("--compare-int8", action="store_true", help="fp32 and INT8, and the change")
     return p.parse_args()
 
 
-def embed_all(paths: list[Path], model: Path, workdir: Path) -> NDArray[np.float32]:
-    embedder = efficientnet_embedder(model, workdir)
+def embed_all(
+    paths: list[Path], model: Path, workdir: Path, backend: str = "onnx", int8_mode: str = "auto"
+) -> NDArray[np.float32]:
+    embedder = efficientnet_embedder(model, workdir, backend, int8_mode)
     print(f"embedder {embedder.name}: {embedder.model_id}@{embedder.revision} dim={embedder.dim}")
     return np.asarray(embedder.embed([load_rgb(p) for p in paths]), dtype=np.float32)
 
@@ -87,6 +94,50 @@ def report(breed: str, result: TrainingResult, held_out_ap: float, held_out_f1: 
     )
 
 
+def evaluate(
+    X: NDArray[np.float32], breeds: NDArray[np.str_], args: argparse.Namespace
+) -> tuple[float, float, float]:
+    """Train one classifier per breed; mean (cv AP, out-of-fold AP, held-out AP)."""
+    held_out = holdout_mask(breeds, args.holdout, args.seed)
+    config = TrainingConfig(cv_folds=args.cv_folds, seed=args.seed)
+    cv_aps, oof_aps, held_aps = [], [], []
+    start = time.perf_counter()
+    for breed in np.unique(breeds):
+        y = (breeds == breed).astype(np.int64)
+        result = train_classifier(X[~held_out], y[~held_out], config)
+        evaluation = evaluate_on(result.estimator, X[held_out], y[held_out], result.threshold)
+        report(str(breed), result, evaluation.average_precision, evaluation.f1)
+        cv_aps.append(result.winner_metrics.average_precision_mean)
+        oof_aps.append(result.out_of_fold.average_precision)
+        held_aps.append(evaluation.average_precision)
+    n_train, n_test = int((~held_out).sum()), int(held_out.sum())
+    means = (float(np.mean(cv_aps)), float(np.mean(oof_aps)), float(np.mean(held_aps)))
+    print(
+        f"\nmean over {len(cv_aps)} breeds: cv_ap={means[0]:.3f} oof_ap={means[1]:.3f} "
+        f"held_out_ap={means[2]:.3f} (train {n_train} photos, held out {n_test}; base rate "
+        f"{1 / len(cv_aps):.3f}; training took {time.perf_counter() - start:.1f}s)"
+    )
+    return means
+
+
+def check(X: NDArray[np.float32], paths: list[Path], model: Path) -> None:
+    reference = direct_onnx(paths[:8], model)
+    ours = X[:8] / np.linalg.norm(X[:8], axis=1, keepdims=True)
+    theirs = reference / np.linalg.norm(reference, axis=1, keepdims=True)
+    cosine = (ours * theirs).sum(axis=1)
+    largest = np.abs(X[:8] - reference).max()
+    print(
+        f"embedders vs onnxruntime on 8 photos: max |diff| {largest:.3f}, "
+        f"min cosine {cosine.min():.4f}"
+    )
+
+
+def compare(fp32: tuple[float, float, float], int8: tuple[float, float, float]) -> None:
+    print("\nINT8 vs fp32 (mean AP over breeds):")
+    for label, a, b in zip(("cv_ap", "oof_ap", "held_out_ap"), fp32, int8, strict=True):
+        print(f"  {label:<12} fp32 {a:.4f}  int8 {b:.4f}  change {b - a:+.4f}")
+
+
 def main() -> None:
     args = parse_args()
     photos = {
@@ -94,48 +145,21 @@ def main() -> None:
     }
     paths = [p for breed_photos in photos.values() for p in breed_photos]
     breeds = np.array([p.parent.name for p in paths])
-    start = time.perf_counter()
+    backends = ["onnx", "onnx-int8"] if args.compare_int8 else [args.backend]
+    results = {}
     with tempfile.TemporaryDirectory() as workdir:
-        X = embed_all(paths, args.model, Path(workdir))
-    print(
-        f"embedded {len(paths)} photos of {len(photos)} breeds in "
-        f"{time.perf_counter() - start:.1f}s"
-    )
-    if args.check:
-        reference = direct_onnx(paths[:8], args.model)
-        ours = X[:8] / np.linalg.norm(X[:8], axis=1, keepdims=True)
-        theirs = reference / np.linalg.norm(reference, axis=1, keepdims=True)
-        cosine = (ours * theirs).sum(axis=1)
-        largest = np.abs(X[:8] - reference).max()
-        print(
-            f"embedders vs onnxruntime on 8 photos: max |diff| {largest:.3f}, "
-            f"min cosine {cosine.min():.4f}"
-        )
-    held_out = holdout_mask(breeds, args.holdout, args.seed)
-    config = TrainingConfig(cv_folds=args.cv_folds, seed=args.seed)
-    cv_aps, oof_aps, held_aps = [], [], []
-    start = time.perf_counter()
-    for breed in photos:
-        y = (breeds == breed).astype(np.int64)
-        groups = np.flatnonzero(~held_out)  # each photo is its own source: no crops here
-        result = train_classifier(X[~held_out], y[~held_out], config, groups)
-        evaluation = evaluate_on(result.estimator, X[held_out], y[held_out], result.threshold)
-        report(breed, result, evaluation.average_precision, evaluation.f1)
-        cv_aps.append(result.winner_metrics.average_precision_mean)
-        oof_aps.append(result.out_of_fold.average_precision)
-        held_aps.append(evaluation.average_precision)
-    n_train, n_test = int((~held_out).sum()), int(held_out.sum())
-    print(
-        f"\nmean over {len(photos)} breeds: cv_ap={np.mean(cv_aps):.3f} "
-        f"oof_ap={np.mean(oof_aps):.3f} held_out_ap={np.mean(held_aps):.3f} "
-        f"(train {n_train} photos, held out {n_test}; base rate {1 / len(photos):.3f}; "
-        f"training took {time.perf_counter() - start:.1f}s)"
-    )
-    print(
-        f"gap (grouped CV minus held-out AP): "
-        f"fold-mean {np.mean(cv_aps) - np.mean(held_aps):+.3f}, "
-        f"pooled out-of-fold {np.mean(oof_aps) - np.mean(held_aps):+.3f}"
-    )
+        for backend in backends:
+            start = time.perf_counter()
+            X = embed_all(paths, args.model, Path(workdir), backend, args.int8_mode)
+            print(
+                f"embedded {len(paths)} photos of {len(photos)} breeds ({backend}) in "
+                f"{time.perf_counter() - start:.1f}s"
+            )
+            if args.check:
+                check(X, paths, args.model)
+            results[backend] = evaluate(X, breeds, args)
+    if args.compare_int8:
+        compare(results["onnx"], results["onnx-int8"])
 
 
 if __name__ == "__main__":

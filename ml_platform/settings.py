@@ -194,6 +194,50 @@ class Settings(BaseSettings):
         description="prominent_face images whose face quality (vision.faces.quality, 0-1) is "
         "below this are left out of classifier training; 0 keeps every face.",
     )
+    embed_backend: str = Field(
+        "auto",
+        description="Embedder backend: torch, onnx, onnx-int8, or auto (the fastest whose drift "
+        "check passes). ONNX models are exported once and cached under home/models/onnx.",
+    )
+    embed_backends: str = Field(
+        "",
+        description="Per embedding type backends, comma-separated type=backend pairs: "
+        "embed_dino_v2=torch,embed_clip_vit_b_32=onnx-int8.",
+    )
+    embed_int8_mode: str = Field(
+        "auto",
+        description="INT8 quantisation: dynamic, static (calibrated), or auto (both, "
+        "the faster that passes the drift check).",
+    )
+    embed_loader_threads: int = Field(
+        0, description="Threads decoding and preprocessing images for embedding (0: by cores)."
+    )
+    serve_batch_max: int = Field(
+        16, description="Most images in one batched embedding forward pass while serving."
+    )
+    serve_batch_wait_ms: float = Field(
+        2.0,
+        description="How long a serving batch waits for more requests once the model is free "
+        "(0 disables dynamic batching).",
+    )
+
+    @property
+    def type_backends(self) -> tuple[tuple[str, str], ...]:
+        """``embed_backends`` as sorted (type, backend) pairs; ValueError on a malformed one."""
+        pairs = []
+        for item in filter(None, (part.strip() for part in self.embed_backends.split(","))):
+            name, sep, backend = item.partition("=")
+            if not sep or not name.strip() or not backend.strip():
+                raise ValueError(
+                    f"ML_PLATFORM_EMBED_BACKENDS: {item!r} is not type=backend "
+                    "(e.g. embed_dino_v2=torch)"
+                )
+            pairs.append((name.strip(), backend.strip()))
+        return tuple(sorted(pairs))
+
+    @property
+    def onnx_cache_dir(self) -> Path:
+        return self.resolved_home / "models" / "onnx"
 
     @property
     def resolved_home(self) -> Path:

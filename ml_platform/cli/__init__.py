@@ -273,6 +273,9 @@ def _register_subcommands() -> None:
 
     main.add_command(finetune)
     main.add_command(labels)
+    from ml_platform.cli.embed import embed
+
+    main.add_command(embed)
 
 
 _register_subcommands()

@@ -97,6 +97,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state.preloader.stop()
     state.champions.shutdown()
     state.inference.shutdown(wait=False, cancel_futures=True)
+    state.models.close()
 
 
 async def _serving_error(request: Request, exc: Exception) -> Response:

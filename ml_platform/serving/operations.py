@@ -33,6 +33,7 @@ from ml_platform.serving.schemas import (
 )
 from ml_platform.serving.vision_models import VisionModels, random_variant
 from ml_platform.vision.embedders import Embedder
+from ml_platform.vision.embedders.backends import Backend, split_revision
 
 log = logging.getLogger(__name__)
 Champions = Mapping[int, Champion | ServingError]
@@ -136,12 +137,24 @@ def classify(
 
 
 def embedder_for(champion: Champion, models: VisionModels) -> tuple[str, Embedder]:
-    """The configured embedder of the champion's type; for a champion trained on random
-    weights (the offline demo) whose configured embedder is pretrained or cannot load, the
-    seeded random-weight embedder it was trained on, so its answers stay consistent."""
+    """The champion's type on the backend it was trained with (its embedder_revision names
+    it). For a champion trained on random weights (the offline demo) whose configured
+    embedder is pretrained or cannot load, the seeded random-weight embedder it was trained
+    on, so its answers stay consistent."""
+    key = weights_key(champion, models)
+    return models.embedder_on(key, champion_backend(champion))
+
+
+def champion_backend(champion: Champion) -> Backend | None:
+    """The backend of the embeddings a champion was trained on (None: the type's native)."""
+    return split_revision(champion.tags.get(VersionTag.EMBEDDER_REVISION.value, "")).backend
+
+
+def weights_key(champion: Champion, models: VisionModels) -> str:
+    """The embedder key for the champion's weights: its type, or `<type>@random`."""
     name = champion.focus.embedding_type
     if champion.weights is not WeightsStatus.RANDOM:
-        return name, models.embedder(name)
+        return name
     try:
         embedder = models.embedder(name)
     except ServingError as exc:
@@ -149,12 +162,13 @@ def embedder_for(champion: Champion, models: VisionModels) -> tuple[str, Embedde
             raise
     else:
         if embedder.weights is WeightsStatus.RANDOM:
-            return name, embedder
-    return random_variant(name), models.embedder(random_variant(name))
+            return name
+    return random_variant(name)
 
 
 def check_compatible(champion: Champion, embedder: Embedder) -> None:
-    """Refuse (409) a classifier whose input width or weights differ from the embedder's."""
+    """Refuse (409) a classifier whose input width, backend or weights differ from the
+    embedder's: a mismatch is never served silently."""
     where = f"collection {champion.collection_id}'s champion ({champion.name} v{champion.version})"
     if embedder.dim != champion.dimensionality:
         raise ServingError(
@@ -163,6 +177,15 @@ def check_compatible(champion: Champion, embedder: Embedder) -> None:
             f"embeddings but this server's embedder ({embedder.model_id}) makes {embedder.dim}-d "
             "ones; configure the embedder it was trained with, or retrain the classifier",
         )
+    wanted, served = champion_backend(champion), split_revision(embedder.revision).backend
+    if wanted != served:
+        raise ServingError(
+            ErrorKind.INCOMPATIBLE_CLASSIFIER,
+            f"{where} was trained on {_backend_name(wanted)} {champion.focus.embedding_type} "
+            f"embeddings but this server can only give {_backend_name(served)} ones (the "
+            f"drift check refused that backend here, see the log); set "
+            "ML_PLATFORM_EMBED_BACKENDS (type=backend) for this type, or re-embed and retrain",
+        )
     if champion.weights is not None and champion.weights != embedder.weights:
         raise ServingError(
             ErrorKind.INCOMPATIBLE_CLASSIFIER,
@@ -170,6 +193,10 @@ def check_compatible(champion: Champion, embedder: Embedder) -> None:
             f"weights but this server's embedder has {embedder.weights.value} weights; "
             "its answers would be meaningless",
         )
+
+
+def _backend_name(backend: Backend | None) -> str:
+    return backend.value if backend is not None else "native"
 
 
 def embed(operation: EmbedOperation, analysis: ImageAnalysis) -> EmbedResult:

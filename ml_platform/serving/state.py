@@ -74,7 +74,8 @@ def build_state(
         zero_shot=LazyModels(CacheKind.ZERO_SHOT, metrics, (ZeroShotUnavailableError, OSError)),
         image_hosts=allowed_hosts(settings, options),
         inference=ThreadPoolExecutor(
-            max_workers=options.inference_workers, thread_name_prefix="ml-platform-inference"
+            max_workers=inference_threads(settings, options),
+            thread_name_prefix="ml-platform-inference",
         ),
         clusters=ClustersCache(StorageResource(home=str(settings.resolved_home)).heroes_dir()),
         decode=decode_options(settings),
@@ -90,6 +91,13 @@ def decode_options(settings: Settings) -> DecodeOptions:
         max_aspect=settings.max_image_aspect_ratio,
         reduce_to=settings.serve_max_decode_side,
     )
+
+
+def inference_threads(settings: Settings, options: ServeOptions) -> int:
+    """With dynamic batching, enough threads for a full batch of requests to wait together
+    (the forward pass itself runs once, on the batcher's thread)."""
+    batching = settings.serve_batch_max if settings.serve_batch_max > 1 else 1
+    return max(options.inference_workers, batching)
 
 
 def state_of(request: Request) -> ServingState:

@@ -6,6 +6,7 @@ detectors are not guaranteed re-entrant); different models run concurrently.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Protocol
 
@@ -14,6 +15,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from ml_platform.defs.resources.models import embedder_options
+from ml_platform.serving.batching import BatchingConfig, DynamicBatcher
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.lazy import LOAD_ERRORS, LazyModels, Loaded
 from ml_platform.serving.metrics import CacheKind, ServingMetrics
@@ -26,6 +28,8 @@ from ml_platform.vision.embedders import (
     get_embedder,
     known_embedding_types,
 )
+from ml_platform.vision.embedders.backends import Backend, split_revision
+from ml_platform.vision.embedders.registry import BUILTIN_NAMES
 
 
 class ProminentDetector(Protocol):
@@ -38,10 +42,22 @@ EmbedderFactory = Callable[[str], Embedder]
 # "<embedding type>@random": the seeded random-weight embedder a weights=random champion was
 # trained on (e.g. by the offline demo); its answers are consistent with it and labelled so.
 RANDOM_VARIANT = "@random"
+# "<key>:<backend>": the embedder of that key pinned to one backend (a champion's backend).
+BACKEND_VARIANT = ":"
 
 
 def random_variant(embedding_type: str) -> str:
     return f"{embedding_type}{RANDOM_VARIANT}"
+
+
+def backend_variant(key: str, backend: Backend) -> str:
+    return f"{key}{BACKEND_VARIANT}{backend.value}"
+
+
+def split_key(key: str) -> tuple[str, Backend | None]:
+    """(key without a backend suffix, the pinned backend or None)."""
+    head, sep, tail = key.rpartition(BACKEND_VARIANT)
+    return (head, Backend(tail)) if sep and tail in set(Backend) else (key, None)
 
 
 DetectorFactory = Callable[[], ProminentDetector]
@@ -65,6 +81,7 @@ class VisionModels:
         options = embedder_options(settings)
         self._options = options
         self._embedder_factory = embedder_factory or self._default_embedder
+        self._custom_factory = embedder_factory is not None
         self._detector_factory = detector_factory or (
             lambda: get_detector(
                 yunet_model=settings.yunet_model, person_onnx=settings.person_detector_onnx
@@ -76,6 +93,9 @@ class VisionModels:
         self._detectors: LazyModels[ProminentDetector] = LazyModels(
             CacheKind.DETECTOR, metrics, errors
         )
+        self._batching = BatchingConfig(settings.serve_batch_max, settings.serve_batch_wait_ms)
+        self._batchers: dict[str, DynamicBatcher] = {}
+        self._batchers_lock = threading.Lock()
 
     def known_embedding_types(self) -> list[str]:
         """Built-in and configured embedding types (read once: the types file is not re-read)."""
@@ -87,12 +107,47 @@ class VisionModels:
         """The embedder of `embedding_type`; 422 when unknown, 503 when it cannot load."""
         return self._embedder(embedding_type).model
 
+    def embedder_on(self, key: str, backend: Backend | None) -> tuple[str, Embedder]:
+        """The embedder of `key` running on `backend` (None: the type's native one), as
+        (key, embedder): the configured one when it is set to, or already runs on, that
+        backend; else that backend's variant (the configured one is then never loaded). A
+        factory given to the constructor is asked for the configured key first."""
+        native = Backend.TORCH if key.split("@")[0] in BUILTIN_NAMES else Backend.ONNX
+        wanted = backend or native
+        if self._options.backend_for(key.split("@")[0]) is wanted:
+            return key, self.embedder(key)
+        if self._custom_factory or key in self._embedders.loaded_keys():
+            configured = self.embedder(key)
+            if split_revision(configured.revision).backend == backend:
+                return key, configured
+        variant = backend_variant(key, wanted)
+        return variant, self.embedder(variant)
+
     def embed(self, embedding_type: str, image: Image.Image) -> NDArray[np.float32]:
-        """One image's embedding, float32 `[dim]`."""
+        """One image's embedding, float32 `[dim]` (batched with concurrent requests)."""
         loaded = self._embedder(embedding_type)
+        if self._batching.enabled:
+            return self._batcher(embedding_type, loaded).embed(image)
         with loaded.lock:
             vectors = loaded.model.embed([image])
         return np.asarray(vectors[0], dtype=np.float32)
+
+    def close(self) -> None:
+        """Stop the batching threads."""
+        with self._batchers_lock:
+            batchers, self._batchers = list(self._batchers.values()), {}
+        for batcher in batchers:
+            batcher.close()
+
+    def _batcher(self, key: str, loaded: Loaded[Embedder]) -> DynamicBatcher:
+        batcher = self._batchers.get(key)
+        if batcher is None:
+            with self._batchers_lock:
+                batcher = self._batchers.get(key)
+                if batcher is None:
+                    batcher = DynamicBatcher(loaded.model, loaded.lock, self._batching)
+                    self._batchers[key] = batcher
+        return batcher
 
     def detect(self, image: Image.Image) -> DetectionResult:
         loaded = self.detector()
@@ -115,7 +170,7 @@ class VisionModels:
 
     def _embedder(self, key: str) -> Loaded[Embedder]:
         known = self.known_embedding_types()
-        embedding_type = key.removesuffix(RANDOM_VARIANT)
+        embedding_type = split_key(key)[0].removesuffix(RANDOM_VARIANT)
         if embedding_type not in known:
             raise ServingError(
                 ErrorKind.UNKNOWN_EMBEDDING_TYPE,
@@ -124,11 +179,16 @@ class VisionModels:
         return self._embedders.get(key, lambda: self._embedder_factory(key))
 
     def _default_embedder(self, key: str) -> Embedder:
-        """`get_embedder`, or for `<type>@random` the seeded random-weight embedder."""
-        embedding_type = key.removesuffix(RANDOM_VARIANT)
-        if embedding_type == key:
-            return get_embedder(key, self._options)
+        """`get_embedder`, or for `<type>@random` the seeded random-weight embedder; a
+        `:<backend>` suffix pins the backend."""
+        base, backend = split_key(key)
+        embedding_type = base.removesuffix(RANDOM_VARIANT)
+        options = self._options
+        if backend is not None:
+            options = options.with_backend(embedding_type, backend)
+        if embedding_type == base:
+            return get_embedder(base, options)
         try:
-            return build_random_embedder(embedding_type, options=self._options)
+            return build_random_embedder(embedding_type, options=options)
         except ValueError as exc:
             raise EmbedderUnavailableError(str(exc)) from exc

@@ -8,6 +8,7 @@ tests/vision/test_preprocess_parity.py checks the parity on real photos.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -108,34 +109,61 @@ def center_crop(image: Image.Image, height: int, width: int) -> Image.Image:
     return image.crop((left, top, left + width, top + height))
 
 
+@functools.lru_cache(maxsize=64)
 def _affine(spec: PreprocessSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (scale, offset) in input channel order, shaped for the spec's layout."""
     std = np.asarray(spec.std, dtype=np.float64)
     scale = spec.rescale / std
     offset = -np.asarray(spec.mean, dtype=np.float64) / std
     if spec.channel_order is ChannelOrder.BGR:
         scale, offset = scale[::-1], offset[::-1]
-    return scale.astype(np.float32), offset.astype(np.float32)
+    shape = (3, 1, 1) if spec.layout is Layout.NCHW else (3,)
+    scale32, offset32 = (
+        scale.astype(np.float32).reshape(shape),
+        offset.astype(np.float32).reshape(shape),
+    )
+    scale32.flags.writeable = False
+    offset32.flags.writeable = False
+    return scale32, offset32
+
+
+def batch_shape(count: int, spec: PreprocessSpec) -> tuple[int, int, int, int]:
+    """The shape of a batch of ``count`` model inputs in the spec's layout."""
+    if spec.layout is Layout.NCHW:
+        return (count, 3, spec.crop_height, spec.crop_width)
+    return (count, spec.crop_height, spec.crop_width, 3)
+
+
+def normalize_into(image: Image.Image, spec: PreprocessSpec, out: np.ndarray) -> None:
+    """Write one cropped RGB image, normalised, into ``out`` (one row of a batch buffer).
+
+    ``(pixel * scale + offset)`` in float32, straight from the image's uint8 buffer into
+    ``out``: no intermediate float arrays.
+    """
+    pixels = np.asarray(image)
+    if spec.channel_order is ChannelOrder.BGR:
+        pixels = pixels[:, :, ::-1]
+    view = pixels.transpose(2, 0, 1) if spec.layout is Layout.NCHW else pixels
+    scale, offset = _affine(spec)
+    np.multiply(view, scale, out=out)
+    np.add(out, offset, out=out)
+
+
+def preprocess_into(image: Image.Image, spec: PreprocessSpec, out: np.ndarray) -> None:
+    """Resize, crop and normalise ``image`` into ``out`` (one row of a batch buffer)."""
+    normalize_into(resize_and_crop(image, spec), spec, out)
 
 
 def to_array(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:
     """One cropped RGB image as a normalised float32 array in the spec's layout."""
-    pixels = np.asarray(image, dtype=np.float32)
-    if spec.channel_order is ChannelOrder.BGR:
-        pixels = pixels[:, :, ::-1]
-    scale, offset = _affine(spec)
-    normalised = pixels * scale + offset
-    if spec.layout is Layout.NCHW:
-        return np.ascontiguousarray(normalised.transpose(2, 0, 1))
-    return np.ascontiguousarray(normalised)
+    out = np.empty(batch_shape(1, spec)[1:], dtype=np.float32)
+    normalize_into(image, spec, out)
+    return out
 
 
 def preprocess_images(images: Sequence[Image.Image], spec: PreprocessSpec) -> np.ndarray:
-    """A batch of images as one float32 array, NCHW (or NHWC when the spec says so)."""
-    if spec.layout is Layout.NCHW:
-        shape = (len(images), 3, spec.crop_height, spec.crop_width)
-    else:
-        shape = (len(images), spec.crop_height, spec.crop_width, 3)
-    batch = np.empty(shape, dtype=np.float32)
+    """A batch of images as one contiguous float32 array, NCHW (or NHWC when the spec says so)."""
+    batch = np.empty(batch_shape(len(images), spec), dtype=np.float32)
     for index, image in enumerate(images):
-        batch[index] = to_array(resize_and_crop(image, spec), spec)
+        preprocess_into(image, spec, batch[index])
     return batch

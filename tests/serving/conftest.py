@@ -70,14 +70,14 @@ class SpyEmbedder:
         return len(self.sizes)
 
     def preprocess(self, images: Sequence[Image.Image]) -> np.ndarray:  # type: ignore[type-arg]
+        self.sizes.extend(image.size for image in images)  # serving batches preprocess first
         return self.inner.preprocess(images)
 
     def embed_preprocessed(self, pixels: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
         return self.inner.embed_preprocessed(pixels)
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:  # type: ignore[type-arg]
-        self.sizes.extend(image.size for image in images)
-        return self.inner.embed(images)
+        return self.inner.embed_preprocessed(self.preprocess(images))
 
 
 @dataclass

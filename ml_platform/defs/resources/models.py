@@ -21,6 +21,11 @@ def embedder_options(settings: Settings) -> EmbedderOptions:
         allow_random_weights=settings.allow_random_weights,
         device=settings.device,
         batch_size=settings.embed_batch_size,
+        backend=settings.embed_backend,
+        type_backends=settings.type_backends,
+        int8_mode=settings.embed_int8_mode,
+        onnx_cache_dir=settings.onnx_cache_dir,
+        calibration_dir=settings.image_store_dir,
     )
 
 

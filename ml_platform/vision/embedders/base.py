@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -12,9 +12,11 @@ import numpy as np
 from PIL import Image
 
 from ml_platform.domain import WeightsStatus
+from ml_platform.vision.embedders.backends import Backend, Int8Mode, parse_choice
 
 RANDOM_REVISION = "random-init"
 REVISION_HEX_CHARS = 12
+DEFAULT_ONNX_CACHE = Path("~/.ml-platform/models/onnx")
 
 
 @dataclass(frozen=True)
@@ -27,10 +29,34 @@ class EmbedderOptions:
     allow_random_weights: bool = False
     device: str = "cpu"
     batch_size: int = 32
+    # Inference backend (vision/embedders/backends.py): "torch", "onnx", "onnx-int8" or
+    # "auto" (the fastest whose drift check passes); per-type overrides as (type, backend).
+    backend: str = "torch"
+    type_backends: tuple[tuple[str, str], ...] = ()
+    int8_mode: str = "auto"
+    onnx_cache_dir: Path | None = None  # None: <default home>/models/onnx
+    calibration_dir: Path | None = None  # the platform's images; None: synthetic images
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {self.batch_size}")
+        for where, value in (("backend", self.backend), *self.type_backends):
+            parse_choice(value, f"backend of {where}")
+        Int8Mode(self.int8_mode)
+
+    def backend_for(self, embedding_type: str) -> Backend | None:
+        """The backend setting of ``embedding_type`` (None: auto)."""
+        chosen = dict(self.type_backends).get(embedding_type, self.backend)
+        return parse_choice(chosen, f"backend of {embedding_type}")
+
+    def with_backend(self, embedding_type: str, backend: Backend) -> EmbedderOptions:
+        """These options with ``embedding_type`` pinned to ``backend`` (serving a champion)."""
+        others = tuple((k, v) for k, v in self.type_backends if k != embedding_type)
+        return replace(self, type_backends=(*others, (embedding_type, backend.value)))
+
+    @property
+    def resolved_onnx_cache_dir(self) -> Path:
+        return (self.onnx_cache_dir or DEFAULT_ONNX_CACHE).expanduser()
 
 
 class EmbedderUnavailableError(RuntimeError):

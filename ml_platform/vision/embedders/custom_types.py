@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ml_platform.domain import BuiltinEmbeddingType
+from ml_platform.vision.embedders.backends import Int8Mode
 from ml_platform.vision.preprocess import ChannelOrder, Layout, PreprocessSpec, Resample
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -45,6 +46,7 @@ class CustomTypeConfig(BaseModel):
     l2_normalize: bool = False
     dim: int | None = Field(None, gt=0)
     align: AlignMode = AlignMode.NONE
+    int8: Int8Mode | None = None  # opt into the onnx-int8 backend (auto: the better mode)
 
     @model_validator(mode="after")
     def _aligned_input_is_not_resized(self) -> CustomTypeConfig:
@@ -79,6 +81,7 @@ class CustomEmbeddingType:
     l2_normalize: bool
     dim: int | None
     align: AlignMode = AlignMode.NONE
+    int8: Int8Mode | None = None
 
 
 def load_custom_types(path: Path) -> dict[str, CustomEmbeddingType]:
@@ -119,6 +122,7 @@ def _parse_entry(name: Any, raw: Any, path: Path) -> CustomEmbeddingType:
         l2_normalize=config.l2_normalize,
         dim=config.dim,
         align=config.align,
+        int8=config.int8,
     )
 
 

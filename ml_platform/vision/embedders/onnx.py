@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
 from ml_platform.domain import WeightsStatus
+from ml_platform.vision.embedders.backends import Backend, tagged_revision
 from ml_platform.vision.embedders.base import (
     EmbedderOptions,
     EmbedderUnavailableError,
@@ -18,46 +20,65 @@ from ml_platform.vision.embedders.base import (
     l2_normalize,
 )
 from ml_platform.vision.embedders.custom_types import CustomEmbeddingType
-from ml_platform.vision.preprocess import Layout, preprocess_images
+from ml_platform.vision.preprocess import Layout, PreprocessSpec, preprocess_images
 
 log = logging.getLogger(__name__)
 
 
-class OnnxEmbedder:
-    """An ONNX embedding model declared in the custom types file (weights are the file's)."""
+class OrtEmbedder:
+    """An ONNX image model run with onnxruntime behind the ``Embedder`` protocol.
 
-    def __init__(self, custom: CustomEmbeddingType, options: EmbedderOptions) -> None:
-        if not custom.onnx_path.is_file():
-            raise EmbedderUnavailableError(
-                f"{custom.name}: ONNX file {custom.onnx_path} does not exist; fix 'onnx:' "
-                "in the custom embedding types file (relative paths are from that file)"
-            )
-        self.name = custom.name
-        self.model_id = str(custom.onnx_path)
-        self.revision = f"sha256:{file_sha256([custom.onnx_path])}"
-        self.weights = WeightsStatus.PRETRAINED
-        self.spec = custom.spec
+    Used for custom ONNX types and for the ONNX/INT8 backends of the built-in types; the
+    batch goes to the session as it is (contiguous float32, no copy).
+    """
+
+    # preprocess() is exactly preprocess_images(images, self.spec): the pipeline may fill its
+    # batch buffer with preprocess_into itself (wrappers that change the input do not say so)
+    PREPROCESS_BY_SPEC = True
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        model_id: str,
+        revision: str,
+        weights: WeightsStatus,
+        backend: Backend,
+        path: Path,
+        spec: PreprocessSpec,
+        options: EmbedderOptions,
+        tensors: tuple[str | None, str | None] = (None, None),
+        normalize: bool = False,
+    ) -> None:
+        self.name = name
+        self.model_id = model_id
+        self.revision = revision
+        self.weights = weights
+        self.backend = backend
+        self.path = path
+        self.spec = spec
         self.batch_size = options.batch_size
-        self._normalize = custom.l2_normalize
-        self._session = ort.InferenceSession(self.model_id, providers=_providers(options.device))
-        self._input = _pick(custom.input_name, [i.name for i in self._session.get_inputs()])
-        self._output = _pick(custom.output_name, [o.name for o in self._session.get_outputs()])
+        self._normalize = normalize
+        self._session = ort.InferenceSession(
+            str(path), sess_options=session_options(), providers=_providers(options.device)
+        )
+        self._input = _pick(tensors[0], [i.name for i in self._session.get_inputs()])
+        self._output = _pick(tensors[1], [o.name for o in self._session.get_outputs()])
         self._check_input_shape()
         self.dim = self._output_dim()
-        if custom.dim is not None and custom.dim != self.dim:
-            raise ValueError(f"{self.name}: declared dim {custom.dim}, the model gives {self.dim}")
-        log.info(
-            "loaded %s from %s (%s, dim %d)", self.name, self.model_id, self.revision, self.dim
-        )
+
+    @property
+    def input_name(self) -> str:
+        return self._input
 
     def __repr__(self) -> str:
-        return f"OnnxEmbedder({self.name!r}, {self.model_id!r})"
+        return f"{type(self).__name__}({self.name!r}, {self.model_id!r}, {self.backend.value})"
 
     def preprocess(self, images: Sequence[Image.Image]) -> np.ndarray:
         return preprocess_images(images, self.spec)
 
     def embed_preprocessed(self, pixels: np.ndarray) -> np.ndarray:
-        feed = {self._input: np.ascontiguousarray(pixels, dtype=np.float32)}
+        feed = {self._input: np.ascontiguousarray(pixels, dtype=np.float32)}  # no-op if ready
         output = np.asarray(self._session.run([self._output], feed)[0], dtype=np.float32)
         vectors = output.reshape(output.shape[0], -1)
         return l2_normalize(vectors) if self._normalize else vectors
@@ -90,6 +111,49 @@ class OnnxEmbedder:
             return int(np.prod(tail))
         probe = np.zeros((1, *self._expected_input()), dtype=np.float32)
         return int(self.embed_preprocessed(probe).shape[1])
+
+
+class OnnxEmbedder(OrtEmbedder):
+    """A custom embedding type: the ONNX file declared in the types file (its own weights)."""
+
+    def __init__(
+        self,
+        custom: CustomEmbeddingType,
+        options: EmbedderOptions,
+        *,
+        path: Path | None = None,
+        backend: Backend = Backend.ONNX,
+    ) -> None:
+        if not custom.onnx_path.is_file():
+            raise EmbedderUnavailableError(
+                f"{custom.name}: ONNX file {custom.onnx_path} does not exist; fix 'onnx:' "
+                "in the custom embedding types file (relative paths are from that file)"
+            )
+        revision = f"sha256:{file_sha256([custom.onnx_path])}"
+        super().__init__(
+            name=custom.name,
+            model_id=str(custom.onnx_path),
+            revision=tagged_revision(revision, backend, Backend.ONNX),
+            weights=WeightsStatus.PRETRAINED,
+            backend=backend,
+            path=path or custom.onnx_path,
+            spec=custom.spec,
+            options=options,
+            tensors=(custom.input_name, custom.output_name),
+            normalize=custom.l2_normalize,
+        )
+        if custom.dim is not None and custom.dim != self.dim:
+            raise ValueError(f"{self.name}: declared dim {custom.dim}, the model gives {self.dim}")
+        log.info(
+            "loaded %s from %s (%s, dim %d)", self.name, self.model_id, self.revision, self.dim
+        )
+
+
+def session_options() -> ort.SessionOptions:
+    """All graph optimisations; onnxruntime's own thread pool sized to the cores."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
 
 
 def _pick(wanted: str | None, available: list[str]) -> str:

@@ -66,32 +66,37 @@ def clear_embedder_cache() -> None:
 def build_random_embedder(
     name: str, config: Any = None, options: EmbedderOptions | None = None
 ) -> Embedder:
-    """A built-in type with seeded random weights, uncached (tests and benchmarks).
+    """A built-in type with seeded random weights, uncached (tests and benchmarks), on the
+    backend ``options`` give it (torch by default).
 
     ``config`` is a ``CLIPVisionConfig`` / ``Dinov2Config`` (e.g. a tiny one); None builds
     the real architecture's default configuration.
     """
     options = options if options is not None else EmbedderOptions()
+    from ml_platform.vision.embedders.backend_select import torch_with_backend
+
     if name == BuiltinEmbeddingType.CLIP_VIT_B_32:
         from ml_platform.vision.embedders.clip import random_clip
 
-        return random_clip(options, config)
+        return torch_with_backend(random_clip(options, config), options)
     if name == BuiltinEmbeddingType.DINO_V2:
         from ml_platform.vision.embedders.dino import random_dino
 
-        return random_dino(options, config)
+        return torch_with_backend(random_dino(options, config), options)
     raise ValueError(f"random weights exist only for the built-in types {RANDOM_CAPABLE}")
 
 
 def _create(name: str, options: EmbedderOptions) -> Embedder:
+    from ml_platform.vision.embedders.backend_select import custom_with_backend, torch_with_backend
+
     if name == BuiltinEmbeddingType.CLIP_VIT_B_32:
         from ml_platform.vision.embedders.clip import load_clip
 
-        return load_clip(options)
+        return torch_with_backend(load_clip(options), options)
     if name == BuiltinEmbeddingType.DINO_V2:
         from ml_platform.vision.embedders.dino import load_dino
 
-        return load_dino(options)
+        return torch_with_backend(load_dino(options), options)
     if name == BuiltinEmbeddingType.FACE_DLIB_RESNET_V1:
         from ml_platform.vision.embedders.dlib_face import load_dlib_face
 
@@ -99,7 +104,6 @@ def _create(name: str, options: EmbedderOptions) -> Embedder:
     custom = custom_embedding_types(options)
     if name in custom:
         from ml_platform.vision.embedders.face_aligned import with_alignment
-        from ml_platform.vision.embedders.onnx import OnnxEmbedder
 
-        return with_alignment(OnnxEmbedder(custom[name], options), custom[name])
+        return with_alignment(custom_with_backend(custom[name], options), custom[name])
     raise KeyError(f"unknown embedding type {name!r}; known: {[*BUILTIN_NAMES, *custom]}")

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from ml_platform.domain import WeightsStatus
+from ml_platform.vision.embedders.backends import Backend
 from ml_platform.vision.embedders.base import (
     EmbedderUnavailableError,
     embed_in_batches,
@@ -36,6 +37,10 @@ _malloc_tuned = False
 
 class TorchEmbedder:
     """A transformers vision model behind the ``Embedder`` protocol (inference mode, no grad)."""
+
+    # preprocess() is exactly preprocess_images(images, self.spec): the pipeline may fill its
+    # batch buffer with preprocess_into itself (wrappers that change the input do not say so)
+    PREPROCESS_BY_SPEC = True
 
     def __init__(
         self,
@@ -61,8 +66,23 @@ class TorchEmbedder:
         self._device = torch.device(device)
         self._model = model.to(self._device).eval()
         self._forward = forward
+        self.backend = Backend.TORCH
         if self._device.type == "cpu":
             tune_cpu_allocator()
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The torch module (what ONNX export traces)."""
+        return self._model
+
+    @property
+    def forward(self) -> Forward:
+        """``forward(model, pixels)`` giving the embedding."""
+        return self._forward
+
+    @property
+    def device(self) -> str:
+        return str(self._device)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.model_id!r}, {self.weights.value})"

@@ -1,0 +1,112 @@
+"""Dynamic batching: concurrent requests that need the same embedder share forward passes.
+
+Each request preprocesses its own image on its own inference thread, then queues the pixels.
+One worker thread per embedder takes what is queued (up to ``max_batch``), waits at most
+``max_wait_s`` for more while the batch is not full, runs one forward pass on the stacked
+batch and hands every request its row. While a pass runs, new requests queue up, so under
+load the batches fill by themselves and the wait rarely matters.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from ml_platform.vision.embedders import Embedder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchingConfig:
+    """``max_batch`` <= 1 turns batching off (one forward pass per request)."""
+
+    max_batch: int = 16
+    max_wait_ms: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.max_wait_ms < 0:
+            raise ValueError(f"max_wait_ms must be >= 0, got {self.max_wait_ms}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_batch > 1
+
+
+@dataclass
+class _Request:
+    pixels: np.ndarray
+    result: Future[NDArray[np.float32]] = field(default_factory=Future)
+
+
+class DynamicBatcher:
+    """Batches ``embed`` calls on one embedder; ``lock`` is held around each forward pass."""
+
+    def __init__(self, embedder: Embedder, lock: threading.Lock, config: BatchingConfig) -> None:
+        self._embedder = embedder
+        self._lock = lock
+        self._config = config
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._worker = threading.Thread(
+            target=self._serve, name=f"embed-batch-{embedder.name}", daemon=True
+        )
+        self._worker.start()
+        self.batch_sizes: list[int] = []  # recent batch sizes, for metrics and tests
+
+    def embed(self, image: Image.Image) -> NDArray[np.float32]:
+        """One image's embedding, float32 ``[dim]``, computed in a shared forward pass."""
+        request = _Request(self._embedder.preprocess([image]))
+        self._queue.put(request)
+        return request.result.result()
+
+    def close(self) -> None:
+        """Stop the worker after the requests already queued."""
+        self._queue.put(None)
+        self._worker.join(timeout=10)
+
+    def _serve(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch, stop = self._collect(first)
+            self._run(batch)
+            if stop:
+                return
+
+    def _collect(self, first: _Request) -> tuple[list[_Request], bool]:
+        batch = [first]
+        deadline = time.monotonic() + self._config.max_wait_ms / 1000.0
+        while len(batch) < self._config.max_batch:
+            try:
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if item is None:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _run(self, batch: list[_Request]) -> None:
+        try:
+            pixels = (
+                np.concatenate([r.pixels for r in batch]) if len(batch) > 1 else batch[0].pixels
+            )
+            with self._lock:
+                vectors = self._embedder.embed_preprocessed(pixels)
+        except Exception as exc:  # every waiting request gets the failure, none hangs
+            log.exception("batched forward pass of %d images failed", len(batch))
+            for request in batch:
+                request.result.set_exception(exc)
+            return
+        self.batch_sizes = [*self.batch_sizes[-255:], len(batch)]
+        for row, request in enumerate(batch):
+            request.result.set_result(np.asarray(vectors[row], dtype=np.float32))

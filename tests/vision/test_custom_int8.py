@@ -1,0 +1,83 @@
+"""Custom ONNX types opt into INT8: the real EfficientNet-Lite0 from ../shared/models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ml_platform.vision.decode import load_rgb
+from ml_platform.vision.embedders import (
+    EmbedderOptions,
+    clear_embedder_cache,
+    get_embedder,
+    l2_normalize,
+)
+from ml_platform.vision.embedders.backends import Backend
+
+NAME = "embed_efficientnet_lite0"
+ENTRY = """embedding_types:
+  embed_efficientnet_lite0:
+    onnx: {onnx}
+    input_size: 224
+    resize_short_side: 256
+    pixel_offset: 127.0
+    pixel_scale: 128.0
+    dim: 1280
+{extra}"""
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    clear_embedder_cache()
+
+
+def types_file(directory: Path, onnx_path: Path, extra: str = "") -> Path:
+    path = directory / "types.yaml"
+    path.write_text(ENTRY.format(onnx=onnx_path, extra=extra))
+    return path
+
+
+def opts(types: Path, cache: Path, backend: str, calibration: Path) -> EmbedderOptions:
+    return EmbedderOptions(
+        custom_types_file=types, backend=backend, onnx_cache_dir=cache, calibration_dir=calibration
+    )
+
+
+def test_static_int8_of_efficientnet_passes_the_drift_check_on_pet_photos(
+    efficientnet_onnx: Path, shared_dir: Path, tmp_path: Path
+) -> None:
+    pets = shared_dir / "data" / "pets"
+    types = types_file(tmp_path, efficientnet_onnx, "    int8: static\n")
+    int8 = get_embedder(NAME, opts(types, tmp_path / "cache", "onnx-int8", pets))
+    fp32 = get_embedder(NAME, opts(types, tmp_path / "cache", "onnx", pets))
+    assert getattr(int8, "backend", None) is Backend.ONNX_INT8
+    assert int8.revision == f"{fp32.revision}+onnx-int8"
+    photos = [load_rgb(p) for p in sorted(pets.rglob("*.jpg"))[1::15]]
+    cosine = (l2_normalize(int8.embed(photos)) * l2_normalize(fp32.embed(photos))).sum(axis=1)
+    assert cosine.mean() >= 0.99
+
+
+def test_dynamic_int8_of_a_cnn_is_refused_and_the_fp32_model_kept(
+    efficientnet_onnx: Path, shared_dir: Path, tmp_path: Path
+) -> None:
+    """Dynamic quantisation of EfficientNet drifts (mean cosine about 0.92): refused."""
+    types = types_file(tmp_path, efficientnet_onnx, "    int8: dynamic\n")
+    options = opts(types, tmp_path / "cache", "onnx-int8", shared_dir / "data" / "pets")
+    embedder = get_embedder(NAME, options)
+    assert getattr(embedder, "backend", None) is Backend.ONNX
+    assert not embedder.revision.endswith("+onnx-int8")
+    records = list((tmp_path / "cache").rglob("onnx-int8.json"))
+    assert len(records) == 1 and '"accepted": false' in records[0].read_text()
+
+
+def test_without_opting_in_a_custom_type_stays_on_its_own_model(
+    efficientnet_onnx: Path, tmp_path: Path
+) -> None:
+    types = types_file(tmp_path, efficientnet_onnx)
+    embedder = get_embedder(NAME, opts(types, tmp_path / "cache", "auto", tmp_path))
+    assert getattr(embedder, "backend", None) is Backend.ONNX
+    assert getattr(embedder, "path", None) == efficientnet_onnx.resolve()
+    assert not (tmp_path / "cache").exists()
+    assert np.isfinite(embedder.embed_preprocessed(np.zeros((1, 3, 224, 224), np.float32))).all()
