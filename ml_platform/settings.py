@@ -194,6 +194,21 @@ class Settings(BaseSettings):
         description="prominent_face images whose face quality (vision.faces.quality, 0-1) is "
         "below this are left out of classifier training; 0 keeps every face.",
     )
+    store_url: str | None = Field(
+        None,
+        description="Where asset outputs (data/) and images (images/) live: a local directory "
+        "or s3://bucket/prefix. Default: home.",
+    )
+    s3_endpoint_url: str | None = Field(
+        None,
+        description="S3 endpoint for store_url and MLflow artifacts (MinIO, moto); "
+        "unset: AWS. Credentials come from the standard AWS_* variables.",
+    )
+    mlflow_artifacts: str | None = Field(
+        None,
+        description="MLflow artifact root for new experiments: a directory or s3://... "
+        "Default: <home>/mlflow/artifacts (an http tracking server keeps its own).",
+    )
     embed_backend: str = Field(
         "auto",
         description="Embedder backend: torch, onnx, onnx-int8, or auto (the fastest whose drift "
@@ -254,6 +269,24 @@ class Settings(BaseSettings):
     @property
     def mlflow_artifacts_dir(self) -> Path:
         return self.mlflow_dir / "artifacts"
+
+    @property
+    def mlflow_artifact_root(self) -> str:
+        """The artifact-root setting as a URI; local directories become file: URIs."""
+        if self.mlflow_artifacts and "://" in self.mlflow_artifacts:
+            return self.mlflow_artifacts
+        if self.mlflow_artifacts:
+            return Path(self.mlflow_artifacts).expanduser().resolve().as_uri()
+        return self.mlflow_artifacts_dir.as_uri()
+
+    @property
+    def store_root(self) -> str:
+        """The store's root URL (a local directory path or s3://bucket/prefix)."""
+        if self.store_url and "://" in self.store_url:
+            return self.store_url.rstrip("/")
+        if self.store_url:
+            return str(Path(self.store_url).expanduser().resolve())
+        return str(self.resolved_home)
 
     @property
     def tracking_uri(self) -> str:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.s3 import moto_s3, s3_store_url  # noqa: F401  (fixtures: S3 through moto's server)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a model hub
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

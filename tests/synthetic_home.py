@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -23,7 +22,8 @@ from ml_platform.domain import (
 )
 from ml_platform.store.collections_file import write_collections
 from ml_platform.store.detections_table import DetectionRow, write_detections
-from ml_platform.store.tables import catalog_frame, write_parquet_atomic
+from ml_platform.store.image_store import ImageStore
+from ml_platform.store.tables import write_catalog
 from ml_platform.store.vectors import EmbedderIdentity, EmbeddingRow, write_embeddings
 
 
@@ -36,44 +36,43 @@ class SyntheticImage:
     rejected: tuple[int, ...] = ()
 
 
-def _image_file(root: Path, image_id: int) -> Path:
-    path = root / "images" / f"{image_id}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _image_file(images: ImageStore, image_id: int) -> tuple[str, str]:
+    """A random PNG put in the image store: its sha256 and key."""
     rng = np.random.default_rng(image_id)
     buffer = io.BytesIO()
     Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(buffer, "PNG")
-    path.write_bytes(buffer.getvalue())
-    return path
+    return images.put(buffer.getvalue(), "PNG")
 
 
 def add_batch(
     storage: StorageResource, key: str, images: list[SyntheticImage], foci: list[Focus]
 ) -> None:
     """Write one ingested batch: catalog, detections (none found) and embeddings per focus."""
-    home = Path(storage.settings().resolved_home)
+    layout = storage.layout()
     base = datetime(2025, 1, 1, tzinfo=UTC)
+    stored = {im.id: _image_file(layout.images(), im.id) for im in images}
     ingested = [
         IngestedImage(
             image=ImageRecord(im.id, f"/media/{im.id}.png", base + timedelta(days=im.id),
                               im.pet_id, im.members, im.rejected),
-            status=IngestStatus.OK, sha256=f"{im.id:064d}", path=str(_image_file(home, im.id)),
+            status=IngestStatus.OK, sha256=stored[im.id][0], path=stored[im.id][1],
             width=64, height=48,
         )
         for im in images
     ]  # fmt: skip
-    write_parquet_atomic(catalog_frame(ingested), storage.catalog_path(key))
+    write_catalog(layout, key, ingested)
     rows = [
         DetectionRow(im.id, "ok", person_detector="test", face_detector="test") for im in images
     ]
-    write_detections(storage.detections_path(key), rows)
+    write_detections(layout, key, rows)
     for focus in foci:
         dim = images[0].vector.shape[0]
         who = EmbedderIdentity(focus.derivative_type.value, focus.embedding_type, "synthetic",
                                "v1", "pretrained")  # fmt: skip
         vectors = [EmbeddingRow(im.id, "ok", im.vector.astype(np.float32)) for im in images]
-        write_embeddings(storage.embeddings_path(focus, key), vectors, who, dim)
-    storage.metadata().register_batch(key, [r.image for r in ingested])
+        write_embeddings(layout, focus, key, vectors, who, dim)
+    layout.metadata().register_batch(key, [r.image for r in ingested])
 
 
 def set_collections(storage: StorageResource, collections: list[Collection]) -> None:
-    write_collections(storage.collections_path(), collections)
+    write_collections(storage.layout(), collections)

@@ -192,15 +192,16 @@ def _print_collections(settings: Settings) -> None:
     """Each collection's state: its champion (with the weights it rests on) or why none."""
     from ml_platform.defs.resources.mlflow import MlflowResource
     from ml_platform.model_registry.lookup import list_models
-    from ml_platform.store.collections_file import read_collections
+    from ml_platform.store.collections_file import has_collections, read_collections
+    from ml_platform.store.layout import Layout
 
-    path = settings.data_dir / "collections.json"
-    if not path.is_file():
+    layout = Layout.for_settings(settings)
+    if not has_collections(layout):
         return
     client = MlflowResource(home=str(settings.resolved_home)).client()
     champions = {m.collection_id: m for m in list_models(client)}
     click.echo("collections:")
-    for c in read_collections(path):
+    for c in read_collections(layout):
         model = champions.get(c.id)
         if model is None or model.champion_version is None:
             state = c.unusable_reason or "no champion (too few labelled, embedded images)"
@@ -244,7 +245,7 @@ def mlflow_ui(home: Path | None, port: int) -> None:
     settings.mlflow_artifacts_dir.mkdir(parents=True, exist_ok=True)
     args = [
         sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", settings.tracking_uri,
-        "--default-artifact-root", settings.mlflow_artifacts_dir.as_uri(), "--port", str(port),
+        "--default-artifact-root", settings.mlflow_artifact_root, "--port", str(port),
     ]  # fmt: skip
     os.execv(sys.executable, args)
 

@@ -26,7 +26,7 @@ from ml_platform.services.planning import (
     plan_collections,
 )
 from ml_platform.services.retraining import RetrainPolicy, RetrainReason, plan_retraining
-from ml_platform.store.collections_file import foci_in_use, read_collections
+from ml_platform.store.collections_file import foci_in_use, has_collections, read_collections
 from ml_platform.store.metadata import BatchConflictError
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def done_state(instance: dg.DagsterInstance, batches: list[str]) -> DoneState:
 def embedding_foci(storage: StorageResource) -> list[Focus]:
     """The foci the `embeddings` asset covers: those in use plus the clustering focus."""
     cluster = Focus.from_key(storage.settings().cluster_focus)
-    return sorted({*foci_in_use(read_collections(storage.collections_path())), cluster})
+    return sorted({*foci_in_use(read_collections(storage.layout())), cluster})
 
 
 def ensure_partitions(instance: dg.DagsterInstance, keys: list[str]) -> None:
@@ -111,7 +111,7 @@ def collections_run(instance: dg.DagsterInstance, crawlr: CrawlrResource) -> Pla
 
 def batch_runs(instance: dg.DagsterInstance, storage: StorageResource) -> list[PlannedRun]:
     """Runs for every incomplete batch (missing, stale, new focus, downloads due for retry)."""
-    if not storage.collections_path().is_file():
+    if not has_collections(storage.layout()):
         return []  # collections first: the embeddings asset needs them
     db = storage.metadata()
     batches = db.batch_keys()
@@ -132,7 +132,7 @@ def plan_tick(
     refresh = collections_run(instance, crawlr)
     if refresh is not None:
         tick.runs.append(refresh)
-        if not storage.collections_path().is_file():
+        if not has_collections(storage.layout()):
             return tick  # nothing downstream can run before the first collections
     tick.new_batches = cut_new_batches(crawlr, storage, max_new_batches)
     tick.runs.extend(batch_runs(instance, storage))
@@ -143,7 +143,7 @@ def retrain_runs(
     instance: dg.DagsterInstance, storage: StorageResource, policy: RetrainPolicy
 ) -> list[RetrainReason]:
     """What the nightly schedule trains: one grouped query and one Dagster query."""
-    if not storage.collections_path().is_file():
+    if not has_collections(storage.layout()):
         return []
     versions = instance.event_log_storage.get_latest_tags_by_partition(
         dg.AssetKey("collection_classifier"),
@@ -152,7 +152,7 @@ def retrain_runs(
     )
     trained = {int(k): t[DATA_VERSION_TAG] for k, t in versions.items() if DATA_VERSION_TAG in t}
     labels = storage.metadata().label_fingerprints()
-    return plan_retraining(read_collections(storage.collections_path()), labels, trained, policy)
+    return plan_retraining(read_collections(storage.layout()), labels, trained, policy)
 
 
 def still_planned(

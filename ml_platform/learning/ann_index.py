@@ -4,14 +4,11 @@
 product is cosine similarity and results carry image ids. It grows by `add` (ids already
 present are skipped), never by a rebuild. Exact search: a flat index answers 100k x 512-d
 queries in milliseconds; swap in an IVF/HNSW index behind the same class when that stops
-being true.
+being true. `to_bytes` / `from_bytes` serialise it; the Store persists those bytes
+(`ml_platform.store.ann`), this module does no file I/O.
 """
 
 from __future__ import annotations
-
-import os
-import tempfile
-from pathlib import Path
 
 import faiss
 import numpy as np
@@ -50,13 +47,24 @@ class AnnIndex:
         return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)))
 
     @classmethod
-    def load(cls, path: Path) -> AnnIndex:
-        if not path.is_file():
-            raise FileNotFoundError(f"no ANN index at {path}; create one with AnnIndex.create(dim)")
-        index = faiss.read_index(str(path))
+    def from_bytes(cls, data: bytes, source: str = "these bytes") -> AnnIndex:
+        """An index serialised by `to_bytes`; `source` names where the bytes came from."""
+        index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
         if not isinstance(index, faiss.IndexIDMap2):
-            raise ValueError(f"{path} holds a {type(index).__name__}, not an IndexIDMap2")
+            raise ValueError(f"{source} holds a {type(index).__name__}, not an IndexIDMap2")
         return cls(index)
+
+    def to_bytes(self) -> bytes:
+        return bytes(faiss.serialize_index(self._index).tobytes())
+
+    def merge(self, other: AnnIndex) -> int:
+        """Add `other`'s rows whose ids are not yet present; returns how many."""
+        if other.dim != self.dim:
+            raise ValueError(f"cannot merge a d={other.dim} index into a d={self.dim} one")
+        ids = faiss.vector_to_array(other._index.id_map).astype(np.int64)
+        if not len(ids):
+            return 0
+        return self.add(ids, other._index.index.reconstruct_n(0, len(ids)))
 
     @property
     def dim(self) -> int:
@@ -90,18 +98,6 @@ class AnnIndex:
             return np.zeros((len(x), 0), np.int64), np.zeros((len(x), 0), np.float32)
         sims, ids = self._index.search(x, k_eff)
         return ids.astype(np.int64), sims.astype(np.float32)
-
-    def save(self, path: Path) -> None:
-        """Write atomically: a reader sees the old file or the new one, never half of one."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            faiss.write_index(self._index, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     def _checked(self, embeddings: ArrayLike) -> FloatArray:
         x = l2_normalise(embeddings)

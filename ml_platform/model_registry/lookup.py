@@ -16,6 +16,7 @@ from ml_platform.model_registry.aliases import (
     read_history,
     registered_model_or_none,
 )
+from ml_platform.model_registry.artifacts import model_download_uri
 from ml_platform.model_registry.naming import (
     MODEL_NAME_PREFIX,
     Alias,
@@ -76,15 +77,19 @@ def get_champion(client: MlflowClient, collection_id: int) -> ModelVersionInfo |
 
 
 def load_classifier(
-    client: MlflowClient, collection_id: int, alias: Alias = Alias.CHAMPION
+    client: MlflowClient,
+    collection_id: int,
+    alias: Alias = Alias.CHAMPION,
+    artifact_root: str | None = None,
 ) -> CollectionClassifierModel:
-    """The python model a collection's alias points at (estimator, threshold, width)."""
+    """The python model a collection's alias points at (estimator, threshold, width).
+    `artifact_root` finds its files after the home moved (`model_download_uri`)."""
     name = model_name(collection_id)
     model = registered_model_or_none(client, name)
     version = None if model is None else alias_version(model, alias)
     if version is None:
         raise ModelNotFoundError(f"collection {collection_id} has no {alias} model version")
-    uri = client.get_model_version_download_uri(name, version)
+    uri = model_download_uri(client, name, version, artifact_root)
     with fluent_tracking_uri(client.tracking_uri):
         python_model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
     if not isinstance(python_model, CollectionClassifierModel):

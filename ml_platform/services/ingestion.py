@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
-from pathlib import Path
 
 from ml_platform.crawlr.client import CrawlrClient, CrawlrError
 from ml_platform.domain import ImageRecord, IngestedImage, IngestStatus, Stage
@@ -59,12 +58,12 @@ def ingest_one(
         log.exception("image %s: unexpected error while ingesting", image.id)
         return _failed(image, f"unexpected {type(exc).__name__}: {exc}", retryable=False)
     image_format = decoded.format
-    sha, path = store.put(data, image_format)
+    sha, key = store.put(data, image_format)
     return IngestedImage(
         image=image,
         status=IngestStatus.OK,
         sha256=sha,
-        path=str(path),
+        path=key,
         width=decoded.image.width,
         height=decoded.image.height,
         captured_at=decoded.captured_at,
@@ -72,12 +71,12 @@ def ingest_one(
     )
 
 
-def already_stored(previous: IngestedImage | None) -> bool:
+def already_stored(store: ImageStore, previous: IngestedImage | None) -> bool:
     return (
         previous is not None
         and previous.status is IngestStatus.OK
         and previous.path is not None
-        and Path(previous.path).is_file()
+        and store.has(previous.path)
     )
 
 
@@ -95,7 +94,7 @@ def ingest_batch(
     results, attempted, retryable = [], set(), set()
     for image in images:
         earlier = previous.get(image.id)
-        if earlier is not None and (already_stored(earlier) or image.id in settled):
+        if earlier is not None and (already_stored(store, earlier) or image.id in settled):
             results.append(earlier)
             continue
         result = ingest_one(client, store, image, limits)

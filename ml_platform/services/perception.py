@@ -10,15 +10,16 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from PIL import Image
 
 from ml_platform.domain import DerivativeType, Focus, IngestedImage
+from ml_platform.store.blobs import MissingInputError
 from ml_platform.store.detections_table import DetectionRow
+from ml_platform.store.image_store import ImageStore
 from ml_platform.store.vectors import EmbeddingRow
 from ml_platform.vision.crops import crop_for
-from ml_platform.vision.decode import ImageDecodeError, load_rgb
+from ml_platform.vision.decode import ImageDecodeError, decode_image
 from ml_platform.vision.detectors import DetectionResult, Detector
 from ml_platform.vision.embedders import Embedder
 from ml_platform.vision.faces.models import FacesExtraMissingError
@@ -28,12 +29,32 @@ from ml_platform.vision.pipeline import NO_DERIVATIVE, iter_embedded_batches
 
 log = logging.getLogger(__name__)
 WHOLE_IMAGE_DRAFT = (448, 448)  # JPEG decodes at >= this size: enough for 224 px models
+STORED_MAX_PIXELS = 200_000_000  # stored images passed the ingestion limit already
 
 
-def detect_one(detector: Detector, entry: IngestedImage) -> DetectionRow:
-    assert entry.path is not None
+class StoredImageMissingError(RuntimeError):
+    """The catalog lists an image whose bytes are not in the Store: the store is incomplete
+    (e.g. a worker that does not share ML_PLATFORM_STORE_URL); never a per-image failure."""
+
+
+def stored_rgb(
+    images: ImageStore, entry: IngestedImage, draft_size: tuple[int, int] | None = None
+) -> Image.Image:
+    """A stored image's bytes from the Store, decoded as oriented RGB."""
+    assert entry.path is not None, f"image {entry.image.id} was not stored"
     try:
-        image = load_rgb(Path(entry.path))
+        data = images.read(entry.path)
+    except MissingInputError as exc:
+        raise StoredImageMissingError(
+            f"image {entry.image.id} is catalogued but missing from the store: {exc}; every "
+            "worker must use the same ML_PLATFORM_STORE_URL"
+        ) from exc
+    return decode_image(data, max_pixels=STORED_MAX_PIXELS, draft_size=draft_size).image
+
+
+def detect_one(detector: Detector, images: ImageStore, entry: IngestedImage) -> DetectionRow:
+    try:  # undecodable bytes are recorded; missing ones raise StoredImageMissingError
+        image = stored_rgb(images, entry)
         result = detector.detect(image)
     except (ImageDecodeError, OSError) as exc:
         log.warning("detection skipped image %s: %s", entry.image.id, exc)
@@ -81,14 +102,13 @@ def as_result(row: DetectionRow) -> DetectionResult:
 
 
 def crop_loader(
-    focus: Focus, detections: dict[int, DetectionRow]
+    focus: Focus, detections: dict[int, DetectionRow], images: ImageStore
 ) -> Callable[[IngestedImage], Image.Image | None]:
     """Decode a stored image and cut `focus`'s derivative from it (None: there is none)."""
     whole = focus.derivative_type is DerivativeType.WHOLE_IMAGE
 
     def load(entry: IngestedImage) -> Image.Image | None:
-        assert entry.path is not None
-        image = load_rgb(Path(entry.path), draft_size=WHOLE_IMAGE_DRAFT if whole else None)
+        image = stored_rgb(images, entry, WHOLE_IMAGE_DRAFT if whole else None)
         if whole:
             return image
         return crop_for(image, focus.derivative_type, as_result(detections[entry.image.id]))
@@ -102,6 +122,7 @@ def embed_focus(
     focus: Focus,
     embedder: Embedder,
     batch_size: int,
+    images: ImageStore,
 ) -> list[EmbeddingRow]:
     """Embed `entries` for `focus` in batches; decoding and cropping overlap inference."""
     whole = focus.derivative_type is DerivativeType.WHOLE_IMAGE
@@ -111,7 +132,7 @@ def embed_focus(
         for e in entries
         if e not in detected
     ]
-    load = crop_loader(focus, detections)
+    load = crop_loader(focus, detections, images)
     for batch in iter_embedded_batches(detected, embedder, load=load, batch_size=batch_size):
         rows.extend(
             EmbeddingRow(e.image.id, "ok", v)

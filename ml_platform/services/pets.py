@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -12,9 +11,10 @@ from numpy.typing import NDArray
 from ml_platform.domain import IngestedImage
 from ml_platform.learning.cluster_store import PetClusters
 from ml_platform.learning.hero import HeroCandidate, HeroPick, QualityParts, image_quality
+from ml_platform.services.perception import stored_rgb
 from ml_platform.services.training_data import EmbeddedFocus
 from ml_platform.store.detections_table import DetectionRow
-from ml_platform.vision.decode import load_rgb
+from ml_platform.store.image_store import ImageStore
 
 PetVectors = dict[int, tuple[list[int], NDArray[np.float32]]]
 
@@ -38,13 +38,13 @@ def pet_vectors(images: list[IngestedImage], embedded: EmbeddedFocus, pets: set[
 
 
 def measure_quality(
-    images: list[IngestedImage], known: dict[int, QualityParts]
+    store: ImageStore, images: list[IngestedImage], known: dict[int, QualityParts]
 ) -> dict[int, QualityParts]:
     """Quality of every image not measured yet (decoded at reduced size)."""
     out = {}
     for entry in images:
         if entry.image.id not in known and entry.path:
-            out[entry.image.id] = image_quality(load_rgb(Path(entry.path), draft_size=(512, 512)))
+            out[entry.image.id] = image_quality(stored_rgb(store, entry, draft_size=(512, 512)))
     return out
 
 

@@ -51,9 +51,13 @@ def same_focus(champion: ModelVersionInfo, training: TrainingSet) -> bool:
 
 
 def evaluate_champion(
-    client: MlflowClient, collection_id: int, training: TrainingSet, result: TrainingResult
+    client: MlflowClient,
+    collection_id: int,
+    training: TrainingSet,
+    result: TrainingResult,
+    artifact_root: str | None = None,
 ) -> Evaluation:
-    model = load_classifier(client, collection_id)
+    model = load_classifier(client, collection_id, artifact_root=artifact_root)
     if not isinstance(model.estimator, BaseEstimator):
         raise TypeError(f"collection {collection_id}: champion is not a scikit-learn estimator")
     return cross_validate_estimator(
@@ -73,8 +77,10 @@ def run_gate(
     training: TrainingSet,
     embedder_dim: int,
     settings: GateSettings,
+    artifact_root: str | None = None,
 ) -> GateOutcome:
-    """Decide, and move `champion` to `version` when the challenger passes."""
+    """Decide, and move `champion` to `version` when the challenger passes. `artifact_root`
+    finds the champion's files after the home moved (`model_download_uri`)."""
     sanity = sanity_check(
         result.estimator, result.dimensionality, embedder_dim, result.n_pos, result.n_neg,
         settings.min_positives, settings.min_negatives,
@@ -86,7 +92,9 @@ def run_gate(
     evaluation = None
     if comparable:
         try:
-            evaluation = evaluate_champion(client, training.collection_id, training, result)
+            evaluation = evaluate_champion(
+                client, training.collection_id, training, result, artifact_root
+            )
         except (TypeError, ValueError) as exc:  # e.g. a legacy model that cannot be refitted
             log.warning("collection %s: champion not comparable: %s", training.collection_id, exc)
     decision = decide_promotion(evaluation, result.out_of_fold, settings.tolerance, sanity)

@@ -10,10 +10,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ml_platform.defs.resources.storage import StorageResource
 from ml_platform.domain import Focus, IngestStatus
+from ml_platform.store.layout import Layout
 from ml_platform.store.tables import read_catalog
-from ml_platform.store.vectors import read_rows
+from ml_platform.store.vectors import has_embeddings, read_rows
 
 
 @dataclass
@@ -40,25 +40,24 @@ class StatusReport:
         }
 
 
-def image_status(storage: StorageResource, foci: list[Focus]) -> StatusReport:
+def image_status(layout: Layout, foci: list[Focus]) -> StatusReport:
     """Per-image counts over every registered batch, and every unresolved failure."""
-    db = storage.metadata()
+    db = layout.metadata()
     keys = db.batch_keys()
     seen_in: Counter[int] = Counter()
     outcome: dict[int, IngestStatus] = {}
     per_focus = {f.key: FocusCounts() for f in foci}
     failures: list[dict[str, Any]] = []
     for key in keys:
-        path = storage.catalog_path(key)
-        if not path.is_file():
-            continue
-        catalog = read_catalog(path)
+        if not layout.store.exists(layout.catalog(key)):
+            continue  # registered, not catalogued yet: its images count as pending
+        catalog = read_catalog(layout, key)
         ok_ids = {e.image.id for e in catalog if e.status is IngestStatus.OK}
         for entry in catalog:
             seen_in[entry.image.id] += 1
             outcome[entry.image.id] = entry.status
         for focus in foci:
-            _count_focus(storage, focus, key, ok_ids, per_focus[focus.key], failures)
+            _count_focus(layout, focus, key, ok_ids, per_focus[focus.key], failures)
     for row in db.attempt_rows():
         failures.append(
             {"image_id": int(row["image_id"]), "stage": f"{row['stage']} ({row['status']})",
@@ -77,15 +76,15 @@ def image_status(storage: StorageResource, foci: list[Focus]) -> StatusReport:
 
 
 def _count_focus(
-    storage: StorageResource,
+    layout: Layout,
     focus: Focus,
     key: str,
     ok_ids: set[int],
     counts: FocusCounts,
     failures: list[dict[str, Any]],
 ) -> None:
-    path = storage.embeddings_path(focus, key)
-    rows = {r.image_id: r for r in read_rows(path)} if path.is_file() else {}
+    embedded = has_embeddings(layout, focus, key)
+    rows = {r.image_id: r for r in read_rows(layout, focus, key)} if embedded else {}
     for image_id in ok_ids:
         row = rows.get(image_id)
         if row is None:

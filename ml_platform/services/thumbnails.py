@@ -10,13 +10,14 @@ import io
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from PIL import Image
 
 from ml_platform.domain import IngestedImage, IngestStatus
+from ml_platform.services.perception import stored_rgb
+from ml_platform.store.image_store import ImageStore
 from ml_platform.store.thumbnails_table import Thumbnail
-from ml_platform.vision.decode import ImageDecodeError, load_rgb
+from ml_platform.vision.decode import ImageDecodeError
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +45,13 @@ def thumbnail_bytes(image: Image.Image, size: int = THUMBNAIL_PX) -> tuple[bytes
     return buffer.getvalue(), small.width, small.height
 
 
-def make_thumbnail(entry: IngestedImage, size: int = THUMBNAIL_PX) -> Thumbnail:
+def make_thumbnail(entry: IngestedImage, images: ImageStore, size: int = THUMBNAIL_PX) -> Thumbnail:
     """The thumbnail of one catalogued image, or a row with the reason it has none."""
     image_id, sha = entry.image.id, entry.sha256
     if entry.path is None:
         return Thumbnail(image_id, sha, 0, 0, None, "the catalog has no stored file for it")
     try:
-        image = load_rgb(Path(entry.path), draft_size=(size, size))
+        image = stored_rgb(images, entry, (size, size))
     except ImageDecodeError as exc:
         log.warning("image %s: no thumbnail: %s", image_id, exc)
         return Thumbnail(image_id, sha, 0, 0, None, f"{entry.path}: {exc}")
@@ -61,6 +62,7 @@ def make_thumbnail(entry: IngestedImage, size: int = THUMBNAIL_PX) -> Thumbnail:
 def batch_thumbnails(
     images: Sequence[IngestedImage],
     previous: Mapping[int, Thumbnail],
+    images_store: ImageStore,
     size: int = THUMBNAIL_PX,
 ) -> ThumbnailOutcome:
     """One row per successfully ingested image; a previous row is kept while the image's
@@ -74,5 +76,5 @@ def batch_thumbnails(
             rows.append(old)
             reused += 1
         else:
-            rows.append(make_thumbnail(entry, size))
+            rows.append(make_thumbnail(entry, images_store, size))
     return ThumbnailOutcome(rows, len(rows) - reused, reused)

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ml_platform.defs.resources.storage import StorageResource
 from ml_platform.domain import (
     Collection,
     DerivativeType,
@@ -30,8 +29,9 @@ from ml_platform.domain import (
 )
 from ml_platform.model_registry.naming import training_data_fingerprint
 from ml_platform.store.detections_table import read_detections
+from ml_platform.store.layout import Layout
 from ml_platform.store.tables import read_catalog
-from ml_platform.store.vectors import read_vectors
+from ml_platform.store.vectors import has_embeddings, read_table, vectors_of
 
 log = logging.getLogger(__name__)
 
@@ -75,38 +75,51 @@ class TrainingSet:
 
 
 def images_by_batch(
-    storage: StorageResource, batches: Sequence[str] | None = None
+    layout: Layout, batches: Sequence[str] | None = None
 ) -> dict[str, list[IngestedImage]]:
     """Successfully ingested images of the catalogued batches (all, or only `batches`: what
     the metadata index says holds the pets or collections at hand)."""
     return {
-        key: [e for e in read_catalog(storage.catalog_path(key)) if e.status is IngestStatus.OK]
-        for key in catalogued_batches(storage, batches)
+        key: [e for e in read_catalog(layout, key) if e.status is IngestStatus.OK]
+        for key in catalogued_batches(layout, batches)
     }
 
 
-def catalogued_batches(storage: StorageResource, batches: Sequence[str] | None = None) -> list[str]:
+def catalogued_batches(layout: Layout, batches: Sequence[str] | None = None) -> list[str]:
     """Registered batches whose catalog has been written (a batch mid-ingest has none yet)."""
-    keys = storage.metadata().batch_keys() if batches is None else list(batches)
-    return [k for k in keys if storage.catalog_path(k).is_file()]
+    keys = layout.metadata().batch_keys() if batches is None else list(batches)
+    return [k for k in keys if layout.store.exists(layout.catalog(k))]
 
 
-def load_images(
-    storage: StorageResource, batches: Sequence[str] | None = None
-) -> list[IngestedImage]:
+def load_images(layout: Layout, batches: Sequence[str] | None = None) -> list[IngestedImage]:
     """Every successfully ingested image across the catalogued batches (or `batches`)."""
-    return [e for batch in images_by_batch(storage, batches).values() for e in batch]
+    return [e for batch in images_by_batch(layout, batches).values() for e in batch]
+
+
+def _embedded_batches(layout: Layout, focus: Focus, batches: Sequence[str] | None) -> list[str]:
+    """Catalogued batches with embeddings of `focus`; the others (not embedded for this focus
+    yet, e.g. it just came into use) are named in a warning and left out."""
+    keys = catalogued_batches(layout, batches)
+    present = [b for b in keys if has_embeddings(layout, focus, b)]
+    if len(present) < len(keys):
+        absent = sorted(set(keys) - set(present))
+        log.warning("%s: batches %s have no embeddings yet; left out", focus.key, absent[:10])
+    return present
 
 
 def load_focus(
-    storage: StorageResource, focus: Focus, batches: Sequence[str] | None = None
+    layout: Layout,
+    focus: Focus,
+    batches: Sequence[str] | None = None,
+    *,
+    face_quality_threshold: float | None = None,
 ) -> EmbeddedFocus:
     """The focus's vectors made by the newest batch's embedder. Batches embedded by another
     embedder (the setting changed; re-run `embeddings_job` on them) are left out, so vectors
-    of two models are never mixed. `batches` restricts the read to those batches."""
-    keys = catalogued_batches(storage, batches)
-    paths = [storage.embeddings_path(focus, key) for key in keys]
-    files = [read_vectors([p]) for p in paths if p.is_file()]
+    of two models are never mixed. `batches` restricts the read to those batches. With a
+    `face_quality_threshold` (training: the setting), faces measured below it are marked."""
+    keys = _embedded_batches(layout, focus, batches)
+    files = [vectors_of([read_table(layout, focus, b)]) for b in keys]
     files = [f for f in files if f[2]]
     who = files[-1][2][0] if files else {}
     same = [f for f in files if f[2][0] == who]
@@ -127,20 +140,21 @@ def load_focus(
         embedder_id=who.get("embedder_id", ""),
         embedder_revision=who.get("embedder_revision", ""),
         weights=WeightsStatus(who.get("weights", WeightsStatus.PRETRAINED.value)),
-        low_quality_ids=low_quality_faces(storage, focus),
+        low_quality_ids=low_quality_faces(layout, focus, keys, face_quality_threshold),
     )
 
 
-def low_quality_faces(storage: StorageResource, focus: Focus) -> frozenset[int]:
-    """Images whose measured face quality is below the setting (prominent_face foci only;
-    faces without a measured quality are kept)."""
-    if focus.derivative_type is not DerivativeType.PROMINENT_FACE:
+def low_quality_faces(
+    layout: Layout, focus: Focus, batches: Sequence[str], threshold: float | None
+) -> frozenset[int]:
+    """Images of `batches` whose measured face quality is below `threshold` (prominent_face
+    foci only; faces without a measured quality are kept)."""
+    if threshold is None or focus.derivative_type is not DerivativeType.PROMINENT_FACE:
         return frozenset()
-    threshold = storage.settings().face_quality_threshold
     return frozenset(
         image_id
-        for key in catalogued_batches(storage)
-        for image_id, row in read_detections(storage.detections_path(key)).items()
+        for key in batches
+        for image_id, row in read_detections(layout, key).items()
         if row.face_quality is not None and row.face_quality < threshold
     )
 

@@ -28,6 +28,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PyFuncModel
 
+from ml_platform.model_registry.artifacts import model_download_uri
 from ml_platform.model_registry.lookup import ModelVersionInfo, get_champion
 from ml_platform.model_registry.naming import model_name
 from ml_platform.serving.backoff import FailureMemory
@@ -60,8 +61,10 @@ class ChampionCache:
         refresh_interval_s: float,
         metrics: ServingMetrics,
         clock: Callable[[], float] = time.monotonic,
+        artifact_root: str | None = None,
     ) -> None:
         self.client = client
+        self.artifact_root = artifact_root
         self.refresh_interval_s = refresh_interval_s
         self._metrics = metrics
         self._clock = clock
@@ -210,7 +213,7 @@ class ChampionCache:
         uri = f"models:/{info.name}/{info.version}"
         try:
             # The version's artifact location, resolved with this client (no global URI).
-            source = self.client.get_model_version_download_uri(info.name, info.version)
+            source = model_download_uri(self.client, info.name, info.version, self.artifact_root)
             model = self._load_from(source)
         except Exception as exc:  # any failure to load is reported, never served around
             log.exception("loading %s failed", uri)

@@ -12,7 +12,6 @@ from typing import ParamSpec, TypeVar
 from fastapi import Request
 from mlflow import MlflowClient
 
-from ml_platform.defs.resources.storage import StorageResource
 from ml_platform.serving.clusters_cache import ClustersCache
 from ml_platform.serving.images import DecodeOptions
 from ml_platform.serving.lazy import LazyModels
@@ -23,6 +22,7 @@ from ml_platform.serving.preload import Preloader
 from ml_platform.serving.vision_models import DetectorFactory, EmbedderFactory, VisionModels
 from ml_platform.serving.zero_shot import ZeroShotModel, ZeroShotUnavailableError
 from ml_platform.settings import Settings
+from ml_platform.store.layout import Layout
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -63,7 +63,9 @@ def build_state(
     metrics = ServingMetrics()
     uri = settings.tracking_uri
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    champions = ChampionCache(client, options.refresh_interval_s, metrics)
+    champions = ChampionCache(
+        client, options.refresh_interval_s, metrics, artifact_root=settings.mlflow_artifact_root
+    )
     models = VisionModels(settings, metrics, embedder_factory, detector_factory)
     return ServingState(
         settings=settings,
@@ -77,7 +79,7 @@ def build_state(
             max_workers=inference_threads(settings, options),
             thread_name_prefix="ml-platform-inference",
         ),
-        clusters=ClustersCache(StorageResource(home=str(settings.resolved_home)).heroes_dir()),
+        clusters=ClustersCache(Layout.for_settings(settings)),
         decode=decode_options(settings),
         preloader=Preloader(champions, models),
     )

@@ -1,1 +1,2 @@
-"""Files under ML_PLATFORM_HOME: image blobs, batch manifests, the ledger, Parquet tables."""
+"""Storage: the Store (blobs.py, a local directory or s3:// through fsspec), the Layout of
+every asset output in it (layout.py), the tables and objects on top, and the SQL metadata."""

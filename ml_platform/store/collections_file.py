@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from ml_platform.domain import Collection, Focus
-from ml_platform.store.manifests import write_json_atomic
+from ml_platform.store.layout import Layout
 
 
-def write_collections(path: Path, collections: list[Collection]) -> None:
+def write_collections(layout: Layout, collections: list[Collection]) -> None:
     payload = [
         {
             "id": c.id,
@@ -20,14 +17,15 @@ def write_collections(path: Path, collections: list[Collection]) -> None:
         }
         for c in collections
     ]
-    write_json_atomic(path, payload)
+    layout.store.write_json(layout.collections(), payload)
 
 
-def read_collections(path: Path) -> list[Collection]:
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} not found: materialize crawlr_collections first (ml-platform run)"
-        )
+def has_collections(layout: Layout) -> bool:
+    return layout.store.exists(layout.collections())
+
+
+def read_collections(layout: Layout) -> list[Collection]:
+    """The stored collections; MissingInputError (materialize crawlr_collections) if none."""
     return [
         Collection(
             id=item["id"],
@@ -36,7 +34,7 @@ def read_collections(path: Path) -> list[Collection]:
             unusable_reason=item["unusable_reason"],
             focus_id=item["focus_id"],
         )
-        for item in json.loads(path.read_text(encoding="utf-8"))
+        for item in layout.store.read_json(layout.collections())
     ]
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from ml_platform.domain import Box
-from ml_platform.store.tables import write_parquet_atomic
+from ml_platform.store.layout import Layout
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def _optional(row: Mapping[Hashable, Any], column: str) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
 
-def write_detections(path: Path, rows: list[DetectionRow]) -> None:
+def write_detections(layout: Layout, batch: str, rows: list[DetectionRow]) -> None:
     records = [
         {
             "image_id": r.image_id, "status": r.status, "error": r.error,
@@ -63,14 +63,14 @@ def write_detections(path: Path, rows: list[DetectionRow]) -> None:
         }
         for r in rows
     ]  # fmt: skip
-    write_parquet_atomic(pd.DataFrame.from_records(records), path)
+    frame = pd.DataFrame.from_records(records)
+    layout.store.write_parquet(layout.detections(batch), pa.Table.from_pandas(frame))
 
 
-def read_detections(path: Path) -> dict[int, DetectionRow]:
-    if not path.is_file():
-        return {}
+def read_detections(layout: Layout, batch: str) -> dict[int, DetectionRow]:
+    """The batch's detections by image id; MissingInputError when not detected yet."""
     out = {}
-    for row in pd.read_parquet(path).to_dict("records"):
+    for row in layout.store.read_parquet(layout.detections(batch)).to_pylist():
         out[int(row["image_id"])] = DetectionRow(
             image_id=int(row["image_id"]),
             status=str(row["status"]),

@@ -1,37 +1,22 @@
-"""Parquet tables of asset outputs under ``<home>/data``."""
+"""The image catalog: one Parquet object per ingestion batch (`image_catalog`)."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from ml_platform.domain import ImageRecord, IngestedImage, IngestStatus
+from ml_platform.store.layout import Layout
 
 CATALOG_COLUMNS = [
     "image_id", "status", "error", "sha256", "path", "width", "height", "captured_at",
     "created_at", "pet_id", "collection_ids", "rejected_collection_ids", "url", "extra",
 ]  # fmt: skip
-
-
-def temp_path_beside(path: Path) -> Path:
-    """A unique temporary name in `path`'s folder, so concurrent writers never share one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}-")
-    os.close(fd)
-    return Path(tmp)
-
-
-def write_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
-    tmp = temp_path_beside(path)
-    frame.to_parquet(tmp, index=False)
-    tmp.replace(path)
 
 
 def catalog_frame(results: Sequence[IngestedImage]) -> pd.DataFrame:
@@ -88,8 +73,12 @@ def ingested_from_row(row: pd.Series) -> IngestedImage:
     )
 
 
-def read_catalog(path: Path) -> list[IngestedImage]:
-    if not path.is_file():
-        return []
-    frame = pd.read_parquet(path)
+def write_catalog(layout: Layout, batch: str, results: Sequence[IngestedImage]) -> None:
+    table = pa.Table.from_pandas(catalog_frame(results), preserve_index=False)
+    layout.store.write_parquet(layout.catalog(batch), table)
+
+
+def read_catalog(layout: Layout, batch: str) -> list[IngestedImage]:
+    """Every image of the batch with its outcome; MissingInputError when not ingested yet."""
+    frame = layout.store.read_parquet(layout.catalog(batch)).to_pandas()
     return [ingested_from_row(row) for _, row in frame.iterrows()]

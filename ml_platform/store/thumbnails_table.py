@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
-from ml_platform.store.tables import write_parquet_atomic
+from ml_platform.store.layout import Layout
 
 COLUMNS = ["image_id", "sha256", "width", "height", "data", "error"]
 
@@ -30,18 +30,22 @@ class Thumbnail:
         return self.data is not None
 
 
-def write_thumbnails(path: Path, rows: Sequence[Thumbnail]) -> None:
+def write_thumbnails(layout: Layout, batch: str, rows: Sequence[Thumbnail]) -> None:
     frame = pd.DataFrame([asdict(r) for r in rows], columns=COLUMNS)
-    write_parquet_atomic(frame, path)
+    layout.store.write_parquet(layout.thumbnails(batch), pa.Table.from_pandas(frame))
 
 
-def read_thumbnails(path: Path, ids: Collection[int] | None = None) -> dict[int, Thumbnail]:
-    """The batch's thumbnails (only `ids` when given); {} when the batch has none yet."""
-    if not path.is_file():
-        return {}
+def has_thumbnails(layout: Layout, batch: str) -> bool:
+    return layout.store.exists(layout.thumbnails(batch))
+
+
+def read_thumbnails(
+    layout: Layout, batch: str, ids: Collection[int] | None = None
+) -> dict[int, Thumbnail]:
+    """The batch's thumbnails (only `ids` when given); MissingInputError when not made yet."""
     filters = None if ids is None else [("image_id", "in", sorted(set(ids)))]
-    frame = pd.read_parquet(path, filters=filters)
-    return {int(r["image_id"]): _row(r) for r in frame.to_dict("records")}
+    table = layout.store.read_parquet(layout.thumbnails(batch), filters=filters)
+    return {int(r["image_id"]): _row(r) for r in table.to_pylist()}
 
 
 def _row(r: Mapping[Hashable, Any]) -> Thumbnail:

@@ -1,4 +1,4 @@
-"""Embedding tables: one Parquet file per (focus, batch), vectors as float32 lists of one width.
+"""Embedding tables: one Parquet object per (focus, batch), vectors as float32 lists of one width.
 
 Rows whose status is `no_derivative` (e.g. no face in the image) or `failed` carry a null vector
 and the reason; `ok` and `no_derivative` rows count as computed and are never recomputed.
@@ -7,13 +7,12 @@ and the reason; `ok` and `no_derivative` rows count as computed and are never re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from ml_platform.store.tables import temp_path_beside
+from ml_platform.domain import Focus
+from ml_platform.store.layout import Layout
 
 DONE_STATUSES = ("ok", "no_derivative")
 
@@ -55,32 +54,23 @@ def _table(rows: list[EmbeddingRow], who: EmbedderIdentity, dim: int) -> pa.Tabl
     )
 
 
-def write_embeddings(path: Path, rows: list[EmbeddingRow], who: EmbedderIdentity, dim: int) -> None:
-    tmp = temp_path_beside(path)
-    pq.write_table(_table(rows, who, dim), tmp)
-    tmp.replace(path)
+def write_embeddings(
+    layout: Layout, focus: Focus, batch: str, rows: list[EmbeddingRow], who: EmbedderIdentity,
+    dim: int,
+) -> None:  # fmt: skip
+    layout.store.write_parquet(layout.embeddings(focus, batch), _table(rows, who, dim))
 
 
-def read_table(path: Path) -> pa.Table | None:
-    return pq.read_table(path) if path.is_file() else None
+def read_table(layout: Layout, focus: Focus, batch: str) -> pa.Table:
+    """The batch's embeddings of `focus`; MissingInputError when not embedded yet."""
+    return layout.store.read_parquet(layout.embeddings(focus, batch))
 
 
-def done_ids(path: Path) -> set[int]:
-    table = read_table(path)
-    if table is None:
-        return set()
-    statuses = table.column("status").to_pylist()
-    return {
-        i
-        for i, s in zip(table.column("image_id").to_pylist(), statuses, strict=True)
-        if s in DONE_STATUSES
-    }
+def has_embeddings(layout: Layout, focus: Focus, batch: str) -> bool:
+    return layout.store.exists(layout.embeddings(focus, batch))
 
 
-def read_rows(path: Path) -> list[EmbeddingRow]:
-    table = read_table(path)
-    if table is None:
-        return []
+def rows_of(table: pa.Table) -> list[EmbeddingRow]:
     out = []
     for item in table.to_pylist():
         vector = None if item["vector"] is None else np.asarray(item["vector"], np.float32)
@@ -88,14 +78,18 @@ def read_rows(path: Path) -> list[EmbeddingRow]:
     return out
 
 
-def read_vectors(paths: list[Path]) -> tuple[np.ndarray, np.ndarray, list[dict[str, str]]]:
-    """Ids [n], float32 matrix [n, dim] and the embedder identity of each file, `ok` rows only."""
+def read_rows(layout: Layout, focus: Focus, batch: str) -> list[EmbeddingRow]:
+    return rows_of(read_table(layout, focus, batch))
+
+
+def vectors_of(tables: list[pa.Table]) -> tuple[np.ndarray, np.ndarray, list[dict[str, str]]]:
+    """Ids [n], float32 matrix [n, dim] and the embedder identity of each non-empty table,
+    `ok` rows only."""
     ids: list[int] = []
     vectors: list[np.ndarray] = []
     identities: list[dict[str, str]] = []
-    for path in paths:
-        table = read_table(path)
-        if table is None or table.num_rows == 0:
+    for table in tables:
+        if table.num_rows == 0:
             continue
         ok = table.filter(pa.compute.equal(table.column("status"), "ok"))
         if ok.num_rows:
@@ -110,10 +104,9 @@ def read_vectors(paths: list[Path]) -> tuple[np.ndarray, np.ndarray, list[dict[s
     return np.asarray(ids, np.int64), matrix, identities
 
 
-def stored_identity(path: Path) -> tuple[str, str] | None:
-    """(embedder id, revision) a file was written with; None when absent or empty."""
-    table = read_table(path)
-    if table is None or table.num_rows == 0:
+def stored_identity(table: pa.Table) -> tuple[str, str] | None:
+    """(embedder id, revision) a table was written with; None when it is empty."""
+    if table.num_rows == 0:
         return None
     first = table.slice(0, 1).to_pylist()[0]
     return str(first["embedder_id"]), str(first["embedder_revision"])

@@ -33,14 +33,16 @@ from ml_platform.domain import (
     IngestedImage,
     IngestStatus,
 )
-from ml_platform.learning.ann_index import AnnIndex
 from ml_platform.model_registry.lookup import get_champion
 from ml_platform.model_registry.naming import VersionTag
 from ml_platform.serving import ServeOptions, create_app
 from ml_platform.settings import Settings
+from ml_platform.store.ann import load_index
 from ml_platform.store.collections_file import write_collections
 from ml_platform.store.detections_table import read_detections
-from ml_platform.store.tables import catalog_frame, write_parquet_atomic
+from ml_platform.store.image_store import ImageStore
+from ml_platform.store.tables import write_catalog
+from ml_platform.store.vectors import read_table, vectors_of
 from ml_platform.vision.decode import load_rgb
 
 pytest.importorskip("dlib", reason="the [faces] extra (dlib-bin) is not installed")
@@ -53,9 +55,11 @@ BLURRED_ID = 100  # a blurred photo of person A: a member, but too poor a face t
 COLLECTION = Collection(21, "person a", FACE)
 
 
-def catalog(faces: Path, blurred: Path) -> list[IngestedImage]:
+def catalog(faces: Path, blurred: Path, images: ImageStore) -> list[IngestedImage]:
+    """The photos put in the image store, as ingestion would have."""
     names = [*PERSON_A, *OTHERS]
-    paths = [(i + 1, faces / n) for i, n in enumerate(names)] + [(BLURRED_ID, blurred)]
+    files = [(i + 1, faces / n) for i, n in enumerate(names)] + [(BLURRED_ID, blurred)]
+    paths = [(image_id, images.put(f.read_bytes(), "JPEG")) for image_id, f in files]
     base = datetime(2025, 1, 1, tzinfo=UTC)
     return [
         IngestedImage(
@@ -63,9 +67,9 @@ def catalog(faces: Path, blurred: Path) -> list[IngestedImage]:
                 image_id, f"/media/{image_id}.jpg", base + timedelta(days=image_id),
                 collection_ids=(21,) if image_id <= len(PERSON_A) or image_id == BLURRED_ID else (),
             ),
-            status=IngestStatus.OK, sha256=f"{image_id:064d}", path=str(path),
+            status=IngestStatus.OK, sha256=stored[0], path=stored[1],
         )
-        for image_id, path in paths
+        for image_id, stored in paths
     ]  # fmt: skip
 
 
@@ -81,10 +85,11 @@ def home(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> dict[str
     uri = f"sqlite:///{root / 'mlflow.db'}"
     overrides = {"yunet_model": str(yunet), "cluster_focus": FACE.key, "mlflow_tracking_uri": uri}
     storage = StorageResource(home=str(root), overrides=overrides)
-    entries = catalog(faces, blurred)
-    write_parquet_atomic(catalog_frame(entries), storage.catalog_path("b1"))
+    layout = storage.layout()
+    entries = catalog(faces, blurred, layout.images())
+    write_catalog(layout, "b1", entries)
     storage.metadata().register_batch("b1", [e.image for e in entries])
-    write_collections(storage.collections_path(), [COLLECTION])
+    write_collections(layout, [COLLECTION])
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("ingestion_batches", ["b1"])
     instance.add_dynamic_partitions("collections", ["21"])
@@ -110,7 +115,7 @@ def test_detections_store_face_quality_and_the_blurred_face_scores_low(
     home: dict[str, object],
 ) -> None:
     storage: StorageResource = home["storage"]  # type: ignore[assignment]
-    rows = read_detections(storage.detections_path("b1"))
+    rows = read_detections(storage.layout(), "b1")
     threshold = storage.settings().face_quality_threshold
     assert all(r.face is not None and r.face_detector == "yunet" for r in rows.values())
     sharp = [r.face_quality for i, r in rows.items() if i != BLURRED_ID]
@@ -122,11 +127,9 @@ def test_detections_store_face_quality_and_the_blurred_face_scores_low(
 
 def test_same_person_search_finds_person_a(home: dict[str, object]) -> None:
     storage: StorageResource = home["storage"]  # type: ignore[assignment]
-    index = AnnIndex.load(storage.ann_index_path(FACE))
+    index = load_index(storage.layout(), FACE, 128)
     assert index.dim == 128 and len(index) == len(PERSON_A) + len(OTHERS) + 1
-    from ml_platform.store.vectors import read_vectors
-
-    ids, vectors, _ = read_vectors([storage.embeddings_path(FACE, "b1")])
+    ids, vectors, _ = vectors_of([read_table(storage.layout(), FACE, "b1")])
     query = vectors[list(ids).index(1)][None, :]
     found, _ = index.search(query, k=len(PERSON_A))
     assert set(found[0].tolist()) <= set(range(1, len(PERSON_A) + 1)) | {BLURRED_ID}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from numpy.typing import NDArray
@@ -46,17 +44,23 @@ def test_search_returns_at_most_the_stored_count() -> None:
     assert found.shape == sims.shape == (1, 2)
 
 
-def test_index_survives_a_save_and_load_round_trip(tmp_path: Path) -> None:
+def test_index_survives_a_bytes_round_trip() -> None:
     index = AnnIndex.create(DIM)
     x = vectors(20)
     index.add(np.arange(20) * 3, x)
-    path = tmp_path / "indexes" / "embed_dino_v2.faiss"
-    index.save(path)
-    loaded = AnnIndex.load(path)
+    loaded = AnnIndex.from_bytes(index.to_bytes())
     assert (len(loaded), loaded.dim) == (20, DIM)
     assert loaded.add([0, 3, 1000], vectors(3, seed=4)) == 1  # known ids still skipped
     np.testing.assert_array_equal(loaded.search(x[:5], 1)[0][:, 0], [0, 3, 6, 9, 12])
-    assert not list(path.parent.glob("*.tmp"))
+
+
+def test_merge_adds_only_ids_not_present() -> None:
+    first, second = AnnIndex.create(DIM), AnnIndex.create(DIM)
+    first.add([1, 2], vectors(2))
+    second.add([2, 3, 4], vectors(3, seed=6))
+    assert first.merge(second) == 2 and len(first) == 4 and 4 in first
+    with pytest.raises(ValueError, match="d=8"):
+        first.merge(AnnIndex.create(8))
 
 
 def test_near_duplicates_reports_each_close_pair_once() -> None:
@@ -84,9 +88,12 @@ def test_bad_embeddings_are_refused(x: np.ndarray, message: str) -> None:
         index.add(np.arange(len(np.atleast_2d(x))), x)
 
 
-def test_load_explains_a_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="AnnIndex.create"):
-        AnnIndex.load(tmp_path / "missing.faiss")
+def test_from_bytes_refuses_another_index_type() -> None:
+    import faiss
+
+    flat = faiss.serialize_index(faiss.IndexFlatIP(DIM)).tobytes()
+    with pytest.raises(ValueError, match="not an IndexIDMap2"):
+        AnnIndex.from_bytes(flat, "shard.faiss")
 
 
 def test_l2_normalise_returns_unit_rows_and_leaves_input_alone() -> None:

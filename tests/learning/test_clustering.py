@@ -1,27 +1,18 @@
-"""Per-pet clustering, incremental reclustering, the cluster store and the projection plot."""
+"""Per-pet clustering, incremental reclustering and the projection plot."""
 
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 from PIL import Image
 
-from ml_platform.learning import cluster_store, clustering
+from ml_platform.learning import clustering
 from ml_platform.learning.ann_index import l2_normalise
-from ml_platform.learning.cluster_store import (
-    ClusterMethod,
-    delete_pet_clusters,
-    list_pets,
-    load_pet_clusters,
-    save_pet_clusters,
-    stored_version,
-)
+from ml_platform.learning.cluster_store import ClusterMethod
 from ml_platform.learning.clustering import (
     ClusterConfig,
     PetClusters,
@@ -227,49 +218,6 @@ def test_cluster_many_in_a_process_pool_matches_in_process(monkeypatch: pytest.M
     monkeypatch.setattr(clustering, "MIN_PETS_FOR_POOL", 0)
     pooled = cluster_many(data, config, n_jobs=2)
     assert {p: c.labels for p, c in pooled.items()} == {p: c.labels for p, c in serial.items()}
-
-
-def test_store_round_trip_keeps_labels_model_and_bumps_version(tmp_path: Path) -> None:
-    m = mixture(3, 60, seed=10, n_outliers=2)
-    clusters = cluster_pet(ids(62), m.x, ClusterConfig(), pet_id=5)
-    first = save_pet_clusters(tmp_path, 5, clusters)
-    second = save_pet_clusters(tmp_path, 5, clusters)
-    loaded = load_pet_clusters(tmp_path, 5)
-    assert (first.version, second.version, loaded.stored) == (1, 2, second)
-    assert stored_version(tmp_path, 5) == second
-    got = loaded.clusters
-    assert (got.pet_id, got.image_ids, got.labels) == (5, clusters.image_ids, clusters.labels)
-    assert (got.k, got.n_components, got.bic, got.silhouette) == (
-        clusters.k,
-        clusters.n_components,
-        clusters.bic,
-        clusters.silhouette,
-    )
-    np.testing.assert_array_equal(got.clusters[0].centroid, clusters.clusters[0].centroid)
-    np.testing.assert_array_equal(got.model.assign(m.x), clusters.model.assign(m.x))
-    with pytest.raises(ValueError, match="pet 5 cannot be saved as pet 6"):
-        save_pet_clusters(tmp_path, 6, clusters)
-
-
-def test_store_lists_and_deletes_pets_and_explains_missing_ones(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        list_pets(tmp_path / "nowhere")
-    for pet in (3, 11, 2):
-        save_pet_clusters(tmp_path, pet, cluster_pet(ids(4), np.eye(4, DIM), pet_id=pet))
-    (tmp_path / "notes.txt").write_text("not a pet")
-    assert list_pets(tmp_path) == [2, 3, 11]
-    assert delete_pet_clusters(tmp_path, 3) and not delete_pet_clusters(tmp_path, 3)
-    with pytest.raises(FileNotFoundError, match="no clusters stored for pet 3"):
-        load_pet_clusters(tmp_path, 3)
-
-
-def test_store_refuses_an_unknown_format(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    save_pet_clusters(tmp_path, 1, cluster_pet(ids(4), np.eye(4, DIM)))
-    monkeypatch.setattr(cluster_store, "FORMAT", 2)
-    with pytest.raises(ValueError, match="format 1; expected 2"):
-        load_pet_clusters(tmp_path, 1)
-    meta = json.loads(str(np.load(tmp_path / "pet_1.npz")["meta"]))
-    assert meta["version"] == 1
 
 
 def test_projection_png_is_a_readable_png_with_axes_and_a_legend_of_sizes() -> None:

@@ -63,18 +63,18 @@ def collection_classifier(
     """Train candidates on the collection's focus embeddings, register the winner as
     `crawlr-collection-<id>` (alias challenger) and promote it to champion when the blocking
     `promotion_gate` passes. Unusable or under-labelled collections are skipped with the reason."""
-    cid = int(context.partition_key)
-    collection = next(
-        (c for c in read_collections(storage.collections_path()) if c.id == cid), None
-    )
+    cid, layout = int(context.partition_key), storage.layout()
+    collection = next((c for c in read_collections(layout) if c.id == cid), None)
     if collection is None or not collection.usable or collection.focus is None:
         reason = collection.unusable_reason if collection else "not in crawlr_collections"
         return skipped(GATE, f"collection {cid}: {reason}")
     counts = storage.metadata().label_fingerprints([cid]).get(cid, (0, 0, 0))
     version = dg.DataVersion(label_token(collection.focus.key, counts))  # what planning compares
     knobs = config.training_config()
+    threshold = storage.settings().face_quality_threshold
+    embedded = load_focus(layout, collection.focus, face_quality_threshold=threshold)
     training = build_training_set(
-        collection, load_images(storage), load_focus(storage, collection.focus),
+        collection, load_images(layout), embedded,
         negative_sample_size=config.negative_sample_size, seed=knobs.seed,
     )  # fmt: skip
     if training.n_pos < knobs.min_positives or training.n_neg < knobs.min_negatives:
@@ -101,7 +101,10 @@ def collection_classifier(
         client, result, provenance, artifact_location=mlflow.artifact_location()
     )
     embedder_dim = models.embedder(collection.focus.embedding_type).dim
-    outcome = run_gate(client, registered.version, result, training, embedder_dim, config.gate())
+    outcome = run_gate(
+        client, registered.version, result, training, embedder_dim, config.gate(),
+        mlflow.artifact_root(),
+    )  # fmt: skip
     context.log.info("collection %s: %s", cid, outcome.decision.reason)
     return classifier_metadata(
         GATE, registered, result, training, outcome, mlflow.resolved_uri,

@@ -14,12 +14,12 @@ from collections.abc import Mapping, Sequence
 import dagster as dg
 from PIL import Image
 
-from ml_platform.defs.resources import StorageResource
 from ml_platform.learning.cluster_store import PetClusters
 from ml_platform.learning.hero import HeroPick
 from ml_platform.learning.projection import projection_png
 from ml_platform.services.pets import PetVectors
-from ml_platform.store.thumbnails_table import read_thumbnails
+from ml_platform.store.layout import Layout
+from ml_platform.store.thumbnails_table import has_thumbnails, read_thumbnails
 from ml_platform.vision.contact_sheet import SheetRow, Tile, contact_sheet
 
 MAX_PICTURES = 8
@@ -51,14 +51,14 @@ def projection_entries(updated: Mapping[int, PetClusters], vectors: PetVectors) 
 
 
 def hero_sheet_entries(
-    storage: StorageResource,
+    layout: Layout,
     batches: Sequence[str],
     pets: Mapping[int, PetHeroes],
 ) -> Metadata:
     """`heroes pet <id>`: one row per cluster, its heroes' thumbnails captioned with scores."""
     drawn = largest({pet: clusters for pet, (clusters, _) in pets.items()})
     wanted = {p.image_id for pet in drawn for picks in pets[pet][1].values() for p in picks}
-    thumbs = _thumbnail_images(storage, batches, wanted)
+    thumbs = _thumbnail_images(layout, batches, wanted)
     out: Metadata = {}
     for pet in drawn:
         clusters, heroes = pets[pet]
@@ -78,12 +78,14 @@ def _tiles(picks: Sequence[HeroPick], thumbs: Mapping[int, Image.Image]) -> tupl
 
 
 def _thumbnail_images(
-    storage: StorageResource, batches: Sequence[str], ids: set[int]
+    layout: Layout, batches: Sequence[str], ids: set[int]
 ) -> dict[int, Image.Image]:
     """Decoded thumbnails of `ids` from the batches' `thumbnails` tables (absent: not drawn)."""
     out: dict[int, Image.Image] = {}
     for key in batches:
-        for image_id, row in read_thumbnails(storage.thumbnails_path(key), ids=ids).items():
+        if not has_thumbnails(layout, key):
+            continue  # thumbnails not made for this batch yet: its heroes are drawn blank
+        for image_id, row in read_thumbnails(layout, key, ids=ids).items():
             if row.data is not None:
                 out[image_id] = Image.open(io.BytesIO(row.data))
     return out

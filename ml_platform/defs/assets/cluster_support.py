@@ -4,7 +4,6 @@ import dagster as dg
 
 from ml_platform.defs.assets.cluster_pictures import projection_entries
 from ml_platform.defs.knobs import knobs_of
-from ml_platform.defs.resources import StorageResource
 from ml_platform.domain import Focus
 from ml_platform.learning.cluster_store import PetClusters
 from ml_platform.learning.clustering import ClusterConfig
@@ -12,7 +11,8 @@ from ml_platform.learning.hero import HeroFloor, HeroWeights
 from ml_platform.services.pets import HeroInputs, PetVectors, measure_quality
 from ml_platform.services.training_data import images_by_batch
 from ml_platform.store.detections_table import read_detections
-from ml_platform.store.pet_tables import read_quality, write_quality
+from ml_platform.store.layout import Layout
+from ml_platform.store.pet_tables import has_quality, read_quality, write_quality
 
 
 class ClusterAssetConfig(knobs_of(ClusterConfig)):  # type: ignore[misc]
@@ -49,20 +49,23 @@ class HeroConfig(dg.Config):  # type: ignore[misc]
         return floor
 
 
-def hero_inputs(storage: StorageResource, pets: set[int]) -> HeroInputs:
-    """Images, quality (measured once per image, stored per batch) and detections of `pets`."""
-    images, quality, detections = {}, {}, {}
-    batches = storage.metadata().batches_of_pets(pets)  # only batches holding these pets
-    for key, batch in images_by_batch(storage, batches).items():
+def hero_inputs(layout: Layout, own_batch: str, pets: set[int]) -> HeroInputs:
+    """Images, quality and detections of `pets`, read only from the batches holding them.
+    Quality is measured once per image and stored per batch by that batch's own run only:
+    images of other batches not measured yet are measured here in memory, never written into
+    the other batch's object."""
+    images, quality, detections, store = {}, {}, {}, layout.images()
+    batches = layout.metadata().batches_of_pets(pets)  # only batches holding these pets
+    for key, batch in images_by_batch(layout, sorted({*batches, own_batch})).items():
         mine = [e for e in batch if e.image.pet_id in pets]
         if not mine:
             continue
-        known = read_quality(storage.quality_path(key))
-        fresh = measure_quality(mine, known)
-        if fresh:
-            write_quality(storage.quality_path(key), {**known, **fresh})
+        known = read_quality(layout, key) if has_quality(layout, key) else {}
+        fresh = measure_quality(store, mine, known)
+        if fresh and key == own_batch:
+            write_quality(layout, key, {**known, **fresh})
         quality.update({**known, **fresh})
-        detections.update(read_detections(storage.detections_path(key)))
+        detections.update(read_detections(layout, key))
         images.update({e.image.id: e for e in mine})
     return HeroInputs(images, quality, detections)
 

@@ -6,7 +6,6 @@ planner sensor requests them when a batch's embeddings are newer than its cluste
 """
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import dagster as dg
 
@@ -20,26 +19,27 @@ from ml_platform.defs.assets.cluster_support import (
 from ml_platform.defs.partitions import ingestion_batches
 from ml_platform.defs.resources import StorageResource
 from ml_platform.domain import Focus, IngestStatus
-from ml_platform.learning.cluster_store import list_pets, load_pet_clusters, save_pet_clusters
 from ml_platform.learning.clustering import recluster_touched
 from ml_platform.learning.hero import hero_sets
 from ml_platform.services.pets import PetVectors, candidate, heroes_payload, pet_vectors, pets_of
 from ml_platform.services.training_data import load_focus, load_images
+from ml_platform.store.clusters import has_pet_clusters, load_pet_clusters, save_pet_clusters
+from ml_platform.store.layout import Layout
 from ml_platform.store.pet_tables import write_heroes
 from ml_platform.store.tables import read_catalog
 
 
-def _membership_changed(directory: Path, pet: int, vectors: PetVectors) -> bool:
+def _membership_changed(layout: Layout, focus: Focus, pet: int, vectors: PetVectors) -> bool:
     """False when the stored model already covers exactly the pet's current images (e.g. a
     re-run of the batch after an unrelated focus was embedded): nothing to recompute."""
-    if not directory.is_dir() or pet not in list_pets(directory):
+    if not has_pet_clusters(layout, focus, pet):
         return True
-    stored = load_pet_clusters(directory, pet).clusters
+    stored = load_pet_clusters(layout, focus, pet).clusters
     return set(stored.image_ids) != set(vectors.get(pet, ([], None))[0])
 
 
-def _touched(storage: StorageResource, key: str) -> set[int]:
-    batch = read_catalog(storage.catalog_path(key))
+def _touched(layout: Layout, key: str) -> set[int]:
+    batch = read_catalog(layout, key)
     return pets_of([e for e in batch if e.status is IngestStatus.OK])
 
 
@@ -55,15 +55,14 @@ def pet_clusters(
     """Cluster each pet touched by this batch on all its images' embeddings of the clustering
     focus (agglomerative by default; see `ClusterConfig`); untouched pets are not loaded. The
     metadata draws each re-clustered pet's 2-D projection coloured by cluster."""
-    focus = Focus.from_key(storage.settings().cluster_focus)
-    touched = _touched(storage, context.partition_key)
-    batches = storage.metadata().batches_of_pets(touched)  # cost follows the pets, not history
-    embedded = load_focus(storage, focus, batches)
-    vectors = pet_vectors(load_images(storage, batches), embedded, touched)
-    directory = storage.clusters_dir(focus)
-    changed = {pet: v for pet, v in vectors.items() if _membership_changed(directory, pet, vectors)}
+    focus, layout = Focus.from_key(storage.settings().cluster_focus), storage.layout()
+    touched = _touched(layout, context.partition_key)
+    batches = layout.metadata().batches_of_pets(touched)  # cost follows the pets, not history
+    embedded = load_focus(layout, focus, batches)
+    vectors = pet_vectors(load_images(layout, batches), embedded, touched)
+    changed = {p: v for p, v in vectors.items() if _membership_changed(layout, focus, p, vectors)}
     updated = recluster_touched({}, changed, set(changed), config.cluster_config())
-    versions = {pet: save_pet_clusters(directory, pet, c).version for pet, c in updated.items()}
+    versions = {p: save_pet_clusters(layout, focus, p, c).version for p, c in updated.items()}
     context.log.info("re-clustered %d pets: %s", len(updated), sorted(updated))
     return dg.MaterializeResult(
         metadata=cluster_metadata(updated, vectors, versions, focus, embedded.weights.value)
@@ -82,15 +81,15 @@ def pet_heroes(
     """Top images per cluster of each touched pet by a composite score (sharpness, exposure,
     resolution, prominence, centrality, recency), near-duplicates suppressed; a contact sheet
     of each pet's heroes (thumbnails with scores) in the metadata."""
-    focus = Focus.from_key(storage.settings().cluster_focus)
-    touched = _touched(storage, context.partition_key)
-    inputs = hero_inputs(storage, touched)
-    batches = storage.metadata().batches_of_pets(touched)
-    embedded = load_focus(storage, focus, batches)
+    focus, layout = Focus.from_key(storage.settings().cluster_focus), storage.layout()
+    touched = _touched(layout, context.partition_key)
+    inputs = hero_inputs(layout, context.partition_key, touched)
+    batches = layout.metadata().batches_of_pets(touched)
+    embedded = load_focus(layout, focus, batches)
     vectors = pet_vectors(list(inputs.images.values()), embedded, touched)
     now, chosen, drawn = datetime.now(UTC), {}, dict[int, PetHeroes]()
     for pet, (ids, matrix) in vectors.items():
-        stored = load_pet_clusters(storage.clusters_dir(focus), pet)
+        stored = load_pet_clusters(layout, focus, pet)
         candidates = {i: candidate(i, v, inputs) for i, v in zip(ids, matrix, strict=True)}
         heroes = hero_sets(
             stored.clusters, candidates, config.score_weights(), config.top_n,
@@ -99,7 +98,7 @@ def pet_heroes(
         payload = heroes_payload(
             stored.clusters, heroes, focus.key, stored.stored.version, now, embedded.weights.value
         )
-        write_heroes(storage.heroes_dir(), pet, payload)
+        write_heroes(layout, pet, stored.stored.version, payload)
         drawn[pet] = (stored.clusters, heroes)
         chosen[str(pet)] = {
             str(k): [(p.image_id, round(p.score, 3)) for p in v] for k, v in heroes.items()
@@ -109,6 +108,6 @@ def pet_heroes(
             "pets": len(chosen),
             "heroes (image id, score) per cluster": dg.MetadataValue.json(chosen),
             "weights": embedded.weights.value,
-            **hero_sheet_entries(storage, batches, drawn),
+            **hero_sheet_entries(layout, batches, drawn),
         }
     )

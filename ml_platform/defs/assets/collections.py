@@ -37,7 +37,7 @@ def crawlr_collections(
     """
     known = models.known_embedding_types()
     collections, digest = crawlr.collections_with_digest(known)
-    write_collections(storage.collections_path(), collections)
+    write_collections(storage.layout(), collections)
     register_collection_partitions(context.instance, collections)
     unusable = [c for c in collections if not c.usable]
     for c in unusable:

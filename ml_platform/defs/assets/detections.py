@@ -25,14 +25,17 @@ def detections(
     """Prominent person (YOLO ONNX or HOG) and prominent face (YuNet or Haar, searched inside
     the person) per image; reused by every focus. An image without a face is a normal result."""
     key = context.partition_key
-    path = storage.detections_path(key)
-    previous = {i: r for i, r in read_detections(path).items() if r.status == "ok"}
-    catalog = [e for e in read_catalog(storage.catalog_path(key)) if e.status is IngestStatus.OK]
+    layout = storage.layout()
+    rerun = layout.store.exists(layout.detections(key))
+    earlier = read_detections(layout, key) if rerun else {}
+    previous = {i: r for i, r in earlier.items() if r.status == "ok"}
+    catalog = [e for e in read_catalog(layout, key) if e.status is IngestStatus.OK]
     todo = [e for e in catalog if e.image.id not in previous]
     detector = models.detector() if todo else None
-    fresh = [detect_one(detector, e) for e in todo] if detector else []
+    images = layout.images()
+    fresh = [detect_one(detector, images, e) for e in todo] if detector else []
     rows = [*previous.values(), *fresh]
-    write_detections(path, rows)
+    write_detections(layout, key, rows)
     counts = Counter(r.status for r in rows)
     detectors = Counter(f"{r.person_detector}/{r.face_detector}" for r in rows if r.status == "ok")
     return dg.MaterializeResult(
@@ -43,6 +46,6 @@ def detections(
             "with_face": sum(r.face is not None for r in rows),
             "failed": counts.get("failed", 0),
             "detectors (person/face)": dg.MetadataValue.json(dict(detectors)),
-            "path": dg.MetadataValue.path(str(path)),
+            "path": dg.MetadataValue.path(layout.store.url_of(layout.detections(key))),
         }
     )

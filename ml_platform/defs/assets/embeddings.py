@@ -13,10 +13,14 @@ from ml_platform.domain import Focus, IngestedImage, IngestStatus
 from ml_platform.services.perception import embed_focus
 from ml_platform.services.planning import foci_version
 from ml_platform.store.detections_table import DetectionRow, read_detections
+from ml_platform.store.layout import Layout
 from ml_platform.store.tables import read_catalog
 from ml_platform.store.vectors import (
     EmbedderIdentity,
-    read_rows,
+    EmbeddingRow,
+    has_embeddings,
+    read_table,
+    rows_of,
     stored_identity,
     write_embeddings,
 )
@@ -34,10 +38,10 @@ def embeddings(
     """Embeddings for every focus used by a usable collection, plus the clustering focus.
     Already computed (image, focus) pairs are kept, so a re-run only adds what a new focus or
     a retry needs."""
-    key = context.partition_key
-    catalog = [e for e in read_catalog(storage.catalog_path(key)) if e.status is IngestStatus.OK]
+    key, layout = context.partition_key, storage.layout()
+    catalog = [e for e in read_catalog(layout, key) if e.status is IngestStatus.OK]
     foci = embedding_foci(storage)
-    detections = read_detections(storage.detections_path(key))
+    detections = read_detections(layout, key)
     per_focus: dict[str, dict[str, object]] = {}
     for focus in foci:
         per_focus[focus.key] = _embed_focus(
@@ -56,21 +60,21 @@ def _embed_focus(
     catalog: list[IngestedImage],
     detections: dict[int, DetectionRow],
 ) -> dict[str, object]:
-    path = storage.embeddings_path(focus, key)
+    layout = storage.layout()
     embedder = models.embedder(focus.embedding_type)
-    same_embedder = stored_identity(path) in (None, (embedder.model_id, embedder.revision))
-    kept = [r for r in read_rows(path) if same_embedder and r.status in ("ok", "no_derivative")]
+    kept = _reusable(layout, focus, key, (embedder.model_id, embedder.revision))
     done = {r.image_id for r in kept}
     todo = [e for e in catalog if e.image.id not in done]
     started = time.perf_counter()
     batch_size = storage.settings().embed_batch_size
-    fresh = embed_focus(todo, detections, focus, embedder, batch_size) if todo else []
+    images = layout.images()
+    fresh = embed_focus(todo, detections, focus, embedder, batch_size, images) if todo else []
     seconds = time.perf_counter() - started
     who = EmbedderIdentity(
         focus.derivative_type.value, focus.embedding_type, embedder.model_id,
         embedder.revision, embedder.weights.value,
     )  # fmt: skip
-    write_embeddings(path, [*kept, *fresh], who, embedder.dim)
+    write_embeddings(layout, focus, key, [*kept, *fresh], who, embedder.dim)
     statuses = Counter(r.status for r in [*kept, *fresh])
     if embedder.weights.value == "random":
         context.log.warning("%s uses RANDOM weights: its embeddings are not meaningful", focus.key)
@@ -81,6 +85,19 @@ def _embed_focus(
         "embedder": f"{embedder.model_id}@{embedder.revision}",
         "images_per_second": round(len(todo) / seconds, 2) if todo and seconds > 0 else None,
     }  # fmt: skip
+
+
+def _reusable(
+    layout: Layout, focus: Focus, key: str, identity: tuple[str, str]
+) -> list[EmbeddingRow]:
+    """Rows of an earlier run of this batch that a re-run keeps: computed (ok or no
+    derivative) by the same embedder."""
+    if not has_embeddings(layout, focus, key):
+        return []
+    table = read_table(layout, focus, key)
+    if stored_identity(table) not in (None, identity):
+        return []
+    return [r for r in rows_of(table) if r.status in ("ok", "no_derivative")]
 
 
 def _metadata(per_focus: dict[str, dict[str, object]]) -> dict[str, dg.MetadataValue]:  # type: ignore[type-arg]

@@ -1,37 +1,15 @@
 """`similarity_index`: one faiss index per focus in use, grown by each batch's vectors."""
 
-import fcntl
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-
 import dagster as dg
 
 from ml_platform.defs.partitions import ingestion_batches
 from ml_platform.defs.resources import StorageResource
-from ml_platform.domain import Focus, WeightsStatus
+from ml_platform.domain import WeightsStatus
 from ml_platform.learning.ann_index import AnnIndex, near_duplicates
-from ml_platform.store.vectors import read_vectors
+from ml_platform.store.ann import load_index, write_shard
+from ml_platform.store.vectors import read_table, vectors_of
 
 DUPLICATE_COSINE = 0.98
-
-
-@contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """One writer per index file at a time (batches may run concurrently)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _batch_foci(storage: StorageResource, key: str) -> list[Focus]:
-    root = storage.data_dir / "embeddings"
-    dirs = sorted(root.iterdir()) if root.is_dir() else []
-    return [Focus.from_key(d.name) for d in dirs if (d / f"{key}.parquet").is_file()]
 
 
 @dg.asset(
@@ -43,21 +21,22 @@ def _batch_foci(storage: StorageResource, key: str) -> list[Focus]:
 def similarity_index(
     context: dg.AssetExecutionContext, storage: StorageResource
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
-    """Adds this batch's vectors to each focus's cosine index (never rebuilt), and reports the
-    near-duplicates they have among everything indexed so far."""
-    key, report = context.partition_key, dict[str, dict[str, object]]()
-    for focus in _batch_foci(storage, key):
-        ids, vectors, who = read_vectors([storage.embeddings_path(focus, key)])
+    """Writes this batch's vectors as its shard of each focus's cosine index (shards are
+    never rewritten), and reports the near-duplicates they have among everything indexed."""
+    key, layout = context.partition_key, storage.layout()
+    report: dict[str, dict[str, object]] = {}
+    for focus in layout.embedded_foci(key):
+        ids, vectors, who = vectors_of([read_table(layout, focus, key)])
         weights = who[0]["weights"] if who else "unknown"
         if not len(ids):  # e.g. no image of the batch has a face
             report[focus.key] = {"added": 0, "size": None, "near_duplicates": 0, "examples": [],
                                  "weights": weights}  # fmt: skip
             continue
-        path = storage.ann_index_path(focus)
-        with locked(path):
-            index = AnnIndex.load(path) if path.is_file() else AnnIndex.create(vectors.shape[1])
-            added = index.add(ids, vectors)
-            index.save(path)
+        shard = AnnIndex.create(vectors.shape[1])
+        shard.add(ids, vectors)
+        write_shard(layout, focus, key, shard)
+        index = load_index(layout, focus, shard.dim, leave_out=key)
+        added = index.merge(shard)  # this batch's images not indexed by an earlier batch
         pairs = near_duplicates(index, ids, vectors, DUPLICATE_COSINE)
         examples = [(a, b, round(c, 4)) for a, b, c in pairs[:10]]
         report[focus.key] = {

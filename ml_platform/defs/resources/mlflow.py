@@ -5,6 +5,7 @@ from __future__ import annotations
 from mlflow import MlflowClient
 
 from ml_platform.defs.resources.base import PlatformResource
+from ml_platform.model_registry.artifacts import artifact_location
 from ml_platform.model_registry.tracking import open_client
 
 
@@ -24,7 +25,10 @@ class MlflowResource(PlatformResource):
         return open_client(uri)
 
     def artifact_location(self) -> str | None:
-        """Artifacts go under home when the tracking store is the local sqlite default."""
-        if self.resolved_uri.startswith("sqlite:///"):
-            return self.settings().mlflow_artifacts_dir.as_uri()
-        return None
+        """Artifact location of new experiments: the artifact-root setting (default under
+        home), never ./mlruns; None lets an http tracking server use its own root."""
+        return artifact_location(self.settings(), self.resolved_uri)
+
+    def artifact_root(self) -> str:
+        """The current artifact root, where a moved home's model files are found again."""
+        return self.settings().mlflow_artifact_root

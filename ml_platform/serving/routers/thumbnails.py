@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from ml_platform.defs.resources.storage import StorageResource
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.openapi import PET_STATUSES, error_responses
 from ml_platform.serving.schemas import MAX_ID
 from ml_platform.serving.state import state_of
 from ml_platform.settings import Settings
-from ml_platform.store.thumbnails_table import read_thumbnails
+from ml_platform.store.layout import Layout
+from ml_platform.store.thumbnails_table import has_thumbnails, read_thumbnails
 
 router = APIRouter(tags=["images"])
 
@@ -35,11 +35,12 @@ async def thumbnail(request: Request, image_id: Annotated[int, Path(ge=0, le=MAX
 
 
 def _thumbnail(settings: Settings, image_id: int) -> bytes:
-    storage = StorageResource(home=str(settings.resolved_home))
-    batch = storage.metadata().batch_of(image_id)
+    layout = Layout.for_settings(settings)  # the shared store: a replica needs no local home
+    batch = layout.metadata().batch_of(image_id)
     if batch is None:
         raise _missing(f"image {image_id} is unknown: no ingestion batch holds it")
-    row = read_thumbnails(storage.thumbnails_path(batch), ids=[image_id]).get(image_id)
+    made = has_thumbnails(layout, batch)
+    row = read_thumbnails(layout, batch, ids=[image_id]).get(image_id) if made else None
     if row is None:
         raise _missing(
             f"image {image_id} has no thumbnail yet: materialize `thumbnails` for batch {batch}"

@@ -148,7 +148,8 @@ def test_collection_without_focus_is_skipped_with_its_reason(home: dict[str, obj
 
 def test_challenger_trained_on_corrupted_labels_stays_challenger(home: dict[str, object]) -> None:
     storage: StorageResource = home["storage"]  # type: ignore[assignment]
-    training = build_training_set(CATS, load_images(storage), load_focus(storage, CLIP),
+    layout = storage.layout()
+    training = build_training_set(CATS, load_images(layout), load_focus(layout, CLIP),
                                   negative_sample_size=20, seed=0)  # fmt: skip
     shuffled = np.random.default_rng(3).permutation(training.y)
     worse = train_classifier(training.X, shuffled, TrainingConfig())

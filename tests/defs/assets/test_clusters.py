@@ -14,7 +14,8 @@ from PIL import Image
 from ml_platform.defs.assets.clusters import pet_clusters, pet_heroes
 from ml_platform.defs.resources import StorageResource
 from ml_platform.domain import Focus
-from ml_platform.learning.cluster_store import stored_version
+from ml_platform.store.ann import load_index
+from ml_platform.store.clusters import stored_version
 from ml_platform.store.pet_tables import read_heroes
 from tests.synthetic_home import SyntheticImage, add_batch
 
@@ -50,18 +51,19 @@ def test_a_new_batch_reclusters_only_the_pets_it_touches(tmp_path: Path) -> None
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("ingestion_batches", ["b1", "b2"])
     materialize(storage, instance, "b1")
-    directory = storage.clusters_dir(FOCUS)
-    assert stored_version(directory, 1).version == 1 and stored_version(directory, 2).version == 1
+    layout = storage.layout()
+    assert stored_version(layout, FOCUS, 1).version == 1
+    assert stored_version(layout, FOCUS, 2).version == 1
 
     add_batch(storage, "b2", pet_images(1, 300, 6, centres[1], rng), [FOCUS])
     materialize(storage, instance, "b2")
-    assert stored_version(directory, 1).version == 2  # touched: re-clustered with all 18 images
-    assert stored_version(directory, 2).version == 1  # untouched: not recomputed
+    assert stored_version(layout, FOCUS, 1).version == 2  # touched: re-clustered with all 18 images
+    assert stored_version(layout, FOCUS, 2).version == 1  # untouched: not recomputed
     materialize(storage, instance, "b1")  # a re-run (e.g. a new focus was embedded)
-    assert stored_version(directory, 1).version == 2  # same images: nothing recomputed
-    assert stored_version(directory, 2).version == 1
+    assert stored_version(layout, FOCUS, 1).version == 2  # same images: nothing recomputed
+    assert stored_version(layout, FOCUS, 2).version == 1
 
-    heroes = read_heroes(storage.heroes_dir(), 1)
+    heroes = read_heroes(layout, 1)
     assert heroes is not None and heroes["n_images"] == 18 and heroes["cluster_version"] == 2
     assert {c["size"] for c in heroes["clusters"]} == {9}
     parts = heroes["clusters"][0]["heroes"][0]["parts"]
@@ -122,7 +124,6 @@ def test_metadata_draws_a_projection_and_a_hero_contact_sheet_per_touched_pet(
 
 def test_similarity_index_grows_by_adds_and_reports_near_duplicates(tmp_path: Path) -> None:
     from ml_platform.defs.assets.similarity import similarity_index
-    from ml_platform.learning.ann_index import AnnIndex
 
     rng = np.random.default_rng(1)
     storage = StorageResource(home=str(tmp_path))
@@ -136,7 +137,7 @@ def test_similarity_index_grows_by_adds_and_reports_near_duplicates(tmp_path: Pa
         result = dg.materialize([similarity_index], partition_key=key, instance=instance,
                                 resources={"storage": storage})  # fmt: skip
         assert result.success
-    index = AnnIndex.load(storage.ann_index_path(FOCUS))
+    index = load_index(storage.layout(), FOCUS, 16)
     assert len(index) == 12 and 50 in index
     (event,) = result.get_asset_materialization_events()
     report = event.materialization.metadata["indexes"].value[FOCUS.key]  # type: ignore[index]

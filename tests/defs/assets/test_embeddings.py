@@ -56,9 +56,9 @@ def test_two_collections_with_one_focus_embed_each_image_once(env: dict[str, obj
     set_collections(storage, [Collection(1, "a", DINO_WHOLE), Collection(2, "b", DINO_WHOLE)])
     foci = run(env)
     assert set(foci) == {DINO_WHOLE.key, CLIP_WHOLE.key}  # the clustering focus is always on
-    rows = read_rows(storage.embeddings_path(DINO_WHOLE, "b1"))
+    rows = read_rows(storage.layout(), DINO_WHOLE, "b1")
     assert sorted(r.image_id for r in rows) == [1, 2, 3, 4, 5]
-    table = read_table(storage.embeddings_path(DINO_WHOLE, "b1"))
+    table = read_table(storage.layout(), DINO_WHOLE, "b1")
     assert table is not None and set(table.column("weights").to_pylist()) == {"pretrained"}
     assert all(r.vector is not None and r.vector.shape == (24,) for r in rows)
     again = run(env)  # nothing left to compute
@@ -93,5 +93,5 @@ def test_changing_the_embedder_reembeds_instead_of_mixing_vectors(
         "models": ModelsResource(home=home, overrides=overrides),
     }
     assert run(env)[CLIP_WHOLE.key]["computed_now"] == 5  # type: ignore[index]
-    embedded = load_focus(env["storage"], CLIP_WHOLE)  # type: ignore[arg-type]
+    embedded = load_focus(env["storage"].layout(), CLIP_WHOLE)  # type: ignore[attr-defined]
     assert embedded.embedder_id == str(other) and len(embedded.ids) == 5

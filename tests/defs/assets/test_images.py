@@ -74,9 +74,7 @@ def test_bad_images_are_recorded_and_skipped_without_failing_the_batch(
     tmp_path: Path, server: CrawlrServer
 ) -> None:
     key, _ = ingest(tmp_path, server.url)
-    by_id = {
-        r.image.id: r for r in read_catalog(StorageResource(home=str(tmp_path)).catalog_path(key))
-    }
+    by_id = {r.image.id: r for r in read_catalog(StorageResource(home=str(tmp_path)).layout(), key)}
     assert {i for i, r in by_id.items() if r.status is IngestStatus.OK} == {1, 2, 3}
     assert "not a decodable image" in (by_id[4].error or "") or "corrupt" in (by_id[4].error or "")
     assert "pixels; the limit is 1000000" in (by_id[5].error or "") or "bomb" in (
@@ -91,7 +89,7 @@ def test_exif_orientation_and_capture_time_are_applied(
     key, _ = ingest(tmp_path, server.url)
     rotated = next(
         r
-        for r in read_catalog(StorageResource(home=str(tmp_path)).catalog_path(key))
+        for r in read_catalog(StorageResource(home=str(tmp_path)).layout(), key)
         if r.image.id == 3
     )
     assert (rotated.width, rotated.height) == (60, 40)

@@ -14,12 +14,12 @@ from ml_platform.defs.assets.thumbnails import thumbnails
 from ml_platform.defs.resources import StorageResource
 from ml_platform.domain import ImageRecord, IngestedImage, IngestStatus
 from ml_platform.services.thumbnails import THUMBNAIL_PX
-from ml_platform.store.tables import catalog_frame, write_parquet_atomic
+from ml_platform.store.tables import write_catalog
 from ml_platform.store.thumbnails_table import read_thumbnails
 
 
 def stored(storage: StorageResource, image_id: int, data: bytes) -> IngestedImage:
-    sha, path = storage.image_store().put(data, "JPEG")
+    sha, path = storage.layout().images().put(data, "JPEG")
     record = ImageRecord(image_id, f"/media/{image_id}.jpg", datetime(2025, 1, 1, tzinfo=UTC), 1)
     return IngestedImage(record, IngestStatus.OK, sha256=sha, path=str(path))
 
@@ -32,7 +32,7 @@ def jpeg(width: int, height: int) -> bytes:
 
 
 def write_batch(storage: StorageResource, key: str, entries: list[IngestedImage]) -> None:
-    write_parquet_atomic(catalog_frame(entries), storage.catalog_path(key))
+    write_catalog(storage.layout(), key, entries)
 
 
 def run(storage: StorageResource, instance: dg.DagsterInstance) -> dict[str, object]:
@@ -59,7 +59,7 @@ def test_thumbnails_fit_the_size_once_per_image_and_record_bad_images(tmp_path: 
     instance.add_dynamic_partitions("ingestion_batches", ["b1"])
 
     metadata = run(storage, instance)
-    rows = read_thumbnails(storage.thumbnails_path("b1"))
+    rows = read_thumbnails(storage.layout(), "b1")
     assert sorted(rows) == [1, 2, 3]  # one row per stored image; the failed download has none
     assert (rows[1].width, rows[1].height) == (THUMBNAIL_PX, THUMBNAIL_PX // 2)
     assert (rows[2].width, rows[2].height) == (60, 90)  # never scaled up
@@ -71,4 +71,4 @@ def test_thumbnails_fit_the_size_once_per_image_and_record_bad_images(tmp_path: 
 
     again = run(storage, instance)
     assert again["reused"] == 2 and again["made"] == 1  # only the bad image is tried again
-    assert read_thumbnails(storage.thumbnails_path("b1"), ids=[1])[1].data == rows[1].data
+    assert read_thumbnails(storage.layout(), "b1", ids=[1])[1].data == rows[1].data

@@ -1,0 +1,68 @@
+"""Where MLflow artifacts live, and finding them again after the home moved.
+
+New experiments get the artifact-root setting (``ML_PLATFORM_MLFLOW_ARTIFACTS``, default
+``<home>/mlflow/artifacts``, may be ``s3://...``) as their artifact location, so nothing lands
+in ``./mlruns`` of the working directory. An http tracking server keeps its own root (often
+``mlflow-artifacts:`` proxying) unless the setting is given explicitly.
+
+With a database tracking store MLflow records absolute ``file:`` URIs. When a home is copied
+or moved, those point at the old place; `model_download_uri` then maps a version's URI under
+its experiment's recorded root onto the current root, so the copied home still serves.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from mlflow import MlflowClient
+
+from ml_platform.settings import Settings
+
+log = logging.getLogger(__name__)
+SERVER_SCHEMES = ("http", "https", "databricks")
+
+
+def artifact_location(settings: Settings, tracking_uri: str) -> str | None:
+    """The artifact location for new experiments (None: the tracking server decides)."""
+    if settings.mlflow_artifacts:
+        return settings.mlflow_artifact_root
+    if urlsplit(tracking_uri).scheme in SERVER_SCHEMES:
+        return None
+    return settings.mlflow_artifact_root
+
+
+def _local_path(uri: str) -> Path | None:
+    parts = urlsplit(uri)
+    if parts.scheme == "file":
+        return Path(unquote(parts.path))
+    return Path(uri) if parts.scheme == "" else None
+
+
+def relocated(uri: str, recorded_root: str, current_root: str) -> str:
+    """`uri` moved from under `recorded_root` to under `current_root`, when it is a local
+    path that no longer exists and lies under the recorded root; otherwise `uri` itself."""
+    path, old = _local_path(uri), _local_path(recorded_root)
+    if path is None or old is None or path.exists() or not path.is_relative_to(old):
+        return uri
+    moved = current_root.rstrip("/") + "/" + path.relative_to(old).as_posix()
+    log.info("artifact %s not found; using %s (the home moved)", uri, moved)
+    return moved
+
+
+def model_download_uri(
+    client: MlflowClient, name: str, version: str, artifact_root: str | None = None
+) -> str:
+    """Where a model version's files are; relocated under `artifact_root` when the recorded
+    local path is gone (a copied or moved home)."""
+    uri = str(client.get_model_version_download_uri(name, version))
+    local = _local_path(uri)
+    if artifact_root is None or local is None or local.exists():
+        return uri
+    run_id = client.get_model_version(name, version).run_id
+    if not run_id:  # a version registered from outside a run: nothing recorded to map from
+        return uri
+    experiment_id = client.get_run(run_id).info.experiment_id
+    recorded = str(client.get_experiment(experiment_id).artifact_location)
+    return relocated(uri, recorded, artifact_root)
