@@ -44,7 +44,7 @@ from ml_platform.services.batches import FeedCursor, register_batch
 from ml_platform.services.retraining import RetrainPolicy, label_token
 from ml_platform.store.collections_file import write_collections
 from ml_platform.store.detections_table import DetectionRow, write_detections
-from ml_platform.store.tables import catalog_frame, write_parquet_atomic
+from ml_platform.store.tables import write_catalog
 from ml_platform.store.vectors import EmbedderIdentity, EmbeddingRow, write_embeddings
 
 CLIP = Focus(DerivativeType.WHOLE_IMAGE, "embed_clip_vit_b_32")
@@ -95,35 +95,35 @@ def synthetic_batch(
     key: str,
     ids: range,
     pets: list[int],
-    files: Path | None,
+    with_files: bool,
     who: EmbedderIdentity,
 ) -> None:
     """A past batch as the stages leave it: metadata, catalog, detections, embeddings. Image
-    files are written only where `files` is given: batches whose pets never come back are
+    files are stored only where `with_files` is set: batches whose pets never come back are
     never read by the new batch's stages, which is what this benchmark checks."""
     records = [ImageRecord(i, f"/media/{i}.jpg", BASE + timedelta(seconds=i), pets[i % len(pets)],
                            (1,), ()) for i in ids]  # fmt: skip
     storage.metadata().register_batch(key, records)
+    layout = storage.layout()
     paths = {r.id: "-" for r in records}
-    if files is not None:
-        files.mkdir(parents=True, exist_ok=True)
-        for r in records:
-            paths[r.id] = str(files / f"{r.id}.png")
-            Image.new("RGB", (128, 96), (r.id % 255, 90, 160)).save(paths[r.id])
+    for r in records if with_files else []:
+        buffer = io.BytesIO()
+        Image.new("RGB", (128, 96), (r.id % 255, 90, 160)).save(buffer, "PNG")
+        _, paths[r.id] = layout.images().put(buffer.getvalue(), "PNG")
     ingested = [IngestedImage(image=r, status=IngestStatus.OK, sha256=f"{r.id:064x}",
                               path=paths[r.id], width=128, height=96) for r in records]  # fmt: skip
-    write_parquet_atomic(catalog_frame(ingested), storage.catalog_path(key))
-    write_detections(storage.detections_path(key), [DetectionRow(i, "ok") for i in ids])
+    write_catalog(layout, key, ingested)
+    write_detections(layout, key, [DetectionRow(i, "ok") for i in ids])
     rng = np.random.default_rng(ids.start)
     rows = [EmbeddingRow(i, "ok", rng.standard_normal(16).astype(np.float32)) for i in ids]
-    write_embeddings(storage.embeddings_path(CLIP, key), rows, who, 16)
+    write_embeddings(layout, CLIP, key, rows, who, 16)
 
 
 def new_batch_seconds(history: int, n: int, models: dict[str, str], work: Path) -> float:
     home = work / f"home-{history}"
     overrides = {**models, "allow_random_weights": "true", "batch_max_images": str(n)}
     storage = StorageResource(home=str(home), overrides=overrides)
-    write_collections(storage.collections_path(), [Collection(1, "all", CLIP)])
+    write_collections(storage.layout(), [Collection(1, "all", CLIP)])
     models_resource = ModelsResource(home=str(home), overrides=overrides)
     embedder = models_resource.embedder(CLIP.embedding_type)  # history made by the same model
     who = EmbedderIdentity("whole_image", CLIP.embedding_type, embedder.model_id,
@@ -131,7 +131,7 @@ def new_batch_seconds(history: int, n: int, models: dict[str, str], work: Path) 
     for b in range(history):
         pets = [10_000 + b * 10 + p for p in range(10)]
         ids = range(1_000_000 + b * n, 1_000_000 + (b + 1) * n)
-        synthetic_batch(storage, f"hist-{b:04d}", ids, pets, home / "hist" if b == 0 else None, who)
+        synthetic_batch(storage, f"hist-{b:04d}", ids, pets, b == 0, who)
     shared = [10_000 + p for p in range(5)]  # pets of the oldest batch come back
     source = work / f"snap-{history}"
     snapshot(source, 1, n, [*shared, *range(90_000, 90_005)])
@@ -164,7 +164,7 @@ def planning_seconds(work: Path, collections: int, images: int) -> float:
                    for i in ids]  # fmt: skip
         storage.metadata().register_batch(f"b{start:07d}", records)
     cols = [Collection(c, f"c{c}", CLIP) for c in range(1, collections + 1)]
-    write_collections(storage.collections_path(), cols)
+    write_collections(storage.layout(), cols)
     instance = dg.DagsterInstance.ephemeral()
     counts = storage.metadata().label_fingerprints()
     instance.add_dynamic_partitions("collections", [str(c) for c in range(1, collections + 1)])

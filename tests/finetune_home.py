@@ -16,7 +16,9 @@ from PIL import Image
 
 from ml_platform.defs.resources import StorageResource
 from ml_platform.domain import ImageRecord, IngestedImage, IngestStatus
-from ml_platform.store.tables import catalog_frame, write_parquet_atomic
+from ml_platform.settings import Settings
+from ml_platform.store.layout import Layout
+from ml_platform.store.tables import write_catalog as write_catalog_table
 
 RED, BLUE = 21, 22
 COLOURS = {RED: (200, 40, 40), BLUE: (40, 40, 200), None: (40, 180, 60)}
@@ -32,23 +34,23 @@ def photo(colour: tuple[int, int, int], seed: int) -> bytes:
 
 
 def coloured_images(root: Path, per_class: int = 12, unlabelled: int = 3) -> list[IngestedImage]:
+    """The photos, put in the image store of the home at `root`."""
     plan = [RED] * per_class + [BLUE] * per_class + [None] * unlabelled
     base = datetime(2025, 1, 1, tzinfo=UTC)
+    store = Layout.for_settings(Settings(home=root)).images()
     out = []
     for index, collection in enumerate(plan, start=1):
-        path = root / "images" / f"{index}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(photo(COLOURS[collection], index))
+        sha, key = store.put(photo(COLOURS[collection], index), "PNG")
         members = () if collection is None else (collection,)
         record = ImageRecord(index, f"/media/{index}.png", base + timedelta(hours=index),
                              pet_id=(index + 1) // 2, collection_ids=members)  # fmt: skip
-        out.append(IngestedImage(record, IngestStatus.OK, sha256=f"{index:064d}", path=str(path),
+        out.append(IngestedImage(record, IngestStatus.OK, sha256=sha, path=key,
                                  width=48, height=40))  # fmt: skip
     return out
 
 
 def write_catalog(storage: StorageResource, key: str, images: list[IngestedImage]) -> None:
-    write_parquet_atomic(catalog_frame(images), storage.catalog_path(key))
+    write_catalog_table(storage.layout(), key, images)
     storage.metadata().register_batch(key, [e.image for e in images])
 
 

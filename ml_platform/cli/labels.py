@@ -31,7 +31,7 @@ def labels() -> None:
 @HOME
 def suggest(dataset: str, model: str, top_k: int, home: Path | None) -> None:
     """Run the label_suggestions asset for DATASET and list its suggestions."""
-    from ml_platform.defs.assets.datasets import register_dataset_partitions, suggestions_path
+    from ml_platform.defs.assets.datasets import register_dataset_partitions
     from ml_platform.defs.runner import Platform, instance_for
     from ml_platform.services.datasets import datasets_file, read_dataset_specs
     from ml_platform.services.label_suggestions import read_suggestions
@@ -48,7 +48,7 @@ def suggest(dataset: str, model: str, top_k: int, home: Path | None) -> None:
     )
     if not result.success:
         raise click.ClickException(f"label_suggestions failed (Dagster run {result.run_id})")
-    found = read_suggestions(suggestions_path(storage, dataset))
+    found = read_suggestions(storage.layout(), dataset)
     click.echo(f"{len(found.suggestions)} unlabelled images, model {found.model} "
                f"(weights={found.weights}, threshold {found.threshold}):")  # fmt: skip
     for s in found.suggestions:
@@ -65,12 +65,12 @@ def accept(
     dataset: str, image_ids: tuple[int, ...], min_confidence: float, home: Path | None
 ) -> None:
     """Accept the top suggestion of each (chosen) image as its label in DATASET."""
-    from ml_platform.defs.assets.datasets import accepted_labels, suggestions_path
+    from ml_platform.defs.assets.datasets import accepted_labels
     from ml_platform.services.label_suggestions import read_suggestions, to_accept
 
     _, storage = _storage(home)
     try:
-        found = read_suggestions(suggestions_path(storage, dataset))
+        found = read_suggestions(storage.layout(), dataset)
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from exc
     chosen = to_accept(found, list(image_ids) or None, min_confidence)

@@ -7,11 +7,9 @@ first 12 hex characters.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from ml_platform.domain import IngestedImage
@@ -25,7 +23,7 @@ from ml_platform.services.datasets import (
     dataset_digest,
     label_images,
 )
-from ml_platform.store.manifests import write_json_atomic
+from ml_platform.store.layout import Layout
 
 VERSION_CHARS = 12
 
@@ -79,10 +77,6 @@ def make_version(
     )  # fmt: skip
 
 
-def dataset_dir(data_dir: Path, name: str) -> Path:
-    return data_dir / "datasets" / name
-
-
 def _payload(version: DatasetVersion) -> dict[str, Any]:
     return {
         "dataset": version.dataset, "digest": version.digest, "version": version.version,
@@ -98,27 +92,21 @@ def _payload(version: DatasetVersion) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def write_version(data_dir: Path, version: DatasetVersion) -> bool:
-    """Write the version and point `latest` at it; False when that version already existed."""
-    root = dataset_dir(data_dir, version.dataset)
-    path = root / "versions" / f"{version.version}.json"
-    new = not path.is_file()
+def write_version(layout: Layout, version: DatasetVersion) -> bool:
+    """Write the version (once) and make it `latest`; False when that version existed."""
+    key = layout.dataset_version(version.dataset, version.version)
+    new = not layout.store.exists(key)
     payload = _payload(version)
     if new:
-        write_json_atomic(path, payload)
-    write_json_atomic(root / "latest.json", payload)
+        layout.store.write_json(key, payload)
+    layout.store.write_json(layout.dataset_latest(version.dataset), payload)
     return new
 
 
-def read_version(data_dir: Path, name: str, version: str | None = None) -> DatasetVersion:
-    root = dataset_dir(data_dir, name)
-    path = root / "latest.json" if version is None else root / "versions" / f"{version}.json"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"dataset {name!r} has no version {version or '(latest)'} at {path}; materialize "
-            f"the `datasets` asset for partition {name!r} first (ml-platform finetune does)"
-        )
-    data = json.loads(path.read_text(encoding="utf-8"))
+def read_version(layout: Layout, name: str, version: str | None = None) -> DatasetVersion:
+    """A version of dataset `name` (the latest by default); MissingInputError names it."""
+    key = layout.dataset_latest(name) if version is None else layout.dataset_version(name, version)
+    data = layout.store.read_json(key)
     items = tuple(
         DatasetItem(int(i["image_id"]), str(i["label"]), Split(i["split"]), str(i["group"]),
                     LabelSource(i["source"]))

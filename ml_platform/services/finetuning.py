@@ -11,12 +11,10 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
-from PIL import Image
 
 from ml_platform.domain import IngestedImage
 from ml_platform.learning.finetune import (
@@ -50,7 +48,8 @@ from ml_platform.model_registry.registry import RegisteredClassifier
 from ml_platform.services.dataset_versions import DatasetVersion
 from ml_platform.services.datasets import Split
 from ml_platform.services.finetune_progress import notify_epoch, notify_started
-from ml_platform.vision.decode import load_rgb
+from ml_platform.services.perception import stored_rgb
+from ml_platform.store.image_store import ImageStore
 
 log = logging.getLogger(__name__)
 DRAFT_SIDE = 320  # JPEGs decode at a reduced scale; every architecture here takes <= 256 px
@@ -68,7 +67,10 @@ class FinetuneOutcome:
 
 
 def load_split(
-    version: DatasetVersion, catalog: Mapping[int, IngestedImage], split: Split
+    version: DatasetVersion,
+    catalog: Mapping[int, IngestedImage],
+    split: Split,
+    store: ImageStore,
 ) -> LabelledImages:
     """The split's images decoded from the image store, with their class indices."""
     items = version.split(split)
@@ -80,14 +82,9 @@ def load_split(
             f"dataset {version.dataset} version {version.version}: images {missing[:10]} are "
             "not in the image catalog; re-materialize `datasets` for this partition"
         )
-    images = [_load(catalog[i.image_id]) for i in items]
+    images = [stored_rgb(store, catalog[i.image_id], (DRAFT_SIDE, DRAFT_SIDE)) for i in items]
     labels = np.asarray([version.class_index(i.label) for i in items], np.int64)
     return LabelledImages(images, labels)
-
-
-def _load(entry: IngestedImage) -> Image.Image:
-    assert entry.path is not None
-    return load_rgb(Path(entry.path), draft_size=(DRAFT_SIDE, DRAFT_SIDE))
 
 
 def dataset_input(version: DatasetVersion) -> DatasetInput:
@@ -189,13 +186,14 @@ def finetune_version(
     catalog: Mapping[int, IngestedImage],
     config: FinetuneConfig,
     *,
+    store: ImageStore,
     tolerance: float,
     provenance: Mapping[str, str],
     artifact_location: str | None = None,
 ) -> FinetuneOutcome:
     """Train, register (alias challenger) and gate one fine-tuning of `version`."""
     config.require_classes(len(version.classes))
-    data = {s: load_split(version, catalog, s) for s in Split}
+    data = {s: load_split(version, catalog, s, store) for s in Split}
     built = build_model(config, len(version.classes))
     counts = {s: len(d) for s, d in data.items()}
     tags = {**version_tags(version, built, config, counts), **provenance}

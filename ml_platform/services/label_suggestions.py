@@ -8,10 +8,8 @@ Models are `serving.zero_shot`'s: the same towers and tokenizers `/v1/zero-shot`
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from PIL import Image
 
@@ -19,7 +17,7 @@ from ml_platform.domain import IngestedImage
 from ml_platform.serving.zero_shot import ZeroShotKind, ZeroShotModel, load_zero_shot, top_k
 from ml_platform.settings import Settings
 from ml_platform.store.accepted_labels import AcceptedLabel
-from ml_platform.store.manifests import write_json_atomic
+from ml_platform.store.layout import Layout
 
 PROMPT = "a photo of a {label}"
 DEFAULT_THRESHOLDS = {ZeroShotKind.CLIP.value: 0.3, ZeroShotKind.SIGLIP.value: 0.05}
@@ -113,16 +111,13 @@ def to_accept(
     return out
 
 
-def write_suggestions(path: Path, found: SuggestionSet) -> None:
-    write_json_atomic(path, asdict(found))
+def write_suggestions(layout: Layout, found: SuggestionSet) -> None:
+    layout.store.write_json(layout.label_suggestions(found.dataset), asdict(found))
 
 
-def read_suggestions(path: Path) -> SuggestionSet:
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no label suggestions at {path}; run `ml-platform labels suggest DATASET` first"
-        )
-    data = json.loads(path.read_text(encoding="utf-8"))
+def read_suggestions(layout: Layout, dataset: str) -> SuggestionSet:
+    """The dataset's suggestions; MissingInputError (`ml-platform labels suggest`) if none."""
+    data = layout.store.read_json(layout.label_suggestions(dataset))
     suggestions = tuple(
         Suggestion(int(s["image_id"]), tuple((str(a), float(b)) for a, b in s["labels"]))
         for s in data["suggestions"]

@@ -11,6 +11,9 @@ data/thumbnails/<batch>.parquet                 thumbnails
 data/clusters/<focus>/pet_<id>/v<version>-...   pet_clusters: one new object per save
 data/heroes/pet_<id>/v<cluster version>-...     pet_heroes: one new object per write
 data/ann/<focus>/<batch>.faiss                  similarity_index: one shard per batch
+data/datasets/<name>/versions/<version>.json    datasets: one object per dataset version
+data/datasets/<name>/latest.json                datasets: the newest version, replaced whole
+data/datasets/<name>/suggestions.json           label_suggestions
 images/<sha[:2]>/<sha><ext>                     image_catalog: content-addressed bytes
 ```
 Per-batch objects are written only by their own partition's run; objects shared by many
@@ -43,6 +46,10 @@ def metadata_db(url: str) -> MetadataDB:
 
 def _asset(name: str, batch: str | None = None) -> str:
     return f"the {name} asset" + (f" (partition {batch})" if batch else "")
+
+
+def _dataset(name: str) -> str:
+    return f"the `datasets` asset (partition {name}; `ml-platform finetune` runs it)"
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,17 @@ class Layout:
 
     def heroes_prefix(self, pet_id: int) -> str:
         return f"{DATA}/heroes/pet_{int(pet_id)}"
+
+    def dataset_version(self, name: str, version: str) -> Key:
+        return Key(f"{DATA}/datasets/{name}/versions/{version}.json", _dataset(name))
+
+    def dataset_latest(self, name: str) -> Key:
+        """The newest version of a dataset, replaced whole by each new version."""
+        return Key(f"{DATA}/datasets/{name}/latest.json", _dataset(name))
+
+    def label_suggestions(self, name: str) -> Key:
+        made_by = f"the label_suggestions asset (partition {name}; `ml-platform labels suggest`)"
+        return Key(f"{DATA}/datasets/{name}/suggestions.json", made_by)
 
     def ann_prefix(self, focus: Focus) -> str:
         return f"{DATA}/ann/{focus.key}"

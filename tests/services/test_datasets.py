@@ -17,7 +17,10 @@ from ml_platform.services.datasets import (
     unlabelled_images,
 )
 from ml_platform.services.label_suggestions import Suggestion, SuggestionSet, to_accept
+from ml_platform.settings import Settings
 from ml_platform.store.accepted_labels import AcceptedLabels
+from ml_platform.store.blobs import MissingInputError
+from ml_platform.store.layout import Layout
 from tests.finetune_home import BLUE, RED, coloured_images
 
 SPEC = parse_dataset_specs({"datasets": {"colours": {"classes": {"red": RED, "blue": BLUE}}}})[
@@ -82,11 +85,13 @@ def test_an_image_in_two_classes_is_a_conflict_not_a_label(tmp_path: Path) -> No
 
 def test_versions_are_written_once_and_read_back(tmp_path: Path) -> None:
     version = make_version(SPEC, coloured_images(tmp_path), {}, SplitFractions())
-    assert write_version(tmp_path / "data", version) is True
-    assert write_version(tmp_path / "data", version) is False
-    assert read_version(tmp_path / "data", "colours").items == version.items
-    with pytest.raises(FileNotFoundError, match="materialize the `datasets` asset"):
-        read_version(tmp_path / "data", "other")
+    layout = Layout.for_settings(Settings(home=tmp_path))
+    assert write_version(layout, version) is True
+    assert write_version(layout, version) is False
+    assert read_version(layout, "colours").items == version.items
+    with pytest.raises(MissingInputError, match="the `datasets` asset") as caught:
+        read_version(layout, "other")
+    assert caught.value.url.endswith("data/datasets/other/latest.json")
 
 
 def test_accepting_suggestions_keeps_them_marked_in_the_store(tmp_path: Path) -> None:

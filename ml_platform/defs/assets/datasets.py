@@ -1,8 +1,6 @@
 """Labelled datasets: `datasets` (a version per dataset), `label_suggestions`, and
 `finetuned_classifier` (a fine-tuned `dataset-<name>` model, gated), partitioned by dataset."""
 
-from pathlib import Path
-
 import dagster as dg
 
 from ml_platform.defs.assets.dataset_support import (
@@ -27,20 +25,17 @@ from ml_platform.services.datasets import (
 )
 from ml_platform.services.finetuning import dataset_input, finetune_version
 from ml_platform.services.label_suggestions import suggest, write_suggestions, zero_shot_model
+from ml_platform.services.perception import stored_rgb
 from ml_platform.services.training_data import load_images
 from ml_platform.store.accepted_labels import AcceptedLabels
-from ml_platform.vision.decode import load_rgb
 
 GATE = "promotion_gate"
 CATALOG = dg.AssetDep("image_catalog", partition_mapping=dg.AllPartitionMapping())
 
 
 def accepted_labels(storage: StorageResource) -> AcceptedLabels:
-    return AcceptedLabels(storage.data_dir / "datasets" / "accepted_labels.sqlite")
-
-
-def suggestions_path(storage: StorageResource, dataset: str) -> Path:
-    return storage.data_dir / "datasets" / dataset / "suggestions.json"
+    """Accepted labels are metadata (sqlite under home), not an object in the Store."""
+    return AcceptedLabels(storage.settings().data_dir / "datasets" / "accepted_labels.sqlite")
 
 
 def register_dataset_partitions(instance: dg.DagsterInstance, names: list[str]) -> None:
@@ -62,9 +57,9 @@ def datasets(
     to MLflow as a dataset input (experiment `datasets`)."""
     name = context.partition_key
     spec = require_spec(read_dataset_specs(datasets_file(storage.settings())), name)
-    accepted = accepted_labels(storage).labels(name)
-    version = make_version(spec, load_images(storage), accepted, SplitFractions())
-    new = write_version(storage.data_dir, version)
+    accepted, layout = accepted_labels(storage).labels(name), storage.layout()
+    version = make_version(spec, load_images(layout), accepted, SplitFractions())
+    new = write_version(layout, version)
     metadata = version_metadata(version, new)
     if new:
         totals = {f"images_{k}": float(v) for k, v in version.split_totals().items()}
@@ -89,12 +84,14 @@ def label_suggestions(
     no class of the dataset; review and accept them with `ml-platform labels`."""
     name = context.partition_key
     spec = require_spec(read_dataset_specs(datasets_file(storage.settings())), name)
-    todo = unlabelled_images(spec, load_images(storage), accepted_labels(storage).labels(name))
+    layout = storage.layout()
+    todo = unlabelled_images(spec, load_images(layout), accepted_labels(storage).labels(name))
     settings = config.suggestions()
     model = zero_shot_model(models.effective_settings(), settings.model, config.model_id)
+    store = layout.images()
     found = suggest(name, spec.labels, todo, model, settings,
-                    lambda e: load_rgb(Path(e.path or ""), draft_size=(320, 320)))  # fmt: skip
-    write_suggestions(suggestions_path(storage, name), found)
+                    lambda e: stored_rgb(store, e, (320, 320)))  # fmt: skip
+    write_suggestions(layout, found)
     with_label = sum(1 for s in found.suggestions if s.labels)
     return dg.MaterializeResult(
         metadata={
@@ -123,12 +120,13 @@ def finetuned_classifier(
     """Fine-tune an image classifier on the dataset's latest version, register it as
     `dataset-<name>` (alias challenger) and promote it to champion when the blocking
     `promotion_gate` passes (test accuracy not worse than the champion's, same images)."""
-    version = read_version(storage.data_dir, context.partition_key)
-    catalog = {e.image.id: e for e in load_images(storage)}
+    layout = storage.layout()
+    version = read_version(layout, context.partition_key)
+    catalog = {e.image.id: e for e in load_images(layout)}
     provenance = {DatasetTag.DAGSTER_RUN_ID.value: context.run_id,
                   DatasetTag.DAGSTER_PARTITION.value: context.partition_key}  # fmt: skip
     outcome = finetune_version(
-        mlflow.client(), version, catalog, config.finetune(),
+        mlflow.client(), version, catalog, config.finetune(), store=layout.images(),
         tolerance=config.promotion_tolerance, provenance=provenance,
         artifact_location=mlflow.artifact_location(),
     )  # fmt: skip

@@ -82,7 +82,7 @@ def test_dataset_to_prediction(home: Path, tmp_path: Path, monkeypatch: pytest.M
     trained = invoke(args, env)
     assert "model_version: 1" in trained and "promoted: True" in trained
 
-    version = read_version(home / "data", "colours")
+    version = read_version(StorageResource(home=str(home)).layout(), "colours")
     by_id = {item.image_id: item for item in version.items}
     assert by_id[25].source is LabelSource.ACCEPTED_SUGGESTION and 26 not in by_id
     assert by_id[1].source is LabelSource.CRAWLR and by_id[1].label == "red"
