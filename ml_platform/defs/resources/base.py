@@ -23,7 +23,9 @@ class PlatformResource(dg.ConfigurableResource):  # type: ignore[misc, type-arg]
 
 # Settings that may carry a credential: never resource config, which Dagster stores with
 # every run; they reach the run through the environment instead (see export_secrets).
-SECRET_FIELDS = ("crawlr", "metadata_url", "mlflow_tracking_uri", "serve_token")
+SECRET_FIELDS = (
+    "crawlr", "metadata_url", "mlflow_tracking_uri", "serve_token", "store_url", "mlflow_artifacts",
+)  # fmt: skip
 
 
 def carries_secret(name: str, value: object) -> bool:
