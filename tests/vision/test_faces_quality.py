@@ -21,7 +21,9 @@ from ml_platform.learning.hero import (
     score_candidate,
 )
 from ml_platform.services.perception import face_quality_or_none
+from ml_platform.settings import Settings
 from ml_platform.store.detections_table import DetectionRow, read_detections, write_detections
+from ml_platform.store.layout import Layout
 from ml_platform.vision.detectors import DetectionResult
 from ml_platform.vision.faces import models
 from ml_platform.vision.faces.align import dlib_chip_reference
@@ -89,12 +91,13 @@ def test_detection_rows_keep_quality_and_old_files_read_as_unmeasured(tmp_path: 
         DetectionRow(1, "ok", face=face, face_quality=0.8, face_sharpness=0.7, face_frontal=0.9),
         DetectionRow(2, "ok"),
     ]
-    path = tmp_path / "detections.parquet"
-    write_detections(path, rows)
-    assert read_detections(path) == {1: rows[0], 2: rows[1]}
+    layout = Layout.for_settings(Settings(home=tmp_path))
+    write_detections(layout, "b1", rows)
+    assert read_detections(layout, "b1") == {1: rows[0], 2: rows[1]}
+    path = layout.store.url_of(layout.detections("b1"))
     old = pd.read_parquet(path).drop(columns=["face_quality", "face_sharpness", "face_frontal"])
     old.to_parquet(path)  # a file written before quality columns existed
-    assert read_detections(path)[1].face_quality is None
+    assert read_detections(layout, "b1")[1].face_quality is None
 
 
 def test_face_quality_scales_the_hero_prominence() -> None:
