@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from ml_platform.domain import DerivativeType
-from ml_platform.store.tables import temp_path_beside
+from ml_platform.store.blobs import atomic_local_write
 from ml_platform.vision.crops import crop_for
 from ml_platform.vision.decode import load_rgb
 from ml_platform.vision.detectors import Detector
@@ -94,15 +94,16 @@ def write_batches(
     on_batch: Callable[[int], None],
 ) -> EmbedSummary:
     counts = {"ok": 0, "no_derivative": 0, "failed": 0}
-    tmp = temp_path_beside(out)
-    with pq.ParquetWriter(tmp, schema(embedder.dim)) as writer:
+    with (
+        atomic_local_write(out) as handle,
+        pq.ParquetWriter(handle, schema(embedder.dim)) as writer,
+    ):
         for batch in batches:
             table = batch_table(batch, embedder, target)
             writer.write_table(table)
             for status in table.column("status").to_pylist():
                 counts[status] += 1
             on_batch(len(batch.items) + len(batch.skipped))
-    tmp.replace(out)
     return EmbedSummary(**counts)
 
 

@@ -100,7 +100,7 @@ class Store:
     def writer(self, key: Key) -> Iterator[IO[bytes]]:
         """A handle whose bytes become the object when the block ends without an exception."""
         if self.local:
-            with _local_atomic(Path(self._path(key))) as handle:
+            with atomic_local_write(Path(self._path(key))) as handle:
                 yield handle
             return
         buffer = io.BytesIO()
@@ -144,8 +144,11 @@ class Store:
 
 
 @contextmanager
-def _local_atomic(path: Path) -> Iterator[IO[bytes]]:
-    """Write to a unique temporary file beside `path`, then rename it into place."""
+def atomic_local_write(path: Path) -> Iterator[IO[bytes]]:
+    """Write to a unique temporary file beside `path`, then rename it into place; on an
+    exception the temporary file is removed and `path` is untouched. The platform's one
+    local atomic write: the Store uses it, and so do outputs the user names (`ml-platform
+    embed --out`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}-")
     try:
