@@ -1,7 +1,7 @@
 """catalog -> detections -> embeddings with the store on S3: one run, a second worker reads it.
 
 The store is moto's S3 server through ML_PLATFORM_STORE_URL / ML_PLATFORM_S3_ENDPOINT_URL
-(as resource overrides); nothing but the metadata database is written under the home.
+(as resource overrides); of the platform's data only the metadata database is under the home.
 """
 
 from __future__ import annotations
@@ -57,8 +57,9 @@ def test_a_batch_materializes_on_s3_and_another_home_reads_it(
             instance=instance, resources=resources,
         )  # fmt: skip
     assert result.success
-    local = {p.name for p in home.rglob("*") if p.is_file()}
+    local = {p.name for p in (home / "data").rglob("*") if p.is_file()}
     assert {n.split("-")[0] for n in local} == {"metadata.sqlite"}  # with its -wal, -shm
+    assert not (home / "images").exists()  # image bytes went to the bucket too
 
     other = StorageResource(home=str(tmp_path / "worker-b"), overrides=overrides).layout()
     catalog = read_catalog(other, batch.key)
