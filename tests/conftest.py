@@ -7,6 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import (  # noqa: F401  (fixtures: real PostgreSQL, Redis, S3)
+    postgres_server,
+    postgres_url,
+    redis_server,
+    s3_bucket,
+    s3_server,
+)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a model hub
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
