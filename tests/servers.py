@@ -18,9 +18,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
+T = TypeVar("T")
 POSTGRES_USER = "postgres"
 S3_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -33,11 +35,27 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+class ServerUnavailable(RuntimeError):
+    """A server's binary or package is not installed here."""
+
+
 def unavailable(reason: str) -> None:
     """Skip locally; fail under CI=true, where every server must be installed."""
     if in_ci():
         pytest.fail(f"{reason} (CI=true: .ci/run installs it; a skip would hide that)")
     pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def available(server: contextlib.AbstractContextManager[T]) -> Iterator[T]:
+    """Enter `server`; a missing binary skips (locally) or fails (CI) the test asking for it."""
+    with contextlib.ExitStack() as stack:
+        try:
+            value = stack.enter_context(server)
+        except ServerUnavailable as exc:
+            unavailable(str(exc))
+            raise  # unavailable() raised already; this satisfies the type checker
+        yield value
 
 
 def free_port() -> int:
@@ -138,15 +156,14 @@ def stop_postgres(server: PostgresServer) -> None:
     subprocess.run(stop, check=False, capture_output=True)
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A throw-away PostgreSQL cluster (trust auth, user `postgres`) for the whole session."""
+@contextlib.contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """A throw-away PostgreSQL cluster (trust auth, user `postgres`), removed afterwards."""
     bin_dir = postgres_bin_dir()
     if bin_dir is None:
-        unavailable("PostgreSQL server binaries not found (apt-get install postgresql)")
-        return
+        raise ServerUnavailable("PostgreSQL server binaries not found (apt-get install postgresql)")
     if os.geteuid() == 0 and shutil.which("runuser") is None:
-        unavailable("running as root without `runuser`: cannot start PostgreSQL as `postgres`")
+        raise ServerUnavailable("running as root without `runuser`: cannot start PostgreSQL")
     root = _private_dir("ml-platform-pg-")
     try:
         server = start_postgres(bin_dir, root)
@@ -156,6 +173,13 @@ def postgres_server() -> Iterator[PostgresServer]:
             stop_postgres(server)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throw-away PostgreSQL for the whole session."""
+    with available(running_postgres()) as server:
+        yield server
 
 
 @pytest.fixture
@@ -176,24 +200,29 @@ class RedisServer:
         return f"redis://{self.host}:{self.port}/{db}"
 
 
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """A Redis server without persistence for the whole session."""
+@contextlib.contextmanager
+def running_redis(workdir: Path) -> Iterator[RedisServer]:
+    """A Redis server without persistence, its log in `workdir`."""
     binary = shutil.which("redis-server")
     if binary is None:
-        unavailable("redis-server not found (apt-get install redis-server)")
-        return
-    port, workdir = free_port(), tmp_path_factory.mktemp("redis")
+        raise ServerUnavailable("redis-server not found (apt-get install redis-server)")
+    port = free_port()
     cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
-    log = (workdir / "redis.log").open("wb")
-    proc = subprocess.Popen([*cmd, "no", "--dir", str(workdir)], stdout=log, stderr=log)
-    try:
-        wait_for(lambda: proc.poll() is None and port_open(port), f"redis-server on {port}")
-        yield RedisServer(port=port)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+    with (workdir / "redis.log").open("wb") as log:
+        proc = subprocess.Popen([*cmd, "no", "--dir", str(workdir)], stdout=log, stderr=log)
+        try:
+            wait_for(lambda: proc.poll() is None and port_open(port), f"redis-server on {port}")
+            yield RedisServer(port=port)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A Redis server for the whole session."""
+    with available(running_redis(tmp_path_factory.mktemp("redis"))) as server:
+        yield server
 
 
 # ---------------------------------------------------------------- S3 (moto)
@@ -223,14 +252,13 @@ class S3Server:
         return name
 
 
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
+@contextlib.contextmanager
+def running_s3() -> Iterator[S3Server]:
     """moto's S3 server (a real HTTP server from PyPI) on a free 127.0.0.1 port."""
     try:
         from moto.server import ThreadedMotoServer
     except ImportError:
-        unavailable("moto[server] not installed (pip install -e '.[dev]')")
-        return
+        raise ServerUnavailable("moto[server] not installed (pip install -e '.[dev]')") from None
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -239,6 +267,13 @@ def s3_server() -> Iterator[S3Server]:
         yield S3Server(endpoint_url=f"http://127.0.0.1:{port}")
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """An S3 server for the whole session."""
+    with available(running_s3()) as server:
+        yield server
 
 
 @pytest.fixture
