@@ -7,13 +7,12 @@ import sys
 from pathlib import Path
 
 import click
-import yaml
 
 from ml_platform.settings import Settings
 
 
 def worker_config(settings: Settings) -> dict[str, str]:
-    """The broker/backend block `dagster-celery worker start -y` reads (the executor's config)."""
+    """Celery settings of the worker: the broker and result backend the executor uses."""
     from ml_platform.defs.executors import celery_backend
 
     broker = settings.celery_broker_url
@@ -22,34 +21,40 @@ def worker_config(settings: Settings) -> dict[str, str]:
             "set ML_PLATFORM_CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0): "
             "the broker `ml-platform run` and the daemon submit steps to"
         )
-    return {"broker": broker, "backend": celery_backend(settings, broker)}
+    return {"broker_url": broker, "result_backend": celery_backend(settings, broker)}
 
 
-def worker_command(config_file: Path, name: str | None, extra: tuple[str, ...]) -> list[str]:
-    cmd = [sys.executable, "-m", "dagster_celery.cli", "worker", "start"]
-    cmd += ["-A", "dagster_celery.app", "-y", str(config_file)]
-    cmd += ["-n", name] if name else []
-    return [*cmd, *(["--", *extra] if extra else [])]
+def write_config_module(directory: Path, config: dict[str, str]) -> Path:
+    """`dagster_celery_config.py`, which `dagster_celery.app` imports when it is on the path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    lines = [f"{key} = {value!r}" for key, value in sorted(config.items())]
+    (directory / "dagster_celery_config.py").write_text("\n".join(lines) + "\n")
+    return directory
+
+
+def worker_command(name: str | None, extra: tuple[str, ...]) -> list[str]:
+    """`celery worker` on dagster-celery's app, as `dagster-celery worker start` runs it."""
+    cmd = [sys.executable, "-m", "celery", "-A", "dagster_celery.app", "worker"]
+    cmd += ["--prefetch-multiplier=1", "--loglevel", "INFO"]
+    cmd += ["-n", f"{name}@%h"] if name else []
+    return [*cmd, *extra]
 
 
 @click.command("celery-worker", context_settings={"ignore_unknown_options": True})
 @click.option("--home", type=click.Path(path_type=Path), default=None, help="This worker's home.")
-@click.option("--name", default=None, help="Worker name (default: dagster-<uuid>@host).")
+@click.option("--name", default=None, help="Worker name (default: celery@host).")
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def celery_worker(home: Path | None, name: str | None, celery_args: tuple[str, ...]) -> None:
     """Execute steps of runs submitted with ML_PLATFORM_EXECUTOR=celery.
 
     CELERY_ARGS go to `celery worker` (e.g. --concurrency 1). The worker's home holds only
-    caches; steps read and write through the shared store, metadata DB and MLflow.
+    caches; steps read and write through the shared store, metadata DB and MLflow, and record
+    events in the instance the run names (its PostgreSQL storage).
     """
     settings = Settings(**({"home": home} if home else {}))  # type: ignore[arg-type]
-    settings.dagster_home.mkdir(parents=True, exist_ok=True)
-    (settings.dagster_home / "dagster.yaml").touch()
-    config_file = settings.resolved_home / "celery_worker.yaml"
-    config_file.write_text(yaml.safe_dump(worker_config(settings)))
+    config_dir = write_config_module(settings.resolved_home / "celery", worker_config(settings))
     os.environ["ML_PLATFORM_HOME"] = str(settings.resolved_home)
-    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)  # dagster-celery writes config there
-    # dagster-celery starts `celery` from PATH: this interpreter's
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    cmd = worker_command(config_file, name, celery_args)
-    os.execv(cmd[0], cmd)
+    path = os.environ.get("PYTHONPATH", "")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(config_dir), path) if p)
+    cmd = worker_command(name, celery_args)
+    os.execv(cmd[0], cmd)  # the worker is this process: stopping it stops the worker
