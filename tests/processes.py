@@ -151,7 +151,7 @@ def celery_workers(
 
 
 def steps_by_worker(dagster_home: Path) -> dict[str, set[str]]:
-    """Celery worker name -> the steps it executed, from the instance's event log."""
+    """Celery worker name -> the steps it executed (`job[run]:step`), from the event log."""
     import dagster as dg
 
     executed: dict[str, set[str]] = {}
