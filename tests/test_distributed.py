@@ -270,6 +270,8 @@ def test_two_serve_replicas_with_empty_homes_answer_the_same(
     with _replica(env, root / "a") as a, _replica(env, root / "b") as b:
         first, second = _answers(a, image), _answers(b, image)
     outcomes = first["classify"]
-    assert [o["result"]["collection_id"] for o in outcomes if o["result"]] == [1, 2, 3, 4]
+    # whole-image collections answer; face/person ones answer or say no face/person was found
+    answered = [o["result"]["collection_id"] for o in outcomes if o["result"]]
+    assert {1, 4} <= set(answered) and all(o["result"] or o["error"] for o in outcomes)
     assert all(c.get("clusters") for c in first["clusters"].values())
     assert first == second
