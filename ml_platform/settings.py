@@ -7,6 +7,7 @@ read when ``Settings()`` is constructed (at run time), never at import time.
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -14,6 +15,16 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HOME = Path("~/.ml-platform")
+
+
+class ExecutorKind(StrEnum):
+    """Where a run's steps execute (``ML_PLATFORM_EXECUTOR``)."""
+
+    IN_PROCESS = "in_process"
+    MULTIPROCESS = "multiprocess"
+    CELERY = "celery"
+    K8S = "k8s"
+    DOCKER = "docker"
 
 
 class Settings(BaseSettings):
@@ -254,13 +265,28 @@ class Settings(BaseSettings):
     def onnx_cache_dir(self) -> Path:
         return self.resolved_home / "models" / "onnx"
 
+    executor: ExecutorKind | None = Field(
+        None,
+        description="Where steps execute: in_process, multiprocess, celery, k8s, docker. "
+        "Unset: multiprocess for runs the daemon/UI launch, in-process for `ml-platform run`.",
+    )
+    celery_broker_url: str | None = Field(
+        None, description="Celery broker (e.g. redis://host:6379/0); required for executor=celery."
+    )
+    celery_backend_url: str | None = Field(
+        None,
+        description="Celery result backend. Default: the broker URL for redis://, else rpc://.",
+    )
+
     @property
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()
 
     @property
     def dagster_home(self) -> Path:
-        return self.resolved_home / "dagster"
+        """DAGSTER_HOME when set (a shared, e.g. PostgreSQL-backed, instance), else under home."""
+        from_env = os.environ.get("DAGSTER_HOME")
+        return Path(from_env).expanduser().resolve() if from_env else self.resolved_home / "dagster"
 
     @property
     def mlflow_dir(self) -> Path:

@@ -8,6 +8,13 @@ from pathlib import Path
 import pytest
 
 from tests.s3 import moto_s3, s3_store_url  # noqa: F401  (fixtures: S3 through moto's server)
+from tests.servers import (  # noqa: F401  (fixtures: real PostgreSQL, Redis, S3)
+    postgres_server,
+    postgres_url,
+    redis_server,
+    s3_bucket,
+    s3_server,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a model hub
 

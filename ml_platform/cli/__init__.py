@@ -27,9 +27,9 @@ def _settings(home: Path | None, crawlr: str | None = None) -> Settings:
 
 
 def _export(settings: Settings) -> None:
-    """Child processes (Dagster, MLflow) see the same home."""
+    """Child processes (Dagster, MLflow) see the same home. DAGSTER_HOME, when set, is kept:
+    `settings.dagster_home` reads it; only commands that exec Dagster export it."""
     os.environ["ML_PLATFORM_HOME"] = str(settings.resolved_home)
-    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
 
 
 OFFLINE_NOTICE = (
@@ -219,6 +219,7 @@ def dagster_ui(home: Path | None, port: int) -> None:
     settings = _settings(home)
     require_home(settings)
     _export(settings)
+    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
     (settings.dagster_home / "dagster.yaml").touch()
     args = [
@@ -267,6 +268,7 @@ def serve(home: Path | None, host: str, port: int) -> None:
 
 def _register_subcommands() -> None:
     from ml_platform.cli.models import models
+    from ml_platform.cli.workers import celery_worker
 
     main.add_command(models)
     from ml_platform.cli.finetune import finetune
@@ -277,6 +279,7 @@ def _register_subcommands() -> None:
     from ml_platform.cli.embed import embed
 
     main.add_command(embed)
+    main.add_command(celery_worker)
 
 
 _register_subcommands()

@@ -2,4 +2,5 @@
 
 from ml_platform.cli import main
 
-main()
+if __name__ == "__main__":  # not on import: multiprocess step workers re-import __main__
+    main()

@@ -11,6 +11,7 @@ from ml_platform.defs.assets.embeddings import embeddings
 from ml_platform.defs.assets.images import image_catalog
 from ml_platform.defs.assets.similarity import similarity_index
 from ml_platform.defs.assets.thumbnails import thumbnails
+from ml_platform.defs.executors import platform_executor
 from ml_platform.defs.jobs import (
     clusters_job,
     collections_job,
@@ -66,6 +67,7 @@ def build_definitions(
             "models": models or ModelsResource(),
             "mlflow": mlflow or MlflowResource(),
         },
+        executor=platform_executor,  # ML_PLATFORM_EXECUTOR, read when a run starts
     )
 
 

@@ -26,6 +26,7 @@ from ml_platform.defs.resources.base import export_secrets, settings_overrides
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.resources.models import ModelsResource
 from ml_platform.defs.schedules import RETRAIN_POLICY
+from ml_platform.defs.submission import Submission, execute
 from ml_platform.redact import redact_url
 from ml_platform.services.planning import JobName, PlannedRun
 from ml_platform.settings import Settings
@@ -177,10 +178,8 @@ def _execute(
 ) -> None:
     if summary.on_job is not None:
         summary.on_job(job_name, partition_key)
-    job = defs.resolve_job_def(job_name)
-    result = job.execute_in_process(
-        instance=instance, partition_key=partition_key, raise_on_error=False, run_config=QUIET
-    )
+    submission = Submission.for_definitions(defs)
+    result = execute(defs, instance, job_name, partition_key, QUIET, submission)
     if not result.success:
         summary.failed_runs.append(f"{job_name}[{partition_key}] run {result.run_id}")
     for event in result.get_asset_materialization_events():

@@ -14,8 +14,9 @@ from ml_platform.cli import main
 def test_demo_runs_offline_labels_random_weights_and_is_idempotent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("ML_PLATFORM_HOME", "DAGSTER_HOME", "HF_HUB_OFFLINE"):  # the CLI exports them
+    for name in ("ML_PLATFORM_HOME", "HF_HUB_OFFLINE"):  # the CLI exports them
         monkeypatch.setenv(name, os.environ.get(name, str(tmp_path)))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)  # respected when set: not here
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     runner = CliRunner()
     first = runner.invoke(main, ["demo", "--home", str(tmp_path)], catch_exceptions=False)
