@@ -1,0 +1,75 @@
+"""The metadata database on sqlite and on a real PostgreSQL server: the same behaviour."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ml_platform.domain import AttemptStatus, ImageRecord, Stage
+from ml_platform.store.metadata import BatchConflictError, MetadataDB
+
+BASE = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> MetadataDB:
+    if request.param == "sqlite":
+        return MetadataDB(f"sqlite:///{tmp_path / 'metadata.sqlite'}")
+    return MetadataDB(request.getfixturevalue("postgres_url"))
+
+
+def record(image_id: int, pet: int | None = None, members: tuple[int, ...] = ()) -> ImageRecord:
+    return ImageRecord(image_id, f"/media/{image_id}.jpg", BASE, pet, members, ())
+
+
+def test_an_image_enters_one_batch_only(db: MetadataDB) -> None:
+    db.register_batch("b1", [record(1), record(2)])
+    db.register_batch("b1", [record(1), record(2)])  # the same batch again: a no-op
+    with pytest.raises(BatchConflictError, match="already in another batch"):
+        db.register_batch("b2", [record(2), record(3)])
+    assert db.batch_keys() == ["b1"] and db.unassigned([1, 2, 3]) == {3}
+    with pytest.raises(ValueError, match="twice"):
+        db.register_batch("b3", [record(4), record(4)])
+
+
+def test_the_index_finds_the_batches_of_pets_and_collections(db: MetadataDB) -> None:
+    db.register_batch("b1", [record(1, pet=7, members=(5,)), record(2, pet=8)])
+    db.register_batch("b2", [record(3, pet=7), record(4, pet=9, members=(5, 6))])
+    assert db.batches_of_pets([7]) == ["b1", "b2"] and db.batches_of_pets([8]) == ["b1"]
+    assert db.batches_of_collections([6]) == ["b2"]
+    before = db.label_fingerprints()
+    assert before[5][0] == 2 and before[6][0] == 1
+    db.register_batch("b3", [record(5, members=(6,))])
+    assert db.label_fingerprints()[6] != before[6] and db.label_fingerprints()[5] == before[5]
+
+
+def test_failed_downloads_back_off_then_quarantine_and_can_be_requeued(db: MetadataDB) -> None:
+    db.register_batch("b1", [record(1), record(2), record(3)])
+    stage = Stage.CATALOG.value
+    failures = {2: ("timeout", True), 3: ("not an image", False)}
+    db.record_outcomes(stage, [1], failures, max_attempts=2, backoff_s=60)
+    assert db.due_retries(stage) == {}  # backing off
+    assert db.due_retries(stage, datetime.now(UTC) + timedelta(seconds=61)) == {"b1": [2]}
+    assert db.settled(stage, [1, 2, 3]) == {3}  # permanent failures are not retried
+    db.record_outcomes(stage, [], {2: ("timeout", True)}, max_attempts=2, backoff_s=60)
+    assert db.attempt_status(stage, 2) is AttemptStatus.QUARANTINED
+    assert db.requeue(stage, [AttemptStatus.QUARANTINED]) == [2]
+    assert db.due_retries(stage) == {"b1": [2]}
+
+
+def test_a_claim_is_exclusive_until_released(db: MetadataDB) -> None:
+    assert db.claim("ingest_job:b1", lease_s=60, owner="elsewhere:1")
+    assert not db.claim("ingest_job:b1", lease_s=60, owner="elsewhere:2")
+    db.release("ingest_job:b1", owner="elsewhere:1")
+    assert db.claim("ingest_job:b1", lease_s=60, owner="elsewhere:2")
+    assert db.claim("expired", lease_s=-1, owner="elsewhere:3")
+    assert db.claim("expired", lease_s=60, owner="elsewhere:4")  # a lapsed lease is taken
+
+
+def test_the_feed_cursor_round_trips(db: MetadataDB) -> None:
+    assert db.get_cursor("image_feed") is None
+    db.set_cursor("image_feed", '{"after": "5"}')
+    db.set_cursor("image_feed", '{"after": "9"}')
+    assert db.get_cursor("image_feed") == '{"after": "9"}'
