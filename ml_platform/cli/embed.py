@@ -87,9 +87,9 @@ def _load(
     settings: Settings, embedding_type: str, target: DerivativeType
 ) -> tuple[Embedder, Detector | None]:
     """The embedder (and the detector for crops), loaded before the clock starts."""
-    from ml_platform.defs.resources.models import embedder_options
     from ml_platform.vision.detectors import get_detector
     from ml_platform.vision.embedders import EmbedderUnavailableError, get_embedder
+    from ml_platform.vision.embedders.options import embedder_options
 
     try:
         embedder = get_embedder(embedding_type, embedder_options(settings))

@@ -14,7 +14,6 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from ml_platform.defs.resources.models import embedder_options
 from ml_platform.serving.batching import BatchingConfig, DynamicBatcher
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.lazy import LOAD_ERRORS, LazyModels, Loaded
@@ -29,6 +28,7 @@ from ml_platform.vision.embedders import (
     known_embedding_types,
 )
 from ml_platform.vision.embedders.backends import Backend, split_revision
+from ml_platform.vision.embedders.options import embedder_options
 from ml_platform.vision.embedders.registry import BUILTIN_NAMES
 
 
