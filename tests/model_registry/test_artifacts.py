@@ -20,7 +20,7 @@ from ml_platform.serving.metrics import ServingMetrics
 from ml_platform.serving.model_cache import ChampionCache
 from ml_platform.settings import Settings
 from tests.model_registry.conftest import fresh_sqlite_uri
-from tests.s3 import MotoS3
+from tests.servers import S3Server as MotoS3
 
 COLLECTION = 4
 

@@ -10,7 +10,7 @@ from ml_platform.serving.clusters_cache import ClustersCache
 from ml_platform.settings import Settings
 from ml_platform.store.layout import Layout
 from ml_platform.store.pet_tables import write_heroes
-from tests.s3 import MotoS3
+from tests.servers import S3Server as MotoS3
 
 
 @pytest.fixture(params=["local", "s3"])

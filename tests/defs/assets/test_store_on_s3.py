@@ -21,7 +21,7 @@ from ml_platform.store.detections_table import read_detections
 from ml_platform.store.tables import read_catalog
 from ml_platform.store.vectors import read_rows
 from tests.crawlr_server import CrawlrServer, CrawlrState
-from tests.s3 import MotoS3
+from tests.servers import S3Server as MotoS3
 from tests.synthetic_home import set_collections
 
 CLIP_WHOLE = Focus(DerivativeType.WHOLE_IMAGE, "embed_clip_vit_b_32")
