@@ -65,7 +65,7 @@ def accept(
     dataset: str, image_ids: tuple[int, ...], min_confidence: float, home: Path | None
 ) -> None:
     """Accept the top suggestion of each (chosen) image as its label in DATASET."""
-    from ml_platform.defs.assets.datasets import accepted_labels
+    from ml_platform.defs.dataset_planning import accepted_labels
     from ml_platform.services.label_suggestions import read_suggestions, to_accept
 
     _, storage = _storage(home)

@@ -15,6 +15,7 @@ from ml_platform.defs.executors import platform_executor
 from ml_platform.defs.jobs import (
     clusters_job,
     collections_job,
+    dataset_versions_job,
     embeddings_job,
     finetune_job,
     ingest_job,
@@ -24,8 +25,8 @@ from ml_platform.defs.jobs import (
 from ml_platform.defs.resources import CrawlrResource, StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.resources.models import ModelsResource
-from ml_platform.defs.schedules import nightly_retrain_schedule
-from ml_platform.defs.sensors import planner_sensor
+from ml_platform.defs.schedules import nightly_finetune_schedule, nightly_retrain_schedule
+from ml_platform.defs.sensors import dataset_sensor, planner_sensor
 
 
 def build_definitions(
@@ -56,11 +57,12 @@ def build_definitions(
             embeddings_job,
             training_job,
             clusters_job,
+            dataset_versions_job,
             finetune_job,
             label_suggestions_job,
         ],
-        schedules=[nightly_retrain_schedule],
-        sensors=[planner_sensor],
+        schedules=[nightly_retrain_schedule, nightly_finetune_schedule],
+        sensors=[planner_sensor, dataset_sensor],
         resources={
             "crawlr": crawlr or CrawlrResource(),
             "storage": storage or StorageResource(),

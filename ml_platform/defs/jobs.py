@@ -38,6 +38,12 @@ clusters_job = dg.define_asset_job(
     partitions_def=ingestion_batches,
 )
 
+dataset_versions_job = dg.define_asset_job(
+    "dataset_versions_job",
+    selection=dg.AssetSelection.assets("datasets"),
+    partitions_def=dataset_partitions,
+)
+
 finetune_job = dg.define_asset_job(
     "finetune_job",
     selection=dg.AssetSelection.assets("datasets", "finetuned_classifier"),

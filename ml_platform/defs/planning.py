@@ -14,6 +14,7 @@ from dagster._core.definitions.data_version import DATA_VERSION_TAG
 from dagster._core.events import DagsterEventType
 
 from ml_platform.defs.assets.collections import DIGEST_TAG
+from ml_platform.defs.dataset_planning import declared_datasets, finetune_runs, version_runs
 from ml_platform.defs.partitions import ingestion_batches
 from ml_platform.defs.resources import CrawlrResource, StorageResource
 from ml_platform.domain import Focus, Stage
@@ -169,9 +170,23 @@ def still_planned(
     if run.job is JobName.TRAINING:
         todo = retrain_runs(instance, storage, policy)
         return any(str(t.collection_id) == run.partition_key for t in todo)
+    if run.job in (JobName.DATASET_VERSIONS, JobName.FINETUNE):
+        return any(r.run_key == run.run_key for r in dataset_runs(instance, storage, run.job))
     assert run.partition_key is not None
     db, key = storage.metadata(), run.partition_key
     foci = [f.key for f in embedding_foci(storage)]
     due = {key: db.due_retries(Stage.CATALOG.value).get(key, [])}
     plans = plan_batches([key], done_state(instance, [key]), foci, due)
     return any(p.job is run.job for p in plans)
+
+
+def dataset_runs(
+    instance: dg.DagsterInstance, storage: StorageResource, job: JobName
+) -> list[PlannedRun]:
+    """What the dataset sensor (new versions) or the nightly fine-tune schedule requests."""
+    specs = declared_datasets(storage)
+    if job is JobName.DATASET_VERSIONS:
+        todo = version_runs(instance, storage, specs)
+    else:
+        todo = finetune_runs(instance, sorted(specs))
+    return [PlannedRun(job, t.dataset, t.reason, t.run_key) for t in todo]

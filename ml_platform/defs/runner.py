@@ -19,8 +19,10 @@ import dagster as dg
 
 from ml_platform.crawlr.client import CrawlrError
 from ml_platform.crawlr.contract import MalformedReplyError
+from ml_platform.defs.dataset_planning import declared_datasets, new_partitions
 from ml_platform.defs.definitions import build_definitions
-from ml_platform.defs.planning import plan_tick, retrain_runs, still_planned
+from ml_platform.defs.partitions import dataset_partitions
+from ml_platform.defs.planning import dataset_runs, plan_tick, retrain_runs, still_planned
 from ml_platform.defs.resources import CrawlrResource, StorageResource
 from ml_platform.defs.resources.base import export_secrets, settings_overrides
 from ml_platform.defs.resources.mlflow import MlflowResource
@@ -134,6 +136,7 @@ def run_once(
             if run.job is JobName.COLLECTIONS:
                 break  # the foci may have changed: plan the batches again
     train_changed(platform, defs, instance, summary)
+    refresh_datasets(platform, defs, instance, summary)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -167,6 +170,26 @@ def train_changed(
         summary.retrained.append(f"collection {item.collection_id}: {item.reason}")
         run = PlannedRun(JobName.TRAINING, str(item.collection_id), item.reason, "")
         _claimed_execute(platform, defs, instance, run, summary)
+
+
+def refresh_datasets(
+    platform: Platform, defs: dg.Definitions, instance: dg.DagsterInstance, summary: RunSummary
+) -> None:
+    """What the dataset sensor and the nightly fine-tune schedule do: a partition per declared
+    dataset, a version where membership changed, a fine-tune where a version is new."""
+    try:
+        specs = declared_datasets(platform.storage)
+    except (OSError, ValueError) as exc:  # a configured datasets file missing or malformed
+        summary.failed_runs.append(f"datasets: {exc}")
+        return
+    added = new_partitions(instance, sorted(specs))
+    if added:
+        assert dataset_partitions.name is not None
+        instance.add_dynamic_partitions(dataset_partitions.name, added)
+    for job in (JobName.DATASET_VERSIONS, JobName.FINETUNE):
+        for run in dataset_runs(instance, platform.storage, job):
+            summary.planned.append(f"{run.job}[{run.partition_key}]: {run.reason}")
+            _claimed_execute(platform, defs, instance, run, summary)
 
 
 def _execute(

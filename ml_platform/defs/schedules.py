@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-from ml_platform.defs.jobs import training_job
+from ml_platform.defs.dataset_planning import declared_datasets, finetune_runs
+from ml_platform.defs.jobs import finetune_job, training_job
 from ml_platform.defs.planning import retrain_runs
 from ml_platform.defs.resources import StorageResource
 from ml_platform.learning.training import TrainingConfig
@@ -36,6 +37,25 @@ def nightly_retrain_schedule(
             partition_key=str(t.collection_id),
             run_key=f"{date}:{t.collection_id}",
             tags={"retrain_reason": t.reason[:200]},
+        )
+        for t in todo
+    ]
+
+
+@dg.schedule(
+    job=finetune_job, cron_schedule="30 3 * * *", default_status=dg.DefaultScheduleStatus.RUNNING
+)  # fmt: skip
+def nightly_finetune_schedule(
+    context: dg.ScheduleEvaluationContext, storage: StorageResource
+) -> list[dg.RunRequest] | dg.SkipReason:
+    """Fine-tune each declared dataset whose newest version no fine-tune was trained on
+    (the dataset sensor makes the versions); the promotion gate decides the champion."""
+    todo = finetune_runs(context.instance, sorted(declared_datasets(storage)))
+    if not todo:
+        return dg.SkipReason("every dataset's newest version has been fine-tuned on")
+    return [
+        dg.RunRequest(
+            partition_key=t.dataset, run_key=t.run_key, tags={"ml_platform/reason": t.reason[:200]}
         )
         for t in todo
     ]

@@ -8,7 +8,15 @@ import dagster as dg
 
 from ml_platform.crawlr.client import CrawlrError
 from ml_platform.crawlr.contract import MalformedReplyError
-from ml_platform.defs.jobs import clusters_job, collections_job, embeddings_job, ingest_job
+from ml_platform.defs.dataset_planning import declared_datasets, new_partitions, version_runs
+from ml_platform.defs.jobs import (
+    clusters_job,
+    collections_job,
+    dataset_versions_job,
+    embeddings_job,
+    ingest_job,
+)
+from ml_platform.defs.partitions import dataset_partitions
 from ml_platform.defs.planning import plan_tick
 from ml_platform.defs.resources import CrawlrResource, StorageResource
 
@@ -42,3 +50,30 @@ def planner_sensor(
         for run in tick.runs
     ]
     return dg.SensorResult(run_requests=requests)
+
+
+@dg.sensor(
+    jobs=[dataset_versions_job], minimum_interval_seconds=120,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)  # fmt: skip
+def dataset_sensor(
+    context: dg.SensorEvaluationContext, storage: StorageResource
+) -> dg.SensorResult | dg.SkipReason:
+    """A partition per dataset of the datasets file, and a new version of each dataset whose
+    membership changed (labels, accepted suggestions, a batch's catalog); fine-tuning on it is
+    the nightly `nightly_finetune_schedule`'s job."""
+    specs = declared_datasets(storage)  # a configured file that is missing fails the tick
+    if not specs:
+        return dg.SkipReason("no datasets declared (write <home>/datasets.yaml or set "
+                             "ML_PLATFORM_DATASETS_FILE)")  # fmt: skip
+    added = new_partitions(context.instance, sorted(specs))
+    requests = [
+        dg.RunRequest(
+            partition_key=run.dataset, run_key=run.run_key, tags={"ml_platform/reason": run.reason}
+        )
+        for run in version_runs(context.instance, storage, specs)
+    ]
+    if not (added or requests):
+        return dg.SkipReason(f"every dataset's version is current ({', '.join(sorted(specs))})")
+    partitions = [dataset_partitions.build_add_request(added)] if added else []
+    return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=partitions)

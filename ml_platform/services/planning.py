@@ -41,6 +41,8 @@ class JobName(StrEnum):
     EMBEDDINGS = "embeddings_job"
     CLUSTERS = "clusters_job"
     TRAINING = "training_job"
+    DATASET_VERSIONS = "dataset_versions_job"
+    FINETUNE = "finetune_job"
 
 
 JOB_OF_STAGE = {

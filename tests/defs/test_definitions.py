@@ -19,4 +19,7 @@ def test_full_definitions_load_and_validate() -> None:
         "crawlr_collections",
     }
     sensors = {s.name for s in defs.sensors or []}
-    assert sensors == {"planner_sensor"}  # one planner; `ml-platform run` calls the same
+    # one planner for batches, one for datasets; `ml-platform run` calls the same two
+    assert sensors == {"planner_sensor", "dataset_sensor"}
+    schedules = {s.name for s in defs.schedules or []}
+    assert schedules == {"nightly_retrain_schedule", "nightly_finetune_schedule"}

@@ -99,3 +99,14 @@ def test_a_focus_change_embeds_existing_batches_and_retrains(
     )
     assert champion.champion_tags[VersionTag.EMBEDDING_TYPE] == "embed_dino_v2"
     assert champion.champion_tags[VersionTag.DIMENSIONALITY] == "24"
+
+
+def test_a_malformed_datasets_file_is_reported_and_the_rest_still_runs(
+    first_run: RunSummary, settings: Settings, tmp_path: Path
+) -> None:
+    bad = tmp_path / "datasets.yaml"
+    bad.write_text("datasets:\n  pets:\n    classes:\n      cat: 1\n")  # one class is not enough
+    again = run_once(settings.model_copy(update={"datasets_file": bad}))
+    assert again.planned == [] and again.retrained == []
+    assert len(again.failed_runs) == 1
+    assert "needs `classes:` with at least 2" in again.failed_runs[0]

@@ -89,7 +89,11 @@ def version_metadata(version: DatasetVersion, new: bool) -> dict[str, Any]:
 
 
 def finetune_result(
-    check: str, outcome: FinetuneOutcome, ui_url: str, tracking_uri: str
+    check: str,
+    outcome: FinetuneOutcome,
+    ui_url: str,
+    tracking_uri: str,
+    tags: dict[str, str] | None = None,
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
     registered, result, decision = outcome.registered, outcome.result, outcome.decision
     ui = ui_url.rstrip("/")
@@ -129,4 +133,5 @@ def finetune_result(
                 metadata={"model_version": registered.version},
             )
         ],
+        tags=tags,
     )

@@ -9,12 +9,14 @@ from ml_platform.defs.assets.dataset_support import (
     finetune_result,
     version_metadata,
 )
+from ml_platform.defs.dataset_planning import accepted_labels, dataset_token, new_partitions
 from ml_platform.defs.partitions import dataset_partitions
 from ml_platform.defs.resources import StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.resources.models import ModelsResource
 from ml_platform.model_registry.dataset_models.naming import DatasetTag
 from ml_platform.model_registry.dataset_models.register import log_dataset_version
+from ml_platform.services.dataset_planning import DATASET_VERSION_TAG, MEMBERSHIP_TAG
 from ml_platform.services.dataset_versions import make_version, read_version, write_version
 from ml_platform.services.datasets import (
     SplitFractions,
@@ -27,22 +29,16 @@ from ml_platform.services.finetuning import dataset_input, finetune_version
 from ml_platform.services.label_suggestions import suggest, write_suggestions, zero_shot_model
 from ml_platform.services.perception import stored_rgb
 from ml_platform.services.training_data import load_images
-from ml_platform.store.accepted_labels import AcceptedLabels
 
 GATE = "promotion_gate"
 CATALOG = dg.AssetDep("image_catalog", partition_mapping=dg.AllPartitionMapping())
-
-
-def accepted_labels(storage: StorageResource) -> AcceptedLabels:
-    """Accepted labels are metadata (sqlite under home), not an object in the Store."""
-    return AcceptedLabels(storage.settings().data_dir / "datasets" / "accepted_labels.sqlite")
 
 
 def register_dataset_partitions(instance: dg.DagsterInstance, names: list[str]) -> None:
     """One `datasets` partition per declared dataset (the CLI calls this before a run)."""
     name = dataset_partitions.name
     assert name is not None
-    new = [n for n in names if n not in set(instance.get_dynamic_partitions(name))]
+    new = new_partitions(instance, names)
     if new:
         instance.add_dynamic_partitions(name, new)
 
@@ -57,6 +53,7 @@ def datasets(
     to MLflow as a dataset input (experiment `datasets`)."""
     name = context.partition_key
     spec = require_spec(read_dataset_specs(datasets_file(storage.settings())), name)
+    token = dataset_token(context.instance, storage, spec)  # first: a later change re-plans
     accepted, layout = accepted_labels(storage).labels(name), storage.layout()
     version = make_version(spec, load_images(layout), accepted, SplitFractions())
     new = write_version(layout, version)
@@ -69,7 +66,11 @@ def datasets(
         metadata["mlflow_run_id"] = run_id
     context.log.info("dataset %s version %s (%s)", name, version.version,
                      "new" if new else "unchanged")  # fmt: skip
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(
+        metadata=metadata,
+        data_version=dg.DataVersion(version.version),
+        tags={MEMBERSHIP_TAG: token},
+    )
 
 
 @dg.asset(group_name="datasets", partitions_def=dataset_partitions, deps=[CATALOG],
@@ -131,4 +132,5 @@ def finetuned_classifier(
         artifact_location=mlflow.artifact_location(),
     )  # fmt: skip
     context.log.info("dataset %s: %s", context.partition_key, outcome.decision.reason)
-    return finetune_result(GATE, outcome, mlflow.settings().mlflow_ui_url, mlflow.resolved_uri)
+    return finetune_result(GATE, outcome, mlflow.settings().mlflow_ui_url, mlflow.resolved_uri,
+                           tags={DATASET_VERSION_TAG: version.version})  # fmt: skip

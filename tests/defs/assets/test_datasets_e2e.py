@@ -15,7 +15,9 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from ml_platform.cli import main
+from ml_platform.defs.dataset_planning import declared_datasets, finetune_runs, version_runs
 from ml_platform.defs.resources import StorageResource
+from ml_platform.defs.runner import instance_for
 from ml_platform.model_registry.dataset_models.lookup import dataset_champion
 from ml_platform.model_registry.dataset_models.naming import DatasetTag
 from ml_platform.services.dataset_versions import read_version
@@ -81,6 +83,9 @@ def test_dataset_to_prediction(home: Path, tmp_path: Path, monkeypatch: pytest.M
             "3", "--weights", vit, "--home", str(home)]  # fmt: skip
     trained = invoke(args, env)
     assert "model_version: 1" in trained and "promoted: True" in trained
+    instance, storage = instance_for(Settings(home=home)), StorageResource(home=str(home))
+    assert version_runs(instance, storage, declared_datasets(storage)) == []  # sensor: current
+    assert finetune_runs(instance, ["colours"]) == []  # the nightly schedule: nothing to train
 
     version = read_version(StorageResource(home=str(home)).layout(), "colours")
     by_id = {item.image_id: item for item in version.items}
