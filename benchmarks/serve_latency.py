@@ -9,11 +9,14 @@ concurrency 1 and 8 with httpx, interleaved block by block with the same operati
 in-process (no HTTP, same inference thread) so both see the same background load, and prints
 p50/p95/p99 latency, requests/s and the HTTP/in-process ratio. Prints; never asserts.
 
-    python benchmarks/serve_latency.py [--requests 16] [--batch-max 1 16] [--backend auto]
+    python benchmarks/serve_latency.py [--requests 16] [--servers torch:1 auto:16]
 
-Each `--batch-max` value is a fresh server (1: no dynamic batching, one forward pass per
-request; >1: concurrent requests share forward passes), and the end compares them at c=8.
-Cold start: the first classify after `/readyz` turns 200 (the models load on first use).
+Each `--servers` entry BACKEND:BATCH_MAX is a fresh server whose classifiers were trained on
+that backend (batch max 1: no dynamic batching, one forward pass per request; >1: concurrent
+requests share forward passes). The first is the peer: by default the configuration before
+issue 12 (torch, batching off) against the default now (fastest backend, batching on); the
+end prints every other server's c=8 throughput and p95 as ratios to the peer's.
+Cold start: the first classify after `/readyz` turns 200 (preload has loaded the models).
 The ONNX export cache is kept in --onnx-cache (linked into each temporary home), so only
 the first run ever exports.
 
@@ -151,18 +154,19 @@ def report(name: str, how: str, concurrency: int, load: Load) -> dict[str, float
 
 def benchmark(args: argparse.Namespace) -> None:
     data, label = photo_bytes()
-    print(f"image: {label}; backend setting: {args.backend}; load {os.getloadavg()[0]:.2f}")
+    print(f"image: {label}; servers: {' '.join(args.servers)}; load {os.getloadavg()[0]:.2f}")
     print("weights: RANDOM (CLIP ViT-B/32 and DINOv2-small architectures, no pretrained weights)")
     print(f"torch threads: {__import__('torch').get_num_threads()}, cpus: {os.cpu_count()}")
-    print(f"servers (serve_batch_max): {args.batch_max}, blocks interleaved across them\n")
+    print("servers (backend:serve_batch_max), blocks interleaved across them\n")
     with contextlib.ExitStack() as stack:
-        servers = [stack.enter_context(one_server(args, data, b)) for b in args.batch_max]
-        c8 = run_all(servers, data, args.requests, args.scenarios)
+        servers = [stack.enter_context(one_server(args, data, s)) for s in args.servers]
+        c8 = run_all(servers, data, args.requests, args.scenarios, args.local)
     compare(servers, c8)
 
 
 @dataclass
 class Served:
+    backend: str
     batch_max: int
     url: str
     state: Any
@@ -170,14 +174,15 @@ class Served:
 
     @property
     def label(self) -> str:
-        return f"b={self.batch_max}"
+        return f"{self.backend}:{self.batch_max}"
 
 
 @contextlib.contextmanager
-def one_server(args: argparse.Namespace, data: bytes, batch_max: int) -> Iterator[Served]:
+def one_server(args: argparse.Namespace, data: bytes, config: str) -> Iterator[Served]:
     from ml_platform.serving import ServeOptions, create_app
     from ml_platform.settings import Settings
 
+    backend, batch_max = config.split(":")[0], int(config.split(":")[1])
     yunet = shared_dir() / "models" / "face_detection_yunet_2023mar.onnx"
     with tempfile.TemporaryDirectory(prefix="serve-latency-") as tmp:
         home = Path(tmp)
@@ -186,20 +191,20 @@ def one_server(args: argparse.Namespace, data: bytes, batch_max: int) -> Iterato
         (home / "models" / "onnx").symlink_to(args.onnx_cache.resolve())
         uri = f"sqlite:///{home / 'mlflow.db'}"
         os.environ["MLFLOW_TRACKING_URI"] = uri  # log_and_register resolves sources with it
-        register(uri, home / "artifacts", args.backend)
+        register(uri, home / "artifacts", backend)
         settings = Settings(
             home=home,
             mlflow_tracking_uri=uri,
             allow_random_weights=True,
             yunet_model=yunet if yunet.is_file() else None,
-            embed_backend=args.backend,
+            embed_backend=backend,
             serve_batch_max=batch_max,
         )
         app = create_app(settings, ServeOptions(refresh_interval_s=30.0))
         server = ServerThread(app, free_port())
         server.start()
         try:
-            served = Served(batch_max, server.url, app.state.serving)
+            served = Served(backend, int(batch_max), server.url, app.state.serving)
             served.cold_s = cold_start(server.url, data)
             print(f"{served.label}: first classify {served.cold_s * 1000:.0f} ms after /readyz 200")
             yield served
@@ -225,22 +230,23 @@ def cold_start(url: str, data: bytes) -> float:
 
 def compare(servers: list[Served], c8: dict[str, dict[str, dict[str, float]]]) -> None:
     base = servers[0]
-    print(f"\nbatching vs {base.label} (HTTP, c=8, same interleaved blocks):")
+    print(f"\nvs the peer {base.label} (HTTP, c=8, same interleaved blocks):")
     for name, by_label in c8.items():
         old = by_label[base.label]
         for served in servers[1:]:
             new = by_label[served.label]
             print(
-                f"  {name:<17} {served.label:<5} req/s {new['rps']:6.2f} vs {old['rps']:6.2f} "
-                f"(x{new['rps'] / old['rps']:.2f})  p95 {new['p95']:7.1f} vs {old['p95']:7.1f} "
-                f"ms  p50 {new['p50']:7.1f} vs {old['p50']:7.1f} ms"
+                f"  {name:<17} {served.label:<12} req/s {new['rps']:6.2f} vs {old['rps']:6.2f} "
+                f"(throughput x{new['rps'] / old['rps']:.2f})  p95 {new['p95']:7.1f} vs "
+                f"{old['p95']:7.1f} ms (p95 x{new['p95'] / old['p95']:.2f})  "
+                f"p50 {new['p50']:7.1f} vs {old['p50']:7.1f} ms"
             )
     for served in servers:
-        print(f"  cold start {served.label:<5} {served.cold_s * 1000:.0f} ms")
+        print(f"  cold start {served.label:<12} {served.cold_s * 1000:.0f} ms")
 
 
 def run_all(
-    servers: list[Served], data: bytes, requests: int, scenarios: list[str]
+    servers: list[Served], data: bytes, requests: int, scenarios: list[str], local: bool
 ) -> dict[str, dict[str, dict[str, float]]]:
     from pydantic import TypeAdapter
 
@@ -263,16 +269,20 @@ def run_all(
             calls: dict[str, Callable[[], None]] = {}
             for served, client in zip(servers, clients, strict=True):
                 calls[f"http {served.label}"] = http_call(client, body)
-                calls[f"local {served.label}"] = in_process_call(served.state, data, parsed)
+                if local:
+                    calls[f"local {served.label}"] = in_process_call(served.state, data, parsed)
             for concurrency in (1, 8):
                 count = requests if concurrency == 1 else 2 * requests
                 loads = run_interleaved(calls, count, concurrency)
                 figures = {how: report(name, how, concurrency, loads[how]) for how in calls}
                 for served in servers:
-                    http, local = figures[f"http {served.label}"], figures[f"local {served.label}"]
+                    http = figures[f"http {served.label}"]
                     if concurrency == 8:
                         c8.setdefault(name, {})[served.label] = http
-                    p50, rps = http["p50"] / local["p50"], http["rps"] / local["rps"]
+                    if not local:
+                        continue
+                    inside = figures[f"local {served.label}"]
+                    p50, rps = http["p50"] / inside["p50"], http["rps"] / inside["rps"]
                     overheads.append(
                         f"  {name:<17} {served.label:<5} c={concurrency:<2} "
                         f"p50 x{p50:5.2f}  req/s x{rps:5.2f}"
@@ -286,14 +296,26 @@ def run_all(
     return c8
 
 
+def server_config(text: str) -> str:
+    backend, _, batch = text.partition(":")
+    if backend not in ("auto", "torch", "onnx", "onnx-int8") or not batch.isdigit():
+        raise argparse.ArgumentTypeError(f"expected BACKEND:BATCH_MAX (auto:16), got {text!r}")
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=16, help="requests at concurrency 1")
     parser.add_argument(
         "--scenarios", nargs="+", choices=sorted(SCENARIOS), default=list(SCENARIOS)
     )
-    parser.add_argument("--batch-max", nargs="+", type=int, default=[1, 16])
-    parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx", "onnx-int8"])
+    parser.add_argument(
+        "--servers", nargs="+", type=server_config, default=["torch:1", "auto:16"],
+        help="BACKEND:BATCH_MAX per server; the first is the peer",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-local", dest="local", action="store_false", help="skip the in-process runs"
+    )
     parser.add_argument(
         "--onnx-cache", type=Path, default=Path(tempfile.gettempdir()) / "ml-platform-bench-onnx"
     )

@@ -27,10 +27,15 @@ TYPES_YAML = """embedding_types:
 
 
 def efficientnet_embedder(
-    model: Path, scratch: Path, backend: str = "onnx", int8_mode: str = "auto"
+    model: Path,
+    scratch: Path,
+    backend: str = "onnx",
+    int8_mode: str = "auto",
+    calibration_dir: Path | None = None,
 ) -> Embedder:
     """EfficientNet-Lite0 as a custom ONNX embedding type, declared in `scratch`; with
-    backend onnx-int8 it opts into INT8 (quantised in `scratch`, calibrated on the pets)."""
+    backend onnx-int8 it opts into INT8 (quantised in `scratch`, calibrated on the images
+    under `calibration_dir`, default the pets)."""
     types_file = scratch / "embedding_types.yaml"
     entry = TYPES_YAML.format(name=EFFICIENTNET_TYPE, onnx=model.resolve())
     types_file.write_text(entry + (f"    int8: {int8_mode}\n" if backend == "onnx-int8" else ""))
@@ -38,6 +43,6 @@ def efficientnet_embedder(
         custom_types_file=types_file,
         backend=backend,
         onnx_cache_dir=scratch / "onnx",
-        calibration_dir=SHARED / "data" / "pets",
+        calibration_dir=calibration_dir or SHARED / "data" / "pets",
     )
     return get_embedder(EFFICIENTNET_TYPE, options)

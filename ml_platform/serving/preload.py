@@ -5,6 +5,11 @@ settings.serve_preload is on). `status` is `idle` (never started), `loading`, or
 `problems()` names what could not be loaded at the last attempt. Attempts with problems are
 repeated with a doubling backoff until everything loads, so a registry or model that comes
 back makes the server ready again without a restart.
+
+Each model also runs once on a blank image before /readyz turns 200 (the detector, every
+champion's embedder through its serving batcher, the classifier): ONNX Runtime and torch
+allocate their buffers and pick kernels on a first run, which would otherwise land on the
+first request.
 """
 
 from __future__ import annotations
@@ -13,15 +18,21 @@ import logging
 import threading
 from enum import StrEnum
 
+from mlflow.exceptions import MlflowException
+from PIL import Image
+
 from ml_platform.domain import DerivativeType
 from ml_platform.model_registry.lookup import list_models
 from ml_platform.serving.backoff import BACKOFF_BASE_S, BACKOFF_MAX_S
+from ml_platform.serving.champion import Champion
 from ml_platform.serving.errors import ServingError
+from ml_platform.serving.lazy import LOAD_ERRORS
 from ml_platform.serving.model_cache import REGISTRY_ERRORS, ChampionCache
 from ml_platform.serving.operations import check_compatible, embedder_for
 from ml_platform.serving.vision_models import VisionModels
 
 log = logging.getLogger(__name__)
+WARM_UP_SIDE = 320  # px: a blank image the size of a small photo
 
 
 class PreloadStatus(StrEnum):
@@ -75,9 +86,11 @@ class Preloader:
         problems: dict[str, str] = {}
         self.step = "the detector"
         try:
-            self._models.detector()
+            self._models.detect(warm_up_image())
         except ServingError as exc:
             problems["detector"] = exc.message
+        except LOAD_ERRORS as exc:
+            problems["detector"] = f"warm-up run failed: {exc}"
         self.step = "the registry's champions"
         try:
             ids = [
@@ -99,10 +112,22 @@ class Preloader:
     def _load_champion(self, collection_id: int) -> str | None:
         try:
             champion = self._champions.get(collection_id)
-            _, embedder = embedder_for(champion, self._models)
+            key, embedder = embedder_for(champion, self._models)
             check_compatible(champion, embedder)
             if champion.focus.derivative_type is not DerivativeType.WHOLE_IMAGE:
                 self._models.detector()
         except ServingError as exc:
             return f"classifier cannot be served: {exc.message}"
+        try:
+            self._warm_up(champion, key)
+        except (ServingError, MlflowException, *LOAD_ERRORS) as exc:
+            return f"warm-up run failed: {exc}"
         return None
+
+    def _warm_up(self, champion: Champion, key: str) -> None:
+        """One embedding (through the serving batcher) and one prediction."""
+        champion.predict(self._models.embed(key, warm_up_image()))
+
+
+def warm_up_image() -> Image.Image:
+    return Image.new("RGB", (WARM_UP_SIDE, WARM_UP_SIDE), (128, 128, 128))

@@ -1,0 +1,121 @@
+"""Static INT8 recipes for EfficientNet-Lite0, compared on real pet photos.
+
+Quantises ../shared/models/efficientnet_lite0_features.onnx with each recipe (calibration
+method, per-channel weights, reduce_range, symmetric activations, which nodes stay fp32),
+calibrated on images disjoint from the ones it is judged on, and prints per recipe: the mean
+and minimum cosine of INT8 to fp32 embeddings on the pet photos not used for calibration,
+and images/s of the model alone (batch 32) against fp32 measured in the same run.
+Prints; never asserts. The winner is `static_int8.DEFAULT_RECIPE`.
+
+    python benchmarks/int8_recipes.py [--calibration faces|pets-first] [--recipes all|quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+from shared_models import EFFICIENTNET_ONNX, SHARED, efficientnet_embedder
+
+from ml_platform.vision.decode import load_rgb
+from ml_platform.vision.embedders.base import l2_normalize
+from ml_platform.vision.embedders.calibration import sample_images
+from ml_platform.vision.embedders.onnx import session_options
+from ml_platform.vision.embedders.static_int8 import (
+    CalibrationMethod,
+    KeepFp32,
+    StaticRecipe,
+    quantize_static_recipe,
+)
+
+M, P, E = CalibrationMethod.MINMAX, CalibrationMethod.PERCENTILE, CalibrationMethod.ENTROPY
+QUICK = [
+    StaticRecipe(),
+    StaticRecipe(keep_fp32=KeepFp32.FIRST_LAST_DEPTHWISE),
+    StaticRecipe(method=P),
+    StaticRecipe(method=E),
+]
+ALL = [
+    *QUICK,
+    StaticRecipe(keep_fp32=KeepFp32.NONE),
+    StaticRecipe(keep_fp32=KeepFp32.DEPTHWISE),
+    StaticRecipe(per_channel=False),
+    StaticRecipe(reduce_range=True),
+    StaticRecipe(symmetric_activations=True),
+    StaticRecipe(method=P, keep_fp32=KeepFp32.FIRST_LAST_DEPTHWISE),
+    StaticRecipe(method=E, keep_fp32=KeepFp32.FIRST_LAST_DEPTHWISE),
+]
+
+
+def pets(first: int) -> tuple[list[Path], list[Path]]:
+    """(the first `first` photos of each breed, the others)."""
+    calibration, evaluation = [], []
+    for breed in sorted(d for d in (SHARED / "data" / "pets").iterdir() if d.is_dir()):
+        photos = sorted(breed.glob("*.jpg"))
+        calibration += photos[:first]
+        evaluation += photos[first:]
+    return calibration, evaluation
+
+
+def run(session: ort.InferenceSession, pixels: NDArray[np.float32]) -> NDArray[np.float32]:
+    outputs = [session.run(["embedding"], {"pixel_values": pixels[i : i + 32]})[0]
+               for i in range(0, len(pixels), 32)]  # fmt: skip
+    return np.concatenate(outputs).astype(np.float32)
+
+
+def speed(session: ort.InferenceSession, pixels: NDArray[np.float32], rounds: int = 3) -> float:
+    batch = pixels[:32]
+    session.run(["embedding"], {"pixel_values": batch})
+    start = time.perf_counter()
+    for _ in range(rounds):
+        session.run(["embedding"], {"pixel_values": batch})
+    return rounds * len(batch) / (time.perf_counter() - start)
+
+
+def session(path: Path) -> ort.InferenceSession:
+    return ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--calibration", default="faces", choices=["faces", "pets-first"])
+    p.add_argument("--first", type=int, default=2, help="pets-first: photos per breed")
+    p.add_argument("--recipes", default="all", choices=["all", "quick"])
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        embedder = efficientnet_embedder(EFFICIENTNET_ONNX, Path(tmp))
+        calibration_paths, evaluation = pets(args.first if args.calibration != "faces" else 0)
+        if args.calibration == "faces":
+            images, source = sample_images(SHARED / "data" / "faces")
+        else:
+            images = [load_rgb(p) for p in calibration_paths]
+            source = f"{len(images)} pet photos (first {args.first} of each breed)"
+        sample = embedder.preprocess(images)
+        pixels = embedder.preprocess([load_rgb(p) for p in evaluation])
+        fp32 = session(EFFICIENTNET_ONNX)
+        reference = l2_normalize(run(fp32, pixels))
+        base = speed(fp32, pixels)
+        print(f"calibration: {source}; judged on {len(pixels)} other pet photos")
+        print(f"fp32: {base:.1f} img/s (model only, batch 32)\n")
+        for recipe in ALL if args.recipes == "all" else QUICK:
+            out = Path(tmp) / "int8.onnx"
+            start = time.perf_counter()
+            quantize_static_recipe(EFFICIENTNET_ONNX, out, "pixel_values", sample, recipe)
+            made = time.perf_counter() - start
+            int8 = session(out)
+            cosine = (l2_normalize(run(int8, pixels)) * reference).sum(axis=1)
+            rate = speed(int8, pixels)
+            print(
+                f"{recipe.label:<52} mean cos {cosine.mean():.4f} min {cosine.min():.4f}  "
+                f"{rate:6.1f} img/s (x{rate / base:.2f} fp32)  made in {made:.0f}s",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
