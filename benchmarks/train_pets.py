@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 from shared_models import SHARED, efficientnet_embedder
+from threadpoolctl import threadpool_limits
 
 from ml_platform.learning.evaluation import evaluate_on
 from ml_platform.learning.training import TrainingConfig, TrainingResult, train_classifier
@@ -215,9 +216,10 @@ def main() -> None:
             if args.check:
                 check(X, paths, args.model)
             embeddings[backend] = X
-    for backend, X in embeddings.items():
-        verbose = len(seeds) == 1
-        results[backend] = [evaluate(X, breeds, args, seed, verbose) for seed in seeds]
+    with threadpool_limits(1):  # BLAS threads oversubscribe a shared machine: 10x slower
+        for backend, X in embeddings.items():
+            verbose = len(seeds) == 1
+            results[backend] = [evaluate(X, breeds, args, seed, verbose) for seed in seeds]
     if args.compare_int8:
         cosine_report(embeddings["onnx"], embeddings["onnx-int8"])
         compare(results["onnx"], results["onnx-int8"])
