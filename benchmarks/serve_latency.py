@@ -16,7 +16,8 @@ that backend (batch max 1: no dynamic batching, one forward pass per request; >1
 requests share forward passes). The first is the peer: by default the configuration before
 issue 12 (torch, batching off) against the default now (fastest backend, batching on); the
 end prints every other server's c=8 throughput and p95 as ratios to the peer's.
-Cold start: the first classify after `/readyz` turns 200 (preload has loaded the models).
+Cold start: the first request of each scenario after `/readyz` turns 200 (CLIP first; the
+preload has loaded and run every model). `--cold-only` measures only that.
 The ONNX export cache is kept in --onnx-cache (linked into each temporary home), so only
 the first run ever exports.
 
@@ -35,7 +36,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +161,11 @@ def benchmark(args: argparse.Namespace) -> None:
     print("servers (backend:serve_batch_max), blocks interleaved across them\n")
     with contextlib.ExitStack() as stack:
         servers = [stack.enter_context(one_server(args, data, s)) for s in args.servers]
-        c8 = run_all(servers, data, args.requests, args.scenarios, args.local)
+        c8 = (
+            {}
+            if args.cold_only
+            else run_all(servers, data, args.requests, args.scenarios, args.local)
+        )
     compare(servers, c8)
 
 
@@ -170,7 +175,10 @@ class Served:
     batch_max: int
     url: str
     state: Any
-    cold_s: float = 0.0
+    cold_s: dict[str, float] = field(default_factory=dict)
+
+    def cold_text(self) -> str:
+        return ", ".join(f"{name} {s * 1000:.0f} ms" for name, s in self.cold_s.items())
 
     @property
     def label(self) -> str:
@@ -206,26 +214,29 @@ def one_server(args: argparse.Namespace, data: bytes, config: str) -> Iterator[S
         try:
             served = Served(backend, int(batch_max), server.url, app.state.serving)
             served.cold_s = cold_start(server.url, data)
-            print(f"{served.label}: first classify {served.cold_s * 1000:.0f} ms after /readyz 200")
+            print(f"{served.label}: first requests after /readyz 200: {served.cold_text()}")
             yield served
         finally:
             server.stop()
             app.state.serving.models.close()
 
 
-def cold_start(url: str, data: bytes) -> float:
-    """Seconds of the first CLIP classify once /readyz says 200."""
-    body = {
-        "image_base64": base64.b64encode(data).decode("ascii"),
-        "operations": SCENARIOS["clip_whole_image"],
-    }
+def cold_start(url: str, data: bytes) -> dict[str, float]:
+    """Seconds of the first request of each scenario once /readyz says 200 (CLIP first)."""
     with httpx.Client(base_url=url, timeout=300.0) as client:
         deadline = time.monotonic() + 600
         while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.05)
-        start = time.perf_counter()
-        http_call(client, body)()
-        return time.perf_counter() - start
+        seconds = {}
+        for name, operations in SCENARIOS.items():
+            body = {
+                "image_base64": base64.b64encode(data).decode("ascii"),
+                "operations": operations,
+            }
+            start = time.perf_counter()
+            http_call(client, body)()
+            seconds[name] = time.perf_counter() - start
+        return seconds
 
 
 def compare(servers: list[Served], c8: dict[str, dict[str, dict[str, float]]]) -> None:
@@ -242,7 +253,7 @@ def compare(servers: list[Served], c8: dict[str, dict[str, dict[str, float]]]) -
                 f"p50 {new['p50']:7.1f} vs {old['p50']:7.1f} ms"
             )
     for served in servers:
-        print(f"  cold start {served.label:<12} {served.cold_s * 1000:.0f} ms")
+        print(f"  cold start {served.label:<12} {served.cold_text()}")
 
 
 def run_all(
@@ -316,6 +327,7 @@ def main() -> None:
     parser.add_argument(
         "--no-local", dest="local", action="store_false", help="skip the in-process runs"
     )
+    parser.add_argument("--cold-only", action="store_true", help="only the cold starts")
     parser.add_argument(
         "--onnx-cache", type=Path, default=Path(tempfile.gettempdir()) / "ml-platform-bench-onnx"
     )

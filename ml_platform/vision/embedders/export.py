@@ -12,14 +12,13 @@ import numpy as np
 import torch
 
 from ml_platform.vision.embedders.backends import Int8Mode
+from ml_platform.vision.embedders.static_int8 import DEFAULT_RECIPE, quantize_static_recipe
 
 log = logging.getLogger(__name__)
 
 INPUT_NAME = "pixel_values"
 OUTPUT_NAME = "embedding"
 OPSET = 17
-STATIC_CALIBRATION_BATCH = 8
-WEIGHTED_OPS = ("Conv", "MatMul", "Gemm")
 Forward = Callable[[torch.nn.Module, torch.Tensor], torch.Tensor]
 Quantizer = Callable[[Path, Path, str, np.ndarray], None]
 
@@ -67,36 +66,10 @@ def quantize_dynamic_int8(source: Path, out: Path, input_name: str, sample: np.n
 
 
 def quantize_static_int8(source: Path, out: Path, input_name: str, sample: np.ndarray) -> None:
-    """QDQ INT8 with activation ranges calibrated on ``sample`` (convolutional models)."""
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    prepared = out.with_name(out.stem + ".pre.onnx")
-    try:
-        with quiet_quantization():
-            quant_pre_process(str(source), str(prepared))
-            quantize_static(
-                str(prepared),
-                str(out),
-                _Calibration(input_name, sample),
-                nodes_to_exclude=first_and_last_weighted(prepared),
-                quant_format=QuantFormat.QDQ,
-                per_channel=True,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-            )
-    finally:
-        prepared.unlink(missing_ok=True)
-
-
-def first_and_last_weighted(path: Path) -> list[str]:
-    """The first and last Conv/MatMul/Gemm nodes: kept in fp32, the layers most sensitive to
-    INT8 (on EfficientNet-Lite0 the minimum cosine to fp32 goes from 0.987 to 0.990)."""
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False).graph
-    weighted = [n.name for n in graph.node if n.op_type in WEIGHTED_OPS and n.name]
-    return sorted({weighted[0], weighted[-1]}) if weighted else []
+    """QDQ INT8 with activation ranges calibrated on ``sample`` (convolutional models), by
+    the platform's recipe (static_int8.DEFAULT_RECIPE)."""
+    with quiet_quantization():
+        quantize_static_recipe(source, out, input_name, sample, DEFAULT_RECIPE)
 
 
 class _DropOnnxruntimeChatter(logging.Filter):
@@ -126,21 +99,3 @@ QUANTIZERS: dict[Int8Mode, Quantizer] = {
 def int8_modes(mode: Int8Mode) -> tuple[Int8Mode, ...]:
     """The quantisation modes to try for a setting (``auto``: both, fastest passing wins)."""
     return (Int8Mode.DYNAMIC, Int8Mode.STATIC) if mode is Int8Mode.AUTO else (mode,)
-
-
-class _Calibration:
-    """onnxruntime's CalibrationDataReader over a preprocessed sample, a few images a step."""
-
-    def __init__(self, input_name: str, sample: np.ndarray) -> None:
-        self._batches = self._iterate(input_name, sample)
-
-    @staticmethod
-    def _iterate(input_name: str, sample: np.ndarray) -> Iterator[dict[str, np.ndarray]]:
-        for start in range(0, len(sample), STATIC_CALIBRATION_BATCH):
-            yield {input_name: sample[start : start + STATIC_CALIBRATION_BATCH]}
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        return next(self._batches, None)
-
-    def rewind(self) -> None:  # part of the reader interface; one pass is enough here
-        return None
