@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,8 @@ from ml_platform.vision.embedders import (
     l2_normalize,
 )
 from ml_platform.vision.embedders.backends import Backend
+from ml_platform.vision.embedders.onnx_cache import ExportRecord
+from ml_platform.vision.embedders.static_int8 import DEFAULT_RECIPE, StaticRecipe, kept_in_fp32
 
 NAME = "embed_efficientnet_lite0"
 ENTRY = """embedding_types:
@@ -81,3 +84,36 @@ def test_without_opting_in_a_custom_type_stays_on_its_own_model(
     assert getattr(embedder, "path", None) == efficientnet_onnx.resolve()
     assert not (tmp_path / "cache").exists()
     assert np.isfinite(embedder.embed_preprocessed(np.zeros((1, 3, 224, 224), np.float32))).all()
+
+
+def test_the_default_recipe_keeps_the_stem_blocks_and_the_head_in_fp32(
+    efficientnet_onnx: Path,
+) -> None:
+    kept = kept_in_fp32(efficientnet_onnx, DEFAULT_RECIPE)
+    assert kept[:1] == ["/_blocks.0/_depthwise_conv/Conv"]  # sorted names
+    assert "/_conv_stem/Conv" in kept and "/_conv_head/Conv" in kept
+    assert "/_blocks.1/_project_conv/Conv" in kept and "/_blocks.2/_expand_conv/Conv" not in kept
+    assert len(kept) == DEFAULT_RECIPE.keep_first + DEFAULT_RECIPE.keep_last
+
+
+def test_keeping_depthwise_convs_adds_every_grouped_conv(efficientnet_onnx: Path) -> None:
+    recipe = StaticRecipe(keep_first=0, keep_last=0, keep_depthwise=True)
+    kept = kept_in_fp32(efficientnet_onnx, recipe)
+    assert len(kept) == 16 and all("_depthwise_conv" in name for name in kept)
+    assert kept_in_fp32(efficientnet_onnx, StaticRecipe(keep_first=0, keep_last=0)) == []
+
+
+def test_a_static_int8_model_made_with_another_recipe_is_remade(
+    efficientnet_onnx: Path, shared_dir: Path, tmp_path: Path
+) -> None:
+    types = types_file(tmp_path, efficientnet_onnx, "    int8: static\n")
+    options = opts(types, tmp_path / "cache", "onnx-int8", shared_dir / "data" / "faces")
+    get_embedder(NAME, options)
+    (record_path,) = (tmp_path / "cache").rglob("onnx-int8.json")
+    record = ExportRecord.from_json(record_path.read_text())
+    assert record.accepted and record.recipe == DEFAULT_RECIPE.label
+    record_path.write_text(dataclasses.replace(record, recipe="an older recipe").to_json())
+    clear_embedder_cache()
+    embedder = get_embedder(NAME, options)
+    assert getattr(embedder, "backend", None) is Backend.ONNX_INT8
+    assert ExportRecord.from_json(record_path.read_text()).recipe == DEFAULT_RECIPE.label

@@ -32,6 +32,7 @@ class ExportRecord:
     calibration: str
     int8_mode: str | None = None
     reason: str = ""
+    recipe: str = ""  # INT8: the static recipe's label when it was made (stale when changed)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

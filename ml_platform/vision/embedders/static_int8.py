@@ -26,34 +26,35 @@ class CalibrationMethod(StrEnum):
     ENTROPY = "entropy"
 
 
-class KeepFp32(StrEnum):
-    """Which weighted nodes stay in fp32 (the rest are quantised)."""
-
-    NONE = "none"
-    FIRST_LAST = "first_last"  # the stem and the last Conv/MatMul/Gemm
-    FIRST_LAST_DEPTHWISE = "first_last_depthwise"  # ... and every depthwise (grouped) conv
-    DEPTHWISE = "depthwise"  # every depthwise (grouped) conv only
-
-
 @dataclass(frozen=True)
 class StaticRecipe:
-    """One way to quantise statically; the defaults are the platform's choice."""
+    """One way to quantise statically; the defaults are the platform's choice.
+
+    ``keep_first``/``keep_last``: how many of the first and last weighted nodes (Conv, MatMul,
+    Gemm in graph order) stay fp32; ``keep_depthwise``: every grouped conv stays fp32 too.
+    On EfficientNet-Lite0 the first six (the stem and blocks 0-1, at 112 px) carry most of
+    the INT8 error: mean cosine to fp32 0.9958 keeping 1, 0.9978 keeping 6, at the same speed.
+    """
 
     method: CalibrationMethod = CalibrationMethod.MINMAX
     per_channel: bool = True
     reduce_range: bool = False
     symmetric_activations: bool = False
-    keep_fp32: KeepFp32 = KeepFp32.FIRST_LAST
+    keep_first: int = 6
+    keep_last: int = 1
+    keep_depthwise: bool = False
     percentile: float = 99.999
 
     @property
     def label(self) -> str:
+        """A short, stable description (recorded with each INT8 model in the cache)."""
         flags = [
             self.method.value,
             "per-channel" if self.per_channel else "per-tensor",
             *(["reduce-range"] if self.reduce_range else []),
             *(["symmetric-act"] if self.symmetric_activations else []),
-            f"fp32:{self.keep_fp32.value}",
+            f"fp32:first{self.keep_first}+last{self.keep_last}",
+            *(["+depthwise"] if self.keep_depthwise else []),
         ]
         return " ".join(flags)
 
@@ -75,7 +76,7 @@ def quantize_static_recipe(
             str(prepared),
             str(out),
             _Calibration(input_name, sample, _calibration_batch(recipe.method)),
-            nodes_to_exclude=kept_in_fp32(prepared, recipe.keep_fp32),
+            nodes_to_exclude=kept_in_fp32(prepared, recipe),
             quant_format=QuantFormat.QDQ,
             per_channel=recipe.per_channel,
             reduce_range=recipe.reduce_range,
@@ -88,18 +89,16 @@ def quantize_static_recipe(
         prepared.unlink(missing_ok=True)
 
 
-def kept_in_fp32(path: Path, keep: KeepFp32) -> list[str]:
-    """The names of the weighted nodes ``keep`` leaves in fp32."""
+def kept_in_fp32(path: Path, recipe: StaticRecipe) -> list[str]:
+    """The names of the weighted nodes ``recipe`` leaves in fp32."""
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
     weighted = [n for n in graph.node if n.op_type in WEIGHTED_OPS and n.name]
-    if not weighted or keep is KeepFp32.NONE:
-        return []
-    names = {weighted[0].name, weighted[-1].name} if keep is not KeepFp32.DEPTHWISE else set()
-    if keep in (KeepFp32.DEPTHWISE, KeepFp32.FIRST_LAST_DEPTHWISE):
-        names |= {n.name for n in weighted if _group(n) > 1}
-    return sorted(names)
+    kept = weighted[: recipe.keep_first] + weighted[len(weighted) - recipe.keep_last :]
+    if recipe.keep_depthwise:
+        kept += [n for n in weighted if _group(n) > 1]
+    return sorted({n.name for n in kept})
 
 
 def _group(node: object) -> int:

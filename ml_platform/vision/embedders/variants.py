@@ -26,6 +26,7 @@ from ml_platform.vision.embedders.base import Embedder, EmbedderOptions, l2_norm
 from ml_platform.vision.embedders.calibration import sample_pixels
 from ml_platform.vision.embedders.export import QUANTIZERS, Quantizer, int8_modes
 from ml_platform.vision.embedders.onnx_cache import CacheEntry, ExportRecord
+from ml_platform.vision.embedders.static_int8 import DEFAULT_RECIPE
 
 log = logging.getLogger(__name__)
 SPEED_TIE = 0.9  # speeds this close count as equal (timing on a shared machine is noisy)
@@ -87,11 +88,18 @@ class VariantMaker:
     first_passing_mode: bool = False
     quantizers: Mapping[Int8Mode, Quantizer] = field(default_factory=lambda: dict(QUANTIZERS))
     threshold: float = DRIFT_THRESHOLD
+    recipe: str = DEFAULT_RECIPE.label  # INT8 models made with another recipe are remade
 
     def build(self, backend: Backend) -> Embedder | None:
         """The variant, made (and recorded) on first use; None when its drift was refused."""
         entry = self.entry(backend)
         record = entry.read_record()
+        if record is not None and not self._current(record):
+            log.info(
+                "%s: %s was made with INT8 recipe %r; remaking it with %r",
+                self.reference.embedder.name, backend.value, record.recipe, self.recipe,
+            )  # fmt: skip
+            record = None
         if record is None:
             record = self._make(backend, entry)
             entry.write_record(record)
@@ -102,6 +110,9 @@ class VariantMaker:
             )  # fmt: skip
             return None
         return self.load(backend, entry.model_path)
+
+    def _current(self, record: ExportRecord) -> bool:
+        return record.backend != Backend.ONNX_INT8.value or record.recipe == self.recipe
 
     def _make(self, backend: Backend, entry: CacheEntry) -> ExportRecord:
         if backend is Backend.ONNX:
@@ -148,7 +159,7 @@ class VariantMaker:
                 path.unlink(missing_ok=True)
         summary = "; ".join(_describe(r, self.threshold) for r, _ in trials)
         chosen = best[0] if best is not None else min(trials, key=lambda t: t[0].mean_cosine)[0]
-        return replace(chosen, reason=summary)
+        return replace(chosen, reason=summary, recipe=self.recipe)
 
     def _check(
         self, backend: Backend, path: Path, entry: CacheEntry, mode: Int8Mode | None
