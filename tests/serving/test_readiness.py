@@ -44,7 +44,7 @@ def started(app: Harness) -> tuple[TestClient, Any]:
     return client, app.client.app.state.serving  # type: ignore[attr-defined]
 
 
-def test_readyz_is_200_once_champions_embedders_and_detector_are_preloaded(
+def test_readyz_is_200_once_champions_embedders_and_detector_are_preloaded_and_run_once(
     make_app: AppFactory, small_store: Store
 ) -> None:
     app = make_app(mlflow_tracking_uri=small_store.uri)
@@ -61,22 +61,8 @@ def test_readyz_is_200_once_champions_embedders_and_detector_are_preloaded(
     loads = state.metrics.registry.get_sample_value
     assert loads("ml_platform_serving_model_loads_total", {"cache": "embedder"}) == 2
     assert loads("ml_platform_serving_model_loads_total", {"cache": "detector"}) == 1
-
-
-def test_preload_runs_every_champion_embedder_and_the_detector_once_before_ready(
-    make_app: AppFactory, small_store: Store
-) -> None:
-    app = make_app(mlflow_tracking_uri=small_store.uri)
-    client, state = started(app)
-    try:
-        state.preloader.join(60)
-        ready = client.get("/readyz")
-    finally:
-        client.__exit__(None, None, None)
-
-    assert ready.status_code == 200, ready.text
-    warm = (WARM_UP_SIDE, WARM_UP_SIDE)
-    assert app.spies[CLIP].sizes == [warm]  # through the batcher: the first request's path
+    warm = (WARM_UP_SIDE, WARM_UP_SIDE)  # each ran once, CLIP through its serving batcher
+    assert app.spies[CLIP].sizes == [warm]
     assert app.spies[DINO].sizes == [warm]
     assert app.detector.calls >= 1
 

@@ -10,6 +10,7 @@ from ml_platform.vision.embedders.base import Embedder, EmbedderOptions
 from ml_platform.vision.embedders.custom_types import CustomEmbeddingType
 from ml_platform.vision.embedders.onnx import OnnxEmbedder
 from ml_platform.vision.embedders.onnx_cache import cache_entry, fingerprint
+from ml_platform.vision.embedders.spec_embedder import Identity
 from ml_platform.vision.embedders.variants import Reference, VariantMaker, first_accepted
 
 log = logging.getLogger(__name__)
@@ -39,11 +40,9 @@ def torch_maker(source: Embedder, options: EmbedderOptions) -> VariantMaker:
     cache = options.resolved_onnx_cache_dir
 
     def load(backend: Backend, path: Path) -> Embedder:
+        revision = tagged_revision(source.revision, backend, Backend.TORCH)
         return OrtEmbedder(
-            name=source.name,
-            model_id=source.model_id,
-            revision=tagged_revision(source.revision, backend, Backend.TORCH),
-            weights=source.weights,
+            Identity(source.name, source.model_id, revision, source.weights),
             backend=backend,
             path=path,
             spec=spec,

@@ -14,6 +14,7 @@ from ml_platform.vision.embedders.base import (
     EmbedderUnavailableError,
 )
 from ml_platform.vision.embedders.processor_config import spec_for_checkpoint
+from ml_platform.vision.embedders.spec_embedder import Identity
 from ml_platform.vision.embedders.torch_base import (
     TorchEmbedder,
     load_pretrained,
@@ -83,10 +84,7 @@ def _embedder(
     dim: int,
 ) -> TorchEmbedder:
     return TorchEmbedder(
-        name=NAME,
-        model_id=options.clip_model,
-        revision=revision,
-        weights=weights,
+        Identity(NAME, options.clip_model, revision, weights),
         model=model,
         forward=_image_embeds,
         dim=dim,

@@ -3,46 +3,37 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from PIL import Image
 
 from ml_platform.domain import WeightsStatus
 from ml_platform.vision.embedders.backends import Backend, tagged_revision
 from ml_platform.vision.embedders.base import (
     EmbedderOptions,
     EmbedderUnavailableError,
-    embed_in_batches,
     file_sha256,
     l2_normalize,
 )
 from ml_platform.vision.embedders.custom_types import CustomEmbeddingType
-from ml_platform.vision.preprocess import Layout, PreprocessSpec, preprocess_images
+from ml_platform.vision.embedders.spec_embedder import Identity, SpecEmbedder
+from ml_platform.vision.preprocess import Layout, PreprocessSpec
 
 log = logging.getLogger(__name__)
 
 
-class OrtEmbedder:
+class OrtEmbedder(SpecEmbedder):
     """An ONNX image model run with onnxruntime behind the ``Embedder`` protocol.
 
     Used for custom ONNX types and for the ONNX/INT8 backends of the built-in types; the
     batch goes to the session as it is (contiguous float32, no copy).
     """
 
-    # preprocess() is exactly preprocess_images(images, self.spec): the pipeline may fill its
-    # batch buffer with preprocess_into itself (wrappers that change the input do not say so)
-    PREPROCESS_BY_SPEC = True
-
     def __init__(
         self,
+        identity: Identity,
         *,
-        name: str,
-        model_id: str,
-        revision: str,
-        weights: WeightsStatus,
         backend: Backend,
         path: Path,
         spec: PreprocessSpec,
@@ -50,14 +41,9 @@ class OrtEmbedder:
         tensors: tuple[str | None, str | None] = (None, None),
         normalize: bool = False,
     ) -> None:
-        self.name = name
-        self.model_id = model_id
-        self.revision = revision
-        self.weights = weights
+        super().__init__(identity, spec, options.batch_size)
         self.backend = backend
         self.path = path
-        self.spec = spec
-        self.batch_size = options.batch_size
         self._normalize = normalize
         self._session = ort.InferenceSession(
             str(path), sess_options=session_options(), providers=_providers(options.device)
@@ -74,19 +60,11 @@ class OrtEmbedder:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.model_id!r}, {self.backend.value})"
 
-    def preprocess(self, images: Sequence[Image.Image]) -> np.ndarray:
-        return preprocess_images(images, self.spec)
-
     def embed_preprocessed(self, pixels: np.ndarray) -> np.ndarray:
         feed = {self._input: np.ascontiguousarray(pixels, dtype=np.float32)}  # no-op if ready
         output = np.asarray(self._session.run([self._output], feed)[0], dtype=np.float32)
         vectors = output.reshape(output.shape[0], -1)
         return l2_normalize(vectors) if self._normalize else vectors
-
-    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
-        return embed_in_batches(
-            images, self.batch_size, self.dim, self.preprocess, self.embed_preprocessed
-        )
 
     def _expected_input(self) -> tuple[int, int, int]:
         height, width = self.spec.crop_height, self.spec.crop_width
@@ -131,10 +109,12 @@ class OnnxEmbedder(OrtEmbedder):
             )
         revision = f"sha256:{file_sha256([custom.onnx_path])}"
         super().__init__(
-            name=custom.name,
-            model_id=str(custom.onnx_path),
-            revision=tagged_revision(revision, backend, Backend.ONNX),
-            weights=WeightsStatus.PRETRAINED,
+            Identity(
+                name=custom.name,
+                model_id=str(custom.onnx_path),
+                revision=tagged_revision(revision, backend, Backend.ONNX),
+                weights=WeightsStatus.PRETRAINED,
+            ),
             backend=backend,
             path=path or custom.onnx_path,
             spec=custom.spec,

@@ -6,22 +6,17 @@ import ctypes
 import ctypes.util
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 import torch
-from PIL import Image
 
-from ml_platform.domain import WeightsStatus
 from ml_platform.vision.embedders.backends import Backend
-from ml_platform.vision.embedders.base import (
-    EmbedderUnavailableError,
-    embed_in_batches,
-    file_sha256,
-)
-from ml_platform.vision.preprocess import PreprocessSpec, preprocess_images
+from ml_platform.vision.embedders.base import EmbedderUnavailableError, file_sha256
+from ml_platform.vision.embedders.spec_embedder import Identity, SpecEmbedder
+from ml_platform.vision.preprocess import PreprocessSpec
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +30,13 @@ _malloc_lock = threading.Lock()
 _malloc_tuned = False
 
 
-class TorchEmbedder:
+class TorchEmbedder(SpecEmbedder):
     """A transformers vision model behind the ``Embedder`` protocol (inference mode, no grad)."""
-
-    # preprocess() is exactly preprocess_images(images, self.spec): the pipeline may fill its
-    # batch buffer with preprocess_into itself (wrappers that change the input do not say so)
-    PREPROCESS_BY_SPEC = True
 
     def __init__(
         self,
+        identity: Identity,
         *,
-        name: str,
-        model_id: str,
-        revision: str,
-        weights: WeightsStatus,
         model: torch.nn.Module,
         forward: Forward,
         dim: int,
@@ -56,13 +44,8 @@ class TorchEmbedder:
         batch_size: int,
         device: str,
     ) -> None:
-        self.name = name
-        self.model_id = model_id
-        self.revision = revision
-        self.weights = weights
+        super().__init__(identity, spec, batch_size)
         self.dim = dim
-        self.spec = spec
-        self.batch_size = batch_size
         self._device = torch.device(device)
         self._model = model.to(self._device).eval()
         self._forward = forward
@@ -87,9 +70,6 @@ class TorchEmbedder:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.model_id!r}, {self.weights.value})"
 
-    def preprocess(self, images: Sequence[Image.Image]) -> np.ndarray:
-        return preprocess_images(images, self.spec)
-
     def embed_preprocessed(self, pixels: np.ndarray) -> np.ndarray:
         expected = (3, self.spec.crop_height, self.spec.crop_width)
         if pixels.ndim != 4 or tuple(pixels.shape[1:]) != expected:
@@ -98,11 +78,6 @@ class TorchEmbedder:
         with torch.inference_mode():
             output = self._forward(self._model, tensor.to(self._device))
         return output.float().cpu().numpy()
-
-    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
-        return embed_in_batches(
-            images, self.batch_size, self.dim, self.preprocess, self.embed_preprocessed
-        )
 
 
 def seeded_random_model(build: Callable[[], torch.nn.Module]) -> torch.nn.Module:
