@@ -179,6 +179,30 @@ def test_a_recorded_refusal_is_reused_without_quantising_again(tmp_path: Path) -
     assert getattr(again, "backend", None) is Backend.ONNX
 
 
+def test_a_dynamic_int8_model_is_not_remade_when_the_static_recipe_changes(
+    tmp_path: Path,
+) -> None:
+    source = build(DINO, tmp_path, "torch")
+    opts = options(tmp_path, "onnx-int8", int8_mode="dynamic")
+    calls: list[Path] = []
+
+    def counting(source: Path, out: Path, input_name: str, sample: np.ndarray) -> None:
+        calls.append(out)
+        quantize_dynamic_int8(source, out, input_name, sample)
+
+    maker = dataclasses.replace(torch_maker(source, opts), quantizers={Int8Mode.DYNAMIC: counting})
+    torch_with_backend(source, opts, maker)
+    again = torch_with_backend(source, opts, dataclasses.replace(maker, recipe="another"))
+    assert len(calls) == 1
+    assert getattr(again, "backend", None) is Backend.ONNX_INT8
+
+
+def test_an_export_record_ignores_keys_a_newer_version_wrote() -> None:
+    record = ExportRecord("onnx", True, 0.999, 0.998, 10.0, "synthetic")
+    text = record.to_json().replace('"accepted"', '"from_the_future": 1, "accepted"')
+    assert ExportRecord.from_json(text) == record
+
+
 def test_the_export_cache_is_reused_per_model_revision_and_backend(tmp_path: Path) -> None:
     source = build(CLIP, tmp_path, "torch")
     opts = options(tmp_path, "onnx")

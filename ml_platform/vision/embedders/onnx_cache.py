@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from ml_platform.vision.embedders.backends import Backend
@@ -32,14 +32,16 @@ class ExportRecord:
     calibration: str
     int8_mode: str | None = None
     reason: str = ""
-    recipe: str = ""  # INT8: the static recipe's label when it was made (stale when changed)
+    recipe: str = ""  # INT8: the static recipe's label (a static model is stale when changed)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> ExportRecord:
-        return cls(**json.loads(text))
+        """The record; keys a newer version added are ignored (older ones have defaults)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in json.loads(text).items() if k in known})
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,7 @@ class VariantMaker:
     first_passing_mode: bool = False
     quantizers: Mapping[Int8Mode, Quantizer] = field(default_factory=lambda: dict(QUANTIZERS))
     threshold: float = DRIFT_THRESHOLD
-    recipe: str = DEFAULT_RECIPE.label  # INT8 models made with another recipe are remade
+    recipe: str = DEFAULT_RECIPE.label  # static INT8 models made with another are remade
 
     def build(self, backend: Backend) -> Embedder | None:
         """The variant, made (and recorded) on first use; None when its drift was refused."""
@@ -112,7 +112,9 @@ class VariantMaker:
         return self.load(backend, entry.model_path)
 
     def _current(self, record: ExportRecord) -> bool:
-        return record.backend != Backend.ONNX_INT8.value or record.recipe == self.recipe
+        """False for a static INT8 record made with another recipe (a dynamic one stays)."""
+        static = record.backend == Backend.ONNX_INT8.value and record.int8_mode == "static"
+        return not static or record.recipe == self.recipe
 
     def _make(self, backend: Backend, entry: CacheEntry) -> ExportRecord:
         if backend is Backend.ONNX:
