@@ -33,6 +33,7 @@ from ml_platform.serving.vision_models import VisionModels
 
 log = logging.getLogger(__name__)
 WARM_UP_SIDE = 320  # px: a blank image the size of a small photo
+WARM_UP_ERRORS: tuple[type[BaseException], ...] = (ServingError, MlflowException, *LOAD_ERRORS)
 
 
 class PreloadStatus(StrEnum):
@@ -120,7 +121,7 @@ class Preloader:
             return f"classifier cannot be served: {exc.message}"
         try:
             self._warm_up(champion, key)
-        except (ServingError, MlflowException, *LOAD_ERRORS) as exc:
+        except WARM_UP_ERRORS as exc:
             return f"warm-up run failed: {exc}"
         return None
 
