@@ -1,7 +1,9 @@
-"""What benchmarks/serve_latency.py needs around the server: a uvicorn thread, timing blocks."""
+"""What benchmarks/serve_latency.py needs around the server: a uvicorn thread, timing blocks,
+the servers compared and the printed figures."""
 
 from __future__ import annotations
 
+import argparse
 import socket
 import threading
 import time
@@ -80,3 +82,54 @@ def run_interleaved(
             for how, call in calls.items():
                 run_block(call, concurrency, pool, loads[how])
     return loads
+
+
+def report(name: str, how: str, concurrency: int, load: Load) -> dict[str, float]:
+    figures = percentiles(load.latencies)
+    rps = len(load.latencies) / load.wall
+    print(
+        f"{name:<17} {how:<10} c={concurrency:<2} n={len(load.latencies):<3} "
+        f"p50={figures['p50']:7.1f} ms  p95={figures['p95']:7.1f} ms  "
+        f"p99={figures['p99']:7.1f} ms  {rps:6.2f} req/s"
+    )
+    return {**figures, "rps": rps}
+
+
+@dataclass
+class Served:
+    backend: str
+    batch_max: int
+    url: str
+    state: Any
+    cold_s: dict[str, float] = field(default_factory=dict)
+
+    def cold_text(self) -> str:
+        return ", ".join(f"{name} {s * 1000:.0f} ms" for name, s in self.cold_s.items())
+
+    @property
+    def label(self) -> str:
+        return f"{self.backend}:{self.batch_max}"
+
+
+def compare(servers: list[Served], c8: dict[str, dict[str, dict[str, float]]]) -> None:
+    base = servers[0]
+    print(f"\nvs the peer {base.label} (HTTP, c=8, same interleaved blocks):")
+    for name, by_label in c8.items():
+        old = by_label[base.label]
+        for served in servers[1:]:
+            new = by_label[served.label]
+            print(
+                f"  {name:<17} {served.label:<12} req/s {new['rps']:6.2f} vs {old['rps']:6.2f} "
+                f"(throughput x{new['rps'] / old['rps']:.2f})  p95 {new['p95']:7.1f} vs "
+                f"{old['p95']:7.1f} ms (p95 x{new['p95'] / old['p95']:.2f})  "
+                f"p50 {new['p50']:7.1f} vs {old['p50']:7.1f} ms"
+            )
+    for served in servers:
+        print(f"  cold start {served.label:<12} {served.cold_text()}")
+
+
+def server_config(text: str) -> str:
+    backend, _, batch = text.partition(":")
+    if backend not in ("auto", "torch", "onnx", "onnx-int8") or not batch.isdigit():
+        raise argparse.ArgumentTypeError(f"expected BACKEND:BATCH_MAX (auto:16), got {text!r}")
+    return text

@@ -36,14 +36,21 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 from PIL import Image
-from serve_helpers import Load, ServerThread, free_port, percentiles, run_interleaved
+from serve_helpers import (
+    Served,
+    ServerThread,
+    compare,
+    free_port,
+    report,
+    run_interleaved,
+    server_config,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS: dict[str, list[dict[str, object]]] = {
@@ -121,13 +128,9 @@ def in_process_call(state: Any, data: bytes, operations: list[Any]) -> Callable[
     from ml_platform.serving.images import decode
     from ml_platform.serving.operations import resolve_champions, run_operations
 
-    settings = state.settings
-
     def work(champions: Any, clock: StageClock) -> None:
         raw = base64.b64decode(base64.b64encode(data))  # the same base64 round trip as JSON
-        image = decode(
-            raw, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
-        )
+        image = decode(raw, state.decode).image
         analysis = ImageAnalysis(image, state.models, clock)
         outcomes = run_operations(operations, analysis, champions, state.metrics)
         failed = [o.error for o in outcomes if o.error is not None]
@@ -140,17 +143,6 @@ def in_process_call(state: Any, data: bytes, operations: list[Any]) -> Callable[
         state.inference.submit(work, champions, clock).result()
 
     return call
-
-
-def report(name: str, how: str, concurrency: int, load: Load) -> dict[str, float]:
-    figures = percentiles(load.latencies)
-    rps = len(load.latencies) / load.wall
-    print(
-        f"{name:<17} {how:<10} c={concurrency:<2} n={len(load.latencies):<3} "
-        f"p50={figures['p50']:7.1f} ms  p95={figures['p95']:7.1f} ms  "
-        f"p99={figures['p99']:7.1f} ms  {rps:6.2f} req/s"
-    )
-    return {**figures, "rps": rps}
 
 
 def benchmark(args: argparse.Namespace) -> None:
@@ -167,22 +159,6 @@ def benchmark(args: argparse.Namespace) -> None:
             else run_all(servers, data, args.requests, args.scenarios, args.local)
         )
     compare(servers, c8)
-
-
-@dataclass
-class Served:
-    backend: str
-    batch_max: int
-    url: str
-    state: Any
-    cold_s: dict[str, float] = field(default_factory=dict)
-
-    def cold_text(self) -> str:
-        return ", ".join(f"{name} {s * 1000:.0f} ms" for name, s in self.cold_s.items())
-
-    @property
-    def label(self) -> str:
-        return f"{self.backend}:{self.batch_max}"
 
 
 @contextlib.contextmanager
@@ -229,7 +205,7 @@ def cold_start(url: str, data: bytes) -> dict[str, float]:
             time.sleep(0.05)
         seconds = {}
         for name, operations in SCENARIOS.items():
-            body = {
+            body: dict[str, object] = {
                 "image_base64": base64.b64encode(data).decode("ascii"),
                 "operations": operations,
             }
@@ -237,23 +213,6 @@ def cold_start(url: str, data: bytes) -> dict[str, float]:
             http_call(client, body)()
             seconds[name] = time.perf_counter() - start
         return seconds
-
-
-def compare(servers: list[Served], c8: dict[str, dict[str, dict[str, float]]]) -> None:
-    base = servers[0]
-    print(f"\nvs the peer {base.label} (HTTP, c=8, same interleaved blocks):")
-    for name, by_label in c8.items():
-        old = by_label[base.label]
-        for served in servers[1:]:
-            new = by_label[served.label]
-            print(
-                f"  {name:<17} {served.label:<12} req/s {new['rps']:6.2f} vs {old['rps']:6.2f} "
-                f"(throughput x{new['rps'] / old['rps']:.2f})  p95 {new['p95']:7.1f} vs "
-                f"{old['p95']:7.1f} ms (p95 x{new['p95'] / old['p95']:.2f})  "
-                f"p50 {new['p50']:7.1f} vs {old['p50']:7.1f} ms"
-            )
-    for served in servers:
-        print(f"  cold start {served.label:<12} {served.cold_text()}")
 
 
 def run_all(
@@ -305,13 +264,6 @@ def run_all(
     print("\n".join(overheads))
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
     return c8
-
-
-def server_config(text: str) -> str:
-    backend, _, batch = text.partition(":")
-    if backend not in ("auto", "torch", "onnx", "onnx-int8") or not batch.isdigit():
-        raise argparse.ArgumentTypeError(f"expected BACKEND:BATCH_MAX (auto:16), got {text!r}")
-    return text
 
 
 def main() -> None:
