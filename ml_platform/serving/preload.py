@@ -7,9 +7,9 @@ repeated with a doubling backoff until everything loads, so a registry or model 
 back makes the server ready again without a restart.
 
 Each model also runs once on a blank image before /readyz turns 200 (the detector, every
-champion's embedder through its serving batcher, the classifier): ONNX Runtime and torch
-allocate their buffers and pick kernels on a first run, which would otherwise land on the
-first request.
+champion's embedder through its serving batcher, the classifier): a model that loads but
+cannot run is reported before the server says ready, and first-run costs (buffer
+allocation, the batcher's thread) are paid before the first request.
 """
 
 from __future__ import annotations
