@@ -1,13 +1,14 @@
 """Assemble a collection's training set from the catalogs and its focus's embeddings.
 
 Positives are the collection's member images; negatives are its explicit rejections plus a
-seeded sample of other images (`negative_sample_size`). Only images with an embedding of the
-collection's own focus take part, so a model never sees another focus's vectors. Every row
-has a group for the CV and gate folds (`row_groups`): its pet when both classes span at
-least 3 pets, else its source photo's sha256, so crops and copies of one photo (or one pet)
-never sit in both a training and a test fold. For a `prominent_face` focus, faces whose
-stored quality is below `face_quality_threshold` are left out too, and listed in
-`TrainingSet.skipped_low_quality`.
+seeded sample of other images (`negative_sample_size`), marked in `TrainingSet.unlabelled`
+so training can weigh or filter them (`TrainingConfig.unlabelled`; rejections weigh 1).
+Only images with an embedding of the collection's own focus take part, so a model never
+sees another focus's vectors. Every row has a group for the CV and gate folds
+(`row_groups`): its pet when both classes span at least 3 pets, else its source photo's
+sha256, so crops and copies of one photo (or one pet) never sit in both a training and a
+test fold. For a `prominent_face` focus, faces whose stored quality is below
+`face_quality_threshold` are left out too, and listed in `TrainingSet.skipped_low_quality`.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class TrainingSet:
     embedded: EmbeddedFocus
     groups: NDArray[np.int64]
     skipped_low_quality: tuple[int, ...] = ()  # labelled images left out for face quality
+    unlabelled: NDArray[np.bool_] | None = None  # sampled negatives (not explicit rejections)
 
     @property
     def n_pos(self) -> int:
@@ -72,6 +74,10 @@ class TrainingSet:
     @property
     def n_neg(self) -> int:
         return int(self.y.size - self.y.sum())
+
+    @property
+    def n_unlabelled(self) -> int:
+        return 0 if self.unlabelled is None else int(self.unlabelled.sum())
 
 
 def images_by_batch(
@@ -165,7 +171,7 @@ def labels_for(
     """image id -> 1 (member) or 0 (rejected, or sampled from the rest of `images`)."""
     labels = {e.image.id: 1 for e in images if collection_id in e.image.collection_ids}
     for e in images:
-        if collection_id in e.image.rejected_collection_ids and e.image.id not in labels:
+        if is_rejected(collection_id, e):
             labels[e.image.id] = 0
     others = sorted(e.image.id for e in images if e.image.id not in labels)
     rng = np.random.default_rng(seed + collection_id)
@@ -219,6 +225,10 @@ def build_training_set(
     pairs = [(int(i), bool(label)) for i, label in zip(ids, y, strict=True)]
     by_id = {e.image.id: e for e in usable}
     groups = row_groups([by_id[int(i)] for i in ids], y)
+    unlabelled = np.asarray(
+        [label == 0 and not is_rejected(collection.id, by_id[int(i)]) for i, label in pairs],
+        dtype=bool,
+    )
     return TrainingSet(
         collection_id=collection.id,
         focus=collection.focus,
@@ -229,6 +239,15 @@ def build_training_set(
         embedded=embedded,
         groups=groups,
         skipped_low_quality=skipped,
+        unlabelled=unlabelled,
+    )
+
+
+def is_rejected(collection_id: int, entry: IngestedImage) -> bool:
+    """An explicit "not in this collection" label (a member is never a rejection)."""
+    image = entry.image
+    return collection_id in image.rejected_collection_ids and collection_id not in (
+        image.collection_ids
     )
 
 

@@ -86,7 +86,9 @@ def collection_classifier(
             version,
         )
     try:
-        result = train_classifier(training.X, training.y, knobs, training.groups)
+        result = train_classifier(
+            training.X, training.y, knobs, training.groups, training.unlabelled
+        )
     except InsufficientTrainingDataError as exc:
         return skipped(GATE, f"collection {cid}: {exc}", version)
     client = mlflow.client()
