@@ -38,6 +38,7 @@ from ml_platform.learning.evaluation import (
 from ml_platform.learning.fitting import fit_candidate, fit_rows, row_weights
 from ml_platform.learning.folds import (
     HARD_MIN_PER_CLASS,
+    NEAR_DUPLICATE_COSINE,
     InsufficientTrainingDataError,
     cv_splits,
     fold_count,
@@ -79,6 +80,8 @@ class TrainingConfig:
     unlabelled: UnlabelledNegatives = UnlabelledNegatives.KEEP
     unlabelled_weight: float = 1.0
     unlabelled_filter_quantile: float = 0.1
+    # Rows this similar share a CV group (flips, crops; services.training_data, folds.py)
+    near_duplicate_cosine: float = NEAR_DUPLICATE_COSINE
 
     def __post_init__(self) -> None:
         if not self.candidates:
@@ -93,6 +96,10 @@ class TrainingConfig:
                 f"{self.min_positives} and {self.min_negatives}"
             )
         self.negatives()  # its own checks
+        if not 0.0 < self.near_duplicate_cosine <= 1.0:
+            raise ValueError(
+                f"near_duplicate_cosine must be in (0, 1], got {self.near_duplicate_cosine}"
+            )
 
     def negatives(self) -> NegativeTreatment:
         """The three `unlabelled*` knobs as the treatment that weighs the training rows."""

@@ -21,7 +21,9 @@ FOCUS = Focus(DerivativeType.WHOLE_IMAGE, "embed_clip_vit_b_32")
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def image(image_id: int, members: tuple[int, ...] = (), rejected: tuple[int, ...] = ()):  # type: ignore[no-untyped-def]
+def image(
+    image_id: int, members: tuple[int, ...] = (), rejected: tuple[int, ...] = ()
+) -> IngestedImage:
     record = ImageRecord(image_id, f"http://x/{image_id}", WHEN, None, members, rejected)
     return IngestedImage(record, IngestStatus.OK, sha256=f"sha{image_id}")
 
@@ -41,3 +43,26 @@ def test_rejections_are_labelled_and_sampled_negatives_unlabelled() -> None:
     assert not any(by_id[i] for i in range(9))  # members and rejections are labels
     assert sum(by_id.values()) == training.n_unlabelled == 10
     assert training.n_neg == 14
+
+
+def groups_of(weights: WeightsStatus) -> dict[int, int]:
+    """Groups of a training set where image 1 is a near copy (a flip, say) of image 0."""
+    images = [image(i, members=(7,)) for i in range(6)] + [image(i) for i in range(6, 14)]
+    vectors = np.random.default_rng(1).normal(size=(14, 8)).astype(np.float32)
+    vectors[1] = vectors[0] * 1.01 + 0.001
+    embedded = EmbeddedFocus(FOCUS, np.arange(14, dtype=np.int64), vectors, "e", "r", weights)
+    training = build_training_set(
+        Collection(7, "cats", FOCUS), images, embedded, negative_sample_size=8, seed=0
+    )
+    return dict(zip(training.image_ids.tolist(), training.groups.tolist(), strict=True))
+
+
+def test_near_copies_share_a_group_with_pretrained_weights() -> None:
+    groups = groups_of(WeightsStatus.PRETRAINED)
+    assert groups[0] == groups[1]
+    assert len(set(groups.values())) == 13
+
+
+def test_random_weight_vectors_are_not_merged() -> None:
+    groups = groups_of(WeightsStatus.RANDOM)
+    assert groups[0] != groups[1]

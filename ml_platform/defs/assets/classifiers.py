@@ -76,6 +76,7 @@ def collection_classifier(
     training = build_training_set(
         collection, load_images(layout), embedded,
         negative_sample_size=config.negative_sample_size, seed=knobs.seed,
+        near_duplicate_cosine=knobs.near_duplicate_cosine,
     )  # fmt: skip
     if training.n_pos < knobs.min_positives or training.n_neg < knobs.min_negatives:
         return skipped(
