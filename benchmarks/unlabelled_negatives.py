@@ -12,6 +12,7 @@ standard error over breeds x seeds), the pooled out-of-fold AP, and which rows t
 left out on the full training set (hidden positives, true negatives). Never asserts.
 
     python benchmarks/unlabelled_negatives.py [--seeds 3] [--hidden 2] [--rejections 5]
+    python benchmarks/unlabelled_negatives.py --seeds 0 --thread-check   # BLAS threads only
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 from shared_models import EFFICIENTNET_ONNX, SHARED, efficientnet_embedder
-from threadpoolctl import threadpool_limits
 
 from ml_platform.learning.evaluation import evaluate_on
 from ml_platform.learning.negatives import UnlabelledNegatives, likely_positives
@@ -84,6 +84,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--hidden", type=int, default=2, help="positives hidden among unlabelled")
     p.add_argument("--rejections", type=int, default=5, help="explicit rejections per breed")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--thread-check", action="store_true", help="time one vs default BLAS threads")
     return p.parse_args()
 
 
@@ -167,7 +168,7 @@ class Tally:
         se = diff.std(ddof=1) / np.sqrt(diff.size)
         hidden, negatives = self.drops[arm.label]
         share = (
-            f"{hidden / self.n_hidden:.0%} | {negatives / self.n_negative:.1%}"
+            f"{hidden / max(1, self.n_hidden):.0%} | {negatives / self.n_negative:.1%}"
             if arm.mode.filters
             else "- | -"
         )
@@ -178,12 +179,34 @@ class Tally:
 
 def study(X: NDArray[np.float32], breeds: NDArray[np.str_], args: argparse.Namespace) -> Tally:
     tally = Tally.empty()
-    with threadpool_limits(1):  # one BLAS thread: 50x faster than oversubscribed cores here
-        for seed in range(args.seeds):
-            for breed in np.unique(breeds):
-                case = make_case(breeds, str(breed), args, seed)
-                tally.add(X, (breeds == breed).astype(np.int64), case, seed)
+    for seed in range(args.seeds):
+        for breed in np.unique(breeds):
+            case = make_case(breeds, str(breed), args, seed)
+            tally.add(X, (breeds == breed).astype(np.int64), case, seed)
     return tally
+
+
+def thread_check(
+    X: NDArray[np.float32], breeds: NDArray[np.str_], args: argparse.Namespace
+) -> None:
+    """Seconds per `train_classifier` (one BLAS thread, its default) against the same call
+    with the machine's default thread pools (`__wrapped__`), alternating, 3 times each."""
+    case = make_case(breeds, str(breeds[0]), args, 0)
+    rows, config = case.train, TrainingConfig(seed=0)
+    times: dict[str, list[float]] = {"one thread": [], "default threads": []}
+    for _ in range(3):
+        for label, fn in (
+            ("one thread", train_classifier),
+            ("default threads", train_classifier.__wrapped__),
+        ):
+            start = time.perf_counter()
+            fn(X[rows], case.y, config)
+            times[label].append(time.perf_counter() - start)
+    one, many = (float(np.median(t)) for t in times.values())
+    print(
+        f"train_classifier: {one:.2f}s with one BLAS thread, {many:.2f}s with the default "
+        f"pools (median of 3; ratio {many / one:.1f}x)"
+    )
 
 
 def main() -> None:
@@ -198,6 +221,10 @@ def main() -> None:
     print(
         f"embedded {len(paths)} photos of {n_breeds} breeds in {time.perf_counter() - start:.1f}s"
     )
+    if args.thread_check:
+        thread_check(X, breeds, args)
+    if args.seeds < 1:
+        return
     start = time.perf_counter()
     tally = study(X, breeds, args)
     cases = len(tally.held_ap[ARMS[0].label])

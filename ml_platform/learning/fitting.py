@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from ml_platform.learning.candidates import CandidateName, build_candidate
 from ml_platform.learning.negatives import NegativeTreatment
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def one_blas_thread(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run `fn` with one BLAS/OpenMP thread. A collection's problem (hundreds of rows) gains
+    nothing from more, and BLAS threads fighting other work for the cores made training
+    tens of times slower (benchmarks/unlabelled_negatives.py prints the ratio); parallelism
+    is across collections."""
+
+    @functools.wraps(fn)
+    def limited(*args: P.args, **kwargs: P.kwargs) -> R:
+        with threadpool_limits(limits=1):
+            return fn(*args, **kwargs)
+
+    return limited
 
 
 def row_weights(

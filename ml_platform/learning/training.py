@@ -35,7 +35,7 @@ from ml_platform.learning.evaluation import (
     max_f1_threshold,
     validate_labels,
 )
-from ml_platform.learning.fitting import fit_candidate, fit_rows, row_weights
+from ml_platform.learning.fitting import fit_candidate, fit_rows, one_blas_thread, row_weights
 from ml_platform.learning.folds import (
     HARD_MIN_PER_CLASS,
     NEAR_DUPLICATE_COSINE,
@@ -141,6 +141,7 @@ def cv_fold_count(
     return fold_count(n_pos, n_neg, cv_folds=config.cv_folds, minimums=minimums, n_groups=n_groups)
 
 
+@one_blas_thread
 def train_classifier(
     X: NDArray[np.floating],
     y: NDArray[np.generic],
@@ -188,6 +189,7 @@ def train_classifier(
     )
 
 
+@one_blas_thread
 def cross_validate_estimator(
     estimator: BaseEstimator,
     X: NDArray[np.floating],
