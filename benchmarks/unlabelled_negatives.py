@@ -62,6 +62,8 @@ ARMS = (
     Arm("filter q=0.25", U.FILTER, quantile=0.25),
     Arm("filter q=0.5", U.FILTER, quantile=0.5),
     Arm("filter q=0.1 + weight 0.5", U.FILTER_WEIGHT, 0.5, 0.1),
+    Arm("filter q=0.25 + weight 0.5", U.FILTER_WEIGHT, 0.5, 0.25),
+    Arm("filter q=0.5 + weight 0.5", U.FILTER_WEIGHT, 0.5, 0.5),
     Arm("oracle (hidden dropped)", oracle=True),
 )
 
