@@ -76,10 +76,11 @@ class TrainingConfig:
     min_positives: int = 5
     min_negatives: int = 5
     seed: int = 0
-    # Sampled unlabelled negatives (explicit rejections always weigh 1): learning/negatives.py
-    unlabelled: UnlabelledNegatives = UnlabelledNegatives.KEEP
-    unlabelled_weight: float = 1.0
-    unlabelled_filter_quantile: float = 0.1
+    # Sampled unlabelled negatives (explicit rejections always weigh 1): learning/negatives.py.
+    # The default filter measured best (benchmarks/unlabelled_negatives.py, docs/model_registry.md)
+    unlabelled: UnlabelledNegatives = UnlabelledNegatives.FILTER
+    unlabelled_weight: float = 0.5  # used by `weight` and `filter_weight` only
+    unlabelled_filter_quantile: float = 0.5
     # Rows this similar share a CV group (flips, crops; services.training_data, folds.py)
     near_duplicate_cosine: float = NEAR_DUPLICATE_COSINE
 

@@ -79,7 +79,7 @@ def test_unlabelled_mask_over_a_positive_is_an_error() -> None:
 
 def test_keep_trains_exactly_as_without_a_mask() -> None:
     X, y, unlabelled = planted(3)
-    config = TrainingConfig(seed=0)
+    config = TrainingConfig(seed=0, unlabelled=UnlabelledNegatives.KEEP)
     plain, masked = train_classifier(X, y, config), train_classifier(X, y, config, None, unlabelled)
     np.testing.assert_array_equal(
         plain.estimator.predict_proba(X), masked.estimator.predict_proba(X)
@@ -88,10 +88,16 @@ def test_keep_trains_exactly_as_without_a_mask() -> None:
 
 def test_filter_scores_every_row_and_ranks_hidden_positives_higher() -> None:
     X, y, unlabelled = planted(4)
-    keep = train_classifier(X, y, TrainingConfig(seed=0), None, unlabelled)
+    keep_config = TrainingConfig(seed=0, unlabelled=UnlabelledNegatives.KEEP)
+    keep = train_classifier(X, y, keep_config, None, unlabelled)
     config = TrainingConfig(seed=0, unlabelled=UnlabelledNegatives.FILTER)
     filtered = train_classifier(X, y, config, None, unlabelled)
     assert filtered.out_of_fold.n_neg == keep.out_of_fold.n_neg == 45  # nothing hidden from CV
     hidden = X[-6:]
     kept_scores = keep.estimator.predict_proba(hidden)[:, 1]
     assert filtered.estimator.predict_proba(hidden)[:, 1].mean() > kept_scores.mean()
+
+
+def test_the_default_filters_unlabelled_rows() -> None:
+    treatment = TrainingConfig().negatives()
+    assert treatment.mode is UnlabelledNegatives.FILTER and treatment.filter_quantile == 0.5
