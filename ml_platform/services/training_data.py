@@ -8,9 +8,9 @@ sees another focus's vectors. Every row has a group for the CV and gate folds
 (`row_groups`): its pet when both classes span at least 3 pets, else its source photo's
 sha256, so crops and copies of one photo (or one pet) never sit in both a training and a
 test fold; groups holding near-identical embeddings (a flip or crop of one photo) are joined
-(`near_duplicate_cosine`; pretrained embedders only). For a `prominent_face` focus, faces
-whose stored quality is below `face_quality_threshold` are left out too, and listed in
-`TrainingSet.skipped_low_quality`. Labels and groups per row: `training_rows`.
+(`near_duplicate_cosine`; pretrained, non-face embedders only). For a `prominent_face`
+focus, faces whose stored quality is below `face_quality_threshold` are left out too, and
+listed in `TrainingSet.skipped_low_quality`. Labels and groups per row: `training_rows`.
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def build_training_set(
     pairs = [(int(i), bool(label)) for i, label in zip(ids, y, strict=True)]
     by_id = {e.image.id: e for e in usable}
     groups = row_groups([by_id[int(i)] for i in ids], y)
-    if embedded.weights is WeightsStatus.PRETRAINED:  # random-weight vectors all look alike
+    if merges_near_duplicates(embedded):
         groups = merge_near_duplicates(X, groups, near_duplicate_cosine)
     unlabelled = np.asarray(
         [label == 0 and not is_rejected(collection.id, by_id[int(i)]) for i, label in pairs],
@@ -234,3 +234,13 @@ def skipped_for_quality(
             collection_id, len(skipped), list(skipped[:20]),
         )  # fmt: skip
     return skipped
+
+
+def merges_near_duplicates(embedded: EmbeddedFocus) -> bool:
+    """Near-identical embeddings mean "one photo" only for a pretrained, non-face embedder:
+    random-weight vectors all look alike, and a face embedder maps every photo of a person
+    together (that is its job), so there it would merge a class's photos into one group."""
+    return (
+        embedded.weights is WeightsStatus.PRETRAINED
+        and embedded.focus.derivative_type is not DerivativeType.PROMINENT_FACE
+    )

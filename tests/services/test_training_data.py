@@ -66,3 +66,18 @@ def test_near_copies_share_a_group_with_pretrained_weights() -> None:
 def test_random_weight_vectors_are_not_merged() -> None:
     groups = groups_of(WeightsStatus.RANDOM)
     assert groups[0] != groups[1]
+
+
+def test_face_embeddings_are_not_merged() -> None:
+    """A face embedder puts every photo of one person close together: not duplicates."""
+    face = Focus(DerivativeType.PROMINENT_FACE, "embed_face_dlib_resnet_v1")
+    images = [image(i, members=(7,)) for i in range(6)] + [image(i) for i in range(6, 14)]
+    vectors = np.random.default_rng(1).normal(size=(14, 8)).astype(np.float32)
+    vectors[1] = vectors[0]
+    embedded = EmbeddedFocus(
+        face, np.arange(14, dtype=np.int64), vectors, "e", "r", WeightsStatus.PRETRAINED
+    )
+    training = build_training_set(
+        Collection(7, "person", face), images, embedded, negative_sample_size=8, seed=0
+    )
+    assert len(set(training.groups.tolist())) == 14
