@@ -30,9 +30,15 @@ from ml_platform.domain import (
     IngestStatus,
     WeightsStatus,
 )
-from ml_platform.learning.folds import NEAR_DUPLICATE_COSINE, merge_near_duplicates
+from ml_platform.learning.folds import NEAR_DUPLICATE_COSINE
 from ml_platform.model_registry.naming import training_data_fingerprint
-from ml_platform.services.training_rows import is_rejected, labels_for, row_groups
+from ml_platform.services.training_rows import (
+    is_rejected,
+    joined_groups,
+    labels_for,
+    merges_near_duplicates,
+    row_groups,
+)
 from ml_platform.store.detections_table import read_detections
 from ml_platform.store.layout import Layout
 from ml_platform.store.tables import read_catalog
@@ -196,8 +202,8 @@ def build_training_set(
     pairs = [(int(i), bool(label)) for i, label in zip(ids, y, strict=True)]
     by_id = {e.image.id: e for e in usable}
     groups = row_groups([by_id[int(i)] for i in ids], y)
-    if merges_near_duplicates(embedded):
-        groups = merge_near_duplicates(X, groups, near_duplicate_cosine)
+    if merges_near_duplicates(embedded.weights, embedded.focus):
+        groups = joined_groups(collection.id, X, y, groups, near_duplicate_cosine)
     unlabelled = np.asarray(
         [label == 0 and not is_rejected(collection.id, by_id[int(i)]) for i, label in pairs],
         dtype=bool,
@@ -234,13 +240,3 @@ def skipped_for_quality(
             collection_id, len(skipped), list(skipped[:20]),
         )  # fmt: skip
     return skipped
-
-
-def merges_near_duplicates(embedded: EmbeddedFocus) -> bool:
-    """Near-identical embeddings mean "one photo" only for a pretrained, non-face embedder:
-    random-weight vectors all look alike, and a face embedder maps every photo of a person
-    together (that is its job), so there it would merge a class's photos into one group."""
-    return (
-        embedded.weights is WeightsStatus.PRETRAINED
-        and embedded.focus.derivative_type is not DerivativeType.PROMINENT_FACE
-    )

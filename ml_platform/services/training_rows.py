@@ -2,15 +2,21 @@
 
 Labels: members 1; explicit rejections 0; a seeded sample of the other images 0 (the
 unlabelled negatives). Groups: by pet when both classes span `MIN_GROUPS` pets, else by
-source-photo sha256, so copies of one photo (or one pet) stay inside one fold.
+source-photo sha256, so copies of one photo (or one pet) stay inside one fold; then groups
+holding near-identical embeddings are joined (`joined_groups`).
 """
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from numpy.typing import NDArray
 
-from ml_platform.domain import IngestedImage
+from ml_platform.domain import DerivativeType, Focus, IngestedImage, WeightsStatus
+from ml_platform.learning.folds import merge_near_duplicates
+
+log = logging.getLogger(__name__)
 
 
 def labels_for(
@@ -53,3 +59,36 @@ def is_rejected(collection_id: int, entry: IngestedImage) -> bool:
     return collection_id in image.rejected_collection_ids and collection_id not in (
         image.collection_ids
     )
+
+
+def merges_near_duplicates(weights: WeightsStatus, focus: Focus) -> bool:
+    """Near-identical embeddings mean "one photo" only for a pretrained, non-face embedder:
+    random-weight vectors all look alike, and a face embedder maps every photo of a person
+    together (that is its job), so there it would merge a class's photos into one group."""
+    return (
+        weights is WeightsStatus.PRETRAINED
+        and focus.derivative_type is not DerivativeType.PROMINENT_FACE
+    )
+
+
+def joined_groups(
+    collection_id: int,
+    X: NDArray[np.float32],
+    y: NDArray[np.int64],
+    groups: NDArray[np.int64],
+    cosine: float,
+) -> NDArray[np.int64]:
+    """`groups` with near-duplicate rows joined. When joining would take either class below
+    MIN_GROUPS groups, the embedder is not telling photos apart at `cosine` (a tiny or
+    untrained checkpoint, say): the photo groups are kept and a warning says so."""
+    merged = merge_near_duplicates(X, groups, cosine)
+    counts = [len(np.unique(merged[y == c])) for c in (0, 1)]
+    before = [len(np.unique(groups[y == c])) for c in (0, 1)]
+    if min(counts) >= MIN_GROUPS or counts == before:
+        return merged
+    log.warning(
+        "collection %s: near-duplicate grouping at cosine %.2f would leave %s (negative, "
+        "positive) groups of %s; the embeddings do not tell photos apart, grouped by photo",
+        collection_id, cosine, counts, before,
+    )  # fmt: skip
+    return groups

@@ -81,3 +81,16 @@ def test_face_embeddings_are_not_merged() -> None:
         Collection(7, "person", face), images, embedded, negative_sample_size=8, seed=0
     )
     assert len(set(training.groups.tolist())) == 14
+
+
+def test_vectors_that_all_look_alike_keep_their_photo_groups() -> None:
+    """An embedder that maps every photo to about the same vector would join all rows."""
+    images = [image(i, members=(7,)) for i in range(6)] + [image(i) for i in range(6, 14)]
+    vectors = 1.0 + np.random.default_rng(2).normal(size=(14, 8)).astype(np.float32) * 1e-3
+    embedded = EmbeddedFocus(
+        FOCUS, np.arange(14, dtype=np.int64), vectors, "e", "r", WeightsStatus.PRETRAINED
+    )
+    training = build_training_set(
+        Collection(7, "cats", FOCUS), images, embedded, negative_sample_size=8, seed=0
+    )
+    assert len(set(training.groups.tolist())) == 14
