@@ -6,6 +6,11 @@ incremental/full time ratio and purity against the known clusters. Never asserts
 
     python benchmarks/cluster_scale.py                      # 10,000 pets x 100 images x 512-d
     python benchmarks/cluster_scale.py --pets 500 --jobs 1  # a quick look
+    python benchmarks/cluster_scale.py --baseline gmm --baseline-pets 2000  # new/old ratio
+
+`--baseline` also clusters the first `--baseline-pets` pets (all by default) with another
+method (the old default, gmm) on the same vectors and prints CPU-ms per pet of both, and
+the ratio method/baseline.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--pca-dims", type=int, default=32)
     p.add_argument("--max-k", type=int, default=8)
     p.add_argument("--max-iter", type=int, default=100)
+    p.add_argument("--baseline", choices=METHODS, help="also time this method (e.g. gmm)")
+    p.add_argument("--baseline-pets", type=int, help="pets for the baseline (default: all)")
     p.add_argument("--tracemalloc", action="store_true", help="also trace Python allocations")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args()
@@ -167,6 +174,25 @@ def peak_rss_mib() -> str:
     return f"peak RSS of this process {own:.0f} MiB"
 
 
+def baseline(pets: Pets, args: argparse.Namespace, cpu_ms_per_pet: float) -> None:
+    """The same full run with `--baseline` on the first `--baseline-pets` pets: CPU per pet
+    of both, and the ratio (CPU time: steadier than wall on a shared machine)."""
+    n = min(args.baseline_pets or args.pets, args.pets)
+    config = ClusterConfig(
+        method=args.baseline, max_k=args.max_k, pca_dims=args.pca_dims, max_iter=args.max_iter
+    )
+    sample = {p: pets[p] for p in range(n)}
+    t0, cpu0 = time.perf_counter(), cpu_seconds()
+    cluster_many(sample, config, n_jobs=args.jobs)
+    wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+    old = cpu / n * 1e3
+    print(
+        f"baseline {args.baseline} on {n} pets: {wall:.1f} s wall, {cpu:.1f} CPU-s "
+        f"({old:.1f} CPU-ms/pet); {args.method} {cpu_ms_per_pet:.1f} CPU-ms/pet; "
+        f"ratio {args.method}/{args.baseline} = {cpu_ms_per_pet / old:.3f}"
+    )
+
+
 def main() -> None:
     args = parse_args()
     config = ClusterConfig(
@@ -192,6 +218,9 @@ def main() -> None:
     print(f"  {quality(full, truth)}")
     print(f"  model state held: {state_mib(full):.0f} MiB; {peak_rss_mib()}")
     print(f"  pool worker peak RSS: {workers.summary()}")
+
+    if args.baseline:
+        baseline(pets, args, cpu_full / args.pets * 1e3)
 
     touched = touch(pets, truth, args)
     t0, cpu0 = time.perf_counter(), cpu_seconds()

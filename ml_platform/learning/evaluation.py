@@ -20,6 +20,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from ml_platform.learning.candidates import CandidateName
+
 
 class ProbabilisticClassifier(Protocol):
     """Anything with scikit-learn's `predict_proba` (column 1 = "in the collection")."""
@@ -121,3 +123,43 @@ def evaluate_on(
         )
     probabilities = np.asarray(estimator.predict_proba(data))[:, 1]
     return evaluate_scores(y, probabilities, threshold)
+
+
+@dataclass(frozen=True)
+class CandidateMetrics:
+    """Cross-validated figures for one candidate (AP per fold; the rest on pooled OOF)."""
+
+    name: CandidateName
+    average_precision_mean: float
+    average_precision_std: float
+    out_of_fold: Evaluation
+    folds: int
+
+    @property
+    def roc_auc(self) -> float:
+        return self.out_of_fold.roc_auc
+
+    @property
+    def f1_at_threshold(self) -> float:
+        return self.out_of_fold.f1
+
+    @property
+    def threshold(self) -> float:
+        return self.out_of_fold.threshold
+
+    @property
+    def n_pos(self) -> int:
+        return self.out_of_fold.n_pos
+
+    @property
+    def n_neg(self) -> int:
+        return self.out_of_fold.n_neg
+
+    def as_metrics(self) -> dict[str, float]:
+        """Flat figures for MLflow, e.g. `cv_average_precision_mean`, `cv_oof_roc_auc`."""
+        return {
+            "cv_average_precision_mean": self.average_precision_mean,
+            "cv_average_precision_std": self.average_precision_std,
+            "cv_folds": float(self.folds),
+            **self.out_of_fold.as_metrics(prefix="cv_oof_"),
+        }

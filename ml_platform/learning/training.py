@@ -9,6 +9,10 @@ Protocol (deterministic given `TrainingConfig.seed`):
 4. The decision threshold is the OOF probability that maximises F1 (`p >= threshold` means
    "in the collection"); OOF predictions never come from a model that saw the image.
 5. The winner is refitted on all data; that estimator and threshold are the result.
+
+Every fit (each training fold, and the refit) weighs its rows by `TrainingConfig.negatives()`:
+explicit rejections 1, sampled unlabelled negatives kept, down-weighted or filtered
+(`learning/negatives.py`); every evaluation scores all rows, unweighted.
 """
 
 from __future__ import annotations
@@ -20,17 +24,27 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import average_precision_score
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
-from ml_platform.learning.candidates import CandidateName, build_candidate
+from ml_platform.learning.candidates import CandidateName
 from ml_platform.learning.evaluation import (
+    CandidateMetrics,
     Evaluation,
     evaluate_on,
     evaluate_scores,
     max_f1_threshold,
     validate_labels,
 )
+from ml_platform.learning.fitting import fit_candidate, fit_rows, one_blas_thread, row_weights
+from ml_platform.learning.folds import (
+    HARD_MIN_PER_CLASS,
+    NEAR_DUPLICATE_COSINE,
+    InsufficientTrainingDataError,
+    cv_splits,
+    fold_count,
+    group_counts,
+)
+from ml_platform.learning.negatives import NegativeTreatment, UnlabelledNegatives
 
 __all__ = [
     "CandidateMetrics",
@@ -38,19 +52,15 @@ __all__ = [
     "InsufficientTrainingDataError",
     "TrainingConfig",
     "TrainingResult",
+    "UnlabelledNegatives",
     "cross_validate_estimator",
     "cv_fold_count",
+    "cv_splits",
     "evaluate_on",
     "train_classifier",
 ]
 
 log = logging.getLogger(__name__)
-
-HARD_MIN_PER_CLASS = 3  # 3 outer folds, each training fold with 2 per class for calibration
-
-
-class InsufficientTrainingDataError(ValueError):
-    """Too few positives or negatives to cross-validate a classifier."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,13 @@ class TrainingConfig:
     min_positives: int = 5
     min_negatives: int = 5
     seed: int = 0
+    # Sampled unlabelled negatives (explicit rejections always weigh 1): learning/negatives.py.
+    # The default filter measured best (benchmarks/unlabelled_negatives.py, docs/model_registry.md)
+    unlabelled: UnlabelledNegatives = UnlabelledNegatives.FILTER
+    unlabelled_weight: float = 0.5  # used by `weight` and `filter_weight` only
+    unlabelled_filter_quantile: float = 0.5
+    # Rows this similar share a CV group (flips, crops; services.training_data, folds.py)
+    near_duplicate_cosine: float = NEAR_DUPLICATE_COSINE
 
     def __post_init__(self) -> None:
         if not self.candidates:
@@ -79,46 +96,17 @@ class TrainingConfig:
                 f"min_positives and min_negatives must be >= {HARD_MIN_PER_CLASS}, got "
                 f"{self.min_positives} and {self.min_negatives}"
             )
+        self.negatives()  # its own checks
+        if not 0.0 < self.near_duplicate_cosine <= 1.0:
+            raise ValueError(
+                f"near_duplicate_cosine must be in (0, 1], got {self.near_duplicate_cosine}"
+            )
 
-
-@dataclass(frozen=True)
-class CandidateMetrics:
-    """Cross-validated figures for one candidate (AP per fold; the rest on pooled OOF)."""
-
-    name: CandidateName
-    average_precision_mean: float
-    average_precision_std: float
-    out_of_fold: Evaluation
-    folds: int
-
-    @property
-    def roc_auc(self) -> float:
-        return self.out_of_fold.roc_auc
-
-    @property
-    def f1_at_threshold(self) -> float:
-        return self.out_of_fold.f1
-
-    @property
-    def threshold(self) -> float:
-        return self.out_of_fold.threshold
-
-    @property
-    def n_pos(self) -> int:
-        return self.out_of_fold.n_pos
-
-    @property
-    def n_neg(self) -> int:
-        return self.out_of_fold.n_neg
-
-    def as_metrics(self) -> dict[str, float]:
-        """Flat figures for MLflow, e.g. `cv_average_precision_mean`, `cv_oof_roc_auc`."""
-        return {
-            "cv_average_precision_mean": self.average_precision_mean,
-            "cv_average_precision_std": self.average_precision_std,
-            "cv_folds": float(self.folds),
-            **self.out_of_fold.as_metrics(prefix="cv_oof_"),
-        }
+    def negatives(self) -> NegativeTreatment:
+        """The three `unlabelled*` knobs as the treatment that weighs the training rows."""
+        return NegativeTreatment(
+            self.unlabelled, self.unlabelled_weight, self.unlabelled_filter_quantile
+        )
 
 
 @dataclass(frozen=True)
@@ -150,54 +138,21 @@ def cv_fold_count(
 ) -> int:
     """Folds to use: `cv_folds`, reduced to the minority count (of groups, when the rows are
     grouped: (positive groups, negative groups)); an error below the minimum."""
-    if n_pos < config.min_positives or n_neg < config.min_negatives:
-        raise InsufficientTrainingDataError(
-            f"need at least {config.min_positives} positives and {config.min_negatives} "
-            f"negatives to train, got {n_pos} and {n_neg}; label more images"
-        )
-    folds = min(config.cv_folds, *(n_groups or (n_pos, n_neg)))
-    if folds < HARD_MIN_PER_CLASS:
-        raise InsufficientTrainingDataError(
-            f"positives and negatives come from only {n_groups} distinct source photos or "
-            f"pets; {HARD_MIN_PER_CLASS} of each are needed for grouped folds; label more"
-        )
-    if folds < config.cv_folds:
-        log.info("reducing CV folds from %d to %d (minority class size)", config.cv_folds, folds)
-    return folds
+    minimums = (config.min_positives, config.min_negatives)
+    return fold_count(n_pos, n_neg, cv_folds=config.cv_folds, minimums=minimums, n_groups=n_groups)
 
 
-def cv_splits(
-    labels: NDArray[np.int64], folds: int, seed: int, groups: NDArray[np.int64] | None
-) -> list[tuple[NDArray[np.intp], NDArray[np.intp]]]:
-    """Stratified folds; with `groups` (a source photo or pet per row) no group is split
-    across folds, so crops and flips of one photo never sit in both train and test."""
-    rows = np.zeros((labels.shape[0], 1))
-    if groups is None:
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        return list(splitter.split(rows, labels))
-    if groups.shape != labels.shape:
-        raise ValueError(f"{groups.shape[0]} groups for {labels.shape[0]} labels; pair them up")
-    grouped = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return list(grouped.split(rows, labels, groups))
-
-
-def group_counts(
-    labels: NDArray[np.int64], groups: NDArray[np.int64] | None
-) -> tuple[int, int] | None:
-    """Distinct groups among positives and among negatives (None without groups)."""
-    if groups is None:
-        return None
-    return len(np.unique(groups[labels == 1])), len(np.unique(groups[labels == 0]))
-
-
+@one_blas_thread
 def train_classifier(
     X: NDArray[np.floating],
     y: NDArray[np.generic],
     config: TrainingConfig | None = None,
     groups: NDArray[np.int64] | None = None,
+    unlabelled: NDArray[np.bool_] | None = None,
 ) -> TrainingResult:
     """Cross-validate `config.candidates` on (X, y), pick the winner, refit it on all data.
-    `groups` (one source photo or pet per row) keeps each group inside one fold."""
+    `groups` (one source photo or pet per row) keeps each group inside one fold; `unlabelled`
+    marks the sampled negatives, which `config.negatives()` weighs or filters when fitting."""
     config = config or TrainingConfig()
     data = _validate_features(X)
     labels = validate_labels(y)
@@ -207,22 +162,21 @@ def train_classifier(
     n_neg = int(labels.size - n_pos)
     folds = cv_fold_count(n_pos, n_neg, config, group_counts(labels, groups))
     splits = cv_splits(labels, folds, config.seed, groups)
+    treatment = config.negatives()
+    weights = [row_weights(treatment, data, labels, unlabelled, train) for train, _ in splits]
     metrics = tuple(
-        _cross_validate(name, data, labels, splits, config.seed) for name in config.candidates
+        _cross_validate(name, data, labels, list(zip(splits, weights, strict=True)), config.seed)
+        for name in config.candidates
     )
     best = max(metrics, key=lambda m: m.average_precision_mean)  # first maximum wins ties
     log.info(
         "winner %s: CV AP %.3f +/- %.3f, threshold %.3f (n_pos=%d, n_neg=%d, folds=%d)",
-        best.name,
-        best.average_precision_mean,
-        best.average_precision_std,
-        best.threshold,
-        n_pos,
-        n_neg,
-        folds,
-    )
-    estimator = build_candidate(best.name, seed=config.seed, n_minority=min(n_pos, n_neg))
-    estimator.fit(data, labels)
+        best.name, best.average_precision_mean, best.average_precision_std, best.threshold,
+        n_pos, n_neg, folds,
+    )  # fmt: skip
+    every = np.arange(labels.shape[0])
+    refit = row_weights(treatment, data, labels, unlabelled, every)
+    estimator = fit_candidate(best.name, config.seed, data, labels, refit)
     return TrainingResult(
         winner=best.name,
         estimator=estimator,
@@ -236,6 +190,7 @@ def train_classifier(
     )
 
 
+@one_blas_thread
 def cross_validate_estimator(
     estimator: BaseEstimator,
     X: NDArray[np.floating],
@@ -244,17 +199,23 @@ def cross_validate_estimator(
     folds: int,
     seed: int,
     groups: NDArray[np.int64] | None = None,
+    unlabelled: NDArray[np.bool_] | None = None,
+    treatment: NegativeTreatment | None = None,
 ) -> Evaluation:
     """Out-of-fold evaluation of fresh clones of `estimator` on the folds that
-    `train_classifier` uses for the same `folds`, `seed` and `groups`.
+    `train_classifier` uses for the same `folds`, `seed` and `groups` (and the same
+    negative `treatment` of the `unlabelled` rows: the filter always; the weights when the
+    estimator is a pipeline with a `classifier` step).
 
     This is how a champion is compared with a challenger on the same protocol: the champion's
     recipe and the challenger's winner are both scored only on images their fold did not see.
     """
     data, labels = _validate_features(X), validate_labels(y)
+    treatment = treatment or NegativeTreatment()
     oof = np.zeros(labels.shape[0], dtype=np.float64)
     for train_idx, test_idx in cv_splits(labels, folds, seed, groups):
-        model = clone(estimator).fit(data[train_idx], labels[train_idx])
+        weights = row_weights(treatment, data, labels, unlabelled, train_idx)
+        model = fit_rows(clone(estimator), data[train_idx], labels[train_idx], weights)
         oof[test_idx] = model.predict_proba(data[test_idx])[:, 1]
     return evaluate_scores(labels, oof, max_f1_threshold(labels, oof))
 
@@ -272,16 +233,13 @@ def _cross_validate(
     name: CandidateName,
     X: NDArray[np.float32],
     y: NDArray[np.int64],
-    splits: list[tuple[NDArray[np.intp], NDArray[np.intp]]],
+    folds: list[tuple[tuple[NDArray[np.intp], NDArray[np.intp]], NDArray[np.float64]]],
     seed: int,
 ) -> CandidateMetrics:
     oof = np.zeros(y.shape[0], dtype=np.float64)
     fold_ap: list[float] = []
-    for train_idx, test_idx in splits:
-        y_train = y[train_idx]
-        n_minority = int(min(y_train.sum(), y_train.size - y_train.sum()))
-        model = build_candidate(name, seed=seed, n_minority=n_minority)
-        model.fit(X[train_idx], y_train)
+    for (train_idx, test_idx), weights in folds:
+        model = fit_candidate(name, seed, X[train_idx], y[train_idx], weights)
         oof[test_idx] = model.predict_proba(X[test_idx])[:, 1]
         fold_ap.append(float(average_precision_score(y[test_idx], oof[test_idx])))
     threshold = max_f1_threshold(y, oof)
@@ -291,5 +249,5 @@ def _cross_validate(
         average_precision_mean=float(np.mean(fold_ap)),
         average_precision_std=float(np.std(fold_ap)),
         out_of_fold=evaluate_scores(y, oof, threshold),
-        folds=len(splits),
+        folds=len(folds),
     )

@@ -67,6 +67,8 @@ def evaluate_champion(
         folds=result.folds,
         seed=result.config.seed,
         groups=training.groups,
+        unlabelled=training.unlabelled,
+        treatment=result.config.negatives(),
     )
 
 

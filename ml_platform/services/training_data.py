@@ -1,13 +1,16 @@
 """Assemble a collection's training set from the catalogs and its focus's embeddings.
 
 Positives are the collection's member images; negatives are its explicit rejections plus a
-seeded sample of other images (`negative_sample_size`). Only images with an embedding of the
-collection's own focus take part, so a model never sees another focus's vectors. Every row
-has a group for the CV and gate folds (`row_groups`): its pet when both classes span at
-least 3 pets, else its source photo's sha256, so crops and copies of one photo (or one pet)
-never sit in both a training and a test fold. For a `prominent_face` focus, faces whose
-stored quality is below `face_quality_threshold` are left out too, and listed in
-`TrainingSet.skipped_low_quality`.
+seeded sample of other images (`negative_sample_size`), marked in `TrainingSet.unlabelled`
+so training can weigh or filter them (`TrainingConfig.unlabelled`; rejections weigh 1).
+Only images with an embedding of the collection's own focus take part, so a model never
+sees another focus's vectors. Every row has a group for the CV and gate folds
+(`row_groups`): its pet when both classes span at least 3 pets, else its source photo's
+sha256, so crops and copies of one photo (or one pet) never sit in both a training and a
+test fold; groups holding near-identical embeddings (a flip or crop of one photo) are joined
+(`near_duplicate_cosine`; pretrained, non-face embedders only). For a `prominent_face`
+focus, faces whose stored quality is below `face_quality_threshold` are left out too, and
+listed in `TrainingSet.skipped_low_quality`. Labels and groups per row: `training_rows`.
 """
 
 from __future__ import annotations
@@ -27,7 +30,15 @@ from ml_platform.domain import (
     IngestStatus,
     WeightsStatus,
 )
+from ml_platform.learning.folds import NEAR_DUPLICATE_COSINE
 from ml_platform.model_registry.naming import training_data_fingerprint
+from ml_platform.services.training_rows import (
+    is_rejected,
+    joined_groups,
+    labels_for,
+    merges_near_duplicates,
+    row_groups,
+)
 from ml_platform.store.detections_table import read_detections
 from ml_platform.store.layout import Layout
 from ml_platform.store.tables import read_catalog
@@ -64,6 +75,7 @@ class TrainingSet:
     embedded: EmbeddedFocus
     groups: NDArray[np.int64]
     skipped_low_quality: tuple[int, ...] = ()  # labelled images left out for face quality
+    unlabelled: NDArray[np.bool_] | None = None  # sampled negatives (not explicit rejections)
 
     @property
     def n_pos(self) -> int:
@@ -72,6 +84,10 @@ class TrainingSet:
     @property
     def n_neg(self) -> int:
         return int(self.y.size - self.y.sum())
+
+    @property
+    def n_unlabelled(self) -> int:
+        return 0 if self.unlabelled is None else int(self.unlabelled.sum())
 
 
 def images_by_batch(
@@ -159,40 +175,6 @@ def low_quality_faces(
     )
 
 
-def labels_for(
-    collection_id: int, images: list[IngestedImage], negative_sample_size: int, seed: int
-) -> dict[int, int]:
-    """image id -> 1 (member) or 0 (rejected, or sampled from the rest of `images`)."""
-    labels = {e.image.id: 1 for e in images if collection_id in e.image.collection_ids}
-    for e in images:
-        if collection_id in e.image.rejected_collection_ids and e.image.id not in labels:
-            labels[e.image.id] = 0
-    others = sorted(e.image.id for e in images if e.image.id not in labels)
-    rng = np.random.default_rng(seed + collection_id)
-    take = min(negative_sample_size, len(others))
-    for image_id in rng.choice(others, size=take, replace=False) if take else []:
-        labels[int(image_id)] = 0
-    return labels
-
-
-MIN_GROUPS = 3  # HARD_MIN_PER_CLASS of learning.training: fewer groups cannot make folds
-
-
-def row_groups(entries: list[IngestedImage], y: NDArray[np.int64]) -> NDArray[np.int64]:
-    """One group number per row: by pet when positives and negatives each span MIN_GROUPS
-    pets, else by source-photo sha256 (else image id)."""
-    pets = [e.image.pet_id for e in entries]
-    by_pet = all(p is not None for p in pets) and all(
-        len({p for p, label in zip(pets, y, strict=True) if label == c}) >= MIN_GROUPS
-        for c in (0, 1)
-    )
-    keys = [
-        f"pet:{e.image.pet_id}" if by_pet else f"photo:{e.sha256 or e.image.id}" for e in entries
-    ]
-    codes = {k: i for i, k in enumerate(sorted(set(keys)))}
-    return np.asarray([codes[k] for k in keys], dtype=np.int64)
-
-
 def build_training_set(
     collection: Collection,
     images: list[IngestedImage],
@@ -200,6 +182,7 @@ def build_training_set(
     *,
     negative_sample_size: int,
     seed: int,
+    near_duplicate_cosine: float = NEAR_DUPLICATE_COSINE,
 ) -> TrainingSet:
     if collection.focus is None or collection.focus != embedded.focus:
         raise ValueError(f"collection {collection.id} focus {collection.focus} != {embedded.focus}")
@@ -219,6 +202,12 @@ def build_training_set(
     pairs = [(int(i), bool(label)) for i, label in zip(ids, y, strict=True)]
     by_id = {e.image.id: e for e in usable}
     groups = row_groups([by_id[int(i)] for i in ids], y)
+    if merges_near_duplicates(embedded.weights, embedded.focus):
+        groups = joined_groups(collection.id, X, y, groups, near_duplicate_cosine)
+    unlabelled = np.asarray(
+        [label == 0 and not is_rejected(collection.id, by_id[int(i)]) for i, label in pairs],
+        dtype=bool,
+    )
     return TrainingSet(
         collection_id=collection.id,
         focus=collection.focus,
@@ -229,6 +218,7 @@ def build_training_set(
         embedded=embedded,
         groups=groups,
         skipped_low_quality=skipped,
+        unlabelled=unlabelled,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ml_platform.learning.folds import merge_near_duplicates
 from ml_platform.learning.training import (
     InsufficientTrainingDataError,
     TrainingConfig,
@@ -45,3 +46,27 @@ def test_too_few_source_photos_for_grouped_folds_is_an_error() -> None:
     X, y, groups = copies_of_noise(4, 5, seed=2)
     with pytest.raises(InsufficientTrainingDataError, match="distinct source photos"):
         train_classifier(X, y, TrainingConfig(), groups)
+
+
+def test_near_duplicate_rows_join_one_group_transitively() -> None:
+    rng = np.random.default_rng(3)
+    photos = rng.normal(size=(6, 64))
+    a_flip = photos[0] + rng.normal(size=64) * 0.05  # near copy of photo 0
+    a_crop = a_flip + rng.normal(size=64) * 0.05  # near copy of the copy
+    X = np.vstack([photos, a_flip, a_crop])
+    merged = merge_near_duplicates(X, np.arange(8, dtype=np.int64), cosine=0.99)
+    assert merged[0] == merged[6] == merged[7]
+    assert len(set(merged[:6].tolist())) == 6  # distinct photos stay apart
+    assert sorted(set(merged.tolist())) == list(range(6))
+
+
+def test_near_duplicate_merge_keeps_existing_groups_together() -> None:
+    X = np.random.default_rng(4).normal(size=(6, 32))
+    groups = np.array([5, 5, 9, 9, 7, 7], dtype=np.int64)
+    merged = merge_near_duplicates(X, groups, cosine=0.999)
+    assert merged[0] == merged[1] and merged[2] == merged[3] and len(set(merged.tolist())) == 3
+
+
+def test_near_duplicate_cosine_out_of_range_is_an_error() -> None:
+    with pytest.raises(ValueError, match="near_duplicate_cosine"):
+        TrainingConfig(near_duplicate_cosine=0.0)

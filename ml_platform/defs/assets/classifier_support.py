@@ -10,7 +10,8 @@ from ml_platform.services.training_data import TrainingSet
 
 
 class TrainingKnobs(knobs_of(TrainingConfig)):  # type: ignore[misc]
-    """`learning.training.TrainingConfig` in the launchpad: candidates, folds, minimums, seed."""
+    """`learning.training.TrainingConfig` in the launchpad: candidates, folds, minimums, seed
+    and the treatment of sampled unlabelled negatives."""
 
 
 class ClassifierConfig(dg.Config):  # type: ignore[misc]
@@ -76,6 +77,8 @@ def classifier_metadata(
             "dimensionality": result.dimensionality,
             "n_positives": result.n_pos,
             "n_negatives": result.n_neg,
+            "n_unlabelled_negatives": training.n_unlabelled,
+            "unlabelled_negatives": result.config.unlabelled.value,
             "winner": result.winner.value,
             "cv_average_precision": result.winner_metrics.average_precision_mean,
             "threshold": result.threshold,

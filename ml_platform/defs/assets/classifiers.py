@@ -76,6 +76,7 @@ def collection_classifier(
     training = build_training_set(
         collection, load_images(layout), embedded,
         negative_sample_size=config.negative_sample_size, seed=knobs.seed,
+        near_duplicate_cosine=knobs.near_duplicate_cosine,
     )  # fmt: skip
     if training.n_pos < knobs.min_positives or training.n_neg < knobs.min_negatives:
         return skipped(
@@ -86,7 +87,9 @@ def collection_classifier(
             version,
         )
     try:
-        result = train_classifier(training.X, training.y, knobs, training.groups)
+        result = train_classifier(
+            training.X, training.y, knobs, training.groups, training.unlabelled
+        )
     except InsufficientTrainingDataError as exc:
         return skipped(GATE, f"collection {cid}: {exc}", version)
     client = mlflow.client()
