@@ -167,10 +167,17 @@ def _version_info(version: ModelVersion, aliases: tuple[str, ...]) -> ModelVersi
     )
 
 
-def version_trained_on(client: MlflowClient, collection_id: int, fingerprint: str) -> str | None:
-    """The version of the collection's model trained on exactly this data, if any."""
+def version_trained_on(
+    client: MlflowClient, collection_id: int, fingerprint: str, config_digest: str = ""
+) -> str | None:
+    """The version of the collection's model trained on exactly this data with exactly this
+    configuration (`config_digest`, where given), if any."""
     details = show(client, collection_id)
     for info in details.versions if details else ():
-        if info.tags.get(VersionTag.TRAINING_DATA_FINGERPRINT) == fingerprint:
+        same_data = info.tags.get(VersionTag.TRAINING_DATA_FINGERPRINT) == fingerprint
+        same_config = not config_digest or (
+            info.tags.get(VersionTag.TRAINING_CONFIG_DIGEST) == config_digest
+        )
+        if same_data and same_config:
             return str(info.version)
     return None

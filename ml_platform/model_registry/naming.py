@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -54,6 +54,7 @@ class VersionTag(StrEnum):
     DAGSTER_RUN_ID = "dagster_run_id"
     DAGSTER_PARTITION = "dagster_partition"
     TRAINING_DATA_FINGERPRINT = "training_data_fingerprint"
+    TRAINING_CONFIG_DIGEST = "training_config_digest"
     SOURCE = "source"
     LEGACY_FILE = "legacy_file"
     LEGACY_SHA256 = "legacy_sha256"
@@ -94,6 +95,7 @@ class ClassifierProvenance:
     training_data_fingerprint: str
     dagster_run_id: str | None = None
     dagster_partition: str | None = None
+    training_config_digest: str = ""
 
     def tags(self) -> dict[str, str]:
         return {
@@ -104,16 +106,31 @@ class ClassifierProvenance:
             VersionTag.EMBEDDER_REVISION: self.embedder_revision,
             VersionTag.WEIGHTS: self.weights.value,
             VersionTag.TRAINING_DATA_FINGERPRINT: self.training_data_fingerprint,
+            VersionTag.TRAINING_CONFIG_DIGEST: self.training_config_digest,
             VersionTag.DAGSTER_RUN_ID: self.dagster_run_id or "",
             VersionTag.DAGSTER_PARTITION: self.dagster_partition or "",
         }
 
 
-def training_data_fingerprint(labelled: Iterable[tuple[int, bool]], focus: Focus) -> str:
-    """sha256 over the sorted (image id, label) pairs and the focus key.
+def training_data_fingerprint(
+    labelled: Iterable[tuple[int, bool]], focus: Focus, rejected: Iterable[int] = ()
+) -> str:
+    """sha256 over the sorted (image id, label) pairs, which negatives are explicit rejections
+    (they are trained differently from sampled ones) and the focus key.
 
     Two trainings with the same fingerprint saw exactly the same labelled images.
     """
     pairs = sorted({(int(image_id), bool(label)) for image_id, label in labelled})
-    payload = json.dumps({"focus": focus.key, "labelled": pairs}, separators=(",", ":"))
+    body: dict[str, object] = {"focus": focus.key, "labelled": pairs}
+    refused = sorted({int(i) for i in rejected})
+    if refused:
+        body["rejected"] = refused
+    payload = json.dumps(body, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def config_digest(params: Mapping[str, str]) -> str:
+    """A short digest of a training configuration's parameters (a launchpad change makes a
+    new one, so the same data trained another way is a new model version)."""
+    payload = json.dumps(dict(sorted(params.items())), separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]

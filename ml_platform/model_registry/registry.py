@@ -7,9 +7,11 @@ for the duration of the call (`tracking.fluent_tracking_uri`) and restores it af
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
 
 import mlflow
 from mlflow import MlflowClient
@@ -18,7 +20,7 @@ from mlflow.models.model import ModelInfo
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 
 from ml_platform.learning.evaluation import ProbabilisticClassifier
-from ml_platform.learning.training import TrainingResult
+from ml_platform.learning.training import TrainingConfig, TrainingResult
 from ml_platform.model_registry.naming import (
     DEFAULT_EXPERIMENT,
     Alias,
@@ -173,16 +175,24 @@ def training_metrics(result: TrainingResult) -> dict[str, float]:
     return metrics
 
 
+def config_params(config: TrainingConfig) -> dict[str, str]:
+    """Every knob of the training configuration as a plain string (MLflow params)."""
+
+    def plain(value: object) -> str:
+        if isinstance(value, tuple):
+            return ",".join(plain(v) for v in value)
+        return str(value.value if isinstance(value, Enum) else value)
+
+    return {f.name: plain(getattr(config, f.name)) for f in dataclasses.fields(config)}
+
+
 def training_params(result: TrainingResult) -> dict[str, str]:
     config = result.config
     return {
+        **config_params(config),
         "winner_candidate": result.winner.value,
-        "candidates": ",".join(c.value for c in config.candidates),
         "cv_folds_requested": str(config.cv_folds),
         "cv_folds_used": str(result.folds),
-        "min_positives": str(config.min_positives),
-        "min_negatives": str(config.min_negatives),
-        "seed": str(config.seed),
         "threshold_rule": "max F1 on out-of-fold probabilities",
     }
 

@@ -204,17 +204,15 @@ def build_training_set(
     groups = row_groups([by_id[int(i)] for i in ids], y)
     if merges_near_duplicates(embedded.weights, embedded.focus):
         groups = joined_groups(collection.id, X, y, groups, near_duplicate_cosine)
-    unlabelled = np.asarray(
-        [label == 0 and not is_rejected(collection.id, by_id[int(i)]) for i, label in pairs],
-        dtype=bool,
-    )
+    rejected = {i for i, label in pairs if not label and is_rejected(collection.id, by_id[i])}
+    unlabelled = np.asarray([not label and i not in rejected for i, label in pairs], dtype=bool)
     return TrainingSet(
         collection_id=collection.id,
         focus=collection.focus,
         image_ids=ids,
         X=X,
         y=y,
-        fingerprint=training_data_fingerprint(pairs, collection.focus),
+        fingerprint=training_data_fingerprint(pairs, collection.focus, rejected),
         embedded=embedded,
         groups=groups,
         skipped_low_quality=skipped,

@@ -15,8 +15,8 @@ from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.resources.models import ModelsResource
 from ml_platform.learning.training import InsufficientTrainingDataError, train_classifier
 from ml_platform.model_registry.lookup import version_trained_on
-from ml_platform.model_registry.naming import ClassifierProvenance
-from ml_platform.model_registry.registry import register_classifier
+from ml_platform.model_registry.naming import ClassifierProvenance, config_digest
+from ml_platform.model_registry.registry import config_params, register_classifier
 from ml_platform.services.promotion import run_gate
 from ml_platform.services.retraining import label_token
 from ml_platform.services.training_data import build_training_set, load_focus, load_images
@@ -93,12 +93,15 @@ def collection_classifier(
     except InsufficientTrainingDataError as exc:
         return skipped(GATE, f"collection {cid}: {exc}", version)
     client = mlflow.client()
-    existing = version_trained_on(client, cid, training.fingerprint)
+    digest = config_digest(config_params(knobs))
+    existing = version_trained_on(client, cid, training.fingerprint, digest)
     if existing is not None:  # e.g. two planners ran this partition: no second model version
-        return skipped(GATE, f"collection {cid}: version {existing} has this exact data", version)
+        why = f"collection {cid}: version {existing} has this exact data and configuration"
+        return skipped(GATE, why, version)
     provenance = ClassifierProvenance(
         cid, collection.focus, training.embedded.embedder_id, training.embedded.embedder_revision,
         training.embedded.weights, training.fingerprint, context.run_id, context.partition_key,
+        digest,
     )  # fmt: skip
     registered = register_classifier(
         client, result, provenance, artifact_location=mlflow.artifact_location()

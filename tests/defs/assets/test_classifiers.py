@@ -185,3 +185,23 @@ def test_new_data_retrains_promotes_and_the_cli_rolls_back(home: dict[str, objec
     assert again.exit_code != 0 and "no previous champion" in again.output
     promoted = runner.invoke(main, ["models", "promote", "7", "3", "--home", root])
     assert promoted.exit_code == 0 and get_champion(client(home), 7).version == "3"  # type: ignore[union-attr]
+
+
+def test_the_same_data_with_another_configuration_is_a_new_version(
+    home: dict[str, object],
+) -> None:  # last: it may promote a new champion
+    before = show(client(home), 7)
+    assert before is not None
+    config = {"training": {"unlabelled": "keep"}}  # a launchpad change, same labels
+    result = dg.materialize(
+        [collection_classifier], partition_key="7", instance=home["instance"],  # type: ignore[arg-type]
+        resources=home["resources"],  # type: ignore[arg-type]
+        run_config={"ops": {"collection_classifier": {"config": config}}},
+    )  # fmt: skip
+    assert result.success
+    after = show(client(home), 7)
+    assert after is not None and len(after.versions) == len(before.versions) + 1
+    newest = max(after.versions, key=lambda v: int(v.version))
+    assert newest.tags[VersionTag.TRAINING_CONFIG_DIGEST] != ""
+    run = client(home).get_run(newest.run_id)
+    assert run.data.params["unlabelled"] == "keep" and "near_duplicate_cosine" in run.data.params
