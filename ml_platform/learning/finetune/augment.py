@@ -2,7 +2,8 @@
 
 Each policy is a random resized crop (area fraction from `min_scale` to 1, aspect 3/4..4/3),
 then optionally a horizontal flip, a small rotation, brightness/contrast/saturation jitter,
-grayscale and random erasing. `none` is the evaluation transform: resize and centre-crop.
+grayscale and random erasing; `mix_p` is the chance a training batch is blended by mixup or
+CutMix (`recipe.mix_batch`). `none` is the evaluation transform: resize and centre-crop.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class AugmentPolicy:
     jitter: float = 0.0
     grayscale_p: float = 0.0
     erase_p: float = 0.0
+    mix_p: float = 0.0
 
     @property
     def identity(self) -> bool:
@@ -38,10 +40,10 @@ class AugmentPolicy:
 POLICIES: dict[Augmentation, AugmentPolicy] = {
     Augmentation.NONE: AugmentPolicy(1.0),
     Augmentation.LIGHT: AugmentPolicy(0.7, flip=True, jitter=0.1),
-    Augmentation.MEDIUM: AugmentPolicy(0.45, flip=True, rotate_degrees=10, jitter=0.25,
-                                       grayscale_p=0.05),
+    Augmentation.MEDIUM: AugmentPolicy(0.35, flip=True, rotate_degrees=10, jitter=0.25,
+                                       grayscale_p=0.05, mix_p=0.3),
     Augmentation.HEAVY: AugmentPolicy(0.25, flip=True, rotate_degrees=20, jitter=0.4,
-                                      grayscale_p=0.1, erase_p=0.5),
+                                      grayscale_p=0.1, erase_p=0.5, mix_p=0.6),
 }  # fmt: skip
 
 

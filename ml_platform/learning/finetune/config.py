@@ -39,21 +39,27 @@ class FinetuneConfig:
     (efficientnet_lite0); None means the architecture's default (`models.DEFAULT_WEIGHTS`).
     `train_blocks` limits how much of the backbone learns: the last N blocks of
     efficientnet_lite0 (None: all of it); transformers architectures always train fully.
-    Early stopping ends training after `patience` epochs without a better validation
-    accuracy and keeps the best epoch's weights. `probe_head` first fits the new head on
-    frozen features (linear probe, then fine-tune: early epochs then do not wreck the
-    pretrained features); the probed model is epoch 0, a candidate like any other epoch.
+    The recipe is LP-FT: `probe_head` first fits the new head on frozen features (its L2
+    chosen on validation; early epochs then do not wreck the pretrained features), and the
+    probed model is epoch 0, a candidate like any other epoch. Then AdamW trains the network,
+    the learning rate rising linearly over `warmup_epochs` and decaying by a cosine to zero
+    at `epochs`; the head's rate is `head_lr_multiplier` times the backbone's. With
+    `ema_decay` > 0 an exponential moving average of the weights (per step) is what is
+    evaluated and kept. Early stopping ends training after `patience` epochs without a lower
+    validation loss and keeps the best epoch's weights.
     """
 
     model_name: ModelName = ModelName.EFFICIENTNET_LITE0
     num_classes: int | None = None
-    epochs: int = 8
+    epochs: int = 10
     batch_size: int = 16
     learning_rate: float = 1e-4
     augmentation: Augmentation = Augmentation.LIGHT
     patience: int = 3
     weight_decay: float = 1e-4
     label_smoothing: float = 0.1
+    warmup_epochs: float = 1.0
+    ema_decay: float = 0.8
     head_lr_multiplier: float = 1.0
     probe_head: bool = True
     train_blocks: int | None = None
@@ -79,6 +85,10 @@ class FinetuneConfig:
             problems.append(f"learning_rate must be a positive number, got {self.learning_rate}")
         if not 0 <= self.label_smoothing < 1:
             problems.append(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0 <= self.ema_decay < 1:
+            problems.append(f"ema_decay must be in [0, 1) (0: no averaging), got {self.ema_decay}")
+        if not 0 <= self.warmup_epochs <= self.epochs:
+            problems.append(f"warmup_epochs must be in [0, epochs], got {self.warmup_epochs}")
         if problems:
             raise ValueError("invalid fine-tuning config: " + "; ".join(problems))
 
