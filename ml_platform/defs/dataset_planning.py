@@ -35,8 +35,8 @@ def declared_datasets(storage: StorageResource) -> dict[str, DatasetSpec]:
 
 
 def accepted_labels(storage: StorageResource) -> AcceptedLabels:
-    """Accepted labels are metadata (sqlite under home), not an object in the Store."""
-    return AcceptedLabels(storage.settings().data_dir / "datasets" / "accepted_labels.sqlite")
+    """Accepted labels live in the platform's metadata database (table `accepted_labels`)."""
+    return AcceptedLabels(storage.metadata())
 
 
 def new_partitions(instance: dg.DagsterInstance, names: list[str]) -> list[str]:

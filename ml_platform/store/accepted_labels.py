@@ -1,26 +1,22 @@
-"""Labels accepted from zero-shot suggestions, kept in the platform store (sqlite).
+"""Labels accepted from zero-shot suggestions, kept in the platform's metadata database.
 
-crawlr stays the source of truth for collection membership; these rows only label images
-that are in no class of a dataset, and every row says it came from a suggestion (model,
-confidence, when). A dataset version marks such items `accepted_suggestion`.
+crawlr stays the source of truth for collection membership; these rows (table
+`accepted_labels` of `store.metadata`, sqlite or PostgreSQL) only label images that are in
+no class of a dataset, and every row says it was accepted on the platform from a suggestion
+(source, model, confidence, when). A dataset version marks such items `accepted_suggestion`.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import UTC, datetime
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS accepted_labels (
-    dataset TEXT NOT NULL, image_id INTEGER NOT NULL, label TEXT NOT NULL,
-    source TEXT NOT NULL DEFAULT 'label_suggestion', model TEXT NOT NULL,
-    confidence REAL NOT NULL, accepted_at TEXT NOT NULL DEFAULT (datetime('now')),
-    PRIMARY KEY (dataset, image_id)
-);
-"""
+import sqlalchemy as sa
+
+from ml_platform.store.metadata import MetadataDB, accepted_labels, utcnow
+
+SUGGESTION_SOURCE = "label_suggestion"
 
 
 @dataclass(frozen=True)
@@ -30,46 +26,56 @@ class AcceptedLabel:
     label: str
     model: str
     confidence: float
-    source: str = "label_suggestion"
-    accepted_at: str = ""
+    source: str = SUGGESTION_SOURCE
+    accepted_at: datetime | None = None  # None: now, when written
 
 
 class AcceptedLabels:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.executescript(SCHEMA)
+    """Accept (insert or replace) and read platform-accepted labels, per dataset."""
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
-            with db:
-                yield db
-        finally:
-            db.close()
+    def __init__(self, db: MetadataDB) -> None:
+        self.db = db
 
     def accept(self, labels: Iterable[AcceptedLabel]) -> int:
-        """Record (or replace) accepted labels; returns how many were written."""
-        rows = [(x.dataset, x.image_id, x.label, x.source, x.model, x.confidence) for x in labels]
-        with self._connect() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO accepted_labels "
-                "(dataset, image_id, label, source, model, confidence) VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+        """Record (or replace) accepted labels in one transaction; returns how many."""
+        rows = [_row(label) for label in labels]
+        if not rows:
+            return 0
+        table = accepted_labels
+        with self.db.engine.begin() as conn:
+            for row in rows:
+                conn.execute(table.delete().where(
+                    (table.c.dataset == row["dataset"]) & (table.c.image_id == row["image_id"])
+                ))  # fmt: skip
+            conn.execute(table.insert(), rows)
         return len(rows)
 
     def for_dataset(self, dataset: str) -> list[AcceptedLabel]:
-        with self._connect() as db:
-            rows = db.execute(
-                "SELECT dataset, image_id, label, model, confidence, source, accepted_at "
-                "FROM accepted_labels WHERE dataset = ? ORDER BY image_id",
-                (dataset,),
-            ).fetchall()
-        return [AcceptedLabel(r[0], int(r[1]), r[2], r[3], float(r[4]), r[5], r[6]) for r in rows]
+        table = accepted_labels
+        query = sa.select(table).where(table.c.dataset == dataset).order_by(table.c.image_id)
+        with self.db.engine.begin() as conn:
+            return [_label(row) for row in conn.execute(query).mappings()]
 
     def labels(self, dataset: str) -> dict[int, str]:
         """image id -> accepted label."""
         return {row.image_id: row.label for row in self.for_dataset(dataset)}
+
+
+def _row(label: AcceptedLabel) -> dict[str, object]:
+    return {
+        "dataset": label.dataset, "image_id": label.image_id, "label": label.label,
+        "source": label.source, "model": label.model, "confidence": float(label.confidence),
+        "accepted_at": label.accepted_at or utcnow(),
+    }  # fmt: skip
+
+
+def _label(row: sa.RowMapping) -> AcceptedLabel:
+    return AcceptedLabel(
+        str(row["dataset"]), int(row["image_id"]), str(row["label"]), str(row["model"]),
+        float(row["confidence"]), str(row["source"]), _utc(row["accepted_at"]),
+    )  # fmt: skip
+
+
+def _utc(value: datetime) -> datetime:
+    """sqlite returns naive datetimes; everything stored is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

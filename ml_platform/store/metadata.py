@@ -3,7 +3,9 @@
 Which image went into which batch (an image id is the primary key, so it enters at most one
 batch whatever planners race), each image's pet and collection labels (the index that keeps
 clustering and retrain planning proportional to the new work), download attempts with backoff
-and quarantine, claims that serialize runs of one partition, and the shared feed cursor.
+and quarantine, claims that serialize runs of one partition, the shared feed cursor, and the
+labels people accepted from zero-shot suggestions (`accepted_labels`, see
+`store.accepted_labels`: platform-made labels, never crawlr membership).
 sqlite under home by default; PostgreSQL (the server Dagster and MLflow share) by one URL.
 """
 
@@ -67,6 +69,20 @@ cursors = sa.Table(
     meta,
     sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
+)
+
+# Labels accepted on the platform from zero-shot suggestions (`ml-platform labels accept`):
+# crawlr stays the source of truth for membership; every row names its source and model.
+accepted_labels = sa.Table(
+    "accepted_labels",
+    meta,
+    sa.Column("dataset", sa.String(200), primary_key=True),
+    sa.Column("image_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("label", sa.String(300), nullable=False),
+    sa.Column("source", sa.String(40), nullable=False),
+    sa.Column("model", sa.String(300), nullable=False),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("accepted_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 

@@ -19,6 +19,7 @@ from ml_platform.services.datasets import (
 from ml_platform.services.label_suggestions import Suggestion, SuggestionSet, to_accept
 from ml_platform.settings import Settings
 from ml_platform.store.accepted_labels import AcceptedLabels
+from ml_platform.store.metadata import MetadataDB
 from ml_platform.store.blobs import MissingInputError
 from ml_platform.store.layout import Layout
 from tests.finetune_home import BLUE, RED, coloured_images
@@ -101,7 +102,7 @@ def test_accepting_suggestions_keeps_them_marked_in_the_store(tmp_path: Path) ->
     ))  # fmt: skip
     chosen = to_accept(found, None, min_confidence=0.5)
     assert [(a.image_id, a.label) for a in chosen] == [(25, "red")]
-    store = AcceptedLabels(tmp_path / "labels.sqlite")
+    store = AcceptedLabels(MetadataDB(f"sqlite:///{tmp_path / 'metadata.sqlite'}"))
     store.accept(chosen + to_accept(found, [26], 0.0))
     rows = store.for_dataset("colours")
     assert store.labels("colours") == {25: "red", 26: "blue"}

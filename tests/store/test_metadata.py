@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ml_platform.domain import AttemptStatus, ImageRecord, Stage
+from ml_platform.store.accepted_labels import SUGGESTION_SOURCE, AcceptedLabel, AcceptedLabels
 from ml_platform.store.metadata import BatchConflictError, MetadataDB
 
 BASE = datetime(2025, 1, 1, tzinfo=UTC)
@@ -73,3 +74,19 @@ def test_the_feed_cursor_round_trips(db: MetadataDB) -> None:
     db.set_cursor("image_feed", '{"after": "5"}')
     db.set_cursor("image_feed", '{"after": "9"}')
     assert db.get_cursor("image_feed") == '{"after": "9"}'
+
+
+def test_accepted_labels_are_replaced_per_image_and_marked_as_suggestions(db: MetadataDB) -> None:
+    store = AcceptedLabels(db)
+    assert store.accept([]) == 0 and store.labels("pets") == {}
+    first = [AcceptedLabel("pets", 7, "beagle", "clip:tiny", 0.8),
+             AcceptedLabel("pets", 8, "boxer", "clip:tiny", 0.6),
+             AcceptedLabel("cats", 7, "Bengal", "siglip:tiny", 0.9)]  # fmt: skip
+    assert store.accept(first) == 3
+    store.accept([AcceptedLabel("pets", 7, "basset_hound", "siglip:tiny", 0.7, accepted_at=BASE)])
+    assert store.labels("pets") == {7: "basset_hound", 8: "boxer"}
+    rows = store.for_dataset("pets")
+    assert [r.model for r in rows] == ["siglip:tiny", "clip:tiny"]
+    assert {r.source for r in rows} == {SUGGESTION_SOURCE} and rows[0].accepted_at == BASE
+    assert rows[1].accepted_at is not None and rows[1].accepted_at.tzinfo is not None
+    assert store.labels("cats") == {7: "Bengal"}
