@@ -72,7 +72,8 @@ def finetune(
     register_dataset_partitions(instance, sorted(specs))
     job = Platform.for_settings(settings, None).definitions().resolve_job_def("finetune_job")
     config = _config(model_name=model_name, epochs=epochs, batch_size=batch_size, weights=weights)
-    run_config = {"ops": {"finetuned_classifier": {"config": config}}, **CONSOLE_WARNINGS}
+    run_config = {"ops": {"finetuned_classifier": {"config": {"training": config}}},
+                  **CONSOLE_WARNINGS}  # fmt: skip
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     with Progress(*columns) as progress, listening(_EpochBar(progress)):
         result = job.execute_in_process(instance=instance, partition_key=dataset,

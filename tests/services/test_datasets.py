@@ -19,9 +19,9 @@ from ml_platform.services.datasets import (
 from ml_platform.services.label_suggestions import Suggestion, SuggestionSet, to_accept
 from ml_platform.settings import Settings
 from ml_platform.store.accepted_labels import AcceptedLabels
-from ml_platform.store.metadata import MetadataDB
 from ml_platform.store.blobs import MissingInputError
 from ml_platform.store.layout import Layout
+from ml_platform.store.metadata import MetadataDB
 from tests.finetune_home import BLUE, RED, coloured_images
 
 SPEC = parse_dataset_specs({"datasets": {"colours": {"classes": {"red": RED, "blue": BLUE}}}})[

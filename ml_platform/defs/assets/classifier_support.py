@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from ml_platform.defs.assets.registry_links import gate_check, mlflow_links
 from ml_platform.defs.knobs import knobs_of
 from ml_platform.learning.training import TrainingConfig, TrainingResult
 from ml_platform.model_registry.registry import RegisteredClassifier
@@ -60,10 +61,8 @@ def classifier_metadata(
     ui_url: str,
     data_version: dg.DataVersion | None = None,
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
-    ui = ui_url.rstrip("/")
     candidates = {m.name.value: round(m.average_precision_mean, 4) for m in result.candidates}
     decision = outcome.decision
-    sane = "sanity" not in decision.reason
     return dg.MaterializeResult(
         data_version=data_version,
         metadata={
@@ -85,19 +84,11 @@ def classifier_metadata(
             "candidates_cv_ap": dg.MetadataValue.json(candidates),
             "training_data_fingerprint": training.fingerprint,
             "skipped_low_quality_faces": len(training.skipped_low_quality),
-            "mlflow_run": dg.MetadataValue.url(f"{ui}/{registered.run_ui_path}"),
-            "mlflow_model_version": dg.MetadataValue.url(
-                f"{ui}/#/models/{registered.name}/versions/{registered.version}"
-            ),
-            "tracking_uri": tracking_uri,
+            **mlflow_links(registered, ui_url, tracking_uri),
         },
         check_results=[
-            dg.AssetCheckResult(
-                check_name=check,
-                passed=decision.promote,
-                severity=dg.AssetCheckSeverity.WARN if sane else dg.AssetCheckSeverity.ERROR,
-                description=decision.reason,
-                metadata=gate_metadata(registered, result, outcome),
+            gate_check(
+                check, decision.promote, decision.reason, gate_metadata(registered, result, outcome)
             )
         ],
     )

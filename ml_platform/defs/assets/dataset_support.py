@@ -11,13 +11,14 @@ from typing import Any
 
 import dagster as dg
 
-from ml_platform.learning.finetune import Augmentation, FinetuneConfig, ModelName
+from ml_platform.defs.assets.registry_links import gate_check, mlflow_links
+from ml_platform.defs.knobs import knobs_of
+from ml_platform.learning.finetune import FinetuneConfig
 from ml_platform.services.dataset_versions import DatasetVersion
 from ml_platform.services.finetuning import FinetuneOutcome
 from ml_platform.services.label_suggestions import DEFAULT_THRESHOLDS, SuggestionSettings
 from ml_platform.serving.zero_shot import ZeroShotKind
 
-_F = FinetuneConfig()
 _S = SuggestionSettings()
 
 
@@ -28,28 +29,20 @@ def _choice(kind: type[Any], value: str, field: str) -> Any:
         raise ValueError(f"{field}={value!r}; choose one of {[k.value for k in kind]}") from None
 
 
-class FinetuneAssetConfig(dg.Config):  # type: ignore[misc]
-    """Shown in the launchpad: what `learning.finetune.FinetuneConfig` takes, plus the gate."""
+class FinetuneKnobs(knobs_of(FinetuneConfig)):  # type: ignore[misc]
+    """`learning.finetune.FinetuneConfig` in the launchpad: architecture and training recipe."""
 
-    model_name: str = _F.model_name.value
-    num_classes: int | None = None
-    epochs: int = _F.epochs
-    batch_size: int = _F.batch_size
-    learning_rate: float = _F.learning_rate
-    augmentation: str = _F.augmentation.value
-    patience: int = _F.patience
-    train_blocks: int | None = _F.train_blocks
-    image_size: int | None = _F.image_size
-    weights: str | None = None
-    allow_random_weights: bool = False
-    seed: int = _F.seed
+
+class FinetuneAssetConfig(dg.Config):  # type: ignore[misc]
+    """Shown in the launchpad: the fine-tuning knobs (nested, from FinetuneConfig) and the
+    promotion gate's tolerance."""
+
+    training: FinetuneKnobs = FinetuneKnobs()
     promotion_tolerance: float = 0.02
 
     def finetune(self) -> FinetuneConfig:
-        values = self.model_dump(exclude={"promotion_tolerance"})
-        values["model_name"] = _choice(ModelName, self.model_name, "model_name")
-        values["augmentation"] = _choice(Augmentation, self.augmentation, "augmentation")
-        return FinetuneConfig(**values)
+        config: FinetuneConfig = self.training.build(FinetuneConfig)
+        return config
 
 
 class LabelSuggestionConfig(dg.Config):  # type: ignore[misc]
@@ -96,7 +89,6 @@ def finetune_result(
     tags: dict[str, str] | None = None,
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
     registered, result, decision = outcome.registered, outcome.result, outcome.decision
-    ui = ui_url.rstrip("/")
     history = [
         {"epoch": m.epoch, "train_loss": round(m.train_loss, 4), "val_accuracy": m.val_accuracy}
         for m in result.history
@@ -116,21 +108,11 @@ def finetune_result(
             "seconds_per_epoch": round(result.seconds_per_epoch, 2),
             "base_weights": outcome.base_weights,
             "epochs": dg.MetadataValue.json(history),
-            "mlflow_run": dg.MetadataValue.url(f"{ui}/{registered.run_ui_path}"),
-            "mlflow_model_version": dg.MetadataValue.url(
-                f"{ui}/#/models/{registered.name}/versions/{registered.version}"
-            ),
-            "tracking_uri": tracking_uri,
+            **mlflow_links(registered, ui_url, tracking_uri),
         },
         check_results=[
-            dg.AssetCheckResult(
-                check_name=check,
-                passed=decision.promote,
-                description=decision.reason,
-                severity=dg.AssetCheckSeverity.WARN
-                if "sanity" not in decision.reason
-                else dg.AssetCheckSeverity.ERROR,
-                metadata={"model_version": registered.version},
+            gate_check(
+                check, decision.promote, decision.reason, {"model_version": registered.version}
             )
         ],
         tags=tags,

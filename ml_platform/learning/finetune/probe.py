@@ -49,7 +49,9 @@ def frozen_features(net: ClassifierNet, data: LabelledImages, spec: PreprocessSp
     return torch.cat([net.features(batch) for batch in pixel_batches(data.images, spec)])
 
 
-def fit_head(head: torch.nn.Linear, features: torch.Tensor, target: torch.Tensor, l2: float) -> float:
+def fit_head(
+    head: torch.nn.Linear, features: torch.Tensor, target: torch.Tensor, l2: float
+) -> float:
     """Fit `head` in place (L2-regularised cross-entropy); returns the training cross-entropy."""
     optimizer = torch.optim.LBFGS(head.parameters(), max_iter=PROBE_ITERATIONS)
 

@@ -41,7 +41,8 @@ def weight_average(net: ClassifierNet, decay: float) -> AveragedModel | None:
     """An EMA copy of `net` (None when `decay` is 0: evaluate the trained weights)."""
     if decay == 0:
         return None
-    return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    average = get_ema_multi_avg_fn(decay)  # type: ignore[no-untyped-call]
+    return AveragedModel(net, multi_avg_fn=average, use_buffers=True)
 
 
 def evaluated_net(net: ClassifierNet, average: AveragedModel | None) -> ClassifierNet:

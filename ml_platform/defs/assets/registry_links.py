@@ -1,0 +1,39 @@
+"""What the model-training assets share in their results: MLflow links and the gate check."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+
+from ml_platform.model_registry.registry import RegisteredClassifier
+
+
+def mlflow_links(
+    registered: RegisteredClassifier, ui_url: str, tracking_uri: str
+) -> dict[str, dg.MetadataValue | str]:  # type: ignore[type-arg]
+    """Links to the training run and the registered version in the MLflow UI."""
+    ui = ui_url.rstrip("/")
+    return {
+        "mlflow_run": dg.MetadataValue.url(f"{ui}/{registered.run_ui_path}"),
+        "mlflow_model_version": dg.MetadataValue.url(
+            f"{ui}/#/models/{registered.name}/versions/{registered.version}"
+        ),
+        "tracking_uri": tracking_uri,
+    }
+
+
+def gate_check(
+    check: str, passed: bool, reason: str, metadata: Mapping[str, Any]
+) -> dg.AssetCheckResult:
+    """The promotion gate's result: a failed sanity check is an error, a kept champion a
+    warning."""
+    sane = "sanity" not in reason
+    return dg.AssetCheckResult(
+        check_name=check,
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN if sane else dg.AssetCheckSeverity.ERROR,
+        description=reason,
+        metadata=metadata,
+    )
