@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from ml_platform.defs.assets.registry_links import gate_check, mlflow_links
+from ml_platform.defs.assets.registry_links import gate_check, mlflow_links, registration
 from ml_platform.defs.knobs import knobs_of
 from ml_platform.learning.training import TrainingConfig, TrainingResult
 from ml_platform.model_registry.registry import RegisteredClassifier
@@ -66,11 +66,7 @@ def classifier_metadata(
     return dg.MaterializeResult(
         data_version=data_version,
         metadata={
-            "model": registered.name,
-            "model_version": registered.version,
-            "promoted": decision.promote,
-            "decision": decision.reason,
-            "champion_before": outcome.champion_before or "none",
+            **registration(registered, decision, outcome.champion_before),
             "focus": training.focus.key,
             "weights": training.embedded.weights.value,
             "dimensionality": result.dimensionality,

@@ -11,7 +11,7 @@ from typing import Any
 
 import dagster as dg
 
-from ml_platform.defs.assets.registry_links import gate_check, mlflow_links
+from ml_platform.defs.assets.registry_links import gate_check, mlflow_links, registration
 from ml_platform.defs.knobs import knobs_of
 from ml_platform.learning.finetune import FinetuneConfig
 from ml_platform.services.dataset_versions import DatasetVersion
@@ -95,11 +95,7 @@ def finetune_result(
     ]
     return dg.MaterializeResult(
         metadata={
-            "model": registered.name,
-            "model_version": registered.version,
-            "promoted": decision.promote,
-            "decision": decision.reason,
-            "champion_before": outcome.champion_before or "none",
+            **registration(registered, decision, outcome.champion_before),
             "train_loss": result.train_loss,
             "val_accuracy": result.val_accuracy,
             "best_epoch": result.best_epoch,

@@ -1,4 +1,5 @@
-"""What the model-training assets share in their results: MLflow links and the gate check."""
+"""What the model-training assets share in their results: the registered version, MLflow
+links and the promotion gate's check."""
 
 from __future__ import annotations
 
@@ -7,7 +8,21 @@ from typing import Any
 
 import dagster as dg
 
+from ml_platform.model_registry.decision import PromotionDecision
 from ml_platform.model_registry.registry import RegisteredClassifier
+
+
+def registration(
+    registered: RegisteredClassifier, decision: PromotionDecision, champion_before: str | None
+) -> dict[str, str | bool]:
+    """The registered version and what the promotion gate decided about it."""
+    return {
+        "model": registered.name,
+        "model_version": registered.version,
+        "promoted": decision.promote,
+        "decision": decision.reason,
+        "champion_before": champion_before or "none",
+    }
 
 
 def mlflow_links(
