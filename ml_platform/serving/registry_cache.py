@@ -1,0 +1,229 @@
+"""A cache of registry champions, for any kind of registered model (see `model_cache`).
+
+`RegistryCache` answers from memory; once the last alias check is older than
+`refresh_interval_s`, the request that notices it schedules a re-check on the cache's
+background thread and is answered at once. A re-check (which asks the `ModelSource` which
+version is champion and loads it when it moved: promotion or rollback) never blocks a
+request. When the registry cannot be reached, a loaded champion keeps being served and
+`problems()` reports the degradation for `/readyz`. A key never loaded is loaded by its first
+request; when that fails (registry unreachable, model broken) the failure is remembered with
+a backoff, so the next requests get the 503 at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+import requests
+from mlflow.exceptions import MlflowException
+
+from ml_platform.model_registry.lookup import ModelVersionInfo
+from ml_platform.serving.backoff import FailureMemory
+from ml_platform.serving.errors import ErrorKind, ServingError
+from ml_platform.serving.metrics import CacheKind, ServingMetrics
+
+log = logging.getLogger(__name__)
+
+REGISTRY_ERRORS: tuple[type[BaseException], ...] = (
+    MlflowException,
+    OSError,
+    requests.RequestException,
+)
+
+
+K = TypeVar("K", int, str)
+
+
+class Versioned(Protocol):
+    @property
+    def version(self) -> str: ...
+
+
+V = TypeVar("V", bound=Versioned)
+K_in = TypeVar("K_in", int, str, contravariant=True)
+V_out = TypeVar("V_out", bound=Versioned, covariant=True)
+
+
+class ModelSource(Protocol[K_in, V_out]):
+    """One kind of registered model, as the cache needs it."""
+
+    def describe(self, key: K_in) -> str: ...  # "collection 3", "dataset 'pets'"
+
+    def champion(self, key: K_in) -> ModelVersionInfo | None: ...  # raises REGISTRY_ERRORS
+
+    def missing(self, key: K_in) -> ServingError: ...  # no registered model or no champion
+
+    def load(self, key: K_in, info: ModelVersionInfo) -> V_out: ...
+
+
+@dataclass
+class _Entry(Generic[V]):
+    model: V
+    checked_at: float
+    stale_reason: str | None = None
+
+
+class RegistryCache(Generic[K, V]):
+    """Loaded champions by key; thread-safe, one loader per key at a time."""
+
+    def __init__(
+        self,
+        source: ModelSource[K, V],
+        refresh_interval_s: float,
+        metrics: ServingMetrics,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.source: ModelSource[K, V] = source
+        self.refresh_interval_s = refresh_interval_s
+        self._metrics = metrics
+        self._clock = clock
+        self._entries: dict[K, _Entry[V]] = {}
+        self._locks: dict[K, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self.failures = FailureMemory(clock=clock)
+        self._rechecks: dict[K, Future[None]] = {}
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="champion-check")
+
+    def get(self, key: K) -> V:
+        """The champion to serve now (see the module docstring for the refresh rule)."""
+        entry = self._entries.get(key)
+        if entry is not None:
+            if self._due(entry):
+                self._schedule_recheck(key)
+            self._metrics.hit(CacheKind.CLASSIFIER)
+            return entry.model
+        failure_key = str(key)
+        self.failures.check(failure_key)
+        with self._lock_for(key):
+            entry = self._entries.get(key)
+            if entry is not None:  # loaded while we waited
+                self._metrics.hit(CacheKind.CLASSIFIER)
+                return entry.model
+            self.failures.check(failure_key)
+            return self._first_load(key, failure_key)
+
+    def drain(self, timeout_s: float | None = None) -> None:
+        """Wait for the scheduled re-checks (tests, shutdown)."""
+        with self._guard:
+            pending = list(self._rechecks.values())
+        wait(pending, timeout=timeout_s)
+
+    def shutdown(self) -> None:
+        self._background.shutdown(wait=False, cancel_futures=True)
+
+    def _schedule_recheck(self, key: K) -> None:
+        with self._guard:
+            running = self._rechecks.get(key)
+            if running is not None and not running.done():
+                return
+            try:
+                future = self._background.submit(self._recheck, key)
+            except RuntimeError:  # shut down: keep serving what is loaded
+                return
+            self._rechecks[key] = future
+
+    def _recheck(self, key: K) -> None:
+        with self._lock_for(key):
+            try:
+                self._refresh(key)
+            except ServingError as exc:  # no champion any more, or the registry said no
+                log.warning("re-check of %s: %s", self.source.describe(key), exc.message)
+            except Exception:  # a bug must not kill the background thread silently
+                log.exception("re-check of %s failed", self.source.describe(key))
+
+    def _first_load(self, key: K, failure_key: str) -> V:
+        try:
+            model = self._refresh(key)
+        except ServingError as exc:
+            if exc.kind in (ErrorKind.REGISTRY_UNAVAILABLE, ErrorKind.MODEL_UNAVAILABLE):
+                raise self.failures.record(failure_key, exc).error from exc
+            raise
+        self.failures.clear(failure_key)
+        return model
+
+    def loaded_versions(self) -> dict[K, str]:
+        return {key: entry.model.version for key, entry in sorted(self._entries.items())}
+
+    def problems(self) -> list[str]:
+        """Why some served champions may be out of date (empty when all are current)."""
+        return [
+            f"{self.source.describe(key)}: serving version {entry.model.version}, "
+            f"{entry.stale_reason}"
+            for key, entry in sorted(self._entries.items())
+            if entry.stale_reason is not None
+        ]
+
+    def _due(self, entry: _Entry[V]) -> bool:
+        return self._clock() - entry.checked_at >= self.refresh_interval_s
+
+    def _lock_for(self, key: K) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def _refresh(self, key: K) -> V:
+        entry = self._entries.get(key)
+        now = self._clock()
+        info = self._lookup(key, entry, now)
+        if info is None:
+            assert entry is not None
+            return entry.model
+        if entry is not None and entry.model.version == info.version:
+            self._entries[key] = _Entry(entry.model, now)
+            return entry.model
+        return self._load_new(key, info, entry, now)
+
+    def _lookup(self, key: K, entry: _Entry[V] | None, now: float) -> ModelVersionInfo | None:
+        """The registry's champion; None means "keep serving `entry`" (registry unreachable)."""
+        try:
+            info = self.source.champion(key)
+        except REGISTRY_ERRORS as exc:
+            log.warning("registry check for %s failed: %s", self.source.describe(key), exc)
+            self._metrics.error(ErrorKind.REGISTRY_UNAVAILABLE)
+            if entry is None:
+                raise ServingError(
+                    ErrorKind.REGISTRY_UNAVAILABLE,
+                    f"the model registry is unreachable and {self.source.describe(key)}'s "
+                    f"model is not loaded yet: {exc}",
+                ) from exc
+            self._entries[key] = _Entry(
+                entry.model, now, f"registry unreachable at the last check: {exc}"
+            )
+            return None
+        if info is None:
+            self._entries.pop(key, None)
+            raise self.source.missing(key)
+        return info
+
+    def _load_new(self, key: K, info: ModelVersionInfo, entry: _Entry[V] | None, now: float) -> V:
+        try:
+            model = self._load(key, info)
+        except ServingError as exc:
+            if entry is None:
+                raise
+            log.error("keeping version %s of %s: %s", entry.model.version, info.name, exc)
+            reason = f"champion version {info.version} failed to load: {exc.message}"
+            self._entries[key] = _Entry(entry.model, now, reason)
+            return entry.model
+        if entry is not None:
+            log.info("%s: champion moved %s -> %s", info.name, entry.model.version, info.version)
+        self._entries[key] = _Entry(model, now)
+        return model
+
+    def _load(self, key: K, info: ModelVersionInfo) -> V:
+        start = time.perf_counter()
+        uri = f"models:/{info.name}/{info.version}"
+        try:
+            model = self.source.load(key, info)
+        except Exception as exc:  # any failure to load is reported, never served around
+            log.exception("loading %s failed", uri)
+            self._metrics.error(ErrorKind.MODEL_UNAVAILABLE)
+            raise ServingError(ErrorKind.MODEL_UNAVAILABLE, f"could not load {uri}: {exc}") from exc
+        self._metrics.loaded(CacheKind.CLASSIFIER)
+        log.info("loaded %s in %.2f s", uri, time.perf_counter() - start)
+        return model
