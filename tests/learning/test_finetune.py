@@ -69,6 +69,10 @@ def test_preprocessing_round_trips_through_json() -> None:
 def test_config_rejects_bad_values_and_a_class_count_mismatch() -> None:
     with pytest.raises(ValueError, match="epochs must be >= 1"):
         FinetuneConfig(epochs=0)
+    with pytest.raises(ValueError, match="ema_decay must be in"):
+        FinetuneConfig(ema_decay=1.0)
+    with pytest.raises(ValueError, match="warmup_epochs must be in"):
+        FinetuneConfig(epochs=2, warmup_epochs=3)
     with pytest.raises(ValueError, match="num_classes=3 but the dataset has 2"):
         FinetuneConfig(num_classes=3).require_classes(2)
 
@@ -90,14 +94,17 @@ def test_finetune_learns_separable_classes_and_reports_the_best_epoch(vit_dir: P
     assert (probs.argmax(axis=1) == test.labels).mean() >= 0.75
 
 
-def test_early_stopping_keeps_the_best_epoch_and_stops_after_patience(vit_dir: Path) -> None:
+def test_early_stopping_keeps_the_lowest_val_loss_epoch_and_stops_after_patience(
+    vit_dir: Path,
+) -> None:
     config = FinetuneConfig(model_name=ModelName.VIT_BASE_PATCH16_224, weights=str(vit_dir),
                             epochs=6, patience=1, learning_rate=0.05)  # fmt: skip
     built = build_model(config, 2)
     val = two_colours(6, 50)
     result = finetune(built, two_colours(8), val, config)
-    scores = [(m.val_accuracy, -m.val_loss) for m in result.history]
-    assert result.best_epoch == result.history[scores.index(max(scores))].epoch
+    losses = [round(m.val_loss, 4) for m in result.history]
+    assert result.best_epoch == result.history[losses.index(min(losses))].epoch
+    assert result.val_loss == min(m.val_loss for m in result.history)
     trained = [m.epoch for m in result.history if m.epoch > 0]
     assert trained[-1] <= min(config.epochs, result.best_epoch + config.patience)
     _, accuracy = evaluate(result.net, val, built.preprocess)

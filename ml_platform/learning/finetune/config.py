@@ -53,7 +53,7 @@ class FinetuneConfig:
     num_classes: int | None = None
     epochs: int = 10
     batch_size: int = 16
-    learning_rate: float = 1e-4
+    learning_rate: float = 3e-5
     augmentation: Augmentation = Augmentation.LIGHT
     patience: int = 3
     weight_decay: float = 1e-4

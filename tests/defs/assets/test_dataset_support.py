@@ -1,0 +1,38 @@
+"""The fine-tuning launchpad config (nested FinetuneConfig knobs) and the shared gate check."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from ml_platform.defs.assets.dataset_support import FinetuneAssetConfig, FinetuneKnobs
+from ml_platform.defs.assets.registry_links import gate_check
+from ml_platform.learning.finetune import Augmentation, FinetuneConfig, ModelName
+
+
+def test_launchpad_defaults_are_the_pure_configs_and_every_knob_is_shown() -> None:
+    assert FinetuneAssetConfig().finetune() == FinetuneConfig()
+    shown = set(FinetuneKnobs.model_fields)
+    assert {"ema_decay", "warmup_epochs", "label_smoothing", "probe_head"} <= shown
+
+
+def test_launchpad_values_become_enums_and_are_validated() -> None:
+    training = FinetuneKnobs(model_name="convnext_tiny", augmentation="medium", epochs=3)
+    config = FinetuneAssetConfig(training=training).finetune()
+    assert config.model_name is ModelName.CONVNEXT_TINY
+    assert config.augmentation is Augmentation.MEDIUM and config.epochs == 3
+    with pytest.raises(ValueError, match="ema_decay must be in"):
+        FinetuneAssetConfig(training=FinetuneKnobs(ema_decay=2.0)).finetune()
+
+
+@pytest.mark.parametrize(
+    ("reason", "severity"),
+    [("challenger 0.90 < champion 0.95 - 0.02", dg.AssetCheckSeverity.WARN),
+     ("failed the sanity check: accuracy 0.1", dg.AssetCheckSeverity.ERROR)],
+)  # fmt: skip
+def test_a_failed_sanity_check_is_an_error_and_a_kept_champion_a_warning(
+    reason: str, severity: dg.AssetCheckSeverity
+) -> None:
+    result = gate_check("promotion_gate", False, reason, {"model_version": "3"})
+    assert result.severity == severity and result.description == reason
+    assert result.check_name == "promotion_gate" and not result.passed
