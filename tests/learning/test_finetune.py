@@ -85,7 +85,7 @@ def test_finetune_learns_separable_classes_and_reports_the_best_epoch(vit_dir: P
     seen: list[int] = []
     result = finetune(built, two_colours(16), two_colours(8, 100), config,
                       on_epoch=lambda m: seen.append(m.epoch))  # fmt: skip
-    assert set(result.metrics()) == {"train_loss", "val_accuracy", "best_epoch"}
+    assert set(result.metrics()) == {"train_loss", "val_loss", "val_accuracy", "best_epoch"}
     assert seen == [1, 2, 3][: len(seen)] and len(seen) >= 1
     assert 0 <= result.best_epoch <= 3 and result.val_accuracy >= 0.75
     test = two_colours(8, 200)

@@ -90,13 +90,19 @@ def finetune_result(
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
     registered, result, decision = outcome.registered, outcome.result, outcome.decision
     history = [
-        {"epoch": m.epoch, "train_loss": round(m.train_loss, 4), "val_accuracy": m.val_accuracy}
+        {
+            "epoch": m.epoch,
+            "train_loss": round(m.train_loss, 4),
+            "val_loss": round(m.val_loss, 4),
+            "val_accuracy": m.val_accuracy,
+        }
         for m in result.history
     ]
     return dg.MaterializeResult(
         metadata={
             **registration(registered, decision, outcome.champion_before),
             "train_loss": result.train_loss,
+            "val_loss": result.val_loss,
             "val_accuracy": result.val_accuracy,
             "best_epoch": result.best_epoch,
             "test_accuracy": outcome.test_accuracy,

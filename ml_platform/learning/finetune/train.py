@@ -66,11 +66,12 @@ class FinetuneResult:
     history: tuple[EpochMetrics, ...]
     stopped_early: bool
     net: ClassifierNet
-    val_loss: float = math.nan
+    val_loss: float
 
     def metrics(self) -> dict[str, float]:
         return {
             "train_loss": self.train_loss,
+            "val_loss": self.val_loss,
             "val_accuracy": self.val_accuracy,
             "best_epoch": float(self.best_epoch),
         }
