@@ -5,6 +5,11 @@ One worker thread per embedder takes what is queued (up to ``max_batch``), waits
 ``max_wait_s`` for more while the batch is not full, runs one forward pass on the stacked
 batch and hands every request its row. While a pass runs, new requests queue up, so under
 load the batches fill by themselves and the wait rarely matters.
+
+An embedder whose vectors depend on the other images of its forward pass (dynamic INT8:
+one activation scale per batch; ``batch_invariant = False``) still gets one queue and one
+worker, but each request's image runs alone, so the same image always gets the same answer
+whatever else is being served.
 """
 
 from __future__ import annotations
@@ -95,13 +100,18 @@ class DynamicBatcher:
             batch.append(item)
         return batch, False
 
+    def _forward(self, batch: list[_Request], pixels: np.ndarray) -> np.ndarray:
+        if len(batch) == 1 or getattr(self._embedder, "batch_invariant", True):
+            return self._embedder.embed_preprocessed(pixels)
+        return np.concatenate([self._embedder.embed_preprocessed(r.pixels) for r in batch])
+
     def _run(self, batch: list[_Request]) -> None:
         try:
             pixels = (
                 np.concatenate([r.pixels for r in batch]) if len(batch) > 1 else batch[0].pixels
             )
             with self._lock:
-                vectors = self._embedder.embed_preprocessed(pixels)
+                vectors = self._forward(batch, pixels)
         except Exception as exc:  # every waiting request gets the failure, none hangs
             log.exception("batched forward pass of %d images failed", len(batch))
             for request in batch:

@@ -3,7 +3,6 @@ MLflow store and a home with a catalog: partitions appear, versions follow membe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,10 +13,12 @@ from ml_platform.defs.assets.datasets import datasets
 from ml_platform.defs.dataset_planning import accepted_labels, finetune_runs
 from ml_platform.defs.resources import StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
+from ml_platform.defs.runner import instance_for
 from ml_platform.defs.schedules import nightly_finetune_schedule
 from ml_platform.defs.sensors import dataset_sensor
 from ml_platform.domain import ImageRecord
 from ml_platform.services.dataset_planning import DATASET_VERSION_TAG
+from ml_platform.settings import Settings
 from ml_platform.store.accepted_labels import AcceptedLabel
 from tests.finetune_home import DATASETS_YAML, RED, coloured_images, write_catalog
 
@@ -67,9 +68,10 @@ def test_no_datasets_file_is_a_skip_and_a_configured_missing_one_an_error(
 
 
 @pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as instance:  # a schedule context needs a persistent one
-        yield instance
+def instance(home: Path) -> dg.DagsterInstance:
+    # the home's own instance, as the daemon has it (a schedule context needs a persistent
+    # one; `instance_for_test` would reset Dagster's current state storage on exit)
+    return instance_for(Settings(home=home))
 
 
 def test_versions_follow_membership_and_the_schedule_follows_versions(

@@ -105,6 +105,35 @@ def test_a_failed_forward_pass_fails_every_request_in_it(embedders: dict[str, Em
     batcher.close()
 
 
+class BatchDependentEmbedder(GatedEmbedder):
+    """Vectors that change with the batch (as dynamic INT8's do): scaled by the batch size."""
+
+    batch_invariant = False
+
+    def embed_preprocessed(self, pixels: np.ndarray) -> np.ndarray:
+        return super().embed_preprocessed(pixels) * len(pixels)
+
+
+def test_a_batch_dependent_embedder_runs_each_request_alone_in_the_shared_worker(
+    embedders: dict[str, Embedder],
+) -> None:
+    gated = BatchDependentEmbedder(embedders[CLIP])
+    batcher = DynamicBatcher(gated, threading.Lock(), BatchingConfig(max_batch=8, max_wait_ms=50))
+    images = pictures(5)
+    try:
+        with ThreadPoolExecutor(5) as pool:
+            futures = [pool.submit(batcher.embed, image) for image in images]
+            wait_until_queued(batcher, 4)
+            gated.gate.set()
+            vectors = [f.result(timeout=30) for f in futures]
+    finally:
+        batcher.close()
+    assert max(batcher.batch_sizes) > 1  # the requests were collected together...
+    assert set(gated.batches) == {1}  # ...but each ran alone
+    for image, vector in zip(images, vectors, strict=True):
+        np.testing.assert_array_equal(vector, embedders[CLIP].embed([image])[0])
+
+
 def test_batching_is_off_with_max_batch_one() -> None:
     assert not BatchingConfig(max_batch=1).enabled
     with pytest.raises(ValueError, match="max_wait_ms"):

@@ -237,3 +237,17 @@ def test_settings_choose_the_backend_per_embedding_type(tmp_path: Path) -> None:
 def test_a_malformed_per_type_backend_setting_says_the_format(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="type=backend"):
         embedder_options(Settings(home=tmp_path, embed_backends="embed_dino_v2:torch"))
+
+
+def test_dynamic_int8_vectors_depend_on_batch_mates_and_say_so(
+    images: list[Image.Image], tmp_path: Path
+) -> None:
+    int8 = build(CLIP, tmp_path, "onnx-int8", int8_mode="dynamic")
+    fp32 = build(CLIP, tmp_path, "onnx")
+    assert getattr(int8, "batch_invariant", True) is False
+    assert getattr(fp32, "batch_invariant", False) is True
+    pixels = int8.preprocess(images)
+    alone = int8.embed_preprocessed(pixels[:1])[0]
+    bright = np.clip(pixels * 4.0, -10, 10).astype(np.float32)  # other activation ranges
+    with_others = int8.embed_preprocessed(np.concatenate([pixels[:1], bright]))[0]
+    assert not np.array_equal(alone, with_others)  # why serving runs such a model per image

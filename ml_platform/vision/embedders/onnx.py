@@ -52,6 +52,9 @@ class OrtEmbedder(SpecEmbedder):
         self._output = _pick(tensors[1], [o.name for o in self._session.get_outputs()])
         self._check_input_shape()
         self.dim = self._output_dim()
+        # Dynamic INT8 quantises each activation tensor with one scale for the whole batch, so
+        # an image's vector depends (by ~1e-3) on the others in its forward pass.
+        self.batch_invariant = not quantises_dynamically(path)
 
     @property
     def input_name(self) -> str:
@@ -152,3 +155,14 @@ def _providers(device: str) -> list[str]:
     if device.startswith("cuda"):
         log.warning("onnxruntime has no CUDA provider here; running on CPU")
     return ["CPUExecutionProvider"]
+
+
+DYNAMIC_QUANTIZE_OPS = frozenset({"DynamicQuantizeLinear", "DynamicQuantizeMatMul"})
+
+
+def quantises_dynamically(path: Path) -> bool:
+    """Whether the ONNX model quantises activations at run time (onnxruntime dynamic INT8)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return any(node.op_type in DYNAMIC_QUANTIZE_OPS for node in graph.node)
