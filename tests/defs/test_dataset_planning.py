@@ -65,6 +65,10 @@ def test_no_datasets_file_is_a_skip_and_a_configured_missing_one_an_error(
     monkeypatch.setenv("ML_PLATFORM_DATASETS_FILE", str(home / "absent.yaml"))
     with pytest.raises(FileNotFoundError, match="absent.yaml"):
         sense(instance, home)
+    (home / "broken.yaml").write_text("datasets: {pets: [unclosed\n")
+    monkeypatch.setenv("ML_PLATFORM_DATASETS_FILE", str(home / "broken.yaml"))
+    with pytest.raises(ValueError, match="broken.yaml is not valid YAML"):
+        sense(instance, home)
 
 
 @pytest.fixture
