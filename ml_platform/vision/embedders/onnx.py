@@ -53,8 +53,10 @@ class OrtEmbedder(SpecEmbedder):
         self._check_input_shape()
         self.dim = self._output_dim()
         # Dynamic INT8 quantises each activation tensor with one scale for the whole batch, so
-        # an image's vector depends (by ~1e-3) on the others in its forward pass.
-        self.batch_invariant = not quantises_dynamically(path)
+        # an image's vector depends (by ~1e-3) on the others in its forward pass. Only the
+        # platform's INT8 files are read for it (parsing a large fp32 graph costs ~0.7 s).
+        dynamic = backend is Backend.ONNX_INT8 and quantises_dynamically(path)
+        self.batch_invariant = not dynamic
 
     @property
     def input_name(self) -> str:
