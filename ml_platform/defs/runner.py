@@ -19,9 +19,9 @@ import dagster as dg
 
 from ml_platform.crawlr.client import CrawlrError
 from ml_platform.crawlr.contract import MalformedReplyError
-from ml_platform.defs.dataset_planning import declared_datasets, new_partitions
+from ml_platform.defs.assets.datasets import register_dataset_partitions
+from ml_platform.defs.dataset_planning import declared_datasets
 from ml_platform.defs.definitions import build_definitions
-from ml_platform.defs.partitions import dataset_partitions
 from ml_platform.defs.planning import dataset_runs, plan_tick, retrain_runs, still_planned
 from ml_platform.defs.resources import CrawlrResource, StorageResource
 from ml_platform.defs.resources.base import export_secrets, settings_overrides
@@ -182,10 +182,7 @@ def refresh_datasets(
     except (OSError, ValueError) as exc:  # a configured datasets file missing or malformed
         summary.failed_runs.append(f"datasets: {exc}")
         return
-    added = new_partitions(instance, sorted(specs))
-    if added:
-        assert dataset_partitions.name is not None
-        instance.add_dynamic_partitions(dataset_partitions.name, added)
+    register_dataset_partitions(instance, sorted(specs))
     for job in (JobName.DATASET_VERSIONS, JobName.FINETUNE):
         for run in dataset_runs(instance, platform.storage, job):
             summary.planned.append(f"{run.job}[{run.partition_key}]: {run.reason}")
