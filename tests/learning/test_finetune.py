@@ -111,6 +111,22 @@ def test_early_stopping_keeps_the_lowest_val_loss_epoch_and_stops_after_patience
     assert accuracy == result.val_accuracy  # the best epoch's weights were restored
 
 
+def test_inspect_sees_every_epochs_network_and_changes_nothing(vit_dir: Path) -> None:
+    config = FinetuneConfig(model_name=ModelName.VIT_BASE_PATCH16_224, weights=str(vit_dir),
+                            epochs=3, patience=3, batch_size=8, learning_rate=1e-3)  # fmt: skip
+    train, val, held_out = two_colours(16), two_colours(8, 100), two_colours(8, 200)
+    plain = finetune(build_model(config, 2), train, val, config)
+    built = build_model(config, 2)
+    seen: list[tuple[int, float]] = []
+    inspected = finetune(built, train, val, config, inspect=lambda m, net: seen.append(
+        (m.epoch, evaluate(net, val, built.preprocess)[0])))  # fmt: skip
+    assert [epoch for epoch, _ in seen] == [m.epoch for m in inspected.history] == [0, 1, 2, 3]
+    assert [round(loss, 5) for _, loss in seen] == [round(m.val_loss, 5) for m in plain.history]
+    assert inspected.best_epoch == plain.best_epoch
+    assert np.allclose(predict_proba(inspected.net, held_out.images, built.preprocess),
+                       predict_proba(plain.net, held_out.images, built.preprocess))  # fmt: skip
+
+
 def test_rebuilt_network_gives_the_same_answers(vit_dir: Path) -> None:
     config = FinetuneConfig(model_name=ModelName.VIT_BASE_PATCH16_224, weights=str(vit_dir))
     built = build_model(config, 2)

@@ -109,3 +109,29 @@ def test_the_probe_keeps_the_l2_with_the_lowest_validation_loss() -> None:
         head = torch.nn.Linear(4, 2)
         fit_head(head, x_train, torch.from_numpy(train.labels), l2)
         assert fit.val_loss <= cross_entropy(head, x_val, torch.from_numpy(val.labels)) + 1e-3
+
+
+def smoothed_objective_gradient(
+    head: torch.nn.Linear, x: torch.Tensor, y: torch.Tensor, l2: float, smoothing: float
+) -> float:
+    head.zero_grad()
+    ce = torch.nn.functional.cross_entropy(head(x), y, label_smoothing=smoothing)
+    (ce + l2 * head.weight.pow(2).sum()).backward()  # type: ignore[no-untyped-call]
+    return float(sum(p.grad.norm() ** 2 for p in head.parameters() if p.grad is not None) ** 0.5)
+
+
+def test_the_probe_fits_the_label_smoothed_loss_that_fine_tuning_goes_on_to_minimise() -> None:
+    red, blue = (200, 30, 30), (30, 30, 200)
+    images = [noisy(red if i % 2 else blue, i) for i in range(16)]
+    labels = np.arange(16, dtype=np.int64) % 2
+    train, val = LabelledImages(images[:10], labels[:10]), LabelledImages(images[10:], labels[10:])
+    torch.manual_seed(0)
+    net = ClassifierNet(Tiny(), "fc")
+    fit = probe_head(net, train, val, SPEC, label_smoothing=0.1)
+    x, y = frozen_features(net, train, SPEC), torch.from_numpy(train.labels)
+    at_optimum = smoothed_objective_gradient(net.head, x, y, fit.l2, 0.1)
+    plain = torch.nn.Linear(4, 2)
+    fit_head(plain, x, y, fit.l2)  # the same L2, fitted without smoothing
+    assert at_optimum < 1e-3 < smoothed_objective_gradient(plain, x, y, fit.l2, 0.1)
+    with torch.no_grad():  # smoothing keeps the fitted head's logits from running off
+        assert net.head(x).abs().max() < plain(x).abs().max()

@@ -28,15 +28,25 @@ class ProbeFit:
 
 
 def probe_head(
-    net: ClassifierNet, train: LabelledImages, val: LabelledImages, spec: PreprocessSpec
+    net: ClassifierNet,
+    train: LabelledImages,
+    val: LabelledImages,
+    spec: PreprocessSpec,
+    label_smoothing: float = 0.0,
 ) -> ProbeFit:
-    """Fit `net.head` on frozen features in place; returns the chosen fit."""
+    """Fit `net.head` on frozen features in place; returns the chosen fit.
+
+    The head minimises the loss fine-tuning goes on to minimise (`label_smoothing` included),
+    so the first fine-tuning steps start at the head's optimum and their gradients reach the
+    backbone only for what the features get wrong. A head fitted without smoothing has huge
+    logits, and smoothing's first gradients would spend the backbone's updates shrinking them.
+    The L2 strength is chosen on plain validation cross-entropy."""
     x_train, x_val = frozen_features(net, train, spec), frozen_features(net, val, spec)
     y_train, y_val = torch.from_numpy(train.labels), torch.from_numpy(val.labels)
     head = net.head
     fits: list[tuple[ProbeFit, dict[str, torch.Tensor]]] = []
     for l2 in PROBE_L2_GRID:
-        train_loss = fit_head(head, x_train, y_train, l2)
+        train_loss = fit_head(head, x_train, y_train, l2, label_smoothing)
         fit = ProbeFit(train_loss, cross_entropy(head, x_val, y_val), l2)
         fits.append((fit, {k: v.clone() for k, v in head.state_dict().items()}))
     best, state = min(fits, key=lambda f: (round(f[0].val_loss, 4), -f[0].l2))
@@ -50,14 +60,20 @@ def frozen_features(net: ClassifierNet, data: LabelledImages, spec: PreprocessSp
 
 
 def fit_head(
-    head: torch.nn.Linear, features: torch.Tensor, target: torch.Tensor, l2: float
+    head: torch.nn.Linear,
+    features: torch.Tensor,
+    target: torch.Tensor,
+    l2: float,
+    label_smoothing: float = 0.0,
 ) -> float:
-    """Fit `head` in place (L2-regularised cross-entropy); returns the training cross-entropy."""
+    """Fit `head` in place (L2-regularised cross-entropy, optionally label-smoothed); returns
+    the training cross-entropy (plain)."""
     optimizer = torch.optim.LBFGS(head.parameters(), max_iter=PROBE_ITERATIONS)
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(head(features), target)
+        ce = torch.nn.functional.cross_entropy
+        loss = ce(head(features), target, label_smoothing=label_smoothing)
         loss = loss + l2 * head.weight.pow(2).sum()
         loss.backward()  # type: ignore[no-untyped-call]
         return loss

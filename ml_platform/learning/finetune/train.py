@@ -84,6 +84,7 @@ class FinetuneResult:
 
 
 EpochCallback = Callable[[EpochMetrics], None]
+NetworkCallback = Callable[[EpochMetrics, ClassifierNet], None]
 Candidate = tuple[EpochMetrics, dict[str, Any]]
 
 
@@ -102,8 +103,13 @@ def finetune(
     val: LabelledImages,
     config: FinetuneConfig,
     on_epoch: EpochCallback | None = None,
+    inspect: NetworkCallback | None = None,
 ) -> FinetuneResult:
-    """Fine-tune `built.net` on `train`; keep the epoch with the lowest `val` loss."""
+    """Fine-tune `built.net` on `train`; keep the epoch with the lowest `val` loss.
+
+    `inspect`, for diagnostics, sees every epoch's evaluated network (epoch 0: the probe)
+    read-only, e.g. a benchmark scoring a held-out set per epoch; it never steers selection.
+    """
     if len(train) == 0 or len(val) == 0:
         raise ValueError(
             f"fine-tuning needs training and validation images; got {len(train)} and {len(val)}"
@@ -116,9 +122,11 @@ def finetune(
     history: list[EpochMetrics] = []
     if config.probe_head:  # epoch 0: the pretrained features with a fitted head
         started = _clock()
-        fit = probe_head(net, train, val, spec)
+        fit = probe_head(net, train, val, spec, config.label_smoothing)
         log.info("linear probe: L2 %s, val loss %.3f", fit.l2, fit.val_loss)
         history.append(_measure(net, val, spec, 0, config, fit.train_loss, started, len(train)))
+        if inspect is not None:
+            inspect(history[-1], net)
     stepper = _stepper(net, config, len(train))
     best = _candidate(net, history[0]) if history else None
     for epoch in range(1, config.epochs + 1):
@@ -128,6 +136,8 @@ def finetune(
         history.append(_measure(scored, val, spec, epoch, config, loss, started, len(train)))
         if on_epoch is not None:
             on_epoch(history[-1])
+        if inspect is not None:
+            inspect(history[-1], scored)
         if best is None or _score(history[-1]) > _score(best[0]):
             best = _candidate(scored, history[-1])
         elif epoch - best[0].epoch >= config.patience:
