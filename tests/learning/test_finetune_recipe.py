@@ -93,13 +93,18 @@ def test_the_weight_average_trails_the_trained_weights() -> None:
     assert torch.allclose(net.head.bias, torch.full((2,), 4.0))
 
 
-def test_the_probe_keeps_the_l2_with_the_lowest_validation_loss() -> None:
+def red_blue_probe_setup() -> tuple[LabelledImages, LabelledImages, ClassifierNet]:
+    """Train and validation sets of noisy red and blue images, and a seeded tiny network."""
     red, blue = (200, 30, 30), (30, 30, 200)
     images = [noisy(red if i % 2 else blue, i) for i in range(16)]
     labels = np.arange(16, dtype=np.int64) % 2
     train, val = LabelledImages(images[:10], labels[:10]), LabelledImages(images[10:], labels[10:])
     torch.manual_seed(0)
-    net = ClassifierNet(Tiny(), "fc")
+    return train, val, ClassifierNet(Tiny(), "fc")
+
+
+def test_the_probe_keeps_the_l2_with_the_lowest_validation_loss() -> None:
+    train, val, net = red_blue_probe_setup()
     fit = probe_head(net, train, val, SPEC)
     assert fit.l2 in PROBE_L2_GRID
     loss, accuracy = evaluate(net, val, SPEC)
@@ -121,12 +126,7 @@ def smoothed_objective_gradient(
 
 
 def test_the_probe_fits_the_label_smoothed_loss_that_fine_tuning_goes_on_to_minimise() -> None:
-    red, blue = (200, 30, 30), (30, 30, 200)
-    images = [noisy(red if i % 2 else blue, i) for i in range(16)]
-    labels = np.arange(16, dtype=np.int64) % 2
-    train, val = LabelledImages(images[:10], labels[:10]), LabelledImages(images[10:], labels[10:])
-    torch.manual_seed(0)
-    net = ClassifierNet(Tiny(), "fc")
+    train, val, net = red_blue_probe_setup()
     fit = probe_head(net, train, val, SPEC, label_smoothing=0.1)
     x, y = frozen_features(net, train, SPEC), torch.from_numpy(train.labels)
     at_optimum = smoothed_objective_gradient(net.head, x, y, fit.l2, 0.1)
