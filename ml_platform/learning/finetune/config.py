@@ -39,8 +39,9 @@ class FinetuneConfig:
     (efficientnet_lite0); None means the architecture's default (`models.DEFAULT_WEIGHTS`).
     `train_blocks` limits how much of the backbone learns: the last N blocks of
     efficientnet_lite0 (None: all of it); transformers architectures always train fully.
-    The recipe is LP-FT: `probe_head` first fits the new head on frozen features (its L2
-    chosen on validation; early epochs then do not wreck the pretrained features), and the
+    The recipe is LP-FT: `probe_head` first fits the new head on frozen features, on the
+    training loss (`label_smoothing` included) with its L2 chosen on validation, so early
+    epochs do not wreck the pretrained features; the
     probed model is epoch 0, a candidate like any other epoch. Then AdamW trains the network,
     the learning rate rising linearly over `warmup_epochs` and decaying by a cosine to zero
     at `epochs`; the head's rate is `head_lr_multiplier` times the backbone's. With
