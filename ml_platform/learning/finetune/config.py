@@ -41,8 +41,8 @@ class FinetuneConfig:
     efficientnet_lite0 (None: all of it); transformers architectures always train fully.
     The recipe is LP-FT: `probe_head` first fits the new head on frozen features, on the
     training loss (`label_smoothing` included) with its L2 chosen on validation, so early
-    epochs do not wreck the pretrained features; the
-    probed model is epoch 0, a candidate like any other epoch. Then AdamW trains the network,
+    epochs do not wreck the pretrained features; the probed model is epoch 0, a candidate
+    like any other epoch. Then AdamW trains the network,
     the learning rate rising linearly over `warmup_epochs` and decaying by a cosine to zero
     at `epochs`; the head's rate is `head_lr_multiplier` times the backbone's. With
     `ema_decay` > 0 an exponential moving average of the weights (per step) is what is
