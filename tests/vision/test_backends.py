@@ -197,6 +197,26 @@ def test_a_dynamic_int8_model_is_not_remade_when_the_static_recipe_changes(
     assert getattr(again, "backend", None) is Backend.ONNX_INT8
 
 
+def test_an_int8_model_checked_on_another_kind_of_cpu_is_remade(tmp_path: Path) -> None:
+    source = build(DINO, tmp_path, "torch")
+    opts = options(tmp_path, "onnx-int8", int8_mode="dynamic")
+    calls: list[Path] = []
+
+    def counting(source: Path, out: Path, input_name: str, sample: np.ndarray) -> None:
+        calls.append(out)
+        quantize_dynamic_int8(source, out, input_name, sample)
+
+    maker = dataclasses.replace(torch_maker(source, opts), quantizers={Int8Mode.DYNAMIC: counting})
+    torch_with_backend(source, opts, maker)
+    entry = maker.entry(Backend.ONNX_INT8)
+    record = ExportRecord.from_json(entry.record_path.read_text())
+    assert record.cpu == maker.cpu
+    entry.write_record(dataclasses.replace(record, cpu="x86_64 no-int8-dot-elsewhere"))
+    torch_with_backend(source, opts, maker)
+    assert len(calls) == 2
+    assert ExportRecord.from_json(entry.record_path.read_text()).cpu == maker.cpu
+
+
 def test_an_export_record_ignores_keys_a_newer_version_wrote() -> None:
     record = ExportRecord("onnx", True, 0.999, 0.998, 10.0, "synthetic")
     text = record.to_json().replace('"accepted"', '"from_the_future": 1, "accepted"')

@@ -162,9 +162,10 @@ def _build_transformers(config: FinetuneConfig, num_classes: int) -> BuiltModel:
     from transformers import AutoModelForImageClassification
 
     source = config.weights or DEFAULT_WEIGHTS[config.model_name]
-    labels = {"num_labels": num_classes, "ignore_mismatched_sizes": True}
     try:
-        body = AutoModelForImageClassification.from_pretrained(source, **labels)
+        body = AutoModelForImageClassification.from_pretrained(
+            source, num_labels=num_classes, ignore_mismatched_sizes=True
+        )
         weights = BaseWeights(source, _hf_revision(body, source), WeightsStatus.PRETRAINED)
     except (OSError, ValueError) as exc:
         _random_or_raise(config, f"{config.model_name} weights {source!r} cannot be loaded: {exc}")

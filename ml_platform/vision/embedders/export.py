@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from ml_platform.vision.embedders.backends import Int8Mode
-from ml_platform.vision.embedders.static_int8 import DEFAULT_RECIPE, quantize_static_recipe
+from ml_platform.vision.embedders.int8_cpu import this_cpu
+from ml_platform.vision.embedders.static_int8 import platform_recipe, quantize_static_recipe
 
 log = logging.getLogger(__name__)
 
@@ -57,19 +58,25 @@ def export_onnx(
 
 
 def quantize_dynamic_int8(source: Path, out: Path, input_name: str, sample: np.ndarray) -> None:
-    """Weights INT8, activations quantised per batch at run time (MatMul-heavy models)."""
+    """Weights INT8, activations quantised per batch at run time (MatMul-heavy models);
+    7-bit weights on a CPU whose u8s8 products can saturate (int8_cpu)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     del input_name, sample  # dynamic quantisation needs no calibration data
     with quiet_quantization():
-        quantize_dynamic(str(source), str(out), weight_type=QuantType.QInt8)
+        quantize_dynamic(
+            str(source),
+            str(out),
+            weight_type=QuantType.QInt8,
+            reduce_range=this_cpu().saturates,
+        )
 
 
 def quantize_static_int8(source: Path, out: Path, input_name: str, sample: np.ndarray) -> None:
     """QDQ INT8 with activation ranges calibrated on ``sample`` (convolutional models), by
-    the platform's recipe (static_int8.DEFAULT_RECIPE)."""
+    the platform's recipe for this CPU (static_int8.platform_recipe)."""
     with quiet_quantization():
-        quantize_static_recipe(source, out, input_name, sample, DEFAULT_RECIPE)
+        quantize_static_recipe(source, out, input_name, sample, platform_recipe())
 
 
 class _DropOnnxruntimeChatter(logging.Filter):

@@ -33,6 +33,7 @@ class ExportRecord:
     int8_mode: str | None = None
     reason: str = ""
     recipe: str = ""  # INT8: the static recipe's label (a static model is stale when changed)
+    cpu: str = ""  # INT8: the CPU class it was checked on (int8_cpu; stale on another class)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)

@@ -1,18 +1,22 @@
 """Static (calibrated) INT8 quantisation of an ONNX model: the recipe and the node choice.
 
 `StaticRecipe` holds every knob onnxruntime's ``quantize_static`` offers that changes the
-result on a CNN; `DEFAULT_RECIPE` is the one the platform uses, picked by measurement
-(benchmarks/int8_recipes.py on EfficientNet-Lite0 and the pet photos, docs/embedding_types.md).
+result on a CNN; `DEFAULT_RECIPE` is the one the platform uses on a CPU with INT8 dot products
+(VNNI), picked by measurement (benchmarks/int8_recipes.py on EfficientNet-Lite0 and the pet
+photos, docs/embedding_types.md); `recipe_for` adds ``reduce_range`` on a CPU without them,
+as onnxruntime advises (see `int8_cpu`). `platform_recipe()` is the one for this machine.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
+
+from ml_platform.vision.embedders.int8_cpu import Int8Cpu, this_cpu
 
 STATIC_CALIBRATION_BATCH = 8
 WEIGHTED_OPS = ("Conv", "MatMul", "Gemm")
@@ -60,6 +64,16 @@ class StaticRecipe:
 
 
 DEFAULT_RECIPE = StaticRecipe()
+
+
+def recipe_for(cpu: Int8Cpu) -> StaticRecipe:
+    """The platform's recipe on ``cpu``: 7-bit weights where u8s8 products can saturate."""
+    return replace(DEFAULT_RECIPE, reduce_range=cpu.saturates)
+
+
+def platform_recipe() -> StaticRecipe:
+    """The recipe for this machine's CPU."""
+    return recipe_for(this_cpu())
 
 
 def quantize_static_recipe(

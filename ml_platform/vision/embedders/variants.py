@@ -3,7 +3,9 @@
 A variant is made once per (model id, revision, architecture, backend) and kept under the
 ONNX cache with a record of its drift check: the mean cosine between its embeddings and the
 fp32 reference's on the calibration sample must reach 0.99, else it is refused, the refusal
-is recorded, and the embedder falls back to the next slower backend, saying so.
+is recorded, and the embedder falls back to the next slower backend, saying so. INT8 numerics
+depend on the CPU (int8_cpu): an INT8 record names the CPU class and the static recipe it was
+made with, and one made on another class or with another recipe is remade here.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from ml_platform.vision.embedders.backends import (
 from ml_platform.vision.embedders.base import Embedder, EmbedderOptions, l2_normalize
 from ml_platform.vision.embedders.calibration import sample_pixels
 from ml_platform.vision.embedders.export import QUANTIZERS, Quantizer, int8_modes
+from ml_platform.vision.embedders.int8_cpu import this_cpu
 from ml_platform.vision.embedders.onnx_cache import CacheEntry, ExportRecord
-from ml_platform.vision.embedders.static_int8 import DEFAULT_RECIPE
+from ml_platform.vision.embedders.static_int8 import platform_recipe
 
 log = logging.getLogger(__name__)
 SPEED_TIE = 0.9  # speeds this close count as equal (timing on a shared machine is noisy)
@@ -88,7 +91,9 @@ class VariantMaker:
     first_passing_mode: bool = False
     quantizers: Mapping[Int8Mode, Quantizer] = field(default_factory=lambda: dict(QUANTIZERS))
     threshold: float = DRIFT_THRESHOLD
-    recipe: str = DEFAULT_RECIPE.label  # static INT8 models made with another are remade
+    # INT8 models made with another static recipe, or on another CPU class, are remade
+    recipe: str = field(default_factory=lambda: platform_recipe().label)
+    cpu: str = field(default_factory=lambda: this_cpu().label)
 
     def build(self, backend: Backend) -> Embedder | None:
         """The variant, made (and recorded) on first use; None when its drift was refused."""
@@ -96,8 +101,9 @@ class VariantMaker:
         record = entry.read_record()
         if record is not None and not self._current(record):
             log.info(
-                "%s: %s was made with INT8 recipe %r; remaking it with %r",
-                self.reference.embedder.name, backend.value, record.recipe, self.recipe,
+                "%s: %s was made with INT8 recipe %r on CPU %r; remaking it with %r on %r",
+                self.reference.embedder.name, backend.value, record.recipe, record.cpu,
+                self.recipe, self.cpu,
             )  # fmt: skip
             record = None
         if record is None:
@@ -112,9 +118,13 @@ class VariantMaker:
         return self.load(backend, entry.model_path)
 
     def _current(self, record: ExportRecord) -> bool:
-        """False for a static INT8 record made with another recipe (a dynamic one stays)."""
-        static = record.backend == Backend.ONNX_INT8.value and record.int8_mode == "static"
-        return not static or record.recipe == self.recipe
+        """False for an INT8 record made on another CPU class (records older than the
+        CPU field count as made here) or, when static, with another recipe."""
+        if record.backend != Backend.ONNX_INT8.value:
+            return True
+        if record.cpu and record.cpu != self.cpu:
+            return False
+        return record.int8_mode != "static" or record.recipe == self.recipe
 
     def _make(self, backend: Backend, entry: CacheEntry) -> ExportRecord:
         if backend is Backend.ONNX:
@@ -161,7 +171,7 @@ class VariantMaker:
                 path.unlink(missing_ok=True)
         summary = "; ".join(_describe(r, self.threshold) for r, _ in trials)
         chosen = best[0] if best is not None else min(trials, key=lambda t: t[0].mean_cosine)[0]
-        return replace(chosen, reason=summary, recipe=self.recipe)
+        return replace(chosen, reason=summary, recipe=self.recipe, cpu=self.cpu)
 
     def _check(
         self, backend: Backend, path: Path, entry: CacheEntry, mode: Int8Mode | None
