@@ -10,7 +10,15 @@ import hashlib
 
 from ml_platform.store.blobs import Key, Store
 
-EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp"}
+EXTENSIONS = {
+    "JPEG": ".jpg",
+    "PNG": ".png",
+    "WEBP": ".webp",
+    "GIF": ".gif",
+    "BMP": ".bmp",
+    "HEIF": ".heic",
+    "AVIF": ".avif",
+}
 MADE_BY = "the image_catalog asset (ingestion of the image's batch)"
 
 

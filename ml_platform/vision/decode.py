@@ -6,10 +6,13 @@ side or aspect ratio would make later resizing allocate far more than the model 
 refused. JPEGs decode at a reduced scale (`Image.draft`) when a smaller size is asked for;
 other formats are reduced right after decoding. Any failure inside PIL (its plugins raise
 many exception types on hostile bytes) becomes an `ImageDecodeError` with the reason.
+Phones upload HEIC/HEIF (pillow-heif's opener, registered on first use) and AVIF (Pillow's
+own plugin); both go through the same guards.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import re
@@ -97,7 +100,16 @@ def check_dimensions(width: int, height: int, limits: DecodeLimits) -> None:
         )
 
 
+@functools.cache
+def register_heif() -> None:
+    """Teach PIL HEIC/HEIF (pillow-heif); once per process."""
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+
+
 def _open(source: bytes | Path, limits: DecodeLimits) -> Image.Image:
+    register_heif()
     Image.MAX_IMAGE_PIXELS = limits.max_pixels  # PIL refuses at twice this, on the header
     try:
         img = Image.open(io.BytesIO(source if isinstance(source, bytes) else source.read_bytes()))
@@ -111,7 +123,7 @@ def _open(source: bytes | Path, limits: DecodeLimits) -> Image.Image:
     except UnidentifiedImageError as exc:
         raise ImageDecodeError(
             "not a decodable image: the bytes are in no format PIL reads "
-            "(JPEG, PNG, GIF, WebP, TIFF, BMP, ...)"
+            "(JPEG, PNG, GIF, WebP, HEIC, AVIF, TIFF, BMP, ...)"
         ) from exc
     except Exception as exc:  # PIL plugins raise many types on hostile headers
         raise ImageDecodeError(f"not a decodable image: {_describe(exc)}") from exc
