@@ -132,15 +132,17 @@ class AttemptStatus(StrEnum):
 
 
 class Stage(StrEnum):
-    """The per-batch assets a batch needs before it is complete, in order."""
+    """The per-batch assets a batch needs before it is complete, in the order a run makes
+    them; each value is the asset's key (the asset definitions and job selections use these).
+    What each reads and which job makes it come from the Definitions (defs/batch_graph.py)."""
 
     CATALOG = "image_catalog"
     DETECTIONS = "detections"
     EMBEDDINGS = "embeddings"
+    THUMBNAILS = "thumbnails"
     CLUSTERS = "pet_clusters"
     HEROES = "pet_heroes"
     SIMILARITY = "similarity_index"
-    THUMBNAILS = "thumbnails"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Jobs: what the sensors, schedules and the CLI launch."""
+"""Jobs: what the sensors, schedules and the CLI launch (names: `JobName`; the per-batch asset
+keys: `Stage`; the planner reads these selections back through defs/batch_graph.py)."""
 
 import dagster as dg
 
@@ -7,45 +8,49 @@ from ml_platform.defs.partitions import (
     dataset_partitions,
     ingestion_batches,
 )
+from ml_platform.domain import Stage
+from ml_platform.services.planning import JobName
 
 collections_job = dg.define_asset_job(
-    "collections_job", selection=dg.AssetSelection.assets("crawlr_collections")
+    JobName.COLLECTIONS.value, selection=dg.AssetSelection.assets("crawlr_collections")
 )
 
 ingest_job = dg.define_asset_job(
-    "ingest_job",
-    selection=dg.AssetSelection.assets("image_catalog", "detections", "embeddings"),
+    JobName.INGEST.value,
+    selection=dg.AssetSelection.assets(
+        Stage.CATALOG.value, Stage.DETECTIONS.value, Stage.EMBEDDINGS.value
+    ),
     partitions_def=ingestion_batches,
 )
 
 embeddings_job = dg.define_asset_job(
-    "embeddings_job",
-    selection=dg.AssetSelection.assets("embeddings"),
+    JobName.EMBEDDINGS.value,
+    selection=dg.AssetSelection.assets(Stage.EMBEDDINGS.value),
     partitions_def=ingestion_batches,
 )
 
 training_job = dg.define_asset_job(
-    "training_job",
+    JobName.TRAINING.value,
     selection=dg.AssetSelection.assets("collection_classifier"),
     partitions_def=collection_partitions,
 )
 
 clusters_job = dg.define_asset_job(
-    "clusters_job",
+    JobName.CLUSTERS.value,
     selection=dg.AssetSelection.assets(
-        "thumbnails", "pet_clusters", "pet_heroes", "similarity_index"
+        Stage.THUMBNAILS.value, Stage.CLUSTERS.value, Stage.HEROES.value, Stage.SIMILARITY.value
     ),
     partitions_def=ingestion_batches,
 )
 
 dataset_versions_job = dg.define_asset_job(
-    "dataset_versions_job",
+    JobName.DATASET_VERSIONS.value,
     selection=dg.AssetSelection.assets("datasets"),
     partitions_def=dataset_partitions,
 )
 
 finetune_job = dg.define_asset_job(
-    "finetune_job",
+    JobName.FINETUNE.value,
     selection=dg.AssetSelection.assets("datasets", "finetuned_classifier"),
     partitions_def=dataset_partitions,
 )

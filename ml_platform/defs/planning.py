@@ -14,6 +14,7 @@ from dagster._core.definitions.data_version import DATA_VERSION_TAG
 from dagster._core.events import DagsterEventType
 
 from ml_platform.defs.assets.collections import DIGEST_TAG
+from ml_platform.defs.batch_graph import batch_graph
 from ml_platform.defs.dataset_planning import declared_datasets, finetune_runs, version_runs
 from ml_platform.defs.partitions import ingestion_batches
 from ml_platform.defs.resources import CrawlrResource, StorageResource
@@ -58,7 +59,7 @@ def done_state(instance: dg.DagsterInstance, batches: list[str]) -> DoneState:
         asset_partitions=batches,
     )
     foci_versions = {k: t[DATA_VERSION_TAG] for k, t in versions.items() if DATA_VERSION_TAG in t}
-    return DoneState(latest=latest, foci_versions=foci_versions)
+    return DoneState(latest=latest, graph=batch_graph(), foci_versions=foci_versions)
 
 
 def embedding_foci(storage: StorageResource) -> list[Focus]:

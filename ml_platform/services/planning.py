@@ -2,10 +2,12 @@
 
 Dagster owns "what is done": for each per-batch stage, the storage id of its newest
 materialization per partition, and the foci the newest `embeddings` materialization covered.
-A batch is complete when every stage has materialized and each stage is newer than the stage
-it reads. Anything else is missing work, and each missing piece maps to exactly one job run,
-named by a run key that changes only when the state does (so a retried tick asks again for
-the same run, and Dagster's run-key dedupe keeps it single).
+A batch is complete when every stage has materialized and each stage is newer than every
+stage it reads. Anything else is missing work, and each missing piece maps to exactly one job
+run, named by a run key that changes only when the state does (so a retried tick asks again
+for the same run, and Dagster's run-key dedupe keeps it single). What each stage reads and
+which job makes it are not written here: `BatchGraph` carries them as the Definitions declare
+them (`defs/batch_graph.py` reads the asset graph and the job selections).
 """
 
 from __future__ import annotations
@@ -16,17 +18,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ml_platform.domain import Stage
-
-# Each stage and the stage whose output it reads.
-UPSTREAM: dict[Stage, Stage | None] = {
-    Stage.CATALOG: None,
-    Stage.DETECTIONS: Stage.CATALOG,
-    Stage.EMBEDDINGS: Stage.DETECTIONS,
-    Stage.CLUSTERS: Stage.EMBEDDINGS,
-    Stage.HEROES: Stage.CLUSTERS,
-    Stage.SIMILARITY: Stage.EMBEDDINGS,
-    Stage.THUMBNAILS: Stage.CATALOG,
-}
 
 
 def foci_version(foci: Sequence[str]) -> str:
@@ -45,15 +36,18 @@ class JobName(StrEnum):
     FINETUNE = "finetune_job"
 
 
-JOB_OF_STAGE = {
-    Stage.CATALOG: JobName.INGEST,
-    Stage.DETECTIONS: JobName.INGEST,
-    Stage.EMBEDDINGS: JobName.INGEST,
-    Stage.CLUSTERS: JobName.CLUSTERS,
-    Stage.HEROES: JobName.CLUSTERS,
-    Stage.SIMILARITY: JobName.CLUSTERS,
-    Stage.THUMBNAILS: JobName.CLUSTERS,
-}
+# The jobs that complete a batch, in the order they run: a stage is made by the first that
+# selects it (`embeddings_job` only re-embeds when the foci in use change).
+BATCH_JOBS = (JobName.INGEST, JobName.CLUSTERS)
+
+
+@dataclass(frozen=True)
+class BatchGraph:
+    """The per-batch stages as the Definitions declare them: the stages each one reads (its
+    per-batch parents in the asset graph) and the job that makes it."""
+
+    reads: Mapping[Stage, tuple[Stage, ...]]
+    job_of: Mapping[Stage, JobName]
 
 
 @dataclass(frozen=True)
@@ -69,6 +63,7 @@ class DoneState:
     """What Dagster knows: newest materialization storage id per stage and partition."""
 
     latest: Mapping[Stage, Mapping[str, int]]
+    graph: BatchGraph
     foci_versions: Mapping[str, str] = field(default_factory=dict)
 
     def stamp(self, stage: Stage, batch: str) -> int | None:
@@ -89,13 +84,13 @@ class BatchState:
 
 def batch_state(batch: str, done: DoneState, foci: Sequence[str]) -> BatchState:
     missing, stale = [], []
-    for stage, upstream in UPSTREAM.items():
+    for stage, upstreams in done.graph.reads.items():
         stamp = done.stamp(stage, batch)
         if stamp is None:
             missing.append(stage)
             continue
-        before = done.stamp(upstream, batch) if upstream else None
-        if before is not None and before > stamp:
+        inputs = [done.stamp(upstream, batch) for upstream in upstreams]
+        if any(before is not None and before > stamp for before in inputs):
             stale.append(stage)
     embedded = done.stamp(Stage.EMBEDDINGS, batch) is not None
     changed = embedded and done.foci_versions.get(batch) != foci_version(foci)
@@ -108,8 +103,8 @@ def plan_batch(state: BatchState, done: DoneState, retry_due: int = 0) -> Planne
     todo = [*state.missing, *state.stale]
     if retry_due:
         todo.append(Stage.CATALOG)
-    ingest = [s for s in todo if JOB_OF_STAGE[s] is JobName.INGEST]
-    token = ".".join(str(done.stamp(s, key) or 0) for s in UPSTREAM)
+    ingest = [s for s in todo if done.graph.job_of[s] is JobName.INGEST]
+    token = ".".join(str(done.stamp(s, key) or 0) for s in done.graph.reads)
     if ingest:
         why = f"{', '.join(sorted(set(ingest)))} missing or stale"
         if retry_due:

@@ -1,7 +1,12 @@
-"""The planner as a pure function: what is missing, stale or new, and the one run for it."""
+"""The planner as a pure function: what is missing, stale or new, and the one run for it.
+
+The graph it plans on is the one the Definitions declare (defs/batch_graph.py)."""
 
 from __future__ import annotations
 
+import pytest
+
+from ml_platform.defs.batch_graph import batch_graph
 from ml_platform.domain import Stage
 from ml_platform.services.planning import (
     DoneState,
@@ -13,11 +18,32 @@ from ml_platform.services.planning import (
 )
 
 FOCI = ["whole_image__embed_clip_vit_b_32", "prominent_face__embed_dino_v2"]
+GRAPH = batch_graph()
 
 
 def all_done(batch: str, foci: list[str] = FOCI, base: int = 10) -> DoneState:
     latest = {stage: {batch: base + i} for i, stage in enumerate(Stage)}
-    return DoneState(latest=latest, foci_versions={batch: foci_version(foci)})
+    return DoneState(latest=latest, graph=GRAPH, foci_versions={batch: foci_version(foci)})
+
+
+def test_the_planner_reads_what_the_definitions_declare_heroes_read() -> None:
+    heroes = set(GRAPH.reads[Stage.HEROES])
+    assert heroes == {Stage.CLUSTERS, Stage.DETECTIONS, Stage.CATALOG, Stage.THUMBNAILS}
+    assert GRAPH.reads[Stage.CATALOG] == ()
+    assert GRAPH.job_of[Stage.EMBEDDINGS] is JobName.INGEST
+    assert GRAPH.job_of[Stage.THUMBNAILS] is JobName.CLUSTERS
+    assert set(GRAPH.reads) == set(Stage)
+
+
+@pytest.mark.parametrize("newer", [Stage.THUMBNAILS, Stage.DETECTIONS])
+def test_a_newer_input_of_the_heroes_re_plans_them(newer: Stage) -> None:
+    done = all_done("b1")
+    latest = {s: dict(v) for s, v in done.latest.items()}
+    latest[newer] = {"b1": 100}
+    state = batch_state("b1", DoneState(latest, GRAPH, done.foci_versions), FOCI)
+    assert Stage.HEROES in state.stale
+    (run,) = plan_batches(["b1"], DoneState(latest, GRAPH, done.foci_versions), FOCI, {})
+    assert run.job in (JobName.INGEST, JobName.CLUSTERS)
 
 
 def test_a_batch_with_every_stage_newer_than_its_input_is_complete() -> None:
@@ -30,7 +56,7 @@ def test_a_batch_killed_during_embeddings_gets_its_ingest_run_again() -> None:
     latest = {s: dict(v) for s, v in done.latest.items()}
     for stage in (Stage.EMBEDDINGS, Stage.CLUSTERS, Stage.HEROES, Stage.SIMILARITY):
         latest[stage] = {}
-    (run,) = plan_batches(["b1"], DoneState(latest=latest), FOCI, {})
+    (run,) = plan_batches(["b1"], DoneState(latest=latest, graph=GRAPH), FOCI, {})
     assert run.job is JobName.INGEST and run.partition_key == "b1"
     assert "embeddings" in run.reason
 
@@ -39,9 +65,9 @@ def test_clusters_older_than_the_embeddings_are_stale() -> None:
     done = all_done("b1")
     latest = {s: dict(v) for s, v in done.latest.items()}
     latest[Stage.EMBEDDINGS] = {"b1": 100}
-    state = batch_state("b1", DoneState(latest, done.foci_versions), FOCI)
+    state = batch_state("b1", DoneState(latest, GRAPH, done.foci_versions), FOCI)
     assert set(state.stale) == {Stage.CLUSTERS, Stage.SIMILARITY}
-    (run,) = plan_batches(["b1"], DoneState(latest, done.foci_versions), FOCI, {})
+    (run,) = plan_batches(["b1"], DoneState(latest, GRAPH, done.foci_versions), FOCI, {})
     assert run.job is JobName.CLUSTERS
 
 
@@ -57,14 +83,14 @@ def test_downloads_due_for_retry_re_run_the_catalog() -> None:
 
 
 def test_the_run_key_changes_only_when_the_state_does() -> None:
-    empty = DoneState(latest={})
+    empty = DoneState(latest={}, graph=GRAPH)
     first = plan_batches(["b1"], empty, FOCI, {})
     again = plan_batches(["b1"], empty, FOCI, {})
     assert first == again  # a retried tick asks for the same run: Dagster dedupes it
     done = all_done("b1")
     latest = {s: dict(v) for s, v in done.latest.items()}
     latest[Stage.EMBEDDINGS] = {"b1": 100}
-    later = plan_batches(["b1"], DoneState(latest, done.foci_versions), FOCI, {})
+    later = plan_batches(["b1"], DoneState(latest, GRAPH, done.foci_versions), FOCI, {})
     assert later[0].run_key != first[0].run_key
 
 
