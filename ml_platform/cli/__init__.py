@@ -261,7 +261,7 @@ def serve(home: Path | None, host: str, port: int) -> None:
     from ml_platform.serving.options import options_from_settings
 
     settings = _settings(home)
-    require_home(settings)
+    require_home(settings, registry=False)  # embed, detect, zero-shot need no champion
     _export(settings)
     run_server(settings, host=host, port=port, options=options_from_settings(settings))
 

@@ -9,6 +9,7 @@ its one-line reason. `-v` prints the traceback as well. Commands that only read 
 from __future__ import annotations
 
 import traceback
+from pathlib import Path
 from typing import Any
 
 import click
@@ -70,20 +71,32 @@ def one_line(exc: BaseException) -> str:
     return redact_text(text if len(text) <= 400 else text[:400] + " ...")
 
 
-def require_home(settings: Settings) -> None:
-    """Refuse to go on when the home (or its default registry) does not exist yet."""
+def require_home(settings: Settings, *, registry: bool = True) -> None:
+    """Refuse to go on when the home does not exist yet, or (``registry``) when the sqlite
+    registry file the tracking URI names is missing. A server registry is not checked here."""
     home = settings.resolved_home
     if not home.is_dir():
         raise MissingHomeError(
             f"no platform home at {home}; run `ml-platform demo` or `ml-platform run` to make "
             "one, or point --home / ML_PLATFORM_HOME at an existing one"
         )
-    registry = settings.mlflow_dir / "mlflow.db"
-    if settings.tracking_uri.startswith("sqlite:///") and not registry.is_file():
+    path = sqlite_file(settings.tracking_uri)
+    if registry and path is not None and not path.is_file():
         raise MissingHomeError(
-            f"{home} has no model registry ({registry}); run `ml-platform demo` or "
-            "`ml-platform run` first, or set ML_PLATFORM_MLFLOW_TRACKING_URI"
+            f"there is no model registry at {path} (ML_PLATFORM_MLFLOW_TRACKING_URI="
+            f"{settings.tracking_uri}); run `ml-platform demo` or `ml-platform run` first, or "
+            "point ML_PLATFORM_MLFLOW_TRACKING_URI at an existing registry"
         )
+
+
+def sqlite_file(uri: str) -> Path | None:
+    """The file a ``sqlite:///`` tracking URI names; None for any other kind of store."""
+    from sqlalchemy.engine import make_url
+
+    if not uri.startswith("sqlite:"):
+        return None
+    database = make_url(uri).database
+    return Path(database) if database and database != ":memory:" else None
 
 
 def _traceback_if_verbose(ctx: click.Context) -> None:

@@ -131,3 +131,23 @@ def test_legacy_import_reports_each_entry_and_continues(tmp_path: Path) -> None:
     assert "(5000 characters)" in output
     assert "collection 7: failed" in output and "NUL" in output
     assert "collection 8: imported good.pkl version 1 (champion)" in output
+
+
+def test_the_registry_checked_is_the_one_the_tracking_uri_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ml_platform.cli.errors import MissingHomeError, require_home
+    from ml_platform.settings import Settings
+
+    home = tmp_path / "home"
+    home.mkdir()
+    elsewhere = tmp_path / "elsewhere.db"
+    elsewhere.write_bytes(b"")
+    require_home(Settings(home=home, mlflow_tracking_uri=f"sqlite:///{elsewhere}"))
+    missing = tmp_path / "missing.db"
+    with pytest.raises(MissingHomeError, match=str(missing)):
+        require_home(Settings(home=home, mlflow_tracking_uri=f"sqlite:///{missing}"))
+    with pytest.raises(MissingHomeError, match="no model registry"):
+        require_home(Settings(home=home))  # the default registry under home is missing too
+    require_home(Settings(home=home), registry=False)  # serve: embed/detect need no registry
+    require_home(Settings(home=home, mlflow_tracking_uri="http://127.0.0.1:5000"))
