@@ -37,6 +37,7 @@ class DatasetVersion:
     items: tuple[DatasetItem, ...]
     conflicts: tuple[int, ...] = ()
     created_at: str = ""
+    regrouped: tuple[str, ...] = ()  # classes split by image: too few pets (build_items)
 
     @property
     def version(self) -> str:
@@ -52,6 +53,17 @@ class DatasetVersion:
         """label -> split -> images (every split present, zeros included)."""
         found = Counter((item.label, item.split) for item in self.items)
         return {c: {s.value: found[(c, s)] for s in Split} for c in self.classes}
+
+    def groups(self) -> dict[str, int]:
+        """label -> how many groups (pets, or images without one) its items form."""
+        return {c: len({i.group for i in self.items if i.label == c}) for c in self.classes}
+
+    def short_classes(self) -> dict[str, dict[str, int]]:
+        """Classes with no training or no validation image: label -> their split counts."""
+        return {
+            c: split for c, split in self.counts().items()
+            if not split[Split.TRAIN.value] or not split[Split.VAL.value]
+        }  # fmt: skip
 
     def split_totals(self) -> dict[str, int]:
         found = Counter(item.split for item in self.items)
@@ -69,11 +81,11 @@ def make_version(
     fractions: SplitFractions,
 ) -> DatasetVersion:
     labels, conflicts = label_images(spec, images, accepted)
-    items = build_items(spec, images, labels, fractions)
+    items, regrouped = build_items(spec, images, labels, fractions)
     return DatasetVersion(
         dataset=spec.name, digest=dataset_digest(spec, items), classes=tuple(spec.labels),
         collections=spec.collections, items=tuple(items), conflicts=tuple(conflicts),
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"), regrouped=tuple(regrouped),
     )  # fmt: skip
 
 
@@ -83,7 +95,7 @@ def _payload(version: DatasetVersion) -> dict[str, Any]:
         "classes": list(version.classes), "collections": version.collections,
         "conflicts": list(version.conflicts), "created_at": version.created_at,
         "counts": version.counts(), "split_totals": version.split_totals(),
-        "source_totals": version.source_totals(),
+        "source_totals": version.source_totals(), "regrouped": list(version.regrouped),
         "items": [
             {"image_id": i.image_id, "label": i.label, "split": i.split.value, "group": i.group,
              "source": i.source.value}
@@ -116,4 +128,5 @@ def read_version(layout: Layout, name: str, version: str | None = None) -> Datas
         dataset=data["dataset"], digest=data["digest"], classes=tuple(data["classes"]),
         collections={str(k): int(v) for k, v in data["collections"].items()}, items=items,
         conflicts=tuple(data["conflicts"]), created_at=data["created_at"],
+        regrouped=tuple(data.get("regrouped", ())),
     )  # fmt: skip

@@ -14,7 +14,10 @@ classes is ambiguous and left out (listed as a conflict).
 A version is a deterministic train/val/test split grouped by pet (one pet's photos never
 straddle splits; an image without a pet is its own group), stratified by class, and a digest
 over the classes and every (image, label, split, source): a changed membership or an accepted
-label makes a new version.
+label makes a new version. A class with too few groups for a validation and a test group (3)
+is split by image instead (its pets may then straddle splits: the version lists it under
+`regrouped`); a class with too few images even then has no validation image, which the
+`datasets` asset's blocking check reports (`short_classes`).
 """
 
 from __future__ import annotations
@@ -198,18 +201,40 @@ def build_items(
     images: Sequence[IngestedImage],
     labels: Mapping[int, tuple[str, LabelSource]],
     fractions: SplitFractions,
-) -> list[DatasetItem]:
-    """Every labelled image with its split; a pet's group takes its most common label."""
+) -> tuple[list[DatasetItem], list[str]]:
+    """Every labelled image with its split (a pet's group takes its most common label), and
+    the classes grouped by image because their groups were too few to split."""
     groups = {e.image.id: group_of(e) for e in images if e.image.id in labels}
-    votes: dict[str, Counter[str]] = defaultdict(Counter)
-    for image_id, group in groups.items():
-        votes[group][labels[image_id][0]] += 1
-    group_label = {g: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for g, c in votes.items()}
-    splits = assign_splits(spec.name, group_label, fractions)
-    return sorted(
+    short = short_classes(_group_labels(groups, labels), fractions)
+    groups = {i: f"image:{i}" if labels[i][0] in short else g for i, g in groups.items()}
+    splits = assign_splits(spec.name, _group_labels(groups, labels), fractions)
+    items = sorted(
         (DatasetItem(i, labels[i][0], splits[g], g, labels[i][1]) for i, g in groups.items()),
         key=lambda item: item.image_id,
     )
+    return items, sorted(short)
+
+
+def _group_labels(
+    groups: Mapping[int, str], labels: Mapping[int, tuple[str, LabelSource]]
+) -> dict[str, str]:
+    votes: dict[str, Counter[str]] = defaultdict(Counter)
+    for image_id, group in groups.items():
+        votes[group][labels[image_id][0]] += 1
+    return {g: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for g, c in votes.items()}
+
+
+def short_classes(group_label: Mapping[str, str], fractions: SplitFractions) -> set[str]:
+    """Classes whose groups cannot fill a validation and a test split (`split_counts`);
+    a class already one group per image gains nothing by regrouping and is left out."""
+    per_class = Counter(group_label.values())
+    with_pets = {c for g, c in group_label.items() if not g.startswith("image:")}
+    return {c for c, n in per_class.items() if not _fills_splits(n, fractions) and c in with_pets}
+
+
+def _fills_splits(groups: int, fractions: SplitFractions) -> bool:
+    test, val = split_counts(groups, fractions)
+    return (val > 0 or not fractions.val) and (test > 0 or not fractions.test)
 
 
 def dataset_digest(spec: DatasetSpec, items: Sequence[DatasetItem]) -> str:

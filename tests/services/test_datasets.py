@@ -107,3 +107,28 @@ def test_accepting_suggestions_keeps_them_marked_in_the_store(tmp_path: Path) ->
     rows = store.for_dataset("colours")
     assert store.labels("colours") == {25: "red", 26: "blue"}
     assert {r.source for r in rows} == {"label_suggestion"} and rows[0].model == "clip:tiny"
+
+
+def test_a_class_with_too_few_pets_is_split_by_image_and_says_so(tmp_path: Path) -> None:
+    """Two pets a class cannot give a val and a test pet: the class is split by image."""
+    version = make_version(SPEC, coloured_images(tmp_path, per_class=4), {}, SplitFractions())
+    assert version.regrouped == ("blue", "red")
+    assert all(c == {"train": 2, "val": 1, "test": 1} for c in version.counts().values())
+    assert version.short_classes() == {}
+    layout = Layout.for_settings(Settings(home=tmp_path))
+    write_version(layout, version)
+    assert read_version(layout, "colours").regrouped == ("blue", "red")
+
+
+def test_a_class_too_small_even_by_image_is_named_with_its_counts(tmp_path: Path) -> None:
+    version = make_version(SPEC, coloured_images(tmp_path, per_class=2), {}, SplitFractions())
+    assert version.short_classes() == {
+        "red": {"train": 2, "val": 0, "test": 0},
+        "blue": {"train": 2, "val": 0, "test": 0},
+    }
+    assert version.groups() == {"red": 2, "blue": 2}
+
+
+def test_a_class_with_enough_pets_keeps_its_pet_groups(tmp_path: Path) -> None:
+    version = make_version(SPEC, coloured_images(tmp_path), {}, SplitFractions())
+    assert version.regrouped == () and version.groups() == {"red": 6, "blue": 6}

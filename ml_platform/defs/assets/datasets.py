@@ -17,7 +17,12 @@ from ml_platform.defs.resources.models import ModelsResource
 from ml_platform.model_registry.dataset_models.naming import DatasetTag
 from ml_platform.model_registry.dataset_models.register import log_dataset_version
 from ml_platform.services.dataset_planning import DATASET_VERSION_TAG, MEMBERSHIP_TAG
-from ml_platform.services.dataset_versions import make_version, read_version, write_version
+from ml_platform.services.dataset_versions import (
+    DatasetVersion,
+    make_version,
+    read_version,
+    write_version,
+)
 from ml_platform.services.datasets import (
     SplitFractions,
     datasets_file,
@@ -31,6 +36,8 @@ from ml_platform.services.perception import stored_rgb
 from ml_platform.services.training_data import load_images
 
 GATE = "promotion_gate"
+SPLIT_CHECK = "every_class_has_validation_images"
+SPLIT_CHECK_SPEC = dg.AssetCheckSpec(SPLIT_CHECK, asset="datasets", blocking=True)
 CATALOG = dg.AssetDep("image_catalog", partition_mapping=dg.AllPartitionMapping())
 
 
@@ -44,7 +51,8 @@ def register_dataset_partitions(instance: dg.DagsterInstance, names: list[str]) 
 
 
 @dg.asset(group_name="datasets", partitions_def=dataset_partitions, deps=[CATALOG],
-          kinds={"python", "json", "mlflow"})  # fmt: skip
+          kinds={"python", "json", "mlflow"},
+          check_specs=[SPLIT_CHECK_SPEC])  # fmt: skip
 def datasets(
     context: dg.AssetExecutionContext, storage: StorageResource, mlflow: MlflowResource
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
@@ -70,7 +78,25 @@ def datasets(
         metadata=metadata,
         data_version=dg.DataVersion(version.version),
         tags={MEMBERSHIP_TAG: token},
+        check_results=[split_check(version)],
     )
+
+
+def split_check(version: DatasetVersion) -> dg.AssetCheckResult:
+    """Blocking: fine-tuning needs a training and a validation image of every class."""
+    short, groups = version.short_classes(), version.groups()
+    described = {c: {**split, "groups": groups[c]} for c, split in short.items()}
+    text = "; ".join(f"{c}: {s['train']} train, {s['val']} val from {groups[c]} groups"
+                     for c, s in short.items())  # fmt: skip
+    return dg.AssetCheckResult(
+        check_name=SPLIT_CHECK,
+        passed=not short,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(f"classes without a training or validation image: {text}; label more "
+                     "images of them") if short else "every class has train and val images",
+        metadata={"short_classes": dg.MetadataValue.json(described),
+                  "regrouped_by_image": dg.MetadataValue.json(list(version.regrouped))},
+    )  # fmt: skip
 
 
 @dg.asset(group_name="datasets", partitions_def=dataset_partitions, deps=[CATALOG],

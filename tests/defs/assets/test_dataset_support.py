@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
@@ -36,3 +38,25 @@ def test_a_failed_sanity_check_is_an_error_and_a_kept_champion_a_warning(
     result = gate_check("promotion_gate", False, reason, {"model_version": "3"})
     assert result.severity == severity and result.description == reason
     assert result.check_name == "promotion_gate" and not result.passed
+
+
+def test_a_class_without_a_validation_image_fails_the_blocking_split_check(
+    tmp_path: Path,
+) -> None:
+    from ml_platform.defs.assets.datasets import SPLIT_CHECK, datasets, split_check
+    from ml_platform.services.dataset_versions import make_version
+    from ml_platform.services.datasets import SplitFractions, parse_dataset_specs
+    from tests.finetune_home import BLUE, RED, coloured_images
+
+    spec = parse_dataset_specs({"datasets": {"c": {"classes": {"red": RED, "blue": BLUE}}}})["c"]
+    (check,) = [c for c in datasets.check_specs if c.name == SPLIT_CHECK]
+    assert check.blocking
+    small = split_check(
+        make_version(spec, coloured_images(tmp_path / "a", 2), {}, SplitFractions())
+    )
+    assert not small.passed
+    assert "red: 2 train, 0 val from 2 groups" in (small.description or "")
+    enough = split_check(
+        make_version(spec, coloured_images(tmp_path / "b", 4), {}, SplitFractions())
+    )
+    assert enough.passed
