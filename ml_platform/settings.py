@@ -346,6 +346,12 @@ class Settings(BaseSettings):
         return self.resolved_home / "data"
 
 
+def setting_default(name: str) -> str:
+    """The default `Settings` declares for field ``name``, as text: option objects that mirror
+    a setting (ServeOptions, EmbedderOptions) take their defaults from here, never retyped."""
+    return str(Settings.model_fields[name].default)
+
+
 def _check_http_url(value: str) -> str:
     from ml_platform.redact import redact_url
 

@@ -22,7 +22,7 @@ from ml_platform.serving.auth import require_token
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.middleware import CatchAll, ObserveLatency
 from ml_platform.serving.openapi import build_openapi, install_docs
-from ml_platform.serving.options import ServeOptions
+from ml_platform.serving.options import ServeOptions, options_from_settings
 from ml_platform.serving.routers import analyze, collections, health, pets, thumbnails, zero_shot
 from ml_platform.serving.routers import predict as predict_router
 from ml_platform.serving.schemas import AnalyzeRequest, ZeroShotRequest
@@ -40,7 +40,8 @@ def create_app(
     embedder_factory: EmbedderFactory | None = None,
     detector_factory: DetectorFactory | None = None,
 ) -> FastAPI:
-    """The serving app. The factories replace `get_embedder`/`get_detector` (tests, tuning)."""
+    """The serving app; ``options`` default to what the settings say (`options_from_settings`).
+    The factories replace `get_embedder`/`get_detector` (tests, tuning)."""
     app = FastAPI(
         title="ml_platform serving",
         version="1",
@@ -50,7 +51,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.serving = build_state(
-        settings, options or ServeOptions(), embedder_factory, detector_factory
+        settings, options or options_from_settings(settings), embedder_factory, detector_factory
     )
     guarded = [Depends(require_token)]
     app.include_router(analyze.router, dependencies=guarded)

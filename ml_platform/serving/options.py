@@ -1,13 +1,16 @@
-"""Serving knobs that are not (yet) platform settings, with defaults derived from settings."""
+"""Serving knobs. Those that are platform settings (ML_PLATFORM_SERVE_*, ..._SIGLIP_MODEL)
+take their defaults from `Settings`, the one place a default lives; the others are knobs of
+the server object only. `options_from_settings` is how every caller builds them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ml_platform.settings import Settings
+from ml_platform.settings import Settings, setting_default
 
-DEFAULT_SIGLIP_MODEL = "google/siglip-base-patch16-224"
+DEFAULT_SIGLIP_MODEL = setting_default("siglip_model")
+DEFAULT_REFRESH_INTERVAL_S = float(setting_default("serve_refresh_interval_s"))
 
 
 @dataclass(frozen=True)
@@ -22,7 +25,7 @@ class ServeOptions:
     as `host` (any port) or `host:port` (that port only).
     """
 
-    refresh_interval_s: float = 30.0
+    refresh_interval_s: float = DEFAULT_REFRESH_INTERVAL_S
     inference_workers: int = 1
     allowed_image_hosts: tuple[str, ...] | None = None
     image_fetch_timeout_s: float = 10.0

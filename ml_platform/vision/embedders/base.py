@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from ml_platform.domain import WeightsStatus
+from ml_platform.settings import setting_default
 from ml_platform.vision.embedders.backends import Backend, Int8Mode, parse_choice
 
 RANDOM_REVISION = "random-init"
@@ -23,17 +24,19 @@ DEFAULT_ONNX_CACHE = Path("~/.ml-platform/models/onnx")
 class EmbedderOptions:
     """Everything that decides which embedder instance ``get_embedder`` returns."""
 
-    clip_model: str = "openai/clip-vit-base-patch32"
-    dino_model: str = "facebook/dinov2-small"
+    clip_model: str = setting_default("clip_model")
+    dino_model: str = setting_default("dino_model")
     custom_types_file: Path | None = None
-    allow_random_weights: bool = False
-    device: str = "cpu"
-    batch_size: int = 32
+    allow_random_weights: bool = False  # the setting's default too (a test checks they agree)
+    device: str = setting_default("device")
+    batch_size: int = int(setting_default("embed_batch_size"))
     # Inference backend (vision/embedders/backends.py): "torch", "onnx", "onnx-int8" or
     # "auto" (the fastest whose drift check passes); per-type overrides as (type, backend).
+    # Deliberately not the platform's `embed_backend` (auto): an embedder built without
+    # settings runs its native checkpoint; `embedder_options(settings)` applies the setting.
     backend: str = "torch"
     type_backends: tuple[tuple[str, str], ...] = ()
-    int8_mode: str = "auto"
+    int8_mode: str = setting_default("embed_int8_mode")
     onnx_cache_dir: Path | None = None  # None: <default home>/models/onnx
     calibration_dir: Path | None = None  # the platform's images; None: synthetic images
 
