@@ -60,8 +60,8 @@ def main(ctx: click.Context, verbose: bool) -> None:
 @HOME_OPTION
 def demo(home: Path | None) -> None:
     """Build the built-in sample crawlr snapshot under home and run everything on it, offline."""
-    from ml_platform.demo.offline import hub_offline
     from ml_platform.demo.sample import build_sample_snapshot
+    from ml_platform.vision.hub import hub_offline
 
     settings = _settings(home)
     settings = settings.model_copy(update={"crawlr": str(settings.sample_snapshot_dir)})

@@ -80,7 +80,7 @@ def run_server(
     """Serve `create_app(settings)` with uvicorn until interrupted."""
     import uvicorn
 
-    from ml_platform.demo.offline import hub_offline
+    from ml_platform.vision.hub import hub_offline
 
     if hub_offline():  # detected once: models then load from the local cache without retries
         os.environ["HF_HUB_OFFLINE"] = "1"

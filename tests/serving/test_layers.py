@@ -10,3 +10,24 @@ def test_the_serving_app_imports_no_dagster() -> None:
     code = "import sys, ml_platform.serving.app; print('dagster' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_no_production_module_but_the_cli_imports_the_demo() -> None:
+    """The demo is a command's sample data, not a library: serving and the pipeline never
+    depend on it (what they share with it lives where its name says, e.g. vision/hub.py)."""
+    import ast
+    from pathlib import Path
+
+    import ml_platform
+
+    root = Path(ml_platform.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        relative = path.relative_to(root).as_posix()
+        if relative.startswith(("demo/", "cli/")):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])  # fmt: skip
+            offenders += [f"{relative}: {n}" for n in names if n.startswith("ml_platform.demo")]
+    assert offenders == []

@@ -1,4 +1,5 @@
-"""Is the model hub reachable? The demo falls back to random weights only when it is not."""
+"""Is the model hub reachable? Loading code goes offline (local cache only) when it is not,
+and the demo falls back to random weights only then."""
 
 from __future__ import annotations
 
