@@ -4,8 +4,7 @@
 their base weights), `net` (the trained module), `preprocessing`, `augment`, `train`.
 """
 
-from ml_platform.learning.finetune.config import Augmentation, FinetuneConfig, ModelName
-from ml_platform.learning.finetune.models import (
+from ml_platform.learning.finetune.architectures import (
     Architecture,
     BaseWeights,
     BuiltModel,
@@ -13,6 +12,7 @@ from ml_platform.learning.finetune.models import (
     build_model,
     rebuild,
 )
+from ml_platform.learning.finetune.config import Augmentation, FinetuneConfig, ModelName
 from ml_platform.learning.finetune.train import (
     EpochMetrics,
     FinetuneResult,

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel
 
+from ml_platform.learning.finetune.architectures import BuiltModel
 from ml_platform.learning.finetune.augment import POLICIES, augmented_pixels
 from ml_platform.learning.finetune.config import FinetuneConfig
 from ml_platform.learning.finetune.evaluation import (
@@ -27,7 +28,6 @@ from ml_platform.learning.finetune.evaluation import (
     pixel_batches,
     predict_proba,
 )
-from ml_platform.learning.finetune.models import BuiltModel
 from ml_platform.learning.finetune.net import ClassifierNet
 from ml_platform.learning.finetune.probe import probe_head
 from ml_platform.learning.finetune.recipe import (

@@ -22,7 +22,7 @@ from mlflow.types import ColSpec, Schema
 from numpy.typing import NDArray
 from PIL import Image
 
-from ml_platform.learning.finetune.models import Architecture, rebuild
+from ml_platform.learning.finetune.architectures import Architecture, rebuild
 from ml_platform.learning.finetune.net import ClassifierNet
 from ml_platform.learning.finetune.preprocessing import spec_from_json
 from ml_platform.learning.finetune.train import predict_proba
