@@ -7,20 +7,10 @@ import dataclasses
 import torch
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-from ml_platform.domain import BuiltinEmbeddingType, WeightsStatus
-from ml_platform.vision.embedders.base import (
-    RANDOM_REVISION,
-    EmbedderOptions,
-    EmbedderUnavailableError,
-)
-from ml_platform.vision.embedders.processor_config import spec_for_checkpoint
-from ml_platform.vision.embedders.spec_embedder import Identity
-from ml_platform.vision.embedders.torch_base import (
-    TorchEmbedder,
-    load_pretrained,
-    random_fallback_warning,
-    seeded_random_model,
-)
+from ml_platform.domain import BuiltinEmbeddingType
+from ml_platform.vision.embedders.base import RANDOM_REVISION, EmbedderOptions
+from ml_platform.vision.embedders.hub_embedding import HubEmbedding
+from ml_platform.vision.embedders.torch_base import TorchEmbedder, seeded_random_model
 from ml_platform.vision.preprocess import CLIP_MEAN, CLIP_STD, PreprocessSpec, Resample
 
 NAME = BuiltinEmbeddingType.CLIP_VIT_B_32.value
@@ -42,23 +32,18 @@ def _image_embeds(model: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
     return embeds
 
 
+CLIP = HubEmbedding(NAME, SETTING, _image_embeds, CLIP_SPEC)
+
+
 def load_clip(options: EmbedderOptions) -> TorchEmbedder:
     """Pretrained CLIP from ``options.clip_model``; random init only when allowed."""
-    try:
-        model, revision = load_pretrained(
-            CLIPVisionModelWithProjection.from_pretrained,
-            options.clip_model,
-            name=NAME,
-            setting=SETTING,
-        )
-    except EmbedderUnavailableError as exc:
-        if not options.allow_random_weights:
-            raise
-        random_fallback_warning(NAME, options.clip_model, exc)
-        return random_clip(options)
-    spec = spec_for_checkpoint(options.clip_model, CLIP_SPEC)
-    dim = int(model.config.projection_dim)
-    return _embedder(model, options, revision, WeightsStatus.PRETRAINED, spec, dim)
+    return CLIP.load(
+        CLIPVisionModelWithProjection.from_pretrained,
+        options.clip_model,
+        options,
+        lambda config: int(config.projection_dim),
+        random_clip,
+    )
 
 
 def random_clip(options: EmbedderOptions, config: CLIPVisionConfig | None = None) -> TorchEmbedder:
@@ -72,23 +57,4 @@ def random_clip(options: EmbedderOptions, config: CLIPVisionConfig | None = None
         raise ValueError(f"{NAME}: image_size must be one int, got {side!r}")
     spec = dataclasses.replace(CLIP_SPEC, crop_height=side, crop_width=side, resize_short_side=side)
     dim = int(config.projection_dim)
-    return _embedder(model, options, RANDOM_REVISION, WeightsStatus.RANDOM, spec, dim)
-
-
-def _embedder(
-    model: torch.nn.Module,
-    options: EmbedderOptions,
-    revision: str,
-    weights: WeightsStatus,
-    spec: PreprocessSpec,
-    dim: int,
-) -> TorchEmbedder:
-    return TorchEmbedder(
-        Identity(NAME, options.clip_model, revision, weights),
-        model=model,
-        forward=_image_embeds,
-        dim=dim,
-        spec=spec,
-        batch_size=options.batch_size,
-        device=options.device,
-    )
+    return CLIP.wrap(model, options.clip_model, options, RANDOM_REVISION, spec, dim)

@@ -5,20 +5,10 @@ from __future__ import annotations
 import torch
 from transformers import Dinov2Config, Dinov2Model
 
-from ml_platform.domain import BuiltinEmbeddingType, WeightsStatus
-from ml_platform.vision.embedders.base import (
-    RANDOM_REVISION,
-    EmbedderOptions,
-    EmbedderUnavailableError,
-)
-from ml_platform.vision.embedders.processor_config import spec_for_checkpoint
-from ml_platform.vision.embedders.spec_embedder import Identity
-from ml_platform.vision.embedders.torch_base import (
-    TorchEmbedder,
-    load_pretrained,
-    random_fallback_warning,
-    seeded_random_model,
-)
+from ml_platform.domain import BuiltinEmbeddingType
+from ml_platform.vision.embedders.base import RANDOM_REVISION, EmbedderOptions
+from ml_platform.vision.embedders.hub_embedding import HubEmbedding
+from ml_platform.vision.embedders.torch_base import TorchEmbedder, seeded_random_model
 from ml_platform.vision.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessSpec, Resample
 
 NAME = BuiltinEmbeddingType.DINO_V2.value
@@ -64,20 +54,18 @@ def _cls_token(model: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
     return pooled
 
 
+DINO = HubEmbedding(NAME, SETTING, _cls_token, DINO_SPEC)
+
+
 def load_dino(options: EmbedderOptions) -> TorchEmbedder:
     """Pretrained DINOv2 from ``options.dino_model``; random init only when allowed."""
-    try:
-        model, revision = load_pretrained(
-            Dinov2Model.from_pretrained, options.dino_model, name=NAME, setting=SETTING
-        )
-    except EmbedderUnavailableError as exc:
-        if not options.allow_random_weights:
-            raise
-        random_fallback_warning(NAME, options.dino_model, exc)
-        return random_dino(options)
-    spec = spec_for_checkpoint(options.dino_model, DINO_SPEC)
-    dim = int(model.config.hidden_size)
-    return _embedder(model, options, revision, WeightsStatus.PRETRAINED, spec, dim)
+    return DINO.load(
+        Dinov2Model.from_pretrained,
+        options.dino_model,
+        options,
+        lambda config: int(config.hidden_size),
+        random_dino,
+    )
 
 
 def random_dino(options: EmbedderOptions, config: Dinov2Config | None = None) -> TorchEmbedder:
@@ -91,23 +79,4 @@ def random_dino(options: EmbedderOptions, config: Dinov2Config | None = None) ->
     config = config if config is not None else variant_config(options.dino_model)
     model = seeded_random_model(lambda: Dinov2Model(config))
     dim = int(config.hidden_size)
-    return _embedder(model, options, RANDOM_REVISION, WeightsStatus.RANDOM, DINO_SPEC, dim)
-
-
-def _embedder(
-    model: torch.nn.Module,
-    options: EmbedderOptions,
-    revision: str,
-    weights: WeightsStatus,
-    spec: PreprocessSpec,
-    dim: int,
-) -> TorchEmbedder:
-    return TorchEmbedder(
-        Identity(NAME, options.dino_model, revision, weights),
-        model=model,
-        forward=_cls_token,
-        dim=dim,
-        spec=spec,
-        batch_size=options.batch_size,
-        device=options.device,
-    )
+    return DINO.wrap(model, options.dino_model, options, RANDOM_REVISION, DINO_SPEC, dim)
