@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import io
 import json
 import threading
@@ -94,12 +95,12 @@ def _handler(state: CrawlrState) -> type[BaseHTTPRequestHandler]:
             return self._send(404, b'{"error": "not found"}')
 
         def _page(self, query: dict[str, list[str]]) -> bytes:
-            ordered = sorted(state.images, key=lambda im: im["id"])
+            ordered = sorted(state.images, key=lambda im: im["id"])  # ~linear: kept sorted
             after = int(query.get("after", ["0"])[0])
             limit = int(query.get("limit", ["100"])[0])
-            rest = [im for im in ordered if im["id"] > after]
-            page = rest[:limit]
-            cursor = str(page[-1]["id"]) if len(rest) > limit else None
+            start = bisect.bisect_right(ordered, after, key=lambda im: im["id"])
+            page = ordered[start : start + limit]
+            cursor = str(page[-1]["id"]) if len(ordered) - start > limit else None
             return json.dumps({"images": page, "next_cursor": cursor}).encode()
 
         def _labels(self, query: dict[str, list[str]]) -> bytes:

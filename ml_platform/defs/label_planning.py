@@ -1,0 +1,36 @@
+"""The label tick with Dagster's resources: the label_sensor and `ml-platform run` both call
+`apply_label_changes`, then ask the retrain planner (`defs.planning.retrain_runs`, the
+nightly schedule's) which of the collections it changed need a new training decision."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from ml_platform.defs.planning import retrain_runs
+from ml_platform.defs.resources import CrawlrResource, StorageResource
+from ml_platform.services.label_changes import LabelSyncConfig, LabelTick, label_tick
+from ml_platform.services.retraining import RetrainPolicy, RetrainReason
+
+
+def apply_label_changes(
+    crawlr: CrawlrResource, storage: StorageResource, max_pages: int = 1_000_000
+) -> LabelTick:
+    """One label tick against the configured crawlr and metadata database."""
+    config = LabelSyncConfig.from_settings(storage.settings(), max_pages)
+    with crawlr.client() as client:
+        return label_tick(client, storage.metadata(), config)
+
+
+def label_retrains(
+    instance: dg.DagsterInstance,
+    storage: StorageResource,
+    tick: LabelTick,
+    policy: RetrainPolicy,
+) -> list[RetrainReason]:
+    """The retrain planner's decisions for the collections whose labels `tick` changed (a
+    collection whose new labels match its last decision, or with too few members, is left
+    out by the planner itself)."""
+    changed = set(tick.collections)
+    if not changed:
+        return []
+    return [r for r in retrain_runs(instance, storage, policy) if r.collection_id in changed]
