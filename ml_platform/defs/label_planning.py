@@ -11,14 +11,22 @@ from ml_platform.defs.resources import CrawlrResource, StorageResource
 from ml_platform.services.label_changes import LabelSyncConfig, LabelTick, label_tick
 from ml_platform.services.retraining import RetrainPolicy, RetrainReason
 
+LABELS_CLAIM = "label_tick"
+
 
 def apply_label_changes(
     crawlr: CrawlrResource, storage: StorageResource, max_pages: int = 1_000_000
 ) -> LabelTick:
-    """One label tick against the configured crawlr and metadata database."""
-    config = LabelSyncConfig.from_settings(storage.settings(), max_pages)
-    with crawlr.client() as client:
-        return label_tick(client, storage.metadata(), config)
+    """One label tick against the configured crawlr and metadata database, under a claim:
+    the sensor and a `run` beside it never read the same pages at once."""
+    settings, db = storage.settings(), storage.metadata()
+    if not db.claim(LABELS_CLAIM, lease_s=settings.claim_lease_s):
+        return LabelTick(note="another process is applying label changes")
+    try:
+        with crawlr.client() as client:
+            return label_tick(client, db, LabelSyncConfig.from_settings(settings, max_pages))
+    finally:
+        db.release(LABELS_CLAIM)
 
 
 def label_retrains(

@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from ml_platform.defs.label_planning import LABELS_CLAIM
 from ml_platform.defs.resources import StorageResource
 from ml_platform.defs.sensors import label_sensor
 from ml_platform.services.label_changes import LABELS_CURSOR
@@ -85,3 +86,16 @@ def test_a_crawlr_failure_skips_the_tick_and_keeps_the_cursor(
     assert isinstance(result, dg.SkipReason) and "labels not read" in str(result.skip_message)
     assert StorageResource(home=str(tmp_path)).metadata().get_cursor(LABELS_CURSOR) is None
     assert isinstance(tick(instance, tmp_path, server.url), dg.SensorResult)  # next tick
+
+
+def test_a_tick_while_another_process_applies_labels_reads_nothing(
+    tmp_path: Path, server: CrawlrServer, state: CrawlrState, instance: dg.DagsterInstance
+) -> None:
+    state.relabel(1, [], [8])
+    db = StorageResource(home=str(tmp_path)).metadata()
+    assert db.claim(LABELS_CLAIM, lease_s=60, owner="other-host:1")  # e.g. `ml-platform run`
+    result = tick(instance, tmp_path, server.url)
+    assert isinstance(result, dg.SkipReason) and "another process" in str(result.skip_message)
+    assert state.hits["/labels.json"] == 0 and db.current_labels([1]) == {1: ([8], [])}
+    db.release(LABELS_CLAIM, owner="other-host:1")
+    assert isinstance(tick(instance, tmp_path, server.url), dg.SensorResult)
