@@ -4,25 +4,40 @@ real sqlite metadata database: exactly-once application, replays, crashes betwee
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from ml_platform.crawlr.client import CrawlrClient, open_crawlr
-from ml_platform.domain import ImageLabels, ImageRecord, LabelChange, LabelSource, LabelState
+from ml_platform.defs.resources import StorageResource
+from ml_platform.domain import (
+    DerivativeType,
+    Focus,
+    ImageLabels,
+    ImageRecord,
+    IngestedImage,
+    IngestStatus,
+    LabelChange,
+    LabelSource,
+    LabelState,
+)
 from ml_platform.services.label_changes import (
     LABELS_CURSOR,
     LabelSyncConfig,
     label_tick,
 )
 from ml_platform.services.retraining import label_token
+from ml_platform.services.training_data import load_images, with_labels
 from ml_platform.store.label_index import apply_labels, history
 from ml_platform.store.metadata import MetadataDB
 from tests.crawlr_server import CrawlrServer, CrawlrState
+from tests.synthetic_home import SyntheticImage, add_batch
 
 T0 = datetime(2025, 4, 1, 12, tzinfo=UTC)
 CONFIG = LabelSyncConfig(page_size=2, rescan_interval_s=6 * 3600)
@@ -204,3 +219,23 @@ def test_a_snapshot_is_rediffed_whenever_its_images_json_changes(
     changed = label_tick(reader, db, CONFIG)
     assert changed.changes == [LabelChange(1, 9, NONE, MEMBER)]
     assert history(db)[0]["source"] == "snapshot"
+
+
+def test_training_reads_the_current_labels_not_those_recorded_at_ingestion(
+    tmp_path: Path,
+) -> None:
+    storage = StorageResource(home=str(tmp_path / "home"))
+    vector = np.ones(4, np.float32)
+    images = [SyntheticImage(i, vector, members=(7,)) for i in (1, 2, 3)]
+    add_batch(storage, "b1", images, [Focus(DerivativeType.WHOLE_IMAGE, "embed_dino_v2")])
+    db = storage.metadata()
+    apply_labels(db, [ImageLabels(2, (9,), (7,), T0)], LabelSource.LABELS_JSON, "0")
+    loaded = {e.image.id: e.image for e in load_images(storage.layout())}
+    assert (loaded[2].collection_ids, loaded[2].rejected_collection_ids) == ((9,), (7,))
+    assert loaded[1].collection_ids == (7,)
+    catalog_only = with_labels(replace_id(loaded[1], 42), db.current_labels([42]))
+    assert catalog_only.image.collection_ids == (7,)  # not in the index: the catalog's labels
+
+
+def replace_id(image: ImageRecord, image_id: int) -> IngestedImage:
+    return IngestedImage(image=dataclasses.replace(image, id=image_id), status=IngestStatus.OK)
