@@ -35,10 +35,10 @@ def label_retrains(
     tick: LabelTick,
     policy: RetrainPolicy,
 ) -> list[RetrainReason]:
-    """The retrain planner's decisions for the collections whose labels `tick` changed (a
+    """The retrain planner's decisions for the collections whose labels `tick` settled (a
     collection whose new labels match its last decision, or with too few members, is left
-    out by the planner itself)."""
-    changed = set(tick.collections)
+    out by the planner itself; a scan spread over ticks is retrained once, at its end)."""
+    changed = set(tick.settled)
     if not changed:
         return []
     return [r for r in retrain_runs(instance, storage, policy) if r.collection_id in changed]

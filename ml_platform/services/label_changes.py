@@ -23,7 +23,7 @@ from ml_platform.crawlr.client import CrawlrClient, fetch_images_page, fetch_lab
 from ml_platform.crawlr.labels import labels_of_feed
 from ml_platform.domain import LabelChange, LabelSource, LabelsPage
 from ml_platform.settings import Settings
-from ml_platform.store.label_index import apply_labels
+from ml_platform.store.label_index import apply_labels, changed_collections
 from ml_platform.store.metadata import MetadataDB, utcnow
 
 log = logging.getLogger(__name__)
@@ -54,11 +54,21 @@ class LabelTick:
     malformed: list[str] = field(default_factory=list)  # skipped rows, with the reason
     complete: bool = True  # False where max_pages stopped a scan before the end
     note: str = ""
+    scan_changed: list[int] = field(default_factory=list)  # a finished scan: all it changed
 
     @property
     def collections(self) -> list[int]:
         """The collections whose labels this tick changed."""
         return sorted({c.collection_id for c in self.changes})
+
+    @property
+    def settled(self) -> list[int]:
+        """The changed collections whose new labels are complete, ready for retraining: this
+        tick's, or, for a feed rescan or snapshot scan spread over several ticks, nothing until
+        its last page and then every collection the whole scan changed (one training run)."""
+        if self.source is LabelSource.LABELS_JSON:
+            return self.collections
+        return self.scan_changed if self.complete else []
 
     def summary(self) -> str:
         if self.source is None:
@@ -174,13 +184,19 @@ def _scan(
         end = page.next_cursor is None
         ahead = replace(state, after=page.next_cursor, done=end,
                         finished_at=now.isoformat() if end else None)  # fmt: skip
-        ref = f"{state.key[:16]}@{state.after or 'start'}"
+        ref = f"{scan_ref(state.key)}{state.after or 'start'}"
         _apply(db, tick, page, source, ref, (name, ahead.dumps()))
         state = ahead
         if end:
+            tick.scan_changed = changed_collections(db, source, scan_ref(state.key))
             return tick
     tick.complete = False
     return tick
+
+
+def scan_ref(key: str) -> str:
+    """The history's `source_ref` prefix of one scan (its pages append their cursor)."""
+    return f"{key[:32]}@"
 
 
 def _apply(

@@ -196,3 +196,16 @@ def history(db: MetadataDB, image_id: int | None = None) -> list[dict[str, Any]]
 def last_history_id(db: MetadataDB) -> int:
     with db.transaction() as conn:
         return int(conn.execute(sa.select(sa.func.max(label_history.c.id))).scalar() or 0)
+
+
+def changed_collections(db: MetadataDB, source: LabelSource, ref_prefix: str) -> list[int]:
+    """The collections the pages of one scan changed (their `source_ref` starts with
+    `ref_prefix`)."""
+    query = (
+        sa.select(label_history.c.collection_id)
+        .where(label_history.c.source == source.value)
+        .where(label_history.c.source_ref.startswith(ref_prefix, autoescape=True))
+        .distinct()
+    )
+    with db.transaction() as conn:
+        return sorted(int(row[0]) for row in conn.execute(query))

@@ -194,11 +194,14 @@ def test_a_rescan_cut_short_resumes_where_it_stopped(
     server: CrawlrServer, state: CrawlrState, db: MetadataDB
 ) -> None:
     state.serves_labels = False
-    state.relabel(5, [])
+    state.relabel(1, [7, 9], [8])  # on the first page
+    state.relabel(5, [])  # on the third
     one_page = LabelSyncConfig(page_size=2, rescan_interval_s=3600, max_pages=1)
     ticks = [label_tick(client(server), db, one_page, now=T0) for _ in range(3)]
     assert [t.complete for t in ticks] == [False, False, True]
-    assert [len(t.changes) for t in ticks] == [0, 0, 2]  # image 5 is on the third page
+    assert [len(t.changes) for t in ticks] == [1, 0, 2]
+    # retrained once, when the scan is complete, for everything the whole scan changed
+    assert [t.settled for t in ticks] == [[], [], [7, 8, 9]]
     assert state.hits["/images.json"] == 3  # no page read twice
     assert label_tick(client(server), db, one_page, now=T0).source is None
 
