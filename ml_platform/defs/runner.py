@@ -111,9 +111,8 @@ def run_once(
 ) -> RunSummary:
     """Execute what the planner sensor would request, round after round, until nothing is
     missing; then the label sensor's tick (crawlr's label changes); then what the nightly
-    schedule would train. Runs of one partition are claimed
-    in the metadata database, so two `run`s (or `run` beside the daemon) never execute the
-    same partition at once."""
+    schedule would train. Runs of one partition are claimed in the metadata database, so two
+    `run`s (or `run` beside the daemon) never execute the same partition at once."""
     started = time.perf_counter()
     platform = Platform.for_settings(settings, allow_random_weights)
     defs, instance = platform.definitions(), instance_for(settings)
