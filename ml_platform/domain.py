@@ -91,6 +91,51 @@ class ImagePage:
     malformed: tuple[str, ...] = ()  # reasons for entries that broke the contract, skipped
 
 
+class LabelState(StrEnum):
+    """What an image is to one collection: a member, an explicit rejection, or neither."""
+
+    MEMBER = "member"
+    REJECTED = "rejected"
+    NONE = "none"
+
+
+class LabelSource(StrEnum):
+    """Where a label change was read: crawlr's labels endpoint, a feed rescan, a snapshot."""
+
+    LABELS_JSON = "labels.json"
+    RESCAN = "rescan"
+    SNAPSHOT = "snapshot"
+
+
+@dataclass(frozen=True)
+class ImageLabels:
+    """An image's current labels as crawlr states them (a whole state, never a delta)."""
+
+    image_id: int
+    collection_ids: tuple[int, ...] = ()
+    rejected_collection_ids: tuple[int, ...] = ()
+    updated_at: datetime | None = None  # None where crawlr gives no time (feed, snapshot)
+
+
+@dataclass(frozen=True)
+class LabelsPage:
+    """One page of `GET /labels.json`."""
+
+    labels: tuple[ImageLabels, ...]
+    next_cursor: str | None
+    malformed: tuple[str, ...] = ()  # reasons for rows that broke the contract, skipped
+
+
+@dataclass(frozen=True)
+class LabelChange:
+    """One (image, collection) label moved from `before` to `after`."""
+
+    image_id: int
+    collection_id: int
+    before: LabelState
+    after: LabelState
+
+
 @dataclass(frozen=True)
 class Box:
     """An axis-aligned box in pixel coordinates of the EXIF-oriented image."""

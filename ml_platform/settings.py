@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     crawlr_retries: int = Field(3, description="Retries on connect errors, timeouts and 5xx.")
     crawlr_page_size: int = Field(200, description="Images requested per crawlr page.")
     batch_max_images: int = Field(500, description="Most images in one ingestion batch.")
+    label_rescan_interval_s: float = Field(
+        21600.0,
+        description="Where crawlr has no GET /labels.json (404), the labels of the whole image "
+        "feed are re-read, paged, this often (seconds).",
+    )
     metadata_url: str | None = Field(
         None,
         description="SQLAlchemy URL of the platform metadata database (batch assignments, "
@@ -145,7 +150,9 @@ class Settings(BaseSettings):
             raise ValueError(f"must be 0 or more, got {value}")
         return value
 
-    @field_validator("crawlr_timeout_s", "crawlr_image_deadline_s", "claim_lease_s")
+    @field_validator(
+        "crawlr_timeout_s", "crawlr_image_deadline_s", "claim_lease_s", "label_rescan_interval_s"
+    )
     @classmethod
     def _positive_seconds(cls, value: float) -> float:
         if not value > 0:

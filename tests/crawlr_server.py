@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import io
 import json
 import threading
@@ -35,6 +36,9 @@ class CrawlrState:
     delays: dict[str, float] = field(default_factory=dict)  # path -> seconds to stall
     raw: dict[str, bytes] = field(default_factory=dict)  # path -> body served verbatim
     hits: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # GET /labels.json: one row per relabel, in order; the cursor is the row's sequence number
+    label_rows: list[dict[str, Any]] = field(default_factory=list)
+    serves_labels: bool = True  # False: /labels.json answers 404, as an older crawlr does
 
     def add_image(self, image_id: int, **fields: Any) -> None:
         url = fields.pop("url", f"/media/{image_id}.jpg")
@@ -44,6 +48,18 @@ class CrawlrState:
              "collection_ids": fields.pop("collection_ids", []), **fields}
         )  # fmt: skip
         self.files.setdefault(url, jpeg_bytes(image_id))
+
+    def relabel(
+        self, image_id: int, members: list[int], rejected: list[int] | None = None,
+        updated_at: str = "2025-04-01T12:00:00Z",
+    ) -> None:  # fmt: skip
+        """Change an image's labels as crawlr would: in the feed, and as a labels.json row."""
+        for image in (im for im in self.images if im["id"] == image_id):
+            image["collection_ids"], image["rejected_collection_ids"] = members, rejected or []
+        self.label_rows.append(
+            {"image_id": image_id, "collection_ids": members,
+             "rejected_collection_ids": rejected or [], "updated_at": updated_at}
+        )  # fmt: skip
 
 
 def _handler(state: CrawlrState) -> type[BaseHTTPRequestHandler]:
@@ -72,18 +88,27 @@ def _handler(state: CrawlrState) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, json.dumps(state.collections).encode())
             if url.path == "/images.json":
                 return self._send(200, self._page(parse_qs(url.query)))
+            if url.path == "/labels.json" and state.serves_labels:
+                return self._send(200, self._labels(parse_qs(url.query)))
             if url.path in state.files:
                 return self._send(200, state.files[url.path], "image/jpeg")
             return self._send(404, b'{"error": "not found"}')
 
         def _page(self, query: dict[str, list[str]]) -> bytes:
-            ordered = sorted(state.images, key=lambda im: im["id"])
+            ordered = sorted(state.images, key=lambda im: im["id"])  # ~linear: kept sorted
             after = int(query.get("after", ["0"])[0])
             limit = int(query.get("limit", ["100"])[0])
-            rest = [im for im in ordered if im["id"] > after]
-            page = rest[:limit]
-            cursor = str(page[-1]["id"]) if len(rest) > limit else None
+            start = bisect.bisect_right(ordered, after, key=lambda im: im["id"])
+            page = ordered[start : start + limit]
+            cursor = str(page[-1]["id"]) if len(ordered) - start > limit else None
             return json.dumps({"images": page, "next_cursor": cursor}).encode()
+
+        def _labels(self, query: dict[str, list[str]]) -> bytes:
+            since = int(query.get("since", ["0"])[0])
+            limit = int(query.get("limit", ["100"])[0])
+            page = state.label_rows[since : since + limit]
+            cursor = str(since + len(page)) if page else None
+            return json.dumps({"labels": page, "next_cursor": cursor}).encode()
 
     return Handler
 

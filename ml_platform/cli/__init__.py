@@ -174,6 +174,8 @@ def _print_summary(summary: object, settings: Settings) -> None:
     click.echo(f"materialized ({len(summary.materialized)}):")
     for line in summary.materialized:
         click.echo(f"  - {line}")
+    for line in summary.labels:
+        click.echo(f"labels: {line}")
     for line in summary.retrained:
         click.echo(f"trained: {line}")
     for line in summary.skipped:

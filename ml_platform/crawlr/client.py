@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Protocol
 
 from ml_platform.crawlr.contract import parse_collections, parse_images_page
-from ml_platform.domain import Collection, ImagePage
+from ml_platform.crawlr.labels import parse_labels_page
+from ml_platform.domain import Collection, ImagePage, LabelsPage
 
 
 class CrawlrError(RuntimeError):
@@ -28,6 +29,15 @@ class CrawlrClient(Protocol):
 
     def image_bytes(self, url: str, max_bytes: int) -> bytes: ...
 
+    def labels_page_raw(self, since: str | None, limit: int) -> bytes | None:
+        """A page of `GET /labels.json`, or None where crawlr has no labels endpoint."""
+        ...
+
+    def feed_digest(self) -> str | None:
+        """A digest of the whole image feed where reading it is cheap (a snapshot's
+        images.json), else None."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -37,6 +47,11 @@ def fetch_collections(client: CrawlrClient, known_embeddings: Names[str]) -> lis
 
 def fetch_images_page(client: CrawlrClient, after: str | None, limit: int) -> ImagePage:
     return parse_images_page(client.images_page_raw(after, limit))
+
+
+def fetch_labels_page(client: CrawlrClient, since: str | None, limit: int) -> LabelsPage | None:
+    raw = client.labels_page_raw(since, limit)
+    return None if raw is None else parse_labels_page(raw)
 
 
 def is_http(source: str) -> bool:

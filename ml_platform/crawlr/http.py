@@ -138,7 +138,8 @@ class HttpCrawlrClient:
             if reply.status_code >= 300:
                 raise CrawlrRefusedError(
                     f"crawlr refused GET {redact_url(str(reply.url))}: HTTP {reply.status_code} "
-                    f"{reply.read()[:200]!r}"
+                    f"{reply.read()[:200]!r}",
+                    status=reply.status_code,
                 )
             return _read_limited(reply, max_bytes, deadline_s, started)
 
@@ -150,6 +151,21 @@ class HttpCrawlrClient:
         if after is not None:
             params["after"] = after
         return self._get(self.url_for("images.json"), params)
+
+    def labels_page_raw(self, since: str | None, limit: int) -> bytes | None:
+        """`GET /labels.json?since=&limit=`; None when crawlr answers 404 (no such endpoint)."""
+        params: dict[str, str | int] = {"limit": limit}
+        if since is not None:
+            params["since"] = since
+        try:
+            return self._get(self.url_for("labels.json"), params)
+        except CrawlrRefusedError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def feed_digest(self) -> str | None:
+        return None  # reading the feed over HTTP is the rescan itself
 
     def image_bytes(self, url: str, max_bytes: int) -> bytes:
         try:
@@ -174,6 +190,10 @@ class CrawlrRefusedError(CrawlrError):
     """crawlr answered 4xx: asking again will not change the answer."""
 
     retryable = False
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class NotAllowedError(CrawlrError):

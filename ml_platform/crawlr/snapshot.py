@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -41,6 +42,13 @@ class SnapshotCrawlrClient:
         end = start + limit
         cursor = str(end) if end < len(images) else None
         return json.dumps({"images": images[start:end], "next_cursor": cursor}).encode()
+
+    def labels_page_raw(self, since: str | None, limit: int) -> bytes | None:
+        return None  # a snapshot's labels live in images.json: see feed_digest
+
+    def feed_digest(self) -> str | None:
+        """The sha256 of images.json: label changes are re-read whenever it changes."""
+        return hashlib.sha256(self._read("images.json")).hexdigest()
 
     def image_bytes(self, url: str, max_bytes: int) -> bytes:
         path = (self._root / url.lstrip("/")).resolve()

@@ -26,7 +26,7 @@ from ml_platform.defs.resources import CrawlrResource, StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.resources.models import ModelsResource
 from ml_platform.defs.schedules import nightly_finetune_schedule, nightly_retrain_schedule
-from ml_platform.defs.sensors import dataset_sensor, planner_sensor
+from ml_platform.defs.sensors import dataset_sensor, label_sensor, planner_sensor
 
 
 def build_definitions(
@@ -62,7 +62,7 @@ def build_definitions(
             label_suggestions_job,
         ],
         schedules=[nightly_retrain_schedule, nightly_finetune_schedule],
-        sensors=[planner_sensor, dataset_sensor],
+        sensors=[planner_sensor, dataset_sensor, label_sensor],
         resources={
             "crawlr": crawlr or CrawlrResource(),
             "storage": storage or StorageResource(),

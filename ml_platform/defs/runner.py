@@ -22,6 +22,7 @@ from ml_platform.crawlr.contract import MalformedReplyError
 from ml_platform.defs.assets.datasets import register_dataset_partitions
 from ml_platform.defs.dataset_planning import declared_datasets
 from ml_platform.defs.definitions import build_definitions
+from ml_platform.defs.label_planning import apply_label_changes
 from ml_platform.defs.planning import dataset_runs, plan_tick, retrain_runs, still_planned
 from ml_platform.defs.resources import CrawlrResource, StorageResource
 from ml_platform.defs.resources.base import export_secrets, settings_overrides
@@ -46,6 +47,7 @@ class RunSummary:
     new_batches: list[str] = field(default_factory=list)
     planned: list[str] = field(default_factory=list)
     retrained: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)  # the label tick, and rows it skipped
     materialized: list[str] = field(default_factory=list)
     failed_runs: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -108,9 +110,9 @@ def run_once(
     on_job: Callable[[str, str | None], None] | None = None,
 ) -> RunSummary:
     """Execute what the planner sensor would request, round after round, until nothing is
-    missing; then what the nightly schedule would train. Runs of one partition are claimed
-    in the metadata database, so two `run`s (or `run` beside the daemon) never execute the
-    same partition at once."""
+    missing; then the label sensor's tick (crawlr's label changes); then what the nightly
+    schedule would train. Runs of one partition are claimed in the metadata database, so two
+    `run`s (or `run` beside the daemon) never execute the same partition at once."""
     started = time.perf_counter()
     platform = Platform.for_settings(settings, allow_random_weights)
     defs, instance = platform.definitions(), instance_for(settings)
@@ -135,6 +137,7 @@ def run_once(
             _claimed_execute(platform, defs, instance, run, summary)
             if run.job is JobName.COLLECTIONS:
                 break  # the foci may have changed: plan the batches again
+    apply_labels(platform, summary)
     train_changed(platform, defs, instance, summary)
     refresh_datasets(platform, defs, instance, summary)
     summary.seconds = time.perf_counter() - started
@@ -160,6 +163,19 @@ def _claimed_execute(
             summary.skipped.append(f"{name}: done by another process meanwhile")
     finally:
         db.release(name)
+
+
+def apply_labels(platform: Platform, summary: RunSummary) -> None:
+    """What the label sensor does: crawlr's label changes into the label index (the retrain
+    planner in `train_changed` then sees the changed collections)."""
+    try:
+        tick = apply_label_changes(platform.crawlr, platform.storage)
+    except (CrawlrError, MalformedReplyError) as exc:  # pages applied so far stay applied
+        summary.failed_runs.append(f"labels: crawlr's labels not read ({exc}); run again later")
+        return
+    if tick.source is not None:
+        summary.labels.append(tick.summary())
+    summary.labels.extend(f"skipped a malformed label row: {m}" for m in tick.malformed)
 
 
 def train_changed(

@@ -1,6 +1,7 @@
 """The planner sensor: one tick of `defs.planning.plan_tick`, the same one `ml-platform run`
 executes. New crawlr images become batches; every batch that misses a stage (a crash, a failed
-run, a new focus, downloads due for retry) gets the one run that completes it."""
+run, a new focus, downloads due for retry) gets the one run that completes it. The label sensor:
+crawlr's label changes applied to the label index, and the changed collections retrained."""
 
 from __future__ import annotations
 
@@ -15,12 +16,17 @@ from ml_platform.defs.jobs import (
     dataset_versions_job,
     embeddings_job,
     ingest_job,
+    training_job,
 )
+from ml_platform.defs.label_planning import apply_label_changes, label_retrains
 from ml_platform.defs.partitions import dataset_partitions
 from ml_platform.defs.planning import plan_tick
 from ml_platform.defs.resources import CrawlrResource, StorageResource
+from ml_platform.defs.schedules import RETRAIN_POLICY
+from ml_platform.store.label_index import last_history_id
 
 MAX_BATCHES_PER_TICK = 20  # keeps a tick well inside Dagster's sensor timeout on a backlog
+MAX_LABEL_PAGES_PER_TICK = 50  # likewise for a feed rescan; the next tick resumes it
 
 
 @dg.sensor(
@@ -77,3 +83,37 @@ def dataset_sensor(
         return dg.SkipReason(f"every dataset's version is current ({', '.join(sorted(specs))})")
     partitions = [dataset_partitions.build_add_request(added)] if added else []
     return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=partitions)
+
+
+@dg.sensor(
+    jobs=[training_job], minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)  # fmt: skip
+def label_sensor(
+    context: dg.SensorEvaluationContext, crawlr: CrawlrResource, storage: StorageResource
+) -> dg.SensorResult | dg.SkipReason:
+    """Apply crawlr's label changes to the label index (services.label_changes; the same
+    tick `ml-platform run` executes) and request a training run for each changed collection
+    the retrain planner says needs a new decision. Nothing is re-downloaded or re-embedded."""
+    try:
+        tick = apply_label_changes(crawlr, storage, MAX_LABEL_PAGES_PER_TICK)
+    except (CrawlrError, MalformedReplyError) as exc:  # pages applied so far stay applied
+        return dg.SkipReason(f"crawlr's labels not read; the label cursor stays: {exc}")
+    context.log.info("label tick: %s", tick.summary())
+    for reason in tick.malformed[:20]:
+        context.log.warning("skipped a malformed label row: %s", reason)
+    todo = label_retrains(context.instance, storage, tick, RETRAIN_POLICY)
+    if not todo:
+        return dg.SkipReason(f"no collection to retrain; {tick.summary()}")
+    applied = last_history_id(storage.metadata())  # run keys differ for every later change
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                job_name=training_job.name,
+                partition_key=str(t.collection_id),
+                run_key=f"labels:{t.collection_id}:{applied}",
+                tags={"retrain_reason": f"labels changed in crawlr: {t.reason}"[:200]},
+            )
+            for t in todo
+        ]
+    )

@@ -16,8 +16,8 @@ listed in `TrainingSet.skipped_low_quality`. Labels and groups per row: `trainin
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -94,11 +94,31 @@ def images_by_batch(
     layout: Layout, batches: Sequence[str] | None = None
 ) -> dict[str, list[IngestedImage]]:
     """Successfully ingested images of the catalogued batches (all, or only `batches`: what
-    the metadata index says holds the pets or collections at hand)."""
-    return {
+    the metadata index says holds the pets or collections at hand), with their *current*
+    labels: the label index's, which label changes in crawlr keep up to date after ingestion
+    (services.label_changes), not the ones the catalog recorded at ingestion."""
+    found = {
         key: [e for e in read_catalog(layout, key) if e.status is IngestStatus.OK]
         for key in catalogued_batches(layout, batches)
     }
+    ids = [e.image.id for batch in found.values() for e in batch]
+    current = layout.metadata().current_labels(ids) if ids else {}
+    return {key: [with_labels(e, current) for e in batch] for key, batch in found.items()}
+
+
+def with_labels(
+    entry: IngestedImage, current: Mapping[int, tuple[list[int], list[int]]]
+) -> IngestedImage:
+    """`entry` with the index's labels where the index holds the image."""
+    labels = current.get(entry.image.id)
+    if labels is None:
+        return entry
+    image = replace(
+        entry.image,
+        collection_ids=tuple(sorted(labels[0])),
+        rejected_collection_ids=tuple(sorted(labels[1])),
+    )
+    return replace(entry, image=image)
 
 
 def catalogued_batches(layout: Layout, batches: Sequence[str] | None = None) -> list[str]:

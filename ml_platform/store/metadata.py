@@ -11,6 +11,7 @@ sqlite under home by default; PostgreSQL (the server Dagster and MLflow share) b
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Iterable, Iterator, Sequence
@@ -63,6 +64,29 @@ claims = sa.Table(
     sa.Column("name", sa.String(300), primary_key=True),
     sa.Column("owner", sa.String(200), nullable=False),
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)
+# Every change the label tick applied to `image_labels` (store.label_index): before -> after
+# is "member" | "rejected" | "none"; `source` says where it was read and `source_ref` which
+# page (the labels.json `since` cursor, the rescan's feed cursor, the snapshot digest).
+label_history = sa.Table(
+    "label_history",
+    meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("image_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("collection_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("before", sa.String(10), nullable=False),
+    sa.Column("after", sa.String(10), nullable=False),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),  # crawlr's time
+    sa.Column("source", sa.String(20), nullable=False),
+    sa.Column("source_ref", sa.Text, nullable=False),
+)
+# The newest crawlr `updated_at` applied per image: an older row (a replayed page) is ignored.
+label_updates = sa.Table(
+    "label_updates",
+    meta,
+    sa.Column("image_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 cursors = sa.Table(
     "cursors",
@@ -142,6 +166,10 @@ class MetadataDB:
     def _tx(self) -> Iterator[Connection]:
         with self.engine.begin() as conn:
             yield conn
+
+    def transaction(self) -> contextlib.AbstractContextManager[Connection]:
+        """One transaction for a caller that writes several tables at once (store modules)."""
+        return self._tx()
 
     # -- batches ---------------------------------------------------------------------------
     def unassigned(self, image_ids: Iterable[int]) -> set[int]:
@@ -271,6 +299,20 @@ class MetadataDB:
                 int(cid): (int(m or 0), int(n) - int(m or 0), int(s or 0))
                 for cid, m, n, s in conn.execute(query)
             }
+
+    def current_labels(self, image_ids: Iterable[int]) -> dict[int, tuple[list[int], list[int]]]:
+        """(member collections, rejected collections) from the label index for each of
+        `image_ids` the index holds (registered in a batch); other ids are left out."""
+        ids = sorted(set(image_ids))
+        out: dict[int, tuple[list[int], list[int]]] = {}
+        with self._tx() as conn:
+            for chunk in _chunks(ids, 900):
+                known = sa.select(images.c.image_id).where(images.c.image_id.in_(chunk))
+                out.update({int(row[0]): ([], []) for row in conn.execute(known)})
+                query = sa.select(labels).where(labels.c.image_id.in_(chunk))
+                for image_id, cid, rejected in conn.execute(query):
+                    out.setdefault(int(image_id), ([], []))[1 if rejected else 0].append(int(cid))
+        return out
 
     # -- attempts ----------------------------------------------------------------------------
     def record_outcomes(
@@ -424,13 +466,14 @@ class MetadataDB:
 
     def set_cursor(self, name: str, value: str) -> None:
         with self._tx() as conn:
-            if (
-                conn.execute(
-                    cursors.update().where(cursors.c.name == name).values(value=value)
-                ).rowcount
-                == 0
-            ):
-                conn.execute(cursors.insert().values(name=name, value=value))
+            write_cursor(conn, name, value)
+
+
+def write_cursor(conn: Connection, name: str, value: str) -> None:
+    """Set a cursor inside the caller's transaction (with the writes it covers)."""
+    if conn.execute(cursors.update().where(cursors.c.name == name).values(value=value)).rowcount:
+        return
+    conn.execute(cursors.insert().values(name=name, value=value))
 
 
 def _owner_alive(owner: str) -> bool:

@@ -19,7 +19,8 @@ def test_full_definitions_load_and_validate() -> None:
         "crawlr_collections",
     }
     sensors = {s.name for s in defs.sensors or []}
-    # one planner for batches, one for datasets; `ml-platform run` calls the same two
-    assert sensors == {"planner_sensor", "dataset_sensor"}
+    # one planner for batches, one for datasets, one for label changes; `ml-platform run`
+    # calls the same three
+    assert sensors == {"planner_sensor", "dataset_sensor", "label_sensor"}
     schedules = {s.name for s in defs.schedules or []}
     assert schedules == {"nightly_retrain_schedule", "nightly_finetune_schedule"}
