@@ -138,6 +138,21 @@ def log_and_register(
     )
 
 
+def registered_version(client: MlflowClient, name: str, version: str) -> RegisteredClassifier:
+    """A version already in the registry, described as `log_and_register` describes a new one."""
+    found = client.get_model_version(name, version)
+    run_id = found.run_id or ""
+    experiment_id = str(client.get_run(run_id).info.experiment_id) if run_id else ""
+    return RegisteredClassifier(
+        name=name,
+        version=str(found.version),
+        run_id=run_id,
+        experiment_id=experiment_id,
+        logged_model_uri=str(found.source),
+        tracking_uri=client.tracking_uri,
+    )
+
+
 def ensure_experiment(
     client: MlflowClient, name: str = DEFAULT_EXPERIMENT, artifact_location: str | None = None
 ) -> str:
