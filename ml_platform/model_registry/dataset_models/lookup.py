@@ -12,7 +12,7 @@ from ml_platform.model_registry.aliases import (
     alias_version,
     registered_model_or_none,
 )
-from ml_platform.model_registry.dataset_models.naming import dataset_model_name
+from ml_platform.model_registry.dataset_models.naming import DatasetTag, dataset_model_name
 from ml_platform.model_registry.dataset_models.pyfunc import FinetunedClassifierModel
 from ml_platform.model_registry.lookup import ModelVersionInfo
 from ml_platform.model_registry.naming import Alias
@@ -46,3 +46,20 @@ def load_dataset_model(client: MlflowClient, name: str, version: str) -> Finetun
             "FinetunedClassifierModel; re-register it with `ml-platform finetune`"
         )
     return python_model
+
+
+def dataset_version_trained_on(
+    client: MlflowClient, dataset: str, dataset_version: str, config_digest: str
+) -> str | None:
+    """The model version of `dataset-<name>` fine-tuned on exactly this dataset version with
+    exactly this configuration, if any (the oldest, should there be several)."""
+    name = dataset_model_name(dataset)
+    if registered_model_or_none(client, name) is None:
+        return None
+    found = [
+        int(v.version)
+        for v in client.search_model_versions(filter_string=f"name = '{name}'")
+        if v.tags.get(DatasetTag.DATASET_VERSION.value) == dataset_version
+        and v.tags.get(DatasetTag.TRAINING_CONFIG_DIGEST.value) == config_digest
+    ]
+    return str(min(found)) if found else None
