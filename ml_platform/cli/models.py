@@ -48,12 +48,15 @@ def models() -> None:
 @HOME
 @AS_JSON
 def list_cmd(home: Path | None, as_json: bool) -> None:
-    """Every collection model with its champion and challenger versions."""
+    """Every collection model and every dataset model with its champion and challenger
+    versions; versions registered but never gated are listed too."""
+    from ml_platform.model_registry.dataset_models.lookup import list_dataset_models
     from ml_platform.model_registry.lookup import list_models
 
-    summaries = list_models(_client(home))
+    client = _client(home)
+    summaries, datasets = list_models(client), list_dataset_models(client)
     if as_json:
-        click.echo(_json([dataclasses.asdict(s) for s in summaries]))
+        click.echo(_json([dataclasses.asdict(s) for s in [*summaries, *datasets]]))
         return
     click.echo(f"{'collection':>10}  {'champion':>8}  {'challenger':>10}  focus / weights / cv AP")
     for s in summaries:
@@ -62,8 +65,22 @@ def list_cmd(home: Path | None, as_json: bool) -> None:
         click.echo(
             f"{s.collection_id!s:>10}  {s.champion_version or '-':>8}  "
             f"{s.challenger_version or '-':>10}  {focus} / {t.get('weights', '-')} / "
-            f"{t.get('cv_average_precision_mean', '-')}"
+            f"{t.get('cv_average_precision_mean', '-')}{_ungated(s.ungated_versions)}"
         )
+    if datasets:
+        click.echo(f"\n{'dataset model':<22}  {'champion':>8}  {'challenger':>10}  "
+                   "model / weights / test accuracy")  # fmt: skip
+    for s in datasets:
+        t = s.champion_tags
+        click.echo(
+            f"{s.name:<22}  {s.champion_version or '-':>8}  {s.challenger_version or '-':>10}  "
+            f"{t.get('model_name', '-')} / {t.get('weights', '-')} / "
+            f"{t.get('test_accuracy', '-')}{_ungated(s.ungated_versions)}"
+        )
+
+
+def _ungated(versions: tuple[str, ...]) -> str:
+    return f"  (never gated: v{', v'.join(versions)})" if versions else ""
 
 
 @models.command()

@@ -8,12 +8,15 @@ the same registry state; the exception only spares a subprocess per point).
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from mlflow import MlflowClient
 
+from ml_platform.cli import main
 from ml_platform.learning.finetune import FinetuneConfig, ModelName
 from ml_platform.model_registry.aliases import gate_decision, read_history
 from ml_platform.model_registry.dataset_models.naming import dataset_model_name
@@ -50,8 +53,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "version": make_version(SPEC["colours"], images, {}, SplitFractions()),
         "catalog": {e.image.id: e for e in images},
         "store": Layout.for_settings(settings).images(),
-        "client": open_client(f"sqlite:///{root / 'mlflow.db'}"),
-        "artifacts": str(root / "artifacts"),
+        "root": root,
+        "client": open_client(settings.tracking_uri),
+        "artifacts": settings.mlflow_artifact_root,
         "config": FinetuneConfig(
             model_name=ModelName.VIT_BASE_PATCH16_224, epochs=3, seed=0,
             weights=str(tiny_vit(root / "vit")), allow_random_weights=True,
@@ -109,3 +113,20 @@ def test_a_finetuning_killed_at_any_step_recovers_to_one_gated_version(
     again = tune(home, version)
     assert again.result is None and "was gated" in again.decision.reason and trainings[0] <= 1
     assert len(client.search_model_versions(filter_string=f"name = '{name}'")) == 1
+
+
+def test_models_list_shows_dataset_models_and_versions_never_gated(
+    home: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    version = replace(home["version"], dataset="listed")
+    with monkeypatch.context() as patch, pytest.raises(Killed):
+        inject(patch, "set_model_version_tag", 1)  # registered and promoted, gate not recorded
+        tune(home, version)
+    listed = CliRunner().invoke(main, ["models", "list", "--home", str(home["root"])])
+    assert listed.exit_code == 0, listed.output
+    row = next(line for line in listed.output.splitlines() if line.startswith("dataset-listed "))
+    assert "never gated: v1" in row and "vit_base_patch16_224" in row
+    tune(home, version)
+    listed = CliRunner().invoke(main, ["models", "list", "--json", "--home", str(home["root"])])
+    (entry,) = [m for m in json.loads(listed.output) if m["name"] == "dataset-listed"]
+    assert entry["champion_version"] == "1" and entry["ungated_versions"] == []

@@ -12,9 +12,13 @@ from ml_platform.model_registry.aliases import (
     alias_version,
     registered_model_or_none,
 )
-from ml_platform.model_registry.dataset_models.naming import DatasetTag, dataset_model_name
+from ml_platform.model_registry.dataset_models.naming import (
+    DATASET_MODEL_PREFIX,
+    DatasetTag,
+    dataset_model_name,
+)
 from ml_platform.model_registry.dataset_models.pyfunc import FinetunedClassifierModel
-from ml_platform.model_registry.lookup import ModelVersionInfo
+from ml_platform.model_registry.lookup import ModelSummary, ModelVersionInfo, list_models_named
 from ml_platform.model_registry.naming import Alias
 from ml_platform.model_registry.tracking import fluent_tracking_uri
 
@@ -30,6 +34,11 @@ def dataset_champion(client: MlflowClient, dataset: str) -> ModelVersionInfo | N
     aliases = tuple(sorted(a for a, v in model.aliases.items() if str(v) == version))
     created = datetime.fromtimestamp(found.creation_timestamp / 1000, tz=UTC)
     return ModelVersionInfo(name, version, aliases, dict(found.tags), found.run_id, created)
+
+
+def list_dataset_models(client: MlflowClient) -> list[ModelSummary]:
+    """Every `dataset-<name>` registered model with its champion and challenger versions."""
+    return list_models_named(client, DATASET_MODEL_PREFIX)
 
 
 def load_dataset_model(client: MlflowClient, name: str, version: str) -> FinetunedClassifierModel:
