@@ -149,9 +149,16 @@ def rollback(collection_id: int, home: Path | None) -> None:
 def import_legacy_cmd(directory: Path, home: Path | None, as_json: bool) -> None:
     """Register the scikit-learn pickles listed in DIRECTORY/best_models.json."""
     from ml_platform.model_registry.legacy import LegacyStatus, import_legacy
+    from ml_platform.settings import Settings
+    from ml_platform.vision.embedders.options import embedder_options
+    from ml_platform.vision.embedders.registry import known_embedding_types
 
     client = _client(home, create=True)
-    outcomes = import_legacy(directory, client, artifact_location=_artifact_location(home))
+    servable = known_embedding_types(embedder_options(Settings(home=home) if home else Settings()))
+    outcomes = import_legacy(
+        directory, client, artifact_location=_artifact_location(home),
+        servable_embedding_types=servable,
+    )  # fmt: skip
     if as_json:
         click.echo(_json([dataclasses.asdict(o) for o in outcomes]))
     for o in outcomes if not as_json else []:
