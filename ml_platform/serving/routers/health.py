@@ -19,6 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from ml_platform.serving.model_cache import REGISTRY_ERRORS
+from ml_platform.serving.openapi import OPEN_STATUSES, error_responses
 from ml_platform.serving.preload import PreloadStatus
 from ml_platform.serving.schemas import Health, Readiness
 from ml_platform.serving.state import ServingState, state_of
@@ -28,7 +29,7 @@ router = APIRouter(tags=["health"])
 REGISTRY_PING_S = 3.0
 
 
-@router.get("/healthz", response_model=Health)
+@router.get("/healthz", response_model=Health, responses=error_responses(OPEN_STATUSES))
 async def healthz() -> Health:
     return Health()
 
@@ -37,6 +38,7 @@ async def healthz() -> Health:
     "/readyz",
     response_model=Readiness,
     responses={
+        **error_responses(OPEN_STATUSES),
         200: {"model": Readiness, "description": "Ready, or degraded: some models failed"},
         503: {"model": Readiness, "description": "Loading, or nothing can be served"},
     },
@@ -87,7 +89,7 @@ def failing_models(state: ServingState) -> dict[str, str]:
     }
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, responses=error_responses(OPEN_STATUSES))
 async def metrics(request: Request) -> Response:
     """Prometheus text exposition of this app's registry."""
     serving_metrics = state_of(request).metrics
