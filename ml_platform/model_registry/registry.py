@@ -21,6 +21,7 @@ from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 
 from ml_platform.learning.evaluation import ProbabilisticClassifier
 from ml_platform.learning.training import TrainingConfig, TrainingResult
+from ml_platform.model_registry.artifacts import elsewhere
 from ml_platform.model_registry.naming import (
     DEFAULT_EXPERIMENT,
     Alias,
@@ -156,10 +157,19 @@ def registered_version(client: MlflowClient, name: str, version: str) -> Registe
 def ensure_experiment(
     client: MlflowClient, name: str = DEFAULT_EXPERIMENT, artifact_location: str | None = None
 ) -> str:
-    """The id of experiment `name`, created (with `artifact_location`) when missing."""
+    """The id of experiment `name`, created (with `artifact_location`) when missing.
+
+    An experiment whose recorded local artifact location lies outside `artifact_location`
+    was made by the home this one was copied or moved from: new runs would write into that
+    home. It is renamed (its runs and models stay, found through `model_download_uri`) and
+    `name` is created again under the current location."""
     experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
+    if experiment is not None and not elsewhere(experiment.artifact_location, artifact_location):
         return str(experiment.experiment_id)
+    if experiment is not None:
+        retired = f"{name} (home at {experiment.artifact_location})"
+        log.warning("experiment %r writes to another home; renamed to %r", name, retired)
+        client.rename_experiment(experiment.experiment_id, retired)
     return str(client.create_experiment(name, artifact_location=artifact_location))
 
 

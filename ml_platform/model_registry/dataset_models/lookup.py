@@ -12,6 +12,7 @@ from ml_platform.model_registry.aliases import (
     alias_version,
     registered_model_or_none,
 )
+from ml_platform.model_registry.artifacts import model_download_uri
 from ml_platform.model_registry.dataset_models.naming import (
     DATASET_MODEL_PREFIX,
     DatasetTag,
@@ -41,10 +42,13 @@ def list_dataset_models(client: MlflowClient) -> list[ModelSummary]:
     return list_models_named(client, DATASET_MODEL_PREFIX)
 
 
-def load_dataset_model(client: MlflowClient, name: str, version: str) -> FinetunedClassifierModel:
-    """The python model of one version, weights loaded."""
+def load_dataset_model(
+    client: MlflowClient, name: str, version: str, artifact_root: str | None = None
+) -> FinetunedClassifierModel:
+    """The python model of one version, weights loaded. `artifact_root` finds its files after
+    the home was copied or moved (`model_download_uri`), as for collection classifiers."""
     try:
-        uri = client.get_model_version_download_uri(name, version)
+        uri = model_download_uri(client, name, version, artifact_root)
     except mlflow.exceptions.MlflowException as exc:
         raise ModelNotFoundError(f"{name} has no version {version}: {exc}") from exc
     with fluent_tracking_uri(client.tracking_uri):

@@ -65,8 +65,9 @@ def dataset_models(request: Request) -> DatasetModelCache:
         if not isinstance(cache, DatasetModelCache):
             state = state_of(request)
             cache = DatasetModelCache(
-                state.registry, state.champions.refresh_interval_s, state.metrics
-            )
+                state.registry, state.champions.refresh_interval_s, state.metrics,
+                artifact_root=state.settings.mlflow_artifact_root,
+            )  # fmt: skip
             app_state.dataset_models = cache
     return cache
 
