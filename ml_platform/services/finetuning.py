@@ -208,7 +208,9 @@ def finetune_version(
     existing = dataset_version_trained_on(client, version.dataset, version.version, digest)
     data = {s: load_split(version, catalog, s, store) for s in Split}
     if existing is not None:
-        return _existing_decision(client, version, existing, data[Split.TEST], tolerance)
+        return _existing_decision(
+            client, version, existing, data[Split.TEST], tolerance, artifact_location
+        )
     built = build_model(config, len(version.classes))
     counts = {s: len(d) for s, d in data.items()}
     tags = {**version_tags(version, built, config, counts), **provenance,
@@ -218,7 +220,7 @@ def finetune_version(
     trained = _train_and_register(client, version, data, built, config, tags, artifact_location)
     decision, champion_accuracy = _gate(
         client, version, trained.registered, trained.model, trained.result.net.state_dict(),
-        trained.test_accuracy, data[Split.TEST], tolerance,
+        trained.test_accuracy, data[Split.TEST], tolerance, artifact_location,
     )  # fmt: skip
     return FinetuneOutcome(
         trained.registered, trained.result, trained.test_accuracy, decision,
@@ -235,12 +237,13 @@ def _gate(
     test_accuracy: float,
     test: LabelledImages,
     tolerance: float,
+    artifact_root: str | None,
 ) -> tuple[PromotionDecision, float | None]:
     """Decide, promote when it passes, and record the decision on the version (last step)."""
     champion = dataset_champion(client, version.dataset)
     if champion is not None and champion.version == registered.version:
         champion = None  # promoted before a crash: compare as the first time
-    champion_accuracy = _champion_accuracy(client, champion, version, test)
+    champion_accuracy = _champion_accuracy(client, champion, version, test, artifact_root)
     sanity = sanity_problems(state, model.class_names, version.classes, len(test), test_accuracy)
     decision = accuracy_decision(champion_accuracy, test_accuracy, len(test), tolerance, sanity)
     if decision.promote:
@@ -255,6 +258,7 @@ def _existing_decision(
     existing: str,
     test: LabelledImages,
     tolerance: float,
+    artifact_root: str | None,
 ) -> FinetuneOutcome:
     """The decision about a version already registered for this dataset version and config:
     the recorded one, or (registered before a crash) the gate run now on the stored model."""
@@ -274,11 +278,12 @@ def _existing_decision(
     log.warning("%s version %s was registered but never gated; gating it now", name, existing)
     if before != existing:
         client.set_registered_model_alias(name, Alias.CHALLENGER.value, existing)
-    model = load_dataset_model(client, name, existing)
+    model = load_dataset_model(client, name, existing, artifact_root)
     test_accuracy = accuracy(model.predict_images(test.images), test.labels)
     decision, champion_accuracy = _gate(
-        client, version, registered, model, model.state_dict(), test_accuracy, test, tolerance
-    )
+        client, version, registered, model, model.state_dict(), test_accuracy, test, tolerance,
+        artifact_root,
+    )  # fmt: skip
     return FinetuneOutcome(
         registered, None, test_accuracy, decision, before, champion_accuracy, base
     )
@@ -289,6 +294,7 @@ def _champion_accuracy(
     champion: ModelVersionInfo | None,
     version: DatasetVersion,
     test: LabelledImages,
+    artifact_root: str | None = None,
 ) -> float | None:
     """The champion's accuracy on this test split; None when it has other classes."""
     if champion is None:
@@ -300,5 +306,5 @@ def _champion_accuracy(
             classes,
         )  # fmt: skip
         return None
-    model = load_dataset_model(client, champion.name, champion.version)
+    model = load_dataset_model(client, champion.name, champion.version, artifact_root)
     return accuracy(model.predict_images(test.images), test.labels)
