@@ -168,3 +168,20 @@ def import_legacy_cmd(directory: Path, home: Path | None, as_json: bool) -> None
         click.echo(f"collection {o.key}: {o.status.value} {o.model_file or ''} {detail}")
     if any(o.status is LegacyStatus.FAILED for o in outcomes):
         raise SystemExit(1)
+
+
+@models.command("prune-orphans")
+@HOME
+@click.option("--dry-run", is_flag=True, help="List them only.")
+def prune_orphans(home: Path | None, dry_run: bool) -> None:
+    """Remove logged-model directories no model version uses (left by a killed training)."""
+    from ml_platform.defs.resources.mlflow import MlflowResource
+    from ml_platform.services.leftovers import orphaned_models, remove_orphans
+
+    client = _client(home)
+    root = MlflowResource(home=str(home) if home else None).artifact_root()
+    orphans = orphaned_models(client, root)
+    for orphan in orphans:
+        click.echo(f"{'would remove' if dry_run else 'removing'} {orphan.path}: {orphan.reason}")
+    removed = 0 if dry_run else remove_orphans(orphans)
+    click.echo(f"{len(orphans)} orphaned model directories; {removed} removed")

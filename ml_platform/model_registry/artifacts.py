@@ -33,6 +33,11 @@ def artifact_location(settings: Settings, tracking_uri: str) -> str | None:
     return settings.mlflow_artifact_root
 
 
+def local_path(uri: str) -> Path | None:
+    """The local path of a `file:` URI or a plain path; None for remote URIs."""
+    return _local_path(uri)
+
+
 def _local_path(uri: str) -> Path | None:
     parts = urlsplit(uri)
     if parts.scheme == "file":

@@ -37,7 +37,7 @@ from ml_platform.model_registry.pyfunc_model import (
     input_example,
 )
 from ml_platform.model_registry.requirements import model_pip_requirements
-from ml_platform.model_registry.tracking import fluent_tracking_uri
+from ml_platform.model_registry.tracking import fluent_tracking_uri, owner_tags
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def log_and_register(
     """One MLflow run: params, metrics, the pyfunc model; then a model version with tags."""
     name = model_name(payload.collection_id)
     experiment_id = ensure_experiment(client, experiment_name, artifact_location)
-    run_tags = plain_tags(payload.tags)  # the run is searchable by the same tags
+    run_tags = {**plain_tags(payload.tags), **owner_tags()}  # searchable by the same tags
     # The sqlite registry resolves `models:/m-...` sources through the fluent tracking URI
     # too, so version creation stays inside the block.
     with fluent_tracking_uri(client.tracking_uri):
