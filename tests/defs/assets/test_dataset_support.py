@@ -36,3 +36,22 @@ def test_a_failed_sanity_check_is_an_error_and_a_kept_champion_a_warning(
     result = gate_check("promotion_gate", False, reason, {"model_version": "3"})
     assert result.severity == severity and result.description == reason
     assert result.check_name == "promotion_gate" and not result.passed
+
+
+def test_a_decision_recorded_before_reports_no_training_figures() -> None:
+    from ml_platform.defs.assets.dataset_support import finetune_result
+    from ml_platform.model_registry.decision import PromotionDecision
+    from ml_platform.model_registry.registry import RegisteredClassifier
+    from ml_platform.services.finetuning import FinetuneOutcome
+
+    registered = RegisteredClassifier("dataset-breeds", "3", "r1", "1", "models:/m-1", "sqlite://")
+    why = "version 3 has this dataset version and configuration and was gated: not worse"
+    outcome = FinetuneOutcome(
+        registered, None, 0.9, PromotionDecision(True, why), "3", None, "base@r"
+    )
+    result = finetune_result("promotion_gate", outcome, "http://ui", "sqlite://")
+    metadata = result.metadata or {}
+    assert metadata["trained"] is False and "train_loss" not in metadata
+    assert metadata["test_accuracy"] == 0.9
+    (check,) = result.check_results or []
+    assert check.passed and check.description == why
