@@ -115,10 +115,21 @@ def status(home: Path | None, as_json: bool) -> None:
     report = platform_status(
         instance_for(settings), StorageResource(home=str(settings.resolved_home))
     )
+    data = {**report.as_json(), "orphaned_models": _orphaned_models(settings)}
     if as_json:
-        click.echo(json.dumps(report.as_json(), indent=1))
+        click.echo(json.dumps(data, indent=1))
         return
-    _print_status(report.as_json())
+    _print_status(data)
+    for line in data["orphaned_models"]:
+        click.echo(f"orphaned model: {line} (remove with `ml-platform models prune-orphans`)")
+
+
+def _orphaned_models(settings: Settings) -> list[str]:
+    from ml_platform.defs.resources.mlflow import MlflowResource
+    from ml_platform.services.leftovers import orphaned_models
+
+    client = MlflowResource(home=str(settings.resolved_home)).client()
+    return [f"{o.path}: {o.reason}" for o in orphaned_models(client, settings.mlflow_artifact_root)]
 
 
 @main.command("retry-failed")
@@ -180,6 +191,8 @@ def _print_summary(summary: object, settings: Settings) -> None:
         click.echo(f"trained: {line}")
     for line in summary.skipped:
         click.echo(f"skipped: {line}")
+    for line in summary.cleared:
+        click.echo(f"marked failed: {line}")
     _print_collections(settings)
     click.echo(f"wall time: {summary.seconds:.1f} s")
     click.echo(f"Dagster UI:  ml-platform dagster-ui --home {settings.resolved_home}")

@@ -58,6 +58,7 @@ def finetune(
     from ml_platform.cli import _export, _settings
     from ml_platform.defs.assets.datasets import register_dataset_partitions
     from ml_platform.defs.runner import Platform, instance_for
+    from ml_platform.model_registry.tracking import owner_tags
     from ml_platform.services.datasets import datasets_file, read_dataset_specs, require_spec
     from ml_platform.services.finetune_progress import listening
 
@@ -76,7 +77,7 @@ def finetune(
                   **CONSOLE_WARNINGS}  # fmt: skip
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     with Progress(*columns) as progress, listening(_EpochBar(progress)):
-        result = job.execute_in_process(instance=instance, partition_key=dataset,
+        result = job.execute_in_process(instance=instance, partition_key=dataset, tags=owner_tags(),
                                         run_config=run_config, raise_on_error=False)  # fmt: skip
     _print_outcome(result)
 

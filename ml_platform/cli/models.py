@@ -48,12 +48,15 @@ def models() -> None:
 @HOME
 @AS_JSON
 def list_cmd(home: Path | None, as_json: bool) -> None:
-    """Every collection model with its champion and challenger versions."""
+    """Every collection model and every dataset model with its champion and challenger
+    versions; versions registered but never gated are listed too."""
+    from ml_platform.model_registry.dataset_models.lookup import list_dataset_models
     from ml_platform.model_registry.lookup import list_models
 
-    summaries = list_models(_client(home))
+    client = _client(home)
+    summaries, datasets = list_models(client), list_dataset_models(client)
     if as_json:
-        click.echo(_json([dataclasses.asdict(s) for s in summaries]))
+        click.echo(_json([dataclasses.asdict(s) for s in [*summaries, *datasets]]))
         return
     click.echo(f"{'collection':>10}  {'champion':>8}  {'challenger':>10}  focus / weights / cv AP")
     for s in summaries:
@@ -62,8 +65,22 @@ def list_cmd(home: Path | None, as_json: bool) -> None:
         click.echo(
             f"{s.collection_id!s:>10}  {s.champion_version or '-':>8}  "
             f"{s.challenger_version or '-':>10}  {focus} / {t.get('weights', '-')} / "
-            f"{t.get('cv_average_precision_mean', '-')}"
+            f"{t.get('cv_average_precision_mean', '-')}{_ungated(s.ungated_versions)}"
         )
+    if datasets:
+        click.echo(f"\n{'dataset model':<22}  {'champion':>8}  {'challenger':>10}  "
+                   "model / weights / test accuracy")  # fmt: skip
+    for s in datasets:
+        t = s.champion_tags
+        click.echo(
+            f"{s.name:<22}  {s.champion_version or '-':>8}  {s.challenger_version or '-':>10}  "
+            f"{t.get('model_name', '-')} / {t.get('weights', '-')} / "
+            f"{t.get('test_accuracy', '-')}{_ungated(s.ungated_versions)}"
+        )
+
+
+def _ungated(versions: tuple[str, ...]) -> str:
+    return f"  (never gated: v{', v'.join(versions)})" if versions else ""
 
 
 @models.command()
@@ -132,9 +149,16 @@ def rollback(collection_id: int, home: Path | None) -> None:
 def import_legacy_cmd(directory: Path, home: Path | None, as_json: bool) -> None:
     """Register the scikit-learn pickles listed in DIRECTORY/best_models.json."""
     from ml_platform.model_registry.legacy import LegacyStatus, import_legacy
+    from ml_platform.settings import Settings
+    from ml_platform.vision.embedders.options import embedder_options
+    from ml_platform.vision.embedders.registry import known_embedding_types
 
     client = _client(home, create=True)
-    outcomes = import_legacy(directory, client, artifact_location=_artifact_location(home))
+    servable = known_embedding_types(embedder_options(Settings(home=home) if home else Settings()))
+    outcomes = import_legacy(
+        directory, client, artifact_location=_artifact_location(home),
+        servable_embedding_types=servable,
+    )  # fmt: skip
     if as_json:
         click.echo(_json([dataclasses.asdict(o) for o in outcomes]))
     for o in outcomes if not as_json else []:
@@ -144,3 +168,20 @@ def import_legacy_cmd(directory: Path, home: Path | None, as_json: bool) -> None
         click.echo(f"collection {o.key}: {o.status.value} {o.model_file or ''} {detail}")
     if any(o.status is LegacyStatus.FAILED for o in outcomes):
         raise SystemExit(1)
+
+
+@models.command("prune-orphans")
+@HOME
+@click.option("--dry-run", is_flag=True, help="List them only.")
+def prune_orphans(home: Path | None, dry_run: bool) -> None:
+    """Remove logged-model directories no model version uses (left by a killed training)."""
+    from ml_platform.defs.resources.mlflow import MlflowResource
+    from ml_platform.services.leftovers import orphaned_models, remove_orphans
+
+    client = _client(home)
+    root = MlflowResource(home=str(home) if home else None).artifact_root()
+    orphans = orphaned_models(client, root)
+    for orphan in orphans:
+        click.echo(f"{'would remove' if dry_run else 'removing'} {orphan.path}: {orphan.reason}")
+    removed = 0 if dry_run else remove_orphans(orphans)
+    click.echo(f"{len(orphans)} orphaned model directories; {removed} removed")

@@ -23,6 +23,7 @@ from ml_platform.defs.assets.datasets import register_dataset_partitions
 from ml_platform.defs.dataset_planning import declared_datasets
 from ml_platform.defs.definitions import build_definitions
 from ml_platform.defs.label_planning import apply_label_changes
+from ml_platform.defs.leftovers import clear_leftovers
 from ml_platform.defs.planning import dataset_runs, plan_tick, retrain_runs, still_planned
 from ml_platform.defs.resources import CrawlrResource, StorageResource
 from ml_platform.defs.resources.base import export_secrets, settings_overrides
@@ -51,6 +52,7 @@ class RunSummary:
     materialized: list[str] = field(default_factory=list)
     failed_runs: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    cleared: list[str] = field(default_factory=list)  # runs of dead processes marked failed
     seconds: float = 0.0
     on_job: Callable[[str, str | None], None] | None = None  # progress: (job, partition)
 
@@ -116,10 +118,11 @@ def run_once(
     started = time.perf_counter()
     platform = Platform.for_settings(settings, allow_random_weights)
     defs, instance = platform.definitions(), instance_for(settings)
-    platform.mlflow.client()  # create (migrate) the tracking store now, under its lock
+    client = platform.mlflow.client()  # create (migrate) the tracking store now, under its lock
     summary = RunSummary(
         home=settings.resolved_home, crawlr=redact_url(settings.crawlr_source), on_job=on_job
     )
+    summary.cleared.extend(clear_leftovers(instance, client))
     done: set[str] = set()
     for _ in range(MAX_ROUNDS):
         try:

@@ -17,6 +17,7 @@ import dagster as dg
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 
 from ml_platform.defs.executors import executor_kind, settings_config
+from ml_platform.model_registry.tracking import owner_tags
 from ml_platform.settings import ExecutorKind, Settings
 
 DEFINITIONS_MODULE, DEFINITIONS_ATTRIBUTE = "ml_platform.defs.definitions", "defs"
@@ -81,9 +82,10 @@ def execute(
         job = defs.resolve_job_def(job_name)
         return job.execute_in_process(
             instance=instance, partition_key=partition_key, raise_on_error=False,
-            run_config=dict(run_config),
+            run_config=dict(run_config), tags=owner_tags(),
         )  # fmt: skip
     tags = {"dagster/partition": partition_key} if partition_key else {}
+    tags |= owner_tags()  # a run this process leaves behind is failed by the next tick
     config = submission.run_config(defs.resources or {}, run_config)
     return dg.execute_job(
         reconstructable_job(job_name), instance, run_config=config, tags=tags,

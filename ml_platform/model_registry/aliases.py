@@ -20,10 +20,12 @@ from mlflow.entities.model_registry import RegisteredModel
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
-from ml_platform.model_registry.naming import Alias, ModelTag, model_name
+from ml_platform.model_registry.naming import Alias, ModelTag, VersionTag, model_name
 
 log = logging.getLogger(__name__)
 
+GATE_TAG = VersionTag.GATE_DECISION.value  # the same key on dataset model versions
+MAX_TAG_CHARS = 4000  # MLflow's sqlite store refuses longer version tag values
 MAX_HISTORY_ENTRIES = 200  # the oldest entries are dropped beyond this (tag size limit)
 
 
@@ -87,7 +89,7 @@ def promote(client: MlflowClient, collection_id: int, version: str, reason: str)
     previous = alias_version(model, Alias.CHAMPION)
     if previous == version:
         log.info("%s version %s already is champion; nothing to do", name, version)
-        return _latest_entry_for(read_history(model), version) or _entry(version, reason, None)
+        return _complete_promotion(client, model, version, reason)
     return _move_champion(client, model, _entry(version, reason, previous))
 
 
@@ -99,7 +101,7 @@ def promote_model(client: MlflowClient, name: str, version: str, reason: str) ->
     client.get_model_version(name, str(version))  # raises when the version does not exist
     previous = alias_version(model, Alias.CHAMPION)
     if previous == version:
-        return _latest_entry_for(read_history(model), version) or _entry(version, reason, None)
+        return _complete_promotion(client, model, version, reason)
     return _move_champion(client, model, _entry(version, reason, previous))
 
 
@@ -134,12 +136,15 @@ def _last_recorded(history: list[PromotionEntry], current: str | None) -> str | 
 def _move_champion(
     client: MlflowClient, model: RegisteredModel, entry: PromotionEntry
 ) -> PromotionEntry:
+    """History first, then the alias, then the stale challenger alias: a crash between any two
+    steps leaves a state the next `promote` of the same version completes without a second
+    history entry (`_history_with`)."""
+    history = _history_with(read_history(model), entry)
+    payload = json.dumps([asdict(item) for item in history])
+    client.set_registered_model_tag(model.name, ModelTag.PROMOTION_HISTORY.value, payload)
     client.set_registered_model_alias(model.name, Alias.CHAMPION.value, entry.version)
     if alias_version(model, Alias.CHALLENGER) == entry.version:
         client.delete_registered_model_alias(model.name, Alias.CHALLENGER.value)
-    history = [*read_history(model), entry][-MAX_HISTORY_ENTRIES:]
-    payload = json.dumps([asdict(item) for item in history])
-    client.set_registered_model_tag(model.name, ModelTag.PROMOTION_HISTORY.value, payload)
     log.info(
         "%s: champion %s -> %s (%s: %s)",
         model.name,
@@ -149,6 +154,40 @@ def _move_champion(
         entry.reason,
     )
     return entry
+
+
+def _history_with(history: list[PromotionEntry], entry: PromotionEntry) -> list[PromotionEntry]:
+    """`history` with `entry` appended, unless its last entry already records the same change
+    (written before a crash that came before the alias moved)."""
+    last = history[-1] if history else None
+    if last is not None and (last.version, last.previous, last.action) == (
+        entry.version, entry.previous, entry.action,
+    ):  # fmt: skip
+        return history
+    return [*history, entry][-MAX_HISTORY_ENTRIES:]
+
+
+def _complete_promotion(
+    client: MlflowClient, model: RegisteredModel, version: str, reason: str
+) -> PromotionEntry:
+    """`version` already is champion: finish what a crash may have left (challenger alias
+    still on it, no history entry) and return its entry."""
+    if alias_version(model, Alias.CHALLENGER) == version:
+        client.delete_registered_model_alias(model.name, Alias.CHALLENGER.value)
+    found = _latest_entry_for(read_history(model), version)
+    if found is not None:
+        return found
+    return _move_champion(client, model, _entry(version, reason, None))
+
+
+def mark_gated(client: MlflowClient, name: str, version: str, reason: str) -> None:
+    """Record that the gate decided about `version` (the last step of a training decision)."""
+    client.set_model_version_tag(name, version, GATE_TAG, reason[:MAX_TAG_CHARS])
+
+
+def gate_decision(client: MlflowClient, name: str, version: str) -> str | None:
+    """The gate's recorded decision about `version`, or None when no gate completed."""
+    return client.get_model_version(name, version).tags.get(GATE_TAG)
 
 
 def _entry(

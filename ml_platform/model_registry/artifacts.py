@@ -33,6 +33,11 @@ def artifact_location(settings: Settings, tracking_uri: str) -> str | None:
     return settings.mlflow_artifact_root
 
 
+def local_path(uri: str) -> Path | None:
+    """The local path of a `file:` URI or a plain path; None for remote URIs."""
+    return _local_path(uri)
+
+
 def _local_path(uri: str) -> Path | None:
     parts = urlsplit(uri)
     if parts.scheme == "file":
@@ -40,25 +45,40 @@ def _local_path(uri: str) -> Path | None:
     return Path(uri) if parts.scheme == "" else None
 
 
+def elsewhere(recorded: str | None, current_root: str | None) -> bool:
+    """Whether an experiment's recorded local artifact location lies outside the current
+    local root (the home was copied or moved); False when either is not a local path."""
+    path = None if recorded is None else _local_path(recorded)
+    root = None if current_root is None else _local_path(current_root)
+    if path is None or root is None:
+        return False
+    return not path.resolve().is_relative_to(root.resolve())
+
+
 def relocated(uri: str, recorded_root: str, current_root: str) -> str:
     """`uri` moved from under `recorded_root` to under `current_root`, when it is a local
-    path that no longer exists and lies under the recorded root; otherwise `uri` itself."""
+    path under the recorded root and either it no longer exists or the current root holds
+    its copy (a home's models are read from that home); otherwise `uri` itself."""
     path, old = _local_path(uri), _local_path(recorded_root)
-    if path is None or old is None or path.exists() or not path.is_relative_to(old):
+    if path is None or old is None or not path.is_relative_to(old):
         return uri
     moved = current_root.rstrip("/") + "/" + path.relative_to(old).as_posix()
-    log.info("artifact %s not found; using %s (the home moved)", uri, moved)
+    moved_path = _local_path(moved)
+    if path.exists() and (moved_path is None or not moved_path.exists()):
+        return uri
+    if moved != uri:
+        log.info("artifact %s is read from %s (this home)", uri, moved)
     return moved
 
 
 def model_download_uri(
     client: MlflowClient, name: str, version: str, artifact_root: str | None = None
 ) -> str:
-    """Where a model version's files are; relocated under `artifact_root` when the recorded
-    local path is gone (a copied or moved home)."""
+    """Where a model version's files are; under `artifact_root` when the recorded local path
+    is outside it (a copied or moved home) and the copy is there, or the original is gone."""
     uri = str(client.get_model_version_download_uri(name, version))
     local = _local_path(uri)
-    if artifact_root is None or local is None or local.exists():
+    if artifact_root is None or local is None or not elsewhere(uri, artifact_root):
         return uri
     run_id = client.get_model_version(name, version).run_id
     if not run_id:  # a version registered from outside a run: nothing recorded to map from

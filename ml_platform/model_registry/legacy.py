@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -50,6 +50,7 @@ from ml_platform.model_registry.pyfunc_model import input_example
 from ml_platform.model_registry.registry import ClassifierPayload, log_and_register
 
 log = logging.getLogger(__name__)
+BUILTIN_EMBEDDING_TYPES = frozenset(t.value for t in BuiltinEmbeddingType)
 
 LEGACY_THRESHOLD = 0.5
 DEFAULT_LEGACY_EMBEDDERS: Mapping[str, str] = {
@@ -80,6 +81,7 @@ class LegacyImportOutcome:
 class _Target:
     client: MlflowClient
     embedder_ids: Mapping[str, str]
+    servable: frozenset[str]
     experiment_name: str
     artifact_location: str | None
     dagster_run_id: str | None
@@ -93,9 +95,15 @@ def import_legacy(
     experiment_name: str = DEFAULT_EXPERIMENT,
     artifact_location: str | None = None,
     dagster_run_id: str | None = None,
+    servable_embedding_types: Collection[str] = BUILTIN_EMBEDDING_TYPES,
 ) -> list[LegacyImportOutcome]:
-    """Register every model in `directory/best_models.json`; champion where there is none."""
-    target = _Target(client, embedder_ids, experiment_name, artifact_location, dagster_run_id)
+    """Register every model in `directory/best_models.json`; champion where there is none.
+    An entry whose embedding type is not in `servable_embedding_types` (the built-in ones
+    and the configured custom ones) is refused: no server could classify with it."""
+    target = _Target(
+        client, embedder_ids, frozenset(servable_embedding_types), experiment_name,
+        artifact_location, dagster_run_id,
+    )  # fmt: skip
     outcomes = []
     for key, raw in read_manifest(directory).items():
         outcomes.append(_import_or_report(directory, key, raw, target))
@@ -148,6 +156,12 @@ def load_legacy_model(path: Path, entry: LegacyEntry) -> Any:
 
 def _import_entry(directory: Path, entry: LegacyEntry, target: _Target) -> LegacyImportOutcome:
     key, file = str(entry.collection_id), entry.model_file
+    if entry.focus.embedding_type not in target.servable:
+        raise LegacyEntryError(
+            f"embedding_type {entry.focus.embedding_type!r} is not one this platform can serve "
+            f"(known: {sorted(target.servable)}); declare it in the embedding-types file "
+            "(ML_PLATFORM_EMBEDDING_TYPES_FILE) or fix the entry, then import again"
+        )
     path = resolve_model_file(directory, file)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     existing = _version_with_digest(target.client, entry.collection_id, digest)

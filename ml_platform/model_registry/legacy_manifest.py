@@ -10,12 +10,12 @@ Two formats:
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ml_platform.config_files import ConfigFileError, read_json
 from ml_platform.domain import BuiltinEmbeddingType, DerivativeType, Focus
 
 log = logging.getLogger(__name__)
@@ -46,9 +46,9 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     path = directory / MANIFEST_NAME
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; point the import at a legacy model directory")
-    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest = read_json(path, "legacy manifest")
     if not isinstance(manifest, dict):
-        raise ValueError(f"{path} must hold a JSON object of collection id -> model")
+        raise ConfigFileError(f"{path} must hold a JSON object of collection id -> model")
     return manifest
 
 

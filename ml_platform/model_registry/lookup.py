@@ -20,6 +20,7 @@ from ml_platform.model_registry.artifacts import model_download_uri
 from ml_platform.model_registry.naming import (
     MODEL_NAME_PREFIX,
     Alias,
+    ModelSource,
     VersionTag,
     collection_id_of,
     model_name,
@@ -55,6 +56,7 @@ class ModelSummary:
     champion_version: str | None
     challenger_version: str | None
     champion_tags: dict[str, str]
+    ungated_versions: tuple[str, ...] = ()  # registered, no gate decision recorded (yet)
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,12 @@ def list_models(client: MlflowClient) -> list[ModelSummary]:
     return sorted(summaries, key=lambda s: (s.collection_id is None, s.collection_id, s.name))
 
 
+def list_models_named(client: MlflowClient, prefix: str) -> list[ModelSummary]:
+    """Every registered model whose name starts with `prefix` (e.g. `dataset-`), by name."""
+    return sorted((_summary(client, m) for m in _collection_models(client, prefix)),
+                  key=lambda s: s.name)  # fmt: skip
+
+
 def show(client: MlflowClient, collection_id: int) -> ModelDetails | None:
     """A collection's model in detail, or None when it has no registered model."""
     name = model_name(collection_id)
@@ -121,12 +129,14 @@ def show(client: MlflowClient, collection_id: int) -> ModelDetails | None:
     return ModelDetails(_summary(client, model), tuple(infos), tuple(read_history(model)))
 
 
-def _collection_models(client: MlflowClient) -> list[RegisteredModel]:
+def _collection_models(
+    client: MlflowClient, prefix: str = MODEL_NAME_PREFIX
+) -> list[RegisteredModel]:
     models: list[RegisteredModel] = []
     token: str | None = None
     while True:
         page = client.search_registered_models(
-            filter_string=f"name LIKE '{MODEL_NAME_PREFIX}%'",
+            filter_string=f"name LIKE '{prefix}%'",
             max_results=PAGE_SIZE,
             page_token=token,
         )
@@ -139,13 +149,22 @@ def _collection_models(client: MlflowClient) -> list[RegisteredModel]:
 def _summary(client: MlflowClient, model: RegisteredModel) -> ModelSummary:
     champion = alias_version(model, Alias.CHAMPION)
     tags = {} if champion is None else dict(client.get_model_version(model.name, champion).tags)
+    versions = client.search_model_versions(filter_string=f"name = '{model.name}'")
+    ungated = sorted((str(v.version) for v in versions if _awaits_gate(v.tags)), key=int)
     return ModelSummary(
         name=model.name,
         collection_id=collection_id_of(model.name),
         champion_version=champion,
         challenger_version=alias_version(model, Alias.CHALLENGER),
         champion_tags=tags,
+        ungated_versions=tuple(ungated),
     )
+
+
+def _awaits_gate(tags: dict[str, str]) -> bool:
+    """A trained version without a recorded gate decision (legacy imports have no gate)."""
+    legacy = tags.get(VersionTag.SOURCE.value) == ModelSource.LEGACY.value
+    return not legacy and VersionTag.GATE_DECISION.value not in tags
 
 
 def _aliases_by_version(model: RegisteredModel) -> dict[str, tuple[str, ...]]:

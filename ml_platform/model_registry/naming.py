@@ -58,6 +58,7 @@ class VersionTag(StrEnum):
     SOURCE = "source"
     LEGACY_FILE = "legacy_file"
     LEGACY_SHA256 = "legacy_sha256"
+    GATE_DECISION = "gate_decision"  # set last, after the aliases moved: the gate is complete
 
 
 class ModelTag(StrEnum):

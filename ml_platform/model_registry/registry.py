@@ -21,6 +21,7 @@ from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 
 from ml_platform.learning.evaluation import ProbabilisticClassifier
 from ml_platform.learning.training import TrainingConfig, TrainingResult
+from ml_platform.model_registry.artifacts import elsewhere
 from ml_platform.model_registry.naming import (
     DEFAULT_EXPERIMENT,
     Alias,
@@ -36,7 +37,7 @@ from ml_platform.model_registry.pyfunc_model import (
     input_example,
 )
 from ml_platform.model_registry.requirements import model_pip_requirements
-from ml_platform.model_registry.tracking import fluent_tracking_uri
+from ml_platform.model_registry.tracking import fluent_tracking_uri, owner_tags
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def log_and_register(
     """One MLflow run: params, metrics, the pyfunc model; then a model version with tags."""
     name = model_name(payload.collection_id)
     experiment_id = ensure_experiment(client, experiment_name, artifact_location)
-    run_tags = plain_tags(payload.tags)  # the run is searchable by the same tags
+    run_tags = {**plain_tags(payload.tags), **owner_tags()}  # searchable by the same tags
     # The sqlite registry resolves `models:/m-...` sources through the fluent tracking URI
     # too, so version creation stays inside the block.
     with fluent_tracking_uri(client.tracking_uri):
@@ -138,13 +139,37 @@ def log_and_register(
     )
 
 
+def registered_version(client: MlflowClient, name: str, version: str) -> RegisteredClassifier:
+    """A version already in the registry, described as `log_and_register` describes a new one."""
+    found = client.get_model_version(name, version)
+    run_id = found.run_id or ""
+    experiment_id = str(client.get_run(run_id).info.experiment_id) if run_id else ""
+    return RegisteredClassifier(
+        name=name,
+        version=str(found.version),
+        run_id=run_id,
+        experiment_id=experiment_id,
+        logged_model_uri=str(found.source),
+        tracking_uri=client.tracking_uri,
+    )
+
+
 def ensure_experiment(
     client: MlflowClient, name: str = DEFAULT_EXPERIMENT, artifact_location: str | None = None
 ) -> str:
-    """The id of experiment `name`, created (with `artifact_location`) when missing."""
+    """The id of experiment `name`, created (with `artifact_location`) when missing.
+
+    An experiment whose recorded local artifact location lies outside `artifact_location`
+    was made by the home this one was copied or moved from: new runs would write into that
+    home. It is renamed (its runs and models stay, found through `model_download_uri`) and
+    `name` is created again under the current location."""
     experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
+    if experiment is not None and not elsewhere(experiment.artifact_location, artifact_location):
         return str(experiment.experiment_id)
+    if experiment is not None:
+        retired = f"{name} (home at {experiment.artifact_location})"
+        log.warning("experiment %r writes to another home; renamed to %r", name, retired)
+        client.rename_experiment(experiment.experiment_id, retired)
     return str(client.create_experiment(name, artifact_location=artifact_location))
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
+import socket
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -13,6 +14,28 @@ from mlflow import MlflowClient
 from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+OWNER_HOST = "ml_platform.owner_host"
+OWNER_PID = "ml_platform.owner_pid"
+
+
+def owner_tags() -> dict[str, str]:
+    """Tags naming this process as the owner of a run it starts."""
+    return {OWNER_HOST: socket.gethostname(), OWNER_PID: str(os.getpid())}
+
+
+def owner_gone(tags: Mapping[str, str]) -> str | None:
+    """Why the run's owner can no longer finish it (its process on this host is gone), or
+    None: alive, on another host (cannot be told from here), or no owner recorded."""
+    host, pid = tags.get(OWNER_HOST), tags.get(OWNER_PID, "")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return f"process {pid} on {host}, which ran it, is gone (killed or crashed)"
+    except PermissionError:
+        return None  # alive, under another user
+    return None
 
 
 @contextmanager

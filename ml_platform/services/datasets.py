@@ -32,8 +32,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from ml_platform.config_files import ConfigFileError, read_yaml, unknown_keys
 from ml_platform.domain import IngestedImage
 from ml_platform.settings import Settings
 
@@ -100,32 +99,44 @@ def read_dataset_specs(path: Path) -> dict[str, DatasetSpec]:
             f"datasets file {path} not found; write one (datasets: {{<name>: {{classes: "
             "{<label>: <collection id>}}}}) or set ML_PLATFORM_DATASETS_FILE"
         )
-    return parse_dataset_specs(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+    return parse_dataset_specs(read_yaml(path, "datasets file"), f"datasets file {path}")
 
 
 def parse_dataset_specs(data: Any, where: str = "datasets file") -> dict[str, DatasetSpec]:
     datasets = data.get("datasets") if isinstance(data, dict) else None
     if not isinstance(datasets, dict):
-        raise ValueError(f"{where}: expected a top-level `datasets:` mapping")
-    return {str(name): _parse_spec(str(name), body, where) for name, body in datasets.items()}
+        raise ConfigFileError(f"{where}: expected a top-level `datasets:` mapping")
+    unknown_keys(data, {"datasets"}, where)
+    return {str(name): _parse_spec(name, body, where) for name, body in datasets.items()}
 
 
-def _parse_spec(name: str, body: Any, where: str) -> DatasetSpec:
-    if not NAME_PATTERN.match(name):
-        raise ValueError(
+def _parse_spec(name: Any, body: Any, where: str) -> DatasetSpec:
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise ConfigFileError(
             f"{where}: dataset name {name!r} must be lower-case letters, digits, '-' or '_' "
             "(it names a Dagster partition and the `dataset-<name>` model)"
         )
     classes = body.get("classes") if isinstance(body, dict) else None
     if not isinstance(classes, dict) or len(classes) < 2:
-        raise ValueError(f"{where}: dataset {name!r} needs `classes:` with at least 2 labels")
-    pairs = tuple((str(label), cid) for label, cid in classes.items())
-    bad = [label for label, cid in pairs if not isinstance(cid, int) or cid < 0 or not label]
+        raise ConfigFileError(f"{where}: dataset {name!r} needs `classes:` with at least 2 labels")
+    unknown_keys(body, {"classes"}, f"{where}: dataset {name!r}")
+    labels = [label for label in classes if not isinstance(label, str) or not label.strip()]
+    if labels:
+        raise ConfigFileError(
+            f'{where}: dataset {name!r} labels {labels} must be text (quote them: "1")'
+        )
+    pairs = tuple(classes.items())
+    bad = [label for label, cid in pairs if type(cid) is not int or cid < 0]  # not `true`
     if bad:
-        raise ValueError(f"{where}: dataset {name!r} classes {bad} need a crawlr collection id")
+        raise ConfigFileError(
+            f"{where}: dataset {name!r} classes {bad} need a crawlr collection id (a number "
+            f">= 0), got {[classes[b] for b in bad]}"
+        )
     repeated = [cid for cid, n in Counter(cid for _, cid in pairs).items() if n > 1]
     if repeated:
-        raise ValueError(f"{where}: dataset {name!r} uses collections {repeated} for two classes")
+        raise ConfigFileError(
+            f"{where}: dataset {name!r} uses collections {repeated} for two classes"
+        )
     return DatasetSpec(name, pairs)
 
 

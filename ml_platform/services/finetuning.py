@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import torch
 from mlflow import MlflowClient
 
 from ml_platform.domain import IngestedImage
@@ -28,14 +29,18 @@ from ml_platform.learning.finetune import (
 )
 from ml_platform.learning.finetune.preprocessing import spec_to_json
 from ml_platform.learning.finetune.train import EpochCallback, EpochMetrics
-from ml_platform.model_registry.aliases import promote_model
+from ml_platform.model_registry.aliases import gate_decision, mark_gated, promote_model
 from ml_platform.model_registry.dataset_models.gate import (
     accuracy,
     accuracy_decision,
     sanity_problems,
 )
-from ml_platform.model_registry.dataset_models.lookup import dataset_champion, load_dataset_model
-from ml_platform.model_registry.dataset_models.naming import DatasetTag
+from ml_platform.model_registry.dataset_models.lookup import (
+    dataset_champion,
+    dataset_version_trained_on,
+    load_dataset_model,
+)
+from ml_platform.model_registry.dataset_models.naming import DatasetTag, dataset_model_name
 from ml_platform.model_registry.dataset_models.pyfunc import FinetunedClassifierModel
 from ml_platform.model_registry.dataset_models.register import (
     DatasetInput,
@@ -44,7 +49,8 @@ from ml_platform.model_registry.dataset_models.register import (
 )
 from ml_platform.model_registry.decision import PromotionDecision
 from ml_platform.model_registry.lookup import ModelVersionInfo
-from ml_platform.model_registry.registry import RegisteredClassifier
+from ml_platform.model_registry.naming import Alias, config_digest
+from ml_platform.model_registry.registry import RegisteredClassifier, registered_version
 from ml_platform.services.dataset_versions import DatasetVersion
 from ml_platform.services.datasets import Split
 from ml_platform.services.finetune_progress import notify_epoch, notify_started
@@ -57,8 +63,11 @@ DRAFT_SIDE = 320  # JPEGs decode at a reduced scale; every architecture here tak
 
 @dataclass(frozen=True)
 class FinetuneOutcome:
+    """One training decision. `result` is None when no training ran: the version with this
+    dataset version and configuration existed (registered before a crash, or gated before)."""
+
     registered: RegisteredClassifier
-    result: FinetuneResult
+    result: FinetuneResult | None
     test_accuracy: float
     decision: PromotionDecision
     champion_before: str | None
@@ -191,30 +200,93 @@ def finetune_version(
     provenance: Mapping[str, str],
     artifact_location: str | None = None,
 ) -> FinetuneOutcome:
-    """Train, register (alias challenger) and gate one fine-tuning of `version`."""
+    """Train, register (alias challenger) and gate one fine-tuning of `version`, exactly once
+    per (dataset version, configuration): a model version registered for them by a run that
+    died before its gate is gated now instead of being trained again."""
     config.require_classes(len(version.classes))
+    digest = config_digest(config_params(config))
+    existing = dataset_version_trained_on(client, version.dataset, version.version, digest)
     data = {s: load_split(version, catalog, s, store) for s in Split}
+    if existing is not None:
+        return _existing_decision(
+            client, version, existing, data[Split.TEST], tolerance, artifact_location
+        )
     built = build_model(config, len(version.classes))
     counts = {s: len(d) for s, d in data.items()}
-    tags = {**version_tags(version, built, config, counts), **provenance}
+    tags = {**version_tags(version, built, config, counts), **provenance,
+            DatasetTag.TRAINING_CONFIG_DIGEST.value: digest}  # fmt: skip
     notify_started(version.dataset, config.epochs)
     champion = dataset_champion(client, version.dataset)
     trained = _train_and_register(client, version, data, built, config, tags, artifact_location)
-    test = data[Split.TEST]
-    champion_accuracy = _champion_accuracy(client, champion, version, test)
-    sanity = sanity_problems(
-        trained.result.net.state_dict(), trained.model.class_names, version.classes, len(test),
-        trained.test_accuracy,
+    decision, champion_accuracy = _gate(
+        client, version, trained.registered, trained.model, trained.result.net.state_dict(),
+        trained.test_accuracy, data[Split.TEST], tolerance, artifact_location,
     )  # fmt: skip
-    decision = accuracy_decision(
-        champion_accuracy, trained.test_accuracy, len(test), tolerance, sanity
-    )
-    if decision.promote:
-        promote_model(client, trained.registered.name, trained.registered.version, decision.reason)
     return FinetuneOutcome(
         trained.registered, trained.result, trained.test_accuracy, decision,
         champion.version if champion else None, champion_accuracy, built.weights.identity,
     )  # fmt: skip
+
+
+def _gate(
+    client: MlflowClient,
+    version: DatasetVersion,
+    registered: RegisteredClassifier,
+    model: FinetunedClassifierModel,
+    state: dict[str, torch.Tensor],
+    test_accuracy: float,
+    test: LabelledImages,
+    tolerance: float,
+    artifact_root: str | None,
+) -> tuple[PromotionDecision, float | None]:
+    """Decide, promote when it passes, and record the decision on the version (last step)."""
+    champion = dataset_champion(client, version.dataset)
+    if champion is not None and champion.version == registered.version:
+        champion = None  # promoted before a crash: compare as the first time
+    champion_accuracy = _champion_accuracy(client, champion, version, test, artifact_root)
+    sanity = sanity_problems(state, model.class_names, version.classes, len(test), test_accuracy)
+    decision = accuracy_decision(champion_accuracy, test_accuracy, len(test), tolerance, sanity)
+    if decision.promote:
+        promote_model(client, registered.name, registered.version, decision.reason)
+    mark_gated(client, registered.name, registered.version, decision.reason)
+    return decision, champion_accuracy
+
+
+def _existing_decision(
+    client: MlflowClient,
+    version: DatasetVersion,
+    existing: str,
+    test: LabelledImages,
+    tolerance: float,
+    artifact_root: str | None,
+) -> FinetuneOutcome:
+    """The decision about a version already registered for this dataset version and config:
+    the recorded one, or (registered before a crash) the gate run now on the stored model."""
+    name = dataset_model_name(version.dataset)
+    registered = registered_version(client, name, existing)
+    found = client.get_model_version(name, existing)
+    base = found.tags.get(DatasetTag.BASE_WEIGHTS.value, "")
+    champion = dataset_champion(client, version.dataset)
+    before = champion.version if champion else None
+    decided = gate_decision(client, name, existing)
+    if decided is not None:
+        accuracy_tag = float(found.tags.get(DatasetTag.TEST_ACCURACY.value, "nan"))
+        why = (f"version {existing} has this dataset version and configuration and was "
+               f"gated: {decided}")  # fmt: skip
+        decision = PromotionDecision(before == existing, why)
+        return FinetuneOutcome(registered, None, accuracy_tag, decision, before, None, base)
+    log.warning("%s version %s was registered but never gated; gating it now", name, existing)
+    if before != existing:
+        client.set_registered_model_alias(name, Alias.CHALLENGER.value, existing)
+    model = load_dataset_model(client, name, existing, artifact_root)
+    test_accuracy = accuracy(model.predict_images(test.images), test.labels)
+    decision, champion_accuracy = _gate(
+        client, version, registered, model, model.state_dict(), test_accuracy, test, tolerance,
+        artifact_root,
+    )  # fmt: skip
+    return FinetuneOutcome(
+        registered, None, test_accuracy, decision, before, champion_accuracy, base
+    )
 
 
 def _champion_accuracy(
@@ -222,6 +294,7 @@ def _champion_accuracy(
     champion: ModelVersionInfo | None,
     version: DatasetVersion,
     test: LabelledImages,
+    artifact_root: str | None = None,
 ) -> float | None:
     """The champion's accuracy on this test split; None when it has other classes."""
     if champion is None:
@@ -233,5 +306,5 @@ def _champion_accuracy(
             classes,
         )  # fmt: skip
         return None
-    model = load_dataset_model(client, champion.name, champion.version)
+    model = load_dataset_model(client, champion.name, champion.version, artifact_root)
     return accuracy(model.predict_images(test.images), test.labels)

@@ -1,11 +1,14 @@
 """Ingest one batch: download each image once, validate it, store it content-addressed.
 
 A bad image (download error, not an image, too large, decompression bomb) is recorded with its
-reason and skipped; it never fails the batch.
+reason and skipped; it never fails the batch. Bytes that do not decode are retried like a
+failed download (a transfer can arrive truncated with a consistent Content-Length), unless the
+re-downloaded bytes hash the same as the last failed attempt's: then the file itself is broken.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
@@ -15,7 +18,12 @@ from ml_platform.domain import ImageRecord, IngestedImage, IngestStatus, Stage
 from ml_platform.settings import Settings
 from ml_platform.store.image_store import ImageStore
 from ml_platform.store.metadata import MetadataDB
-from ml_platform.vision.decode import ImageDecodeError, check_byte_size, decode_image
+from ml_platform.vision.decode import (
+    ImageDecodeError,
+    ImageTooLargeError,
+    check_byte_size,
+    decode_image,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +34,32 @@ class IngestLimits:
     max_pixels: int
 
 
-def _failed(image: ImageRecord, reason: str, *, retryable: bool) -> IngestedImage:
+FAILED_SHA256 = "failed_sha256"  # extra: the hash of bytes that did not decode
+
+
+def _failed(
+    image: ImageRecord, reason: str, *, retryable: bool, failed_sha256: str = ""
+) -> IngestedImage:
     log.warning("image %s skipped: %s", image.id, reason)
     extra = {"retryable": "true" if retryable else "false"}
+    if failed_sha256:
+        extra[FAILED_SHA256] = failed_sha256
     return IngestedImage(image=image, status=IngestStatus.FAILED, error=reason, extra=extra)
+
+
+def _undecodable(
+    image: ImageRecord, data: bytes, exc: ImageDecodeError, failed_before: str
+) -> IngestedImage:
+    """A decode failure: retryable, unless these bytes are the ones that failed last time."""
+    digest = hashlib.sha256(data).hexdigest()
+    same = digest == failed_before
+    why = (
+        "the re-downloaded bytes are the same as last time: the file is broken"
+        if same
+        else "retried: the download may have arrived truncated"
+    )
+    reason = f"{type(exc).__name__}: {exc} ({why})"
+    return _failed(image, reason, retryable=not same, failed_sha256=digest)
 
 
 @dataclass(frozen=True)
@@ -46,13 +76,22 @@ def _retryable(exc: Exception) -> bool:
 
 
 def ingest_one(
-    client: CrawlrClient, store: ImageStore, image: ImageRecord, limits: IngestLimits
+    client: CrawlrClient,
+    store: ImageStore,
+    image: ImageRecord,
+    limits: IngestLimits,
+    failed_before: str = "",
 ) -> IngestedImage:
+    """`failed_before`: the sha256 of the bytes that failed to decode at the last attempt."""
     try:
         data = client.image_bytes(image.url, limits.max_bytes)
         check_byte_size(data, limits.max_bytes)
         decoded = decode_image(data, max_pixels=limits.max_pixels)
-    except (CrawlrError, ImageDecodeError) as exc:
+    except ImageTooLargeError as exc:  # over a limit: the same file is over it next time
+        return _failed(image, f"{type(exc).__name__}: {exc}", retryable=False)
+    except ImageDecodeError as exc:
+        return _undecodable(image, data, exc, failed_before)
+    except CrawlrError as exc:
         return _failed(image, f"{type(exc).__name__}: {exc}", retryable=_retryable(exc))
     except Exception as exc:  # one bad image never fails a batch: recorded, not raised
         log.exception("image %s: unexpected error while ingesting", image.id)
@@ -97,7 +136,8 @@ def ingest_batch(
         if earlier is not None and (already_stored(store, earlier) or image.id in settled):
             results.append(earlier)
             continue
-        result = ingest_one(client, store, image, limits)
+        failed_before = earlier.extra.get(FAILED_SHA256, "") if earlier is not None else ""
+        result = ingest_one(client, store, image, limits, failed_before)
         attempted.add(image.id)
         if result.status is IngestStatus.FAILED and result.extra.get("retryable") == "true":
             retryable.add(image.id)

@@ -19,10 +19,20 @@ from sklearn.base import BaseEstimator
 
 from ml_platform.learning.evaluation import Evaluation
 from ml_platform.learning.training import TrainingResult, cross_validate_estimator
-from ml_platform.model_registry.aliases import promote
+from ml_platform.model_registry.aliases import gate_decision, mark_gated, promote
 from ml_platform.model_registry.decision import PromotionDecision, decide_promotion, sanity_check
-from ml_platform.model_registry.lookup import ModelVersionInfo, get_champion, load_classifier
-from ml_platform.model_registry.naming import VersionTag
+from ml_platform.model_registry.lookup import (
+    ModelVersionInfo,
+    get_champion,
+    load_classifier,
+    version_trained_on,
+)
+from ml_platform.model_registry.naming import Alias, ClassifierProvenance, VersionTag, model_name
+from ml_platform.model_registry.registry import (
+    RegisteredClassifier,
+    register_classifier,
+    registered_version,
+)
 from ml_platform.services.training_data import TrainingSet
 
 log = logging.getLogger(__name__)
@@ -103,3 +113,54 @@ def run_gate(
     if decision.promote:
         promote(client, training.collection_id, version, decision.reason)
     return GateOutcome(decision, champion.version if champion else None, evaluation)
+
+
+@dataclass(frozen=True)
+class TrainingDecision:
+    """One training decision: the version it concerns and the gate's outcome (None: the
+    version was gated before, by an earlier run; `already` says what that gate decided)."""
+
+    registered: RegisteredClassifier
+    outcome: GateOutcome | None
+    recovered: bool = False  # the version was registered by a run that died before its gate
+    already: str = ""
+
+
+def register_and_gate(
+    client: MlflowClient,
+    result: TrainingResult,
+    training: TrainingSet,
+    provenance: ClassifierProvenance,
+    embedder_dim: int,
+    settings: GateSettings,
+    *,
+    artifact_location: str | None = None,
+    artifact_root: str | None = None,
+) -> TrainingDecision:
+    """Register `result` and gate it, exactly once per (data, configuration).
+
+    A version with this exact data and configuration is reused, not registered again; when
+    its gate never completed (a crash between registration and the last alias move), the
+    gate runs now. The gate's decision is recorded on the version as the very last step.
+    """
+    cid, name = provenance.collection_id, model_name(provenance.collection_id)
+    fingerprint, digest = provenance.training_data_fingerprint, provenance.training_config_digest
+    existing = version_trained_on(client, cid, fingerprint, digest)
+    if existing is not None:
+        registered = registered_version(client, name, existing)
+        decided = gate_decision(client, name, existing)
+        if decided is not None:
+            return TrainingDecision(registered, None, already=decided)
+        log.warning("%s version %s was registered but never gated; gating it now", name, existing)
+        champion = get_champion(client, cid)
+        if champion is None or champion.version != existing:
+            client.set_registered_model_alias(name, Alias.CHALLENGER.value, existing)
+    else:
+        registered = register_classifier(
+            client, result, provenance, artifact_location=artifact_location
+        )
+    outcome = run_gate(
+        client, registered.version, result, training, embedder_dim, settings, artifact_root
+    )
+    mark_gated(client, name, registered.version, outcome.decision.reason)
+    return TrainingDecision(registered, outcome, recovered=existing is not None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request, Response
@@ -20,13 +20,14 @@ from fastapi.responses import JSONResponse
 from ml_platform.redact import redact_url
 from ml_platform.serving.auth import require_token
 from ml_platform.serving.errors import ErrorKind, ServingError
-from ml_platform.serving.middleware import CatchAll, ObserveLatency
+from ml_platform.serving.inputs import route_body_limit
+from ml_platform.serving.middleware import BodyLimit, CatchAll, ObserveLatency
 from ml_platform.serving.openapi import build_openapi, install_docs
 from ml_platform.serving.options import ServeOptions, options_from_settings
 from ml_platform.serving.routers import analyze, collections, health, pets, thumbnails, zero_shot
 from ml_platform.serving.routers import predict as predict_router
 from ml_platform.serving.schemas import AnalyzeRequest, ZeroShotRequest
-from ml_platform.serving.state import build_state, state_of
+from ml_platform.serving.state import ServingState, build_state, state_of
 from ml_platform.serving.vision_models import DetectorFactory, EmbedderFactory
 from ml_platform.settings import Settings
 
@@ -64,6 +65,7 @@ def create_app(
     install_docs(app)
     app.add_exception_handler(ServingError, _serving_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_middleware(BodyLimit, limit_for=_body_limits(app.state.serving))
     app.add_middleware(CatchAll, metrics=app.state.serving.metrics)
     app.add_middleware(ObserveLatency, metrics=app.state.serving.metrics)
     bodies = (AnalyzeRequest, ZeroShotRequest)
@@ -99,6 +101,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state.champions.shutdown()
     state.inference.shutdown(wait=False, cancel_futures=True)
     state.models.close()
+
+
+def _body_limits(state: ServingState) -> Callable[[str], int]:
+    size, many = state.settings.max_image_bytes, state.options.max_zero_shot_images
+    return lambda path: route_body_limit(path, size, many)
 
 
 async def _serving_error(request: Request, exc: Exception) -> Response:

@@ -40,7 +40,7 @@ class FailureMemory:
         """Raise the remembered error while `key` is within its backoff."""
         failure = self._failures.get(key)
         if failure is not None and self._clock() < failure.retry_at:
-            raise failure.error
+            raise failure.error.fresh()  # a copy: re-raising one object grows its traceback
 
     def record(self, key: str, error: ServingError) -> Failure:
         previous = self._failures.get(key)

@@ -33,6 +33,7 @@ class DatasetClassifiers:
     """The fine-tuned dataset classifiers (`dataset-<name>`) as a `ModelSource`."""
 
     client: MlflowClient
+    artifact_root: str | None = None
 
     def describe(self, key: str) -> str:
         return f"dataset {key!r}"
@@ -49,7 +50,7 @@ class DatasetClassifiers:
         )
 
     def load(self, key: str, info: ModelVersionInfo) -> DatasetModel:
-        model = load_dataset_model(self.client, info.name, info.version)
+        model = load_dataset_model(self.client, info.name, info.version, self.artifact_root)
         return DatasetModel(key, info.name, info.version, model)
 
 
@@ -62,5 +63,7 @@ class DatasetModelCache(RegistryCache[str, DatasetModel]):
         refresh_interval_s: float,
         metrics: ServingMetrics,
         clock: Callable[[], float] = time.monotonic,
+        artifact_root: str | None = None,
     ) -> None:
-        super().__init__(DatasetClassifiers(client), refresh_interval_s, metrics, clock)
+        source = DatasetClassifiers(client, artifact_root)
+        super().__init__(source, refresh_interval_s, metrics, clock)

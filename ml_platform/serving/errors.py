@@ -59,3 +59,7 @@ class ServingError(Exception):
     @property
     def status(self) -> int:
         return STATUS[self.kind]
+
+    def fresh(self) -> ServingError:
+        """The same error as a new object, with no traceback or cause attached."""
+        return ServingError(self.kind, self.message)

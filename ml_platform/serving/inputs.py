@@ -31,6 +31,15 @@ def body_kind(request: Request) -> str:
     )
 
 
+def route_body_limit(path: str, max_image_bytes: int, max_zero_shot_images: int) -> int:
+    """The most bytes a request body to `path` may have: its images at `max_image_bytes` as
+    base64 plus slack (multipart bodies are smaller than the same images as base64); routes
+    that take no image get the slack only."""
+    images = {"/v1/analyze": 1, "/v1/predict": 1, "/v1/zero-shot": max_zero_shot_images}
+    count = images.get(path.rstrip("/"), 0)
+    return max_json_bytes(max_image_bytes, count) if count else JSON_SLACK_BYTES
+
+
 def max_json_bytes(max_image_bytes: int, images: int = 1) -> int:
     """The largest JSON body accepted: `images` base64 images at the byte limit, plus slack."""
     return images * ((max_image_bytes // 3 + 1) * 4) + JSON_SLACK_BYTES

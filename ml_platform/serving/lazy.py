@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -68,12 +69,17 @@ class LazyModels(Generic[T]):
     def loaded_keys(self) -> list[str]:
         return sorted(self._loaded)
 
+    def loaded(self) -> list[str]:
+        """`<kind> '<key>'` of every loaded model (the names `failed` uses)."""
+        return [f"{self.kind.value} {key!r}" for key in sorted(self._loaded)]
+
     def problems(self) -> list[str]:
         """Models whose last load attempt failed, with the reason."""
-        return [
-            f"{self.kind.value} {key!r} failed to load: {failure.error.message}"
-            for key, failure in self.failures.items()
-        ]
+        return [f"{name} failed to load: {reason}" for name, reason in self.failed().items()]
+
+    def failed(self) -> dict[str, str]:
+        """`<kind> '<key>'` -> why its last load failed."""
+        return {f"{self.kind.value} {key!r}": f.error.message for key, f in self.failures.items()}
 
     def _load(self, key: str, load: Callable[[], T]) -> T:
         start = time.perf_counter()
@@ -81,13 +87,24 @@ class LazyModels(Generic[T]):
             model = load()
         except self._load_errors as exc:
             self._metrics.error(ErrorKind.MODEL_UNAVAILABLE)
-            error = ServingError(
-                ErrorKind.MODEL_UNAVAILABLE, f"{self.kind.value} {key!r} cannot be loaded: {exc}"
-            )
-            failure = self.failures.record(key, error)
+            message = f"{self.kind.value} {key!r} cannot be loaded: {exc}"
+            forget(exc)  # its frames hold what the loader built before it failed
+            failure = self.failures.record(key, ServingError(ErrorKind.MODEL_UNAVAILABLE, message))
             log.error("%s", failure.error.message)
-            raise failure.error from exc
+            raise failure.error.fresh() from None
         self.failures.clear(key)
         self._metrics.loaded(self.kind)
         log.info("loaded %s %r in %.2f s", self.kind.value, key, time.perf_counter() - start)
         return model
+
+
+def forget(exc: BaseException) -> None:
+    """Drop the local variables of every frame in `exc`'s tracebacks (and its causes'): a
+    half-built model referenced from a loader's frame would otherwise live as long as the
+    error does, and a remembered error lives until the next attempt."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        current = current.__cause__ or current.__context__

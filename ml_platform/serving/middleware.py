@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ml_platform.serving.errors import ErrorKind
+from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.metrics import ServingMetrics
 
 log = logging.getLogger(__name__)
@@ -83,3 +84,48 @@ class CatchAll:
                 "kind": ErrorKind.INTERNAL.value,
             }
             await JSONResponse(body, status_code=500)(scope, receive, send)
+
+
+class BodyLimit:
+    """A request body limit per route (`limit_for(path)` bytes): 413 with a sentence at once
+    when Content-Length declares more, and as soon as a streamed (chunked) body passes it,
+    before the rest is read."""
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(str(scope["path"]))
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            error = body_too_large(scope, int(declared), limit)
+            response = JSONResponse(
+                {"detail": error.message, "kind": error.kind.value}, status_code=error.status
+            )
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def bounded() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise body_too_large(scope, received, limit)
+            return message
+
+        await self.app(scope, bounded, send)
+
+
+def body_too_large(scope: Scope, size: int, limit: int) -> ServingError:
+    return ServingError(
+        ErrorKind.IMAGE_TOO_LARGE,
+        f"the body of {scope['method']} {scope['path']} is over {limit} bytes ({size} so far); "
+        "that route's limit follows from max_image_bytes (images as base64, plus room for the "
+        "rest of the request): send smaller or fewer images",
+    )

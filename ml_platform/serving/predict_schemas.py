@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+
+from ml_platform.services.datasets import NAME_PATTERN
 
 MAX_TOP_K = 100
+DATASET_NAME = NAME_PATTERN.pattern  # what a datasets file may declare
+DATASET_DESCRIPTION = "a dataset name: lower-case letters, digits, '-' or '_'"
 
 
 class PredictRequest(BaseModel):
@@ -12,10 +16,10 @@ class PredictRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset: str = Field(min_length=1, max_length=64)
+    dataset: str = Field(pattern=DATASET_NAME, description=DATASET_DESCRIPTION)
     image_base64: str | None = None
     image_url: str | None = Field(None, max_length=4096)
-    top_k: int = Field(5, ge=1, le=MAX_TOP_K)
+    top_k: StrictInt = Field(5, ge=1, le=MAX_TOP_K)  # `true` is not 1
 
     @model_validator(mode="after")
     def _one_image(self) -> PredictRequest:
@@ -29,8 +33,8 @@ class MultipartFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset: str = Field(min_length=1, max_length=64)
-    top_k: int = Field(5, ge=1, le=MAX_TOP_K)
+    dataset: str = Field(pattern=DATASET_NAME, description=DATASET_DESCRIPTION)
+    top_k: int = Field(5, ge=1, le=MAX_TOP_K)  # form text: "3" is 3
 
 
 class LabelConfidence(BaseModel):

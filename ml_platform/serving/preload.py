@@ -70,6 +70,10 @@ class Preloader:
     def problems(self) -> list[str]:
         return [f"{what}: {reason}" for what, reason in sorted(self._problems.items())]
 
+    def failed(self) -> dict[str, str]:
+        """What the last preload attempt could not load: name -> why."""
+        return dict(sorted(self._problems.items()))
+
     def _run(self) -> None:
         delay = BACKOFF_BASE_S
         while not self._stop.is_set():

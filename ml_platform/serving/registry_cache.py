@@ -26,6 +26,7 @@ from mlflow.exceptions import MlflowException
 from ml_platform.model_registry.lookup import ModelVersionInfo
 from ml_platform.serving.backoff import FailureMemory
 from ml_platform.serving.errors import ErrorKind, ServingError
+from ml_platform.serving.lazy import forget
 from ml_platform.serving.metrics import CacheKind, ServingMetrics
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,8 @@ class RegistryCache(Generic[K, V]):
             model = self._refresh(key)
         except ServingError as exc:
             if exc.kind in (ErrorKind.REGISTRY_UNAVAILABLE, ErrorKind.MODEL_UNAVAILABLE):
-                raise self.failures.record(failure_key, exc).error from exc
+                forget(exc)  # a half-loaded model must not live as long as the memory of it
+                raise self.failures.record(failure_key, exc.fresh()).error.fresh() from None
             raise
         self.failures.clear(failure_key)
         return model
@@ -152,12 +154,16 @@ class RegistryCache(Generic[K, V]):
 
     def problems(self) -> list[str]:
         """Why some served champions may be out of date (empty when all are current)."""
-        return [
-            f"{self.source.describe(key)}: serving version {entry.model.version}, "
+        return [f"{name}: {reason}" for name, reason in self.stale().items()]
+
+    def stale(self) -> dict[str, str]:
+        """Served champions that may be out of date: name -> why."""
+        return {
+            self.source.describe(key): f"serving version {entry.model.version}, "
             f"{entry.stale_reason}"
             for key, entry in sorted(self._entries.items())
             if entry.stale_reason is not None
-        ]
+        }
 
     def _due(self, entry: _Entry[V]) -> bool:
         return self._clock() - entry.checked_at >= self.refresh_interval_s

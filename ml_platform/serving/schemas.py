@@ -303,10 +303,17 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    """`loading` and `degraded` are 503 with the reasons; `warnings` never make it 503."""
+    """`loading` and `unavailable` (nothing can be served) are 503; `degraded` is 200: some
+    models failed (listed in `failing`, each with its reason in `models`), the rest serve.
+    `warnings` never change the status."""
 
-    status: Literal["ready", "loading", "degraded"]
+    status: Literal["ready", "loading", "degraded", "unavailable"]
     reasons: list[str] = Field(default_factory=list)
+    models: dict[str, str] = Field(
+        default_factory=dict,
+        description="each model this server knows of -> `ok: ...` or `failed: <why>`",
+    )
+    failing: list[str] = Field(default_factory=list, description="the models that failed")
     warnings: list[str] = Field(
         default_factory=list,
         description="failures that do not stop serving (e.g. an embedder "

@@ -165,6 +165,9 @@ class VisionModels:
     def detector_problems(self) -> list[str]:
         return self._detectors.problems()
 
+    def detector_failed(self) -> dict[str, str]:
+        return self._detectors.failed()
+
     def embedder_problems(self) -> list[str]:
         return self._embedders.problems()
 

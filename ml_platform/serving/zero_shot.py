@@ -88,7 +88,11 @@ def top_k(
 def load_zero_shot(
     kind: ZeroShotKind, model_id: str, *, allow_random_weights: bool, device: str = "cpu"
 ) -> ZeroShotModel:
-    """Load `kind` from a hub id or local directory (see the module docstring for weights)."""
+    """Load `kind` from a hub id or local directory (see the module docstring for weights).
+
+    The tokenizer loads first: it is small and the usual thing missing offline, so a model
+    that cannot be used fails before its towers (gigabytes) are built."""
+    tokenizer = _load_tokenizer(model_id)
     model, weights = _load_towers(kind, model_id, allow_random_weights)
     model.to(device).eval()
     return ZeroShotModel(
@@ -96,7 +100,7 @@ def load_zero_shot(
         model_id=model_id,
         weights=weights,
         model=model,
-        tokenizer=_load_tokenizer(model_id),
+        tokenizer=tokenizer,
         processor=_load_processor(kind, model_id, model.config.vision_config.image_size),
         device=device,
     )

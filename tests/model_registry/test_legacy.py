@@ -84,7 +84,9 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Imported]:
             "dimensionality": 16,
         },
         "16": {"model_file": "other_16.pkl", **new, "dimensionality": 16},
-    }
+        "17": {"model_file": "other_16.pkl", **new, "embedding_type": "embed_made_up",
+               "dimensionality": 16},
+    }  # fmt: skip
     (directory / "best_models.json").write_text(json.dumps(manifest))
     client.create_registered_model(model_name(16))
     existing = client.create_model_version(model_name(16), str(root / "elsewhere")).version
@@ -158,6 +160,13 @@ def test_unknown_derivative_type_is_reported(imported: Imported) -> None:
     assert "unknown derivative_type 'tail'" in imported.first["15"].reason
 
 
+def test_an_embedding_type_no_server_can_serve_is_refused_at_import(imported: Imported) -> None:
+    outcome = imported.first["17"]
+    assert outcome.status is LegacyStatus.FAILED and outcome.version is None
+    assert "embedding_type 'embed_made_up' is not one this platform can serve" in outcome.reason
+    assert get_champion(imported.client, 17) is None
+
+
 def test_existing_champion_is_not_replaced(imported: Imported) -> None:
     outcome = imported.first["16"]
     assert (outcome.status, outcome.champion) == (LegacyStatus.IMPORTED, False)
@@ -176,6 +185,7 @@ def test_reimport_reports_instead_of_duplicating(imported: Imported) -> None:
         "14": LegacyStatus.FAILED,
         "15": LegacyStatus.FAILED,
         "16": LegacyStatus.ALREADY_IMPORTED,
+        "17": LegacyStatus.FAILED,
     }
     assert imported.second["10"].version == imported.first["10"].version
 

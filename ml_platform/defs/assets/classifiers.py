@@ -14,10 +14,9 @@ from ml_platform.defs.resources import StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.resources.models import ModelsResource
 from ml_platform.learning.training import InsufficientTrainingDataError, train_classifier
-from ml_platform.model_registry.lookup import version_trained_on
 from ml_platform.model_registry.naming import ClassifierProvenance, config_digest
-from ml_platform.model_registry.registry import config_params, register_classifier
-from ml_platform.services.promotion import run_gate
+from ml_platform.model_registry.registry import config_params
+from ml_platform.services.promotion import register_and_gate
 from ml_platform.services.retraining import label_token
 from ml_platform.services.training_data import build_training_set, load_focus, load_images
 from ml_platform.store.collections_file import read_collections
@@ -92,25 +91,21 @@ def collection_classifier(
         )
     except InsufficientTrainingDataError as exc:
         return skipped(GATE, f"collection {cid}: {exc}", version)
-    client = mlflow.client()
-    digest = config_digest(config_params(knobs))
-    existing = version_trained_on(client, cid, training.fingerprint, digest)
-    if existing is not None:  # e.g. two planners ran this partition: no second model version
-        why = f"collection {cid}: version {existing} has this exact data and configuration"
-        return skipped(GATE, why, version)
     provenance = ClassifierProvenance(
         cid, collection.focus, training.embedded.embedder_id, training.embedded.embedder_revision,
         training.embedded.weights, training.fingerprint, context.run_id, context.partition_key,
-        digest,
+        config_digest(config_params(knobs)),
     )  # fmt: skip
-    registered = register_classifier(
-        client, result, provenance, artifact_location=mlflow.artifact_location()
-    )
-    embedder_dim = models.embedder(collection.focus.embedding_type).dim
-    outcome = run_gate(
-        client, registered.version, result, training, embedder_dim, config.gate(),
-        mlflow.artifact_root(),
+    decision = register_and_gate(
+        mlflow.client(), result, training, provenance,
+        models.embedder(collection.focus.embedding_type).dim, config.gate(),
+        artifact_location=mlflow.artifact_location(), artifact_root=mlflow.artifact_root(),
     )  # fmt: skip
+    registered, outcome = decision.registered, decision.outcome
+    if outcome is None:  # e.g. two planners ran this partition: no second model version
+        why = (f"collection {cid}: version {registered.version} has this exact data and "
+               f"configuration and was gated ({decision.already})")  # fmt: skip
+        return skipped(GATE, why, version)
     context.log.info("collection %s: %s", cid, outcome.decision.reason)
     return classifier_metadata(
         GATE, registered, result, training, outcome, mlflow.resolved_uri,

@@ -98,18 +98,21 @@ def finetune_result(
             "val_loss": round(m.val_loss, 4),
             "val_accuracy": m.val_accuracy,
         }
-        for m in result.history
+        for m in (result.history if result else ())
     ]
+    trained: dict[str, Any] = {"trained": result is not None}
+    if result is not None:
+        trained |= {
+            "train_loss": result.train_loss, "val_loss": result.val_loss,
+            "val_accuracy": result.val_accuracy, "best_epoch": result.best_epoch,
+            "stopped_early": result.stopped_early,
+            "seconds_per_epoch": round(result.seconds_per_epoch, 2),
+        }  # fmt: skip
     return dg.MaterializeResult(
         metadata={
             **registration(registered, decision, outcome.champion_before),
-            "train_loss": result.train_loss,
-            "val_loss": result.val_loss,
-            "val_accuracy": result.val_accuracy,
-            "best_epoch": result.best_epoch,
+            **trained,
             "test_accuracy": outcome.test_accuracy,
-            "stopped_early": result.stopped_early,
-            "seconds_per_epoch": round(result.seconds_per_epoch, 2),
             "base_weights": outcome.base_weights,
             "epochs": dg.MetadataValue.json(history),
             **mlflow_links(registered, ui_url, tracking_uri),

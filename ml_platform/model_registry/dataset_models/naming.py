@@ -34,6 +34,8 @@ class DatasetTag(StrEnum):
     DAGSTER_RUN_ID = "dagster_run_id"
     DAGSTER_PARTITION = "dagster_partition"
     SOURCE = "source"
+    TRAINING_CONFIG_DIGEST = "training_config_digest"
+    GATE_DECISION = "gate_decision"  # set last, after the aliases moved: the gate is complete
 
 
 def dataset_model_name(dataset: str) -> str:

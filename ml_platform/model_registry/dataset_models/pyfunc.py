@@ -60,6 +60,12 @@ class FinetunedClassifierModel(PythonModel):
         net.load_state_dict(state_dict)
         self._net = net.eval()
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The loaded network's weights (for the sanity checks of a stored version)."""
+        if self._net is None:
+            raise RuntimeError("weights are not loaded; load the model with mlflow.pyfunc")
+        return dict(self._net.state_dict())
+
     def predict(
         self,
         context: Any,

@@ -35,7 +35,7 @@ from ml_platform.model_registry.dataset_models.pyfunc import (
 from ml_platform.model_registry.naming import Alias
 from ml_platform.model_registry.registry import RegisteredClassifier, ensure_experiment, plain_tags
 from ml_platform.model_registry.requirements import model_pip_requirements
-from ml_platform.model_registry.tracking import fluent_tracking_uri
+from ml_platform.model_registry.tracking import fluent_tracking_uri, owner_tags
 
 log = logging.getLogger(__name__)
 EXTRA_PACKAGES = ("torch", "pillow")
@@ -102,7 +102,7 @@ def finetune_run(
     name = dataset_model_name(dataset.name)
     with fluent_tracking_uri(client.tracking_uri):  # noqa: SIM117 (the run needs the URI)
         with mlflow.start_run(
-            experiment_id=experiment_id, run_name=name, tags=plain_tags(tags)
+            experiment_id=experiment_id, run_name=name, tags={**plain_tags(tags), **owner_tags()}
         ) as run:
             mlflow.log_params(dict(params))
             log_dataset_input(dataset)
@@ -152,7 +152,7 @@ def log_dataset_version(
     name = f"{dataset.name}@{dataset.digest}"
     with fluent_tracking_uri(client.tracking_uri):  # noqa: SIM117 (the run needs the URI)
         with mlflow.start_run(
-            experiment_id=experiment_id, run_name=name, tags=plain_tags(tags)
+            experiment_id=experiment_id, run_name=name, tags={**plain_tags(tags), **owner_tags()}
         ) as run:
             log_dataset_input(dataset, context="version")
             mlflow.log_metrics(dict(metrics))

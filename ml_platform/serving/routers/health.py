@@ -1,9 +1,12 @@
 """Open routes: `/healthz` (the process answers), `/readyz` (it can serve), `/metrics`.
 
-`/readyz` is 503 while the start-up preload runs (`loading`) and while something needed is
-really broken (`degraded`): the registry does not answer, a champion or its embedder cannot
-be loaded, the detector or a zero-shot model failed. Failures that do not stop serving are
-`warnings`. It never waits long: the registry ping has a deadline of its own.
+`/readyz` reports each model: served (`ok`) or failed, with the reason. It is 503 while the
+start-up preload runs (`loading`) and when nothing can be served (`unavailable`: the
+registry does not answer and no classifier or zero-shot model is loaded). A failed model
+(a champion or its embedder, the detector, a zero-shot model) degrades only the routes and
+collections that need it: the answer is then 200 with `degraded` and the failing models
+listed. Failures that do not change what is served are `warnings`. It never waits long:
+the registry ping has a deadline of its own.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from ml_platform.serving.model_cache import REGISTRY_ERRORS
+from ml_platform.serving.openapi import OPEN_STATUSES, error_responses
 from ml_platform.serving.preload import PreloadStatus
 from ml_platform.serving.schemas import Health, Readiness
 from ml_platform.serving.state import ServingState, state_of
@@ -25,7 +29,7 @@ router = APIRouter(tags=["health"])
 REGISTRY_PING_S = 3.0
 
 
-@router.get("/healthz", response_model=Health)
+@router.get("/healthz", response_model=Health, responses=error_responses(OPEN_STATUSES))
 async def healthz() -> Health:
     return Health()
 
@@ -33,31 +37,59 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Readiness,
-    responses={503: {"model": Readiness, "description": "Loading, or something is broken"}},
+    responses={
+        **error_responses(OPEN_STATUSES),
+        200: {"model": Readiness, "description": "Ready, or degraded: some models failed"},
+        503: {"model": Readiness, "description": "Loading, or nothing can be served"},
+    },
 )
 async def readyz(request: Request) -> JSONResponse:
-    """200 when ready; 503 with reasons while loading or broken (see the module docstring)."""
+    """Per-model readiness; 503 only while loading or when nothing can be served."""
     state = state_of(request)
-    reasons = []
     preload = state.preloader
-    if preload.status is PreloadStatus.LOADING:
-        reasons.append(f"loading models at start-up ({preload.step or 'starting'})")
-    reasons += await _registry_problems(state)
-    reasons += preload.problems()
-    reasons += state.champions.problems()
-    reasons += state.models.detector_problems()
-    reasons += state.zero_shot.problems()
-    loading = preload.status is PreloadStatus.LOADING
+    registry = await _registry_problems(state)
+    failed = {**({"model registry": _unprefixed(registry[0])} if registry else {}),
+              **failing_models(state)}  # fmt: skip
+    loaded = {str(k): v for k, v in state.champions.loaded_versions().items()}
+    models = {
+        **{f"collection {k}": f"ok: serving version {v}" for k, v in loaded.items()},
+        **{name: "ok: loaded" for name in state.zero_shot.loaded()},
+        **{name: f"failed: {why}" for name, why in failed.items()},
+    }
+    servable = bool(loaded) or bool(state.zero_shot.loaded_keys()) or not registry
+    status = (
+        "loading" if preload.status is PreloadStatus.LOADING
+        else "unavailable" if not servable
+        else "degraded" if failed
+        else "ready"
+    )  # fmt: skip
+    reasons = [f"{name} {why}" if name == "model registry" else f"{name}: {why}"
+               for name, why in failed.items()]  # fmt: skip
+    if status == "loading":
+        reasons.insert(0, f"loading models at start-up ({preload.step or 'starting'})")
     readiness = Readiness(
-        status="loading" if loading else "degraded" if reasons else "ready",
-        reasons=reasons,
-        warnings=state.models.embedder_problems(),
-        loaded_classifiers={str(k): v for k, v in state.champions.loaded_versions().items()},
-    )
-    return JSONResponse(readiness.model_dump(mode="json"), status_code=503 if reasons else 200)
+        status=status, reasons=reasons, models=models, failing=sorted(failed),
+        warnings=state.models.embedder_problems(), loaded_classifiers=loaded,
+    )  # fmt: skip
+    code = 503 if status in ("loading", "unavailable") else 200
+    return JSONResponse(readiness.model_dump(mode="json"), status_code=code)
 
 
-@router.get("/metrics", response_class=Response)
+def _unprefixed(reason: str) -> str:
+    return reason.removeprefix("model registry ")
+
+
+def failing_models(state: ServingState) -> dict[str, str]:
+    """Every model that failed to load (or serves stale), by name, with the reason."""
+    return {
+        **state.preloader.failed(),
+        **state.champions.stale(),
+        **state.models.detector_failed(),
+        **state.zero_shot.failed(),
+    }
+
+
+@router.get("/metrics", response_class=Response, responses=error_responses(OPEN_STATUSES))
 async def metrics(request: Request) -> Response:
     """Prometheus text exposition of this app's registry."""
     serving_metrics = state_of(request).metrics

@@ -21,6 +21,7 @@ from ml_platform.serving.dataset_models import DatasetModel, DatasetModelCache
 from ml_platform.serving.inputs import body_kind, form_text, max_json_bytes, read_json, read_upload
 from ml_platform.serving.inputs import validate as validate_json
 from ml_platform.serving.metrics import Stage
+from ml_platform.serving.openapi import PREDICT_STATUSES, error_responses
 from ml_platform.serving.predict_schemas import (
     LabelConfidence,
     MultipartFields,
@@ -64,13 +65,15 @@ def dataset_models(request: Request) -> DatasetModelCache:
         if not isinstance(cache, DatasetModelCache):
             state = state_of(request)
             cache = DatasetModelCache(
-                state.registry, state.champions.refresh_interval_s, state.metrics
-            )
+                state.registry, state.champions.refresh_interval_s, state.metrics,
+                artifact_root=state.settings.mlflow_artifact_root,
+            )  # fmt: skip
             app_state.dataset_models = cache
     return cache
 
 
 @router.post("/v1/predict", response_model=PredictResponse, openapi_extra=OPENAPI_BODY,
+             responses=error_responses(PREDICT_STATUSES),
              summary="Top-k classes of a dataset's fine-tuned classifier")  # fmt: skip
 async def predict(request: Request) -> JSONResponse:
     """JSON `{dataset, image_base64 | image_url, top_k}` or multipart (`dataset`, `top_k`,

@@ -8,9 +8,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ml_platform.config_files import ConfigFileError, read_yaml, unknown_keys
 from ml_platform.domain import BuiltinEmbeddingType
 from ml_platform.vision.embedders.backends import Int8Mode
 from ml_platform.vision.preprocess import ChannelOrder, Layout, PreprocessSpec, Resample
@@ -86,10 +86,7 @@ class CustomEmbeddingType:
 
 def load_custom_types(path: Path) -> dict[str, CustomEmbeddingType]:
     """Parse ``path``; ValueError naming the file and entry when something is wrong."""
-    try:
-        document = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"cannot read custom embedding types file {path}: {exc}") from exc
+    document = read_yaml(path, "custom embedding types file")
     entries = _entries(document, path)
     return {name: _parse_entry(name, raw, path) for name, raw in entries.items()}
 
@@ -97,7 +94,8 @@ def load_custom_types(path: Path) -> dict[str, CustomEmbeddingType]:
 def _entries(document: Any, path: Path) -> dict[str, Any]:
     entries = document.get("embedding_types") if isinstance(document, dict) else None
     if not isinstance(entries, dict):
-        raise ValueError(f"{path}: expected a mapping under 'embedding_types:'")
+        raise ConfigFileError(f"{path}: expected a mapping under 'embedding_types:'")
+    unknown_keys(document, {"embedding_types"}, str(path))
     return entries
 
 

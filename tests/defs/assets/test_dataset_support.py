@@ -60,3 +60,22 @@ def test_a_class_without_a_validation_image_fails_the_blocking_split_check(
         make_version(spec, coloured_images(tmp_path / "b", 4), {}, SplitFractions())
     )
     assert enough.passed
+
+
+def test_a_decision_recorded_before_reports_no_training_figures() -> None:
+    from ml_platform.defs.assets.dataset_support import finetune_result
+    from ml_platform.model_registry.decision import PromotionDecision
+    from ml_platform.model_registry.registry import RegisteredClassifier
+    from ml_platform.services.finetuning import FinetuneOutcome
+
+    registered = RegisteredClassifier("dataset-breeds", "3", "r1", "1", "models:/m-1", "sqlite://")
+    why = "version 3 has this dataset version and configuration and was gated: not worse"
+    outcome = FinetuneOutcome(
+        registered, None, 0.9, PromotionDecision(True, why), "3", None, "base@r"
+    )
+    result = finetune_result("promotion_gate", outcome, "http://ui", "sqlite://")
+    metadata = result.metadata or {}
+    assert metadata["trained"] is False and "train_loss" not in metadata
+    assert metadata["test_accuracy"] == 0.9
+    (check,) = result.check_results or []
+    assert check.passed and check.description == why

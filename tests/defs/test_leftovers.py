@@ -1,0 +1,91 @@
+"""A process killed (SIGKILL) inside a Dagster run, with an MLflow run open and a model logged
+but never registered: the next tick marks both runs failed with the reason; `status` lists the
+orphaned model directory and `models prune-orphans` removes it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+from click.testing import CliRunner
+
+from ml_platform.cli import main
+from ml_platform.defs.leftovers import clear_leftovers
+from ml_platform.defs.resources.mlflow import MlflowResource
+from ml_platform.defs.runner import instance_for
+from ml_platform.services.leftovers import FAILURE_REASON, orphaned_models
+from ml_platform.settings import Settings
+
+KILLED_RUN = """
+import os, signal, sys
+import dagster as dg, mlflow
+from mlflow.pyfunc import PythonModel
+from ml_platform.defs.resources.mlflow import MlflowResource
+from ml_platform.defs.runner import instance_for
+from ml_platform.model_registry.registry import ensure_experiment
+from ml_platform.model_registry.tracking import fluent_tracking_uri, owner_tags
+from ml_platform.settings import Settings
+
+class Echo(PythonModel):
+    def predict(self, context, model_input, params=None):
+        return model_input
+
+settings = Settings(home=sys.argv[1])
+resource = MlflowResource(home=sys.argv[1])
+
+@dg.op
+def train() -> None:
+    client = resource.client()
+    experiment = ensure_experiment(client, "crawlr-collection-classifiers",
+                                   resource.artifact_location())
+    with fluent_tracking_uri(client.tracking_uri):
+        with mlflow.start_run(experiment_id=experiment, tags=owner_tags()):
+            mlflow.pyfunc.log_model(name="model", python_model=Echo())
+            os.kill(os.getpid(), signal.SIGKILL)  # dies before registering the version
+
+@dg.job
+def training():
+    train()
+
+training.execute_in_process(instance=instance_for(settings), tags=owner_tags())
+"""
+
+
+def test_a_killed_process_leaves_runs_the_next_tick_fails_and_orphans_a_command_removes(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    env = {**os.environ, "PYTHONPATH": str(Path.cwd()), "DAGSTER_HOME": str(home / "dagster")}
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, str(home)], env=env, capture_output=True, timeout=300
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+    settings = Settings(home=home)
+    instance = instance_for(settings)
+    client = MlflowResource(home=str(home)).client()
+    (started,) = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+    (running,) = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()], "attributes.status = 'RUNNING'"
+    )
+
+    cleared = clear_leftovers(instance, client)
+
+    assert len(cleared) == 2 and all("is gone (killed or crashed)" in line for line in cleared)
+    run = instance.get_run_by_id(started.run_id)
+    assert run is not None and run.status is dg.DagsterRunStatus.FAILURE
+    mlflow_run = client.get_run(running.info.run_id)
+    assert mlflow_run.info.status == "FAILED" and "is gone" in mlflow_run.data.tags[FAILURE_REASON]
+    assert clear_leftovers(instance, client) == []  # once
+
+    (orphan,) = orphaned_models(client, settings.mlflow_artifact_root)
+    (home / "data").mkdir(exist_ok=True)  # what `status` takes for a home
+    status = CliRunner().invoke(main, ["status", "--home", str(home)])
+    assert f"orphaned model: {orphan.path}" in status.output, status.output
+    pruned = CliRunner().invoke(main, ["models", "prune-orphans", "--home", str(home)])
+    assert pruned.exit_code == 0 and "1 removed" in pruned.output, pruned.output
+    assert not orphan.path.exists()
+    assert orphaned_models(client, settings.mlflow_artifact_root) == []
