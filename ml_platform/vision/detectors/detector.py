@@ -20,7 +20,7 @@ from ml_platform.vision.detectors.persons import (
     HogPersonDetector,
     YoloOnnxPersonDetector,
 )
-from ml_platform.vision.detectors.prominence import pick_prominent
+from ml_platform.vision.detectors.prominence import FACE_CUT_FACTOR, pick_prominent
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class Detector:
             region = whole  # background at the border): a portrait's face is still found
             faces = self._faces_in(rgb, region)
         local = [f.offset(-region.x0, -region.y0) for f in faces]  # ranked within the region
-        best = pick_prominent(local, region.width, region.height)
+        best = pick_prominent(local, region.width, region.height, cut_factor=FACE_CUT_FACTOR)
         face = faces[local.index(best)] if best is not None else None
         person_detector = self.person_detector_name
         if person is None and face is not None:  # e.g. a portrait: HOG needs whole bodies
