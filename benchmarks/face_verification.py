@@ -374,9 +374,19 @@ def run_lfw(folds: int | None) -> None:
     }
     for label, vectors in results.items():
         print(summary(label, score_folds(vectors, pairs)))
+    found = [p for p in pairs if all(v[p.a] is not None and v[p.b] is not None
+                                     for v in results.values())]  # fmt: skip
+    print(f"the {len(found)} pairs whose faces every pipeline found:")
+    for label, vectors in results.items():
+        print(summary(f"  {label}", score_folds(vectors, found)))
     for label, vectors in results.items():
         missing = [n for n, v in vectors.items() if v is None]
         print(f"{label}: {len(missing)} photos without a face: {', '.join(missing) or '-'}")
+    platform, reference = results.values()
+    both = [n for n in names if platform[n] is not None and reference[n] is not None]
+    gaps = [float(np.linalg.norm(platform[n] - reference[n])) for n in both]  # type: ignore[operator]
+    print(f"distance of the platform's vector to the reference's, same photo: mean "
+          f"{np.mean(gaps):.4f}, median {np.median(gaps):.4f} ({len(both)} photos)")  # fmt: skip
 
 
 def main() -> None:
