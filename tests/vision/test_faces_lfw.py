@@ -66,8 +66,7 @@ def test_lfw_pairs_fall_on_the_right_side_of_the_threshold(
         image = photo(lfw_dir, name, index)
         crop = crop_for(image, DerivativeType.PROMINENT_FACE, detector.detect(image))
         assert crop is not None, f"no face found in {name} {index}"
-        vectors: np.ndarray = embedder.embed([crop])
-        return vectors[0]
+        return np.asarray(embedder.embed([crop])[0], dtype=np.float32)
 
     def distance(a: str, i: int, b: str, j: int) -> float:
         return float(np.linalg.norm(vector(a, i) - vector(b, j)))
