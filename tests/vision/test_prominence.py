@@ -8,7 +8,7 @@ import pytest
 from ml_platform.domain import Box
 from ml_platform.vision.detectors import decode_yolo, letterbox, pick_prominent, prominence
 from ml_platform.vision.detectors.frames import clamp_box, expand_box, iou, nms, pixel_bounds
-from ml_platform.vision.detectors.prominence import centre_weight
+from ml_platform.vision.detectors.prominence import centre_weight, cut_by_frame
 
 W, H = 100.0, 100.0
 CENTRE_SMALL = Box(45, 45, 55, 55, 0.9)
@@ -130,3 +130,19 @@ def test_letterbox_pads_centred_and_maps_boxes_back() -> None:
     assert tensor[0, 0, 0, 0] == pytest.approx(114 / 255)  # padding
     assert tensor[0, 0, 32, 32] == 0.0  # image
     assert fit.to_image(Box(0, 16, 64, 48, 0.5)) == Box(0, 0, 200, 100, 0.5)
+
+
+def test_a_face_cut_by_the_frame_ranks_below_a_whole_centred_one() -> None:
+    """A portrait (250 px) with a bystander cut by the right edge, bigger than the subject."""
+    subject, bystander = Box(74, 64, 171, 185, 0.93), Box(137, 34, 250, 199, 0.90)
+    assert pick_prominent([subject, bystander], 250, 250) == bystander  # persons: area wins
+    assert pick_prominent([subject, bystander], 250, 250, cut_factor=0.5) == subject
+    assert pick_prominent([bystander], 250, 250, cut_factor=0.5) == bystander  # the only face
+
+
+@pytest.mark.parametrize(
+    ("box", "cut"),
+    [(Box(10, 10, 90, 90), False), (Box(0, 10, 50, 50), True), (Box(10, 10, 50, 100), True)],
+)
+def test_cut_by_frame(box: Box, cut: bool) -> None:
+    assert cut_by_frame(box, W, H) is cut

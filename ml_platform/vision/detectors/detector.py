@@ -20,7 +20,7 @@ from ml_platform.vision.detectors.persons import (
     HogPersonDetector,
     YoloOnnxPersonDetector,
 )
-from ml_platform.vision.detectors.prominence import pick_prominent
+from ml_platform.vision.detectors.prominence import FACE_CUT_FACTOR, pick_prominent
 
 log = logging.getLogger(__name__)
 
@@ -99,16 +99,21 @@ class Detector:
         return YoloOnnxPersonDetector.name if self.person_onnx else HogPersonDetector.name
 
     def detect(self, image: Image.Image) -> DetectionResult:
-        """The prominent person, and the prominent face inside it (else in the whole image)."""
+        """The prominent person, and the prominent face inside it; in the whole image when
+        there is no person or no face inside the person's box."""
         rgb = rgb_array(image)
         height, width = rgb.shape[:2]
         person = pick_prominent(self._person_model().detect(rgb), width, height)
-        region = Box(0.0, 0.0, float(width), float(height))
+        whole = Box(0.0, 0.0, float(width), float(height))
+        region = whole
         if person is not None:
             region = expand_box(person, PERSON_SEARCH_MARGIN, width, height)
         faces = self._faces_in(rgb, region)
+        if not faces and region != whole:  # the person box missed the face (HOG fires on
+            region = whole  # background at the border): a portrait's face is still found
+            faces = self._faces_in(rgb, region)
         local = [f.offset(-region.x0, -region.y0) for f in faces]  # ranked within the region
-        best = pick_prominent(local, region.width, region.height)
+        best = pick_prominent(local, region.width, region.height, cut_factor=FACE_CUT_FACTOR)
         face = faces[local.index(best)] if best is not None else None
         person_detector = self.person_detector_name
         if person is None and face is not None:  # e.g. a portrait: HOG needs whole bodies

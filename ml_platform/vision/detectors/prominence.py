@@ -5,6 +5,10 @@ area over the frame area, ``score`` the detector confidence in [0, 1], and
 ``centre_weight = 1 - CENTRE_BIAS * d`` with ``d`` the distance from the box centre to the
 frame centre divided by the half-diagonal (0 at the centre, 1 in a corner). See
 docs/detection.md.
+
+Faces are ranked with one more factor (``pick_prominent(..., cut_factor=FACE_CUT_FACTOR)``):
+a face box that runs into the frame's edge is a face cut by the frame, rarely the subject
+(a bystander at the side of a portrait), so its value is multiplied by ``FACE_CUT_FACTOR``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from collections.abc import Sequence
 from ml_platform.domain import Box
 
 CENTRE_BIAS = 0.5
+FACE_CUT_FACTOR = 0.5
+EDGE_PX = 1.0  # a box side this close to the frame's edge runs into it
 
 
 def centre_weight(box: Box, width: float, height: float) -> float:
@@ -36,12 +42,27 @@ def prominence(box: Box, width: float, height: float) -> float:
     return area_fraction * max(box.score, 0.0) * centre_weight(box, width, height)
 
 
-def pick_prominent(boxes: Sequence[Box], width: float, height: float) -> Box | None:
-    """The most prominent box (the first one on ties), None when there are none."""
+def cut_by_frame(box: Box, width: float, height: float) -> bool:
+    """Whether ``box`` (clamped to the frame) runs into the frame's edge."""
+    return (
+        box.x0 <= EDGE_PX
+        or box.y0 <= EDGE_PX
+        or box.x1 >= width - EDGE_PX
+        or box.y1 >= height - EDGE_PX
+    )
+
+
+def pick_prominent(
+    boxes: Sequence[Box], width: float, height: float, cut_factor: float = 1.0
+) -> Box | None:
+    """The most prominent box (the first one on ties), None when there are none; the value of
+    a box cut by the frame is multiplied by ``cut_factor``."""
     best: Box | None = None
     best_value = -1.0
     for box in boxes:
         value = prominence(box, width, height)
+        if cut_factor != 1.0 and cut_by_frame(box, width, height):
+            value *= cut_factor
         if value > best_value:
             best, best_value = box, value
     return best

@@ -2,9 +2,11 @@
 
 Input: a ``prominent_face`` crop as the platform cuts it (the detected face box grown by
 ``vision.crops.DEFAULT_MARGIN`` per side). ``preprocess`` finds dlib's 5 landmarks on the
-face box inside the crop and warps the face onto dlib's 150x150 chip; ``embed_preprocessed``
-runs the ResNet (``dlib_face_recognition_resnet_model_v1``, 99.38% on LFW per dlib) on the
-chips. Needs the ``[faces]`` extra (dlib-bin, face-recognition-models).
+face box inside the crop (twice: the second time on the box dlib's own detector would draw
+around the first points, ``faces.landmarks.dlib_five_points``) and warps the face onto dlib's
+150x150 chip; ``embed_preprocessed`` runs the ResNet (``dlib_face_recognition_resnet_model_v1``,
+99.38% on LFW per dlib) on the chips. Needs the ``[faces]`` extra (dlib-bin,
+face-recognition-models).
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 NAME = BuiltinEmbeddingType.FACE_DLIB_RESNET_V1.value
 MODEL_ID = "dlib/dlib_face_recognition_resnet_model_v1"
 DIM = 128
+# Part of the revision: vectors of an older alignment differ, so they are not reused. v2: the
+# 5 points found again on a box in the predictor's own convention, dlib's get_face_chip.
+ALIGNMENT = "align-v2"
 _net_lock = threading.Lock()  # a dlib network is not re-entrant; one forward pass at a time
 
 
@@ -45,7 +50,7 @@ class DlibFaceEmbedder:
 
     def __init__(self, options: EmbedderOptions) -> None:
         files = [model_path(FaceModelFile.RESNET_V1), model_path(FaceModelFile.LANDMARKS_5)]
-        self.revision = f"sha256:{file_sha256(files)}"
+        self.revision = f"sha256:{file_sha256(files)}+{ALIGNMENT}"
         self.batch_size = options.batch_size
         self._net = load_model(FaceModelFile.RESNET_V1)
         load_model(FaceModelFile.LANDMARKS_5)
