@@ -92,4 +92,4 @@ def cluster_metadata(
         "focus": dg.MetadataValue.text(focus.key),
         "weights": dg.MetadataValue.text(weights),
     }
-    return {**metadata, **projection_entries(updated, vectors)}
+    return {**metadata, **projection_entries(updated, vectors, weights)}

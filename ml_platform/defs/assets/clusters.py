@@ -108,6 +108,6 @@ def pet_heroes(
             "pets": len(chosen),
             "heroes (image id, score) per cluster": dg.MetadataValue.json(chosen),
             "weights": embedded.weights.value,
-            **hero_sheet_entries(layout, batches, drawn),
+            **hero_sheet_entries(layout, batches, drawn, embedded.weights.value),
         }
     )
