@@ -88,15 +88,22 @@ def job_progress(title: str, console: Console | None = None) -> Iterator[OnJob]:
         TextColumn("{task.completed} jobs done"),
         TimeElapsedColumn(),
     )
+    from ml_platform.services.ingest_progress import listening
+
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(title, total=None)
-        started = [False]
+        started, running = [False], [title]
 
         def on_job(job: str, partition: str | None) -> None:
             if started[0]:
                 progress.advance(task)
             started[0] = True
             where = f" [{partition}]" if partition else ""
-            progress.update(task, description=f"{title}: {job}{where}")
+            running[0] = f"{title}: {job}{where}"
+            progress.update(task, description=running[0])
 
-        yield on_job
+        def on_images(done: int, total: int) -> None:
+            progress.update(task, description=f"{running[0]}: image {done}/{total}")
+
+        with listening(on_images):
+            yield on_job
