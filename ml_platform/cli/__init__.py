@@ -44,6 +44,20 @@ OFFLINE_NOTICE = (
     "tagged weights=random and carries no meaning."
 )
 
+
+def demo_home_offline(settings: Settings) -> bool | None:
+    """The demo's rule, for commands run on a demo home (it holds the sample snapshot) while
+    the hub is unreachable: local cache only, random weights allowed, said in one line.
+    Elsewhere None: the settings decide (ML_PLATFORM_ALLOW_RANDOM_WEIGHTS)."""
+    from ml_platform.demo.offline import hub_offline
+
+    if not (settings.sample_snapshot_dir / "SAMPLE_VERSION").is_file() or not hub_offline():
+        return None
+    os.environ["HF_HUB_OFFLINE"] = "1"  # before the hub client is imported: it reads it once
+    click.echo(OFFLINE_NOTICE, err=True)
+    return True
+
+
 HOME_OPTION = click.option(
     "--home", type=click.Path(path_type=Path), default=None,
     help="Platform home (default: ML_PLATFORM_HOME, else ~/.ml-platform).",

@@ -57,6 +57,7 @@ def configure_logging(verbose: bool) -> None:
         handlers=[handler],
         force=True,
     )
+    logging.captureWarnings(True)  # Python warnings too go through the handler, each once
     # MLflow otherwise gives its loggers a stderr handler of their own at import (not rich's)
     os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
 
