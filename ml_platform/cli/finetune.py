@@ -79,13 +79,7 @@ def finetune(
 
 
 def _print_outcome(result: Any) -> None:
-    for event in result.get_asset_materialization_events():
-        key = event.asset_key.to_user_string()
-        metadata = {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
-        click.echo(f"{key}:")
-        for name in SHOWN.get(key, ()):
-            if name in metadata:
-                click.echo(f"  {name}: {metadata[name]}")
+    """A failure first, as one sentence (exit 1) and nothing else; else what was made."""
     from ml_platform.cli.errors import RunFailedError
     from ml_platform.defs.runner import run_failure
 
@@ -93,4 +87,11 @@ def _print_outcome(result: Any) -> None:
         raise RunFailedError(
             f"finetune failed: {run_failure(result)} (Dagster run {result.run_id})"
         )
+    for event in result.get_asset_materialization_events():
+        key = event.asset_key.to_user_string()
+        metadata = {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
+        click.echo(f"{key}:")
+        for name in SHOWN.get(key, ()):
+            if name in metadata:
+                click.echo(f"  {name}: {metadata[name]}")
     click.echo(f"Dagster run {result.run_id}: succeeded")
