@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
 
 import click
 
-from ml_platform.cli.errors import VERBOSE, PlatformGroup, require_home
+from ml_platform.cli.errors import (
+    VERBOSE,
+    MissingHomeError,
+    PlatformGroup,
+    RunFailedError,
+    UnreachableError,
+    require_home,
+)
 from ml_platform.home import secure_home
 from ml_platform.redact import redact_url
 from ml_platform.settings import Settings
@@ -38,6 +44,20 @@ OFFLINE_NOTICE = (
     "tagged weights=random and carries no meaning."
 )
 
+
+def demo_home_offline(settings: Settings) -> bool | None:
+    """The demo's rule, for commands run on a demo home (it holds the sample snapshot) while
+    the hub is unreachable: local cache only, random weights allowed, said in one line.
+    Elsewhere None: the settings decide (ML_PLATFORM_ALLOW_RANDOM_WEIGHTS)."""
+    from ml_platform.vision.hub import hub_offline
+
+    if not (settings.sample_snapshot_dir / "SAMPLE_VERSION").is_file() or not hub_offline():
+        return None
+    os.environ["HF_HUB_OFFLINE"] = "1"  # before the hub client is imported: it reads it once
+    click.echo(OFFLINE_NOTICE, err=True)
+    return True
+
+
 HOME_OPTION = click.option(
     "--home", type=click.Path(path_type=Path), default=None,
     help="Platform home (default: ML_PLATFORM_HOME, else ~/.ml-platform).",
@@ -49,18 +69,18 @@ HOME_OPTION = click.option(
 @click.pass_context
 def main(ctx: click.Context, verbose: bool) -> None:
     """ml_platform: crawlr image collections as Dagster assets, classifiers in MLflow."""
+    from ml_platform.cli.progress import configure_logging
+
     ctx.meta[VERBOSE] = verbose
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(verbose)
 
 
 @main.command()
 @HOME_OPTION
 def demo(home: Path | None) -> None:
     """Build the built-in sample crawlr snapshot under home and run everything on it, offline."""
-    from ml_platform.demo.sample import build_sample_snapshot
+    from ml_platform.demo.sample import DEMO_DATASET, build_sample_snapshot, write_demo_datasets
+    from ml_platform.services.datasets import datasets_file
     from ml_platform.vision.hub import hub_offline
 
     settings = _settings(home)
@@ -69,6 +89,10 @@ def demo(home: Path | None) -> None:
     created = build_sample_snapshot(settings.sample_snapshot_dir)
     state = "new" if created else "kept"
     click.echo(f"sample crawlr snapshot: {settings.sample_snapshot_dir} ({state})")
+    if settings.datasets_file is None:  # a configured datasets file is the user's own
+        path = datasets_file(settings)
+        state = "new" if write_demo_datasets(path) else "kept"
+        click.echo(f"datasets file: {path} ({state}; the demo's dataset is {DEMO_DATASET!r})")
     allow_random = None
     if hub_offline():
         os.environ["HF_HUB_OFFLINE"] = "1"  # local cache only: no retries against the hub
@@ -80,8 +104,19 @@ def demo(home: Path | None) -> None:
     )  # after HF_HUB_OFFLINE: the hub client reads it once
 
     with job_progress("demo") as on_job:
-        summary = run_once(settings, allow_random_weights=allow_random, on_job=on_job)
+        summary = run_once(
+            settings, allow_random_weights=allow_random, on_job=on_job, finetune=False
+        )
     _print_summary(summary, settings)
+    from ml_platform.demo.sample import DEMO_DATASET
+
+    home = settings.resolved_home
+    click.echo(
+        f"try the dataset {DEMO_DATASET!r} (its version is made; fine-tuning is yours to start):\n"
+        f"  ml-platform labels suggest {DEMO_DATASET} --home {home}\n"
+        f"  ml-platform finetune --dataset {DEMO_DATASET} --epochs 2 --home {home}"
+    )
+    click.echo(f"serve the champions (HTTP, /docs):  ml-platform serve --home {home}")
 
 
 @main.command()
@@ -97,6 +132,9 @@ def run(home: Path | None, crawlr: str | None) -> None:
     with job_progress("run") as on_job:
         summary = run_once(settings, on_job=on_job)
     _print_summary(summary, settings)
+    click.echo(
+        f"serve the champions (HTTP, /docs):  ml-platform serve --home {settings.resolved_home}"
+    )
 
 
 @main.command()
@@ -149,7 +187,7 @@ def _existing_home(home: Path | None) -> Settings:
     """Settings for a home that must already exist: reading commands never create one."""
     settings = _settings(home)
     if not (settings.resolved_home / "data").is_dir():
-        raise click.ClickException(
+        raise MissingHomeError(
             f"{settings.resolved_home} is not an ml_platform home (no data/ folder); "
             "run `ml-platform demo` or `ml-platform run` first, or pass --home"
         )
@@ -176,9 +214,11 @@ def _print_status(report: dict[str, object]) -> None:
 
 
 def _print_summary(summary: object, settings: Settings) -> None:
+    from ml_platform.cli.progress import seconds_since_start
     from ml_platform.defs.runner import RunSummary
 
     assert isinstance(summary, RunSummary)
+    _fail_before_summary(summary, settings)
     click.echo(f"home: {summary.home}")
     click.echo(f"crawlr: {redact_url(summary.crawlr)}")
     click.echo(f"new ingestion batches: {len(summary.new_batches)} {summary.new_batches}")
@@ -194,13 +234,34 @@ def _print_summary(summary: object, settings: Settings) -> None:
     for line in summary.cleared:
         click.echo(f"marked failed: {line}")
     _print_collections(settings)
-    click.echo(f"wall time: {summary.seconds:.1f} s")
-    click.echo(f"Dagster UI:  ml-platform dagster-ui --home {settings.resolved_home}")
-    click.echo(f"MLflow UI:   ml-platform mlflow-ui --home {settings.resolved_home}")
-    if summary.failed_runs:
-        for line in summary.failed_runs:
-            click.echo(f"FAILED: {line}", err=True)
-        raise SystemExit(1)
+    click.echo(
+        f"wall time: {seconds_since_start():.1f} s (start-up included; the runs "
+        f"{summary.seconds:.1f} s)"
+    )
+    home = settings.resolved_home
+    click.echo(f"Dagster UI:  ml-platform dagster-ui --home {home}")
+    click.echo(f"MLflow UI:   ml-platform mlflow-ui --home {home}")
+
+
+def _fail_before_summary(summary: object, settings: Settings) -> None:
+    """A failed pass says so first, in one sentence, and prints no summary (exit 5 when
+    crawlr did not answer, 1 when a run failed)."""
+    from ml_platform.defs.runner import RunSummary
+
+    assert isinstance(summary, RunSummary)
+    if not summary.failed_runs:
+        return
+    unread = [line for line in summary.failed_runs if line.startswith("planning: crawlr not read")]
+    if unread:
+        raise UnreachableError(
+            f"crawlr at {redact_url(summary.crawlr)} (ML_PLATFORM_CRAWLR or --crawlr) could not "
+            f"be read: {unread[0].removeprefix('planning: crawlr not read ')}"
+        )
+    more = f" (and {len(summary.failed_runs) - 1} more)" if len(summary.failed_runs) > 1 else ""
+    raise RunFailedError(
+        f"a run failed: {summary.failed_runs[0]}{more}; see it in "
+        f"`ml-platform dagster-ui --home {settings.resolved_home}`"
+    )
 
 
 def _print_collections(settings: Settings) -> None:
@@ -237,8 +298,12 @@ def dagster_ui(home: Path | None, port: int) -> None:
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
     (settings.dagster_home / "dagster.yaml").touch()
+    for line in automation_lines():
+        click.echo(line)
     args = [
         sys.executable,
+        "-W",  # `dagster dev` still runs webserver + daemon; `dg dev` is another package
+        "ignore:Function `dev_command` is superseded:FutureWarning",
         "-m",
         "dagster",
         "dev",
@@ -248,6 +313,23 @@ def dagster_ui(home: Path | None, port: int) -> None:
         str(port),
     ]
     os.execv(sys.executable, args)
+
+
+def automation_lines() -> list[str]:
+    """What the daemon `dagster-ui` starts will run, read from the Definitions."""
+    from ml_platform.defs.definitions import defs
+
+    lines = ["the Dagster daemon starts with these sensors and schedules (switch any off on the "
+             "UI's Automation page):"]  # fmt: skip
+    for sensor in sorted(defs.sensors or [], key=lambda s: s.name):
+        status = getattr(sensor.default_status, "value", sensor.default_status)
+        every = f"every {sensor.minimum_interval_seconds} s"
+        lines.append(f"  sensor   {sensor.name} ({every}): {str(status).lower()}")
+    for schedule in sorted(defs.schedules or [], key=lambda s: s.name):
+        status = getattr(schedule.default_status, "value", schedule.default_status)
+        cron = getattr(schedule, "cron_schedule", "?")
+        lines.append(f"  schedule {schedule.name} ({cron}): {str(status).lower()}")
+    return lines
 
 
 @main.command("mlflow-ui")

@@ -1,4 +1,13 @@
-"""CLI errors: one or two lines saying what to do; exit 2 for settings and usage, 1 otherwise.
+"""CLI errors: one sentence saying what to do, and one exit code per kind of failure.
+
+| exit | kind |
+| --- | --- |
+| 0 | done |
+| 1 | a pipeline run failed, or an unexpected error (`-v` shows the traceback) |
+| 2 | usage or a bad setting (the variable and option are named) |
+| 3 | no platform home (or its model registry) where the command reads one |
+| 4 | a file the command reads is missing or malformed, or names what does not exist |
+| 5 | crawlr (or another service the command needs) did not answer |
 
 `PlatformGroup` turns what a command raises into such a message: a settings validation
 error names the environment variable (and the option, when one set it); any other error is
@@ -31,7 +40,27 @@ class SettingsError(click.ClickException):
 
 
 class MissingHomeError(click.ClickException):
-    exit_code = 2
+    """No platform home, or no registry in it (exit code 3)."""
+
+    exit_code = 3
+
+
+class InputFileError(click.ClickException):
+    """A file the command reads is missing, malformed or names unknown things (exit code 4)."""
+
+    exit_code = 4
+
+
+class UnreachableError(click.ClickException):
+    """crawlr or another service the command needs did not answer (exit code 5)."""
+
+    exit_code = 5
+
+
+class RunFailedError(click.ClickException):
+    """A Dagster run failed (exit code 1); the message is its first failure."""
+
+    exit_code = 1
 
 
 class PlatformGroup(click.Group):

@@ -9,7 +9,8 @@ import click
 
 from ml_platform.learning.finetune.config import ModelName
 
-CONSOLE_WARNINGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Dagster's console log quiet: a failure is the one sentence the command prints (exit 1).
+CONSOLE_QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 SHOWN = {
     "datasets": ("version", "new_version", "split_totals", "label_sources"),
     "finetuned_classifier": (
@@ -56,25 +57,21 @@ def finetune(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ml_platform.cli import _export, _settings
+    from ml_platform.cli.datasets_input import checked_dataset
     from ml_platform.defs.assets.datasets import register_dataset_partitions
     from ml_platform.defs.runner import Platform, instance_for
     from ml_platform.model_registry.tracking import owner_tags
-    from ml_platform.services.datasets import datasets_file, read_dataset_specs, require_spec
     from ml_platform.services.finetune_progress import listening
 
     settings = _settings(home)
     _export(settings)
-    specs = read_dataset_specs(datasets_file(settings))
-    try:
-        require_spec(specs, dataset)
-    except KeyError as exc:
-        raise click.ClickException(str(exc.args[0])) from exc
+    specs, _ = checked_dataset(settings, dataset)
     instance = instance_for(settings)
     register_dataset_partitions(instance, sorted(specs))
     job = Platform.for_settings(settings, None).definitions().resolve_job_def("finetune_job")
     config = _config(model_name=model_name, epochs=epochs, batch_size=batch_size, weights=weights)
     run_config = {"ops": {"finetuned_classifier": {"config": {"training": config}}},
-                  **CONSOLE_WARNINGS}  # fmt: skip
+                  **CONSOLE_QUIET}  # fmt: skip
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     with Progress(*columns) as progress, listening(_EpochBar(progress)):
         result = job.execute_in_process(instance=instance, partition_key=dataset, tags=owner_tags(),
@@ -83,6 +80,14 @@ def finetune(
 
 
 def _print_outcome(result: Any) -> None:
+    """A failure first, as one sentence (exit 1) and nothing else; else what was made."""
+    from ml_platform.cli.errors import RunFailedError
+    from ml_platform.defs.runner import run_failure
+
+    if not result.success:
+        raise RunFailedError(
+            f"finetune failed: {run_failure(result)} (Dagster run {result.run_id})"
+        )
     for event in result.get_asset_materialization_events():
         key = event.asset_key.to_user_string()
         metadata = {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
@@ -90,6 +95,4 @@ def _print_outcome(result: Any) -> None:
         for name in SHOWN.get(key, ()):
             if name in metadata:
                 click.echo(f"  {name}: {metadata[name]}")
-    click.echo(f"Dagster run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
-    if not result.success:
-        raise SystemExit(1)
+    click.echo(f"Dagster run {result.run_id}: succeeded")

@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+# Dagster's console log quiet: a failure is the one sentence the command prints (exit 1).
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 HOME = click.option("--home", type=click.Path(path_type=Path), default=None, help="Platform home.")
 
 
@@ -31,23 +33,27 @@ def labels() -> None:
 @HOME
 def suggest(dataset: str, model: str, top_k: int, home: Path | None) -> None:
     """Run the label_suggestions asset for DATASET and list its suggestions."""
+    from ml_platform.cli import demo_home_offline
+    from ml_platform.cli.datasets_input import checked_dataset
+    from ml_platform.cli.errors import RunFailedError
     from ml_platform.defs.assets.datasets import register_dataset_partitions
-    from ml_platform.defs.runner import Platform, instance_for
-    from ml_platform.services.datasets import datasets_file, read_dataset_specs
+    from ml_platform.defs.runner import Platform, instance_for, run_failure
     from ml_platform.services.label_suggestions import read_suggestions
 
     settings, storage = _storage(home)
+    specs, _ = checked_dataset(settings, dataset)
+    allow_random = demo_home_offline(settings)
     instance = instance_for(settings)
-    register_dataset_partitions(instance, sorted(read_dataset_specs(datasets_file(settings))))
-    job = (
-        Platform.for_settings(settings, None).definitions().resolve_job_def("label_suggestions_job")
-    )
-    config = {"ops": {"label_suggestions": {"config": {"model": model, "top_k": top_k}}}}
+    register_dataset_partitions(instance, sorted(specs))
+    platform = Platform.for_settings(settings, allow_random)
+    job = platform.definitions().resolve_job_def("label_suggestions_job")
+    config = {"ops": {"label_suggestions": {"config": {"model": model, "top_k": top_k}}},
+              **QUIET}  # fmt: skip
     result = job.execute_in_process(
         instance=instance, partition_key=dataset, run_config=config, raise_on_error=False
     )
     if not result.success:
-        raise click.ClickException(f"label_suggestions failed (Dagster run {result.run_id})")
+        raise RunFailedError(f"label_suggestions failed: {run_failure(result)}")
     found = read_suggestions(storage.layout(), dataset)
     click.echo(f"{len(found.suggestions)} unlabelled images, model {found.model} "
                f"(weights={found.weights}, threshold {found.threshold}):")  # fmt: skip

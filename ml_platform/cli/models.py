@@ -58,14 +58,19 @@ def list_cmd(home: Path | None, as_json: bool) -> None:
     if as_json:
         click.echo(_json([dataclasses.asdict(s) for s in [*summaries, *datasets]]))
         return
-    click.echo(f"{'collection':>10}  {'champion':>8}  {'challenger':>10}  focus / weights / cv AP")
+    # The AP the promotion gate compares (the champion's tag cv_oof_average_precision), under
+    # the name the demo, the asset metadata and MLflow give it.
+    click.echo(
+        f"{'collection':>10}  {'champion':>8}  {'challenger':>10}  "
+        "focus / weights / out-of-fold AP (cv_oof_average_precision)"
+    )
     for s in summaries:
         t = s.champion_tags
         focus = f"{t.get('derivative_type', '-')}/{t.get('embedding_type', '-')}"
         click.echo(
             f"{s.collection_id!s:>10}  {s.champion_version or '-':>8}  "
             f"{s.challenger_version or '-':>10}  {focus} / {t.get('weights', '-')} / "
-            f"{t.get('cv_average_precision_mean', '-')}{_ungated(s.ungated_versions)}"
+            f"{_rounded(t.get('cv_oof_average_precision'))}{_ungated(s.ungated_versions)}"
         )
     if datasets:
         click.echo(f"\n{'dataset model':<22}  {'champion':>8}  {'challenger':>10}  "
@@ -81,6 +86,14 @@ def list_cmd(home: Path | None, as_json: bool) -> None:
 
 def _ungated(versions: tuple[str, ...]) -> str:
     return f"  (never gated: v{', v'.join(versions)})" if versions else ""
+
+
+def _rounded(value: str | None) -> str:
+    """A figure as the gate's sentences print it (4 decimals), or '-' when absent."""
+    try:
+        return f"{float(value):.4f}" if value is not None else "-"
+    except ValueError:
+        return value or "-"
 
 
 @models.command()

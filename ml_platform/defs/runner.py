@@ -36,8 +36,9 @@ from ml_platform.services.planning import JobName, PlannedRun
 from ml_platform.settings import Settings
 
 log = logging.getLogger(__name__)
-# Dagster's console logger at INFO: asset logs and failures, not every engine event.
-QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+# Dagster's console logger silent: the CLI prints each failed run as one sentence, and what
+# assets warn about reaches the user once, through Python logging (the CLI's progress display).
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 MAX_ROUNDS = 50  # plan/execute rounds in one `run`; each round completes at least one run
 
 
@@ -110,11 +111,14 @@ def run_once(
     *,
     allow_random_weights: bool | None = None,
     on_job: Callable[[str, str | None], None] | None = None,
+    finetune: bool = True,
 ) -> RunSummary:
     """Execute what the planner sensor would request, round after round, until nothing is
     missing; then the label sensor's tick (crawlr's label changes); then what the nightly
     schedule would train. Runs of one partition are claimed in the metadata database, so two
-    `run`s (or `run` beside the daemon) never execute the same partition at once."""
+    `run`s (or `run` beside the daemon) never execute the same partition at once.
+    `finetune=False` makes dataset versions but leaves the nightly fine-tune out (the demo:
+    minutes of CPU that `ml-platform finetune` runs on request)."""
     started = time.perf_counter()
     platform = Platform.for_settings(settings, allow_random_weights)
     defs, instance = platform.definitions(), instance_for(settings)
@@ -142,7 +146,7 @@ def run_once(
                 break  # the foci may have changed: plan the batches again
     apply_labels(platform, summary)
     train_changed(platform, defs, instance, summary)
-    refresh_datasets(platform, defs, instance, summary)
+    refresh_datasets(platform, defs, instance, summary, finetune)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -192,7 +196,11 @@ def train_changed(
 
 
 def refresh_datasets(
-    platform: Platform, defs: dg.Definitions, instance: dg.DagsterInstance, summary: RunSummary
+    platform: Platform,
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    summary: RunSummary,
+    finetune: bool = True,
 ) -> None:
     """What the dataset sensor and the nightly fine-tune schedule do: a partition per declared
     dataset, a version where membership changed, a fine-tune where a version is new."""
@@ -202,10 +210,24 @@ def refresh_datasets(
         summary.failed_runs.append(f"datasets: {exc}")
         return
     register_dataset_partitions(instance, sorted(specs))
-    for job in (JobName.DATASET_VERSIONS, JobName.FINETUNE):
+    jobs = (JobName.DATASET_VERSIONS, JobName.FINETUNE) if finetune else (JobName.DATASET_VERSIONS,)
+    for job in jobs:
         for run in dataset_runs(instance, platform.storage, job):
             summary.planned.append(f"{run.job}[{run.partition_key}]: {run.reason}")
             _claimed_execute(platform, defs, instance, run, summary)
+
+
+def run_failure(result: dg.ExecuteInProcessResult) -> str:
+    """A failed run's first failed step as `step: ExceptionType: message`, from the innermost
+    cause (the user's error, not Dagster's wrapper around it), on one line."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data is not None:
+            error = event.step_failure_data.error
+            while error is not None and error.cause is not None:
+                error = error.cause
+            text = " ".join(error.message.split()) if error is not None else "no error recorded"
+            return f"{event.step_key}: {text[:400]}"
+    return f"run {result.run_id} failed before any step ran"
 
 
 def _execute(
@@ -220,7 +242,9 @@ def _execute(
     submission = Submission.for_definitions(defs)
     result = execute(defs, instance, job_name, partition_key, QUIET, submission)
     if not result.success:
-        summary.failed_runs.append(f"{job_name}[{partition_key}] run {result.run_id}")
+        summary.failed_runs.append(
+            f"{job_name}[{partition_key}] (run {result.run_id}): {run_failure(result)}"
+        )
     for event in result.get_asset_materialization_events():
         key = event.asset_key.to_user_string() if event.asset_key else "?"
         summary.materialized.append(f"{key}[{partition_key}]" if partition_key else key)

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 from skimage import data as skdata
 
-SAMPLE_VERSION = "2"
+SAMPLE_VERSION = "3"
 EXIF_IFD, EXIF_DATETIME_ORIGINAL, EXIF_ORIENTATION = 0x8769, 0x9003, 0x0112
 # pet id -> (source photo, variants)
 PETS: dict[int, list[tuple[str, int]]] = {
@@ -28,6 +28,13 @@ PETS: dict[int, list[tuple[str, int]]] = {
     103: [("camera", 12), ("stereo_motorcycle", 5), ("hubble_deep_field", 5)],
 }
 BASE_TIME = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+# Photos with no pet: each is its own group in a dataset split, so the demo dataset's classes
+# have enough groups for train, validation and test (a pet's photos never straddle splits).
+STRAYS: dict[str, int] = {"chelsea": 4, "coffee": 4}
+STRAY_FIRST_ID = 201
+# The dataset the demo declares in <home>/datasets.yaml: label -> collection id.
+DEMO_DATASET = "demo"
+DEMO_CLASSES = {"cat": 1, "coffee": 4}
 
 
 @dataclass(frozen=True)
@@ -126,10 +133,37 @@ def _write_images(root: Path, rng: np.random.Generator) -> list[dict[str, object
         (root / name).write_bytes(payload)
         members, rejected = _memberships(src, i)
         entries.append(_entry(image_id, name, pet, taken + timedelta(hours=2), members, rejected))
+    entries.extend(_write_strays(root, rng))
     for offset, (name, payload) in enumerate(_bad_files().items()):
         (root / "images" / name).write_bytes(payload)
         entries.append(_entry(900 + offset, f"images/{name}", None, BASE_TIME, [1], []))
     return entries
+
+
+def _write_strays(root: Path, rng: np.random.Generator) -> list[dict[str, object]]:
+    entries: list[dict[str, object]] = []
+    plan = [(src, i) for src, n in STRAYS.items() for i in range(n)]
+    for image_id, (src, i) in enumerate(plan, start=STRAY_FIRST_ID):
+        taken = BASE_TIME + timedelta(days=90 + image_id - STRAY_FIRST_ID)
+        name = f"images/strays/{src}-{i:02d}.jpg"
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(_jpeg(_variant(_source(src), rng, gentle=False), taken, False))
+        members, rejected = _memberships(src, i)
+        entries.append(_entry(image_id, name, None, taken + timedelta(hours=2), members, rejected))
+    return entries
+
+
+def write_demo_datasets(path: Path) -> bool:
+    """Declare the demo dataset (two of the sample's collections) unless `path` exists."""
+    if path.exists():
+        return False
+    classes = ", ".join(f"{label}: {cid}" for label, cid in DEMO_CLASSES.items())
+    path.write_text(
+        "# Written by `ml-platform demo`: the sample crawlr's collections as dataset classes.\n"
+        f"datasets:\n  {DEMO_DATASET}:\n    classes: {{{classes}}}\n",
+        encoding="utf-8",
+    )
+    return True
 
 
 def _entry(

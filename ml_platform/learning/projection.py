@@ -18,10 +18,16 @@ from ml_platform.learning.ann_index import FloatArray, l2_normalise
 MAX_LEGEND_ENTRIES = 10
 
 
-def projection_png(embeddings: ArrayLike, labels: ArrayLike, *, title: str | None = None) -> bytes:
+def projection_png(
+    embeddings: ArrayLike,
+    labels: ArrayLike,
+    *,
+    title: str | None = None,
+    banner: str | None = None,
+) -> bytes:
     """PNG bytes of `projection_figure`."""
     buf = io.BytesIO()
-    projection_figure(embeddings, labels, title=title).savefig(buf, format="png")
+    projection_figure(embeddings, labels, title=title, banner=banner).savefig(buf, format="png")
     return buf.getvalue()
 
 
@@ -30,11 +36,13 @@ def projection_figure(
     labels: ArrayLike,
     *,
     title: str | None = None,
+    banner: str | None = None,
     size_in: tuple[float, float] = (6.0, 4.5),
     dpi: int = 100,
 ) -> Figure:
     """The 2-D PCA scatter with labelled axes (share of variance each explains) and a legend
-    of cluster sizes; label -1 (outliers) is drawn as grey crosses."""
+    of cluster sizes; label -1 (outliers) is drawn as grey crosses. `banner` (e.g. that the
+    embeddings come from random weights) is written across the top, white on red."""
     x = l2_normalise(embeddings)
     lab = np.asarray(labels, dtype=np.int64).reshape(-1)
     if len(lab) != len(x):
@@ -57,7 +65,12 @@ def projection_figure(
     ax.set_ylabel(f"PC 2 ({explained[1]:.0%} of variance)")
     ax.grid(True, linewidth=0.4, alpha=0.5)
     ax.set_title(title or f"{len(x)} images, PCA of normalised embeddings", fontsize="medium")
-    fig.tight_layout()
+    if banner:
+        fig.text(0.5, 0.985, banner, ha="center", va="top", color="white", fontsize="medium",
+                 fontweight="bold", bbox={"facecolor": "#c62828", "edgecolor": "none"})  # fmt: skip
+        fig.tight_layout(rect=(0.0, 0.0, 1.0, 0.92))
+    else:
+        fig.tight_layout()
     return fig
 
 

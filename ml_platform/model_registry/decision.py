@@ -18,6 +18,10 @@ from ml_platform.learning.evaluation import Evaluation
 
 MAX_WALK_DEPTH = 8
 FLOAT_SLACK = 1e-9  # 0.80 - 0.78 is 0.0200000000000000018: that is not beyond 0.02
+# The AP the gate compares: one AP over the pooled out-of-fold predictions (MLflow tag
+# cv_oof_average_precision). Not the mean of the per-fold APs (cv_average_precision_mean),
+# which picks the winning candidate and is usually a little higher.
+OOF_AP = "out-of-fold AP"
 
 
 @dataclass(frozen=True)
@@ -44,11 +48,14 @@ def decide_promotion(
         return PromotionDecision(False, "challenger failed sanity checks: " + "; ".join(sanity))
     challenger_ap = challenger.average_precision
     if champion is None:
-        return PromotionDecision(True, f"no champion yet; challenger AP {challenger_ap:.4f}")
+        return PromotionDecision(
+            True, f"first champion (none to compare with); challenger {OOF_AP} {challenger_ap:.4f}"
+        )
     _require_same_protocol(champion, challenger)
     gap = champion.average_precision - challenger_ap
     comparison = (
-        f"challenger AP {challenger_ap:.4f} vs champion AP {champion.average_precision:.4f} "
+        f"challenger {OOF_AP} {challenger_ap:.4f} vs champion AP {champion.average_precision:.4f} "
+        "on the same images "
         f"(tolerance {tolerance:.4f}, n_pos={challenger.n_pos}, n_neg={challenger.n_neg})"
     )
     if gap > tolerance + FLOAT_SLACK:

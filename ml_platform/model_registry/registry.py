@@ -250,8 +250,21 @@ def _create_version(
         run_id=run_id,
         tags=plain_tags(payload.tags),
         model_id=info.model_id,
+        description=version_description(payload.tags),
     )
     return str(version.version)
+
+
+def version_description(tags: Mapping[str, str]) -> str:
+    """The first line MLflow shows on a version's page: the weights its embeddings came from
+    (a tag MLflow lists far down) and, for random weights, what that means."""
+    weights = tags.get(VersionTag.WEIGHTS, "unknown")
+    if weights == "random":
+        return (
+            "weights=random: trained on embeddings from randomly initialised weights; "
+            "shows the plumbing, not quality."
+        )
+    return f"weights={weights}: trained on {tags.get(VersionTag.EMBEDDER_ID, 'its')} embeddings."
 
 
 def _ensure_registered_model(client: MlflowClient, name: str, collection_id: int) -> None:

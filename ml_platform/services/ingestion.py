@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ml_platform.crawlr.client import CrawlrClient, CrawlrError
 from ml_platform.domain import ImageRecord, IngestedImage, IngestStatus, Stage
+from ml_platform.services.ingest_progress import notify_images
 from ml_platform.settings import Settings
 from ml_platform.store.image_store import ImageStore
 from ml_platform.store.metadata import MetadataDB
@@ -131,7 +132,8 @@ def ingest_batch(
     whose failure is settled (permanent, or out of attempts); every other image is tried."""
     previous = previous or {}
     results, attempted, retryable = [], set(), set()
-    for image in images:
+    for done, image in enumerate(images, start=1):
+        notify_images(done, len(images))
         earlier = previous.get(image.id)
         if earlier is not None and (already_stored(store, earlier) or image.id in settled):
             results.append(earlier)

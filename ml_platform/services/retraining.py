@@ -43,7 +43,7 @@ def retrain_reason(collection: Collection, counts: LabelCounts, trained: str | N
     assert collection.focus is not None
     now = label_token(collection.focus.key, counts)
     if trained is None:
-        return "no champion yet"
+        return "never trained"
     if trained == now:
         return None
     if trained.split(".")[0] != now.split(".")[0]:

@@ -1,15 +1,17 @@
-"""The OpenAPI schema: every status a route can answer, and the offline Swagger UI at /docs.
+"""The OpenAPI schema: every status a route can answer, and the offline docs at /docs and /redoc.
 
-Swagger UI's assets come from the `swagger-ui-bundle` package and are served by the app
-itself, so `/docs` works without internet access.
+The schema is OpenAPI 3.1, which Swagger UI reads from version 5 on. Swagger UI 5 and ReDoc 2
+come from the `fastapi-offline` package (MIT; Swagger UI's files Apache-2.0, ReDoc's MIT): only
+its static folder is used, served by the app itself, so both pages work without internet access.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -66,22 +68,38 @@ def error_responses(
     }
 
 
-def install_docs(app: FastAPI) -> None:
-    """Serve Swagger UI at /docs from the locally installed swagger-ui-bundle assets."""
-    from swagger_ui_bundle import swagger_ui_path
+def docs_assets_dir() -> Path:
+    """The folder with swagger-ui-bundle.js, swagger-ui.css, redoc.standalone.js, favicon.png."""
+    import fastapi_offline
 
-    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    return Path(fastapi_offline.__file__).parent / "static"
+
+
+def install_docs(app: FastAPI) -> None:
+    """Serve Swagger UI at /docs and ReDoc at /redoc from local files (no CDN, no web fonts)."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(docs_assets_dir())), name="docs-assets")
+    schema_url = app.openapi_url or "/openapi.json"
 
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
+            openapi_url=schema_url,
             title=f"{app.title} - docs",
             swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )
+
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=schema_url,
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
         )
 
     app.add_api_route("/docs", docs, include_in_schema=False, response_class=HTMLResponse)
+    app.add_api_route("/redoc", redoc, include_in_schema=False, response_class=HTMLResponse)
 
 
 def build_openapi(app: FastAPI, bodies: tuple[type[BaseModel], ...]) -> dict[str, Any]:

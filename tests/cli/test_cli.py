@@ -26,9 +26,20 @@ def test_demo_runs_offline_labels_random_weights_and_is_idempotent(
         assert f"  {cid} '" in first.output
     assert first.output.count("champion v1 (weights=random)") == 4
     assert "no collection_focus" in first.output and "embed_siglip_so400m" in first.output
+    # one vocabulary: why each collection was trained, then its champion; no contradiction
+    assert "trained: collection 1: never trained" in first.output
+    assert "no champion yet" not in first.output
+    # the demo declares its dataset and names what to run next, `serve` last
+    assert (
+        tmp_path / "datasets.yaml"
+    ).is_file() and "ml-platform labels suggest demo" in first.output
+    assert first.output.strip().splitlines()[-1].startswith("serve the champions")
+    assert f"ml-platform serve --home {tmp_path}" in first.output
+    assert "wall time:" in first.output and "start-up included" in first.output
     second = runner.invoke(main, ["demo", "--home", str(tmp_path)], catch_exceptions=False)
     assert second.exit_code == 0, second.output
     assert "new ingestion batches: 0 []" in second.output
     assert "trained:" not in second.output
     listed = runner.invoke(main, ["models", "list", "--home", str(tmp_path)])
     assert listed.exit_code == 0 and listed.output.count("random") == 4
+    assert "out-of-fold AP (cv_oof_average_precision)" in listed.output

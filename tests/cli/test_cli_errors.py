@@ -1,4 +1,6 @@
-"""CLI failures as a new user meets them: short messages, exit codes 1/2, no stray homes."""
+"""CLI failures as a new user meets them: one sentence, one exit code per kind of failure
+(README's table: 1 run failed, 2 setting, 3 no home, 4 input file, 5 crawlr unreachable), no
+stray homes."""
 
 from __future__ import annotations
 
@@ -75,14 +77,15 @@ def test_crawlr_password_in_a_bad_setting_is_not_printed(monkeypatch: pytest.Mon
 
 @pytest.mark.parametrize(
     "command",
-    [("models", "list"), ("models", "show", "1"), ("models", "rollback", "1"), ("serve",)],
-)
+    [("models", "list"), ("models", "show", "1"), ("models", "rollback", "1"), ("serve",),
+     ("status",)],
+)  # fmt: skip
 def test_commands_that_read_a_home_never_create_one(tmp_path: Path, command: tuple[str]) -> None:
     typo = tmp_path / "typo"
     code, output = invoke(*command, "--home", str(typo))
 
-    assert code == 2, output
-    assert f"no platform home at {typo}" in output
+    assert code == 3, output
+    assert f"no platform home at {typo}" in output or f"{typo} is not an ml_platform home" in output
     assert not typo.exists()
 
 
@@ -151,3 +154,62 @@ def test_the_registry_checked_is_the_one_the_tracking_uri_names(
         require_home(Settings(home=home))  # the default registry under home is missing too
     require_home(Settings(home=home), registry=False)  # serve: embed/detect need no registry
     require_home(Settings(home=home, mlflow_tracking_uri="http://127.0.0.1:5000"))
+
+
+def _home_with_collections(root: Path) -> Path:
+    from ml_platform.domain import Collection
+    from ml_platform.settings import Settings
+    from ml_platform.store.collections_file import write_collections
+    from ml_platform.store.layout import Layout
+
+    layout = Layout.for_settings(Settings(home=root))
+    write_collections(layout, [Collection(1, "cats", None), Collection(4, "cups", None)])
+    return root
+
+
+@pytest.mark.parametrize(
+    "command", [("labels", "suggest", "pets"), ("finetune", "--dataset", "pets")]
+)
+def test_malformed_datasets_file_is_one_sentence_naming_the_file_exit_4(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    home = _home_with_collections(tmp_path / "home")
+    (home / "datasets.yaml").write_text("datasets: {pets: {classes: {cat: 1, cup: 4}\n")
+    code, output = invoke(*command, "--home", str(home))
+
+    assert code == 4, output
+    assert f"datasets file {home / 'datasets.yaml'} line " in output and "not valid YAML" in output
+    assert "Traceback" not in output and len(output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "command", [("labels", "suggest", "pets"), ("finetune", "--dataset", "pets")]
+)
+def test_dataset_naming_collections_crawlr_lacks_names_them_before_any_work_exit_4(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    home = _home_with_collections(tmp_path / "home")
+    (home / "datasets.yaml").write_text(
+        "datasets: {pets: {classes: {beagle: 12, cat: 1, boxer: 13}}}"
+    )
+    code, output = invoke(*command, "--home", str(home))
+
+    assert code == 4, output
+    assert "names collections crawlr does not have: beagle: 12, boxer: 13" in output
+    assert "crawlr's collection ids are [1, 4]" in output
+    assert not (home / "dagster").exists()  # no Dagster instance made: no work started
+
+
+def test_run_against_unreachable_crawlr_fails_first_with_no_summary_exit_5(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.servers import free_port
+
+    monkeypatch.setenv("ML_PLATFORM_CRAWLR_TIMEOUT_S", "1")
+    monkeypatch.setenv("ML_PLATFORM_CRAWLR_RETRIES", "0")
+    url = f"http://127.0.0.1:{free_port()}"
+    code, output = invoke("run", "--home", str(tmp_path / "home"), "--crawlr", url)
+
+    assert code == 5, output
+    assert f"crawlr at {url} (ML_PLATFORM_CRAWLR or --crawlr) could not be read" in output
+    assert "home:" not in output and "materialized" not in output and "wall time" not in output

@@ -260,12 +260,18 @@ def test_unexpected_exception_is_a_json_500_and_the_connection_stays_usable(
 
 def test_docs_work_offline_from_local_assets(make_app: AppFactory) -> None:
     client = make_app().client
-    page = client.get("/docs")
-    script = client.get("/docs/assets/swagger-ui-bundle.js")
+    pages = {path: client.get(path) for path in ("/docs", "/redoc")}
+    swagger = client.get("/docs/assets/swagger-ui-bundle.js")
+    redoc = client.get("/docs/assets/redoc.standalone.js")
 
-    assert page.status_code == 200 and "/docs/assets/swagger-ui-bundle.js" in page.text
-    assert "cdn" not in page.text.lower()
-    assert script.status_code == 200 and len(script.content) > 100_000
+    assert pages["/docs"].status_code == 200
+    assert "/docs/assets/swagger-ui-bundle.js" in pages["/docs"].text
+    assert pages["/redoc"].status_code == 200
+    assert "/docs/assets/redoc.standalone.js" in pages["/redoc"].text
+    assert all("cdn" not in page.text.lower() for page in pages.values())
+    assert all("fonts.googleapis" not in page.text for page in pages.values())
+    assert swagger.status_code == 200 and len(swagger.content) > 100_000
+    assert redoc.status_code == 200 and len(redoc.content) > 100_000
 
 
 def test_openapi_documents_every_error_status(make_app: AppFactory) -> None:

@@ -45,7 +45,7 @@ def skipped(
                 passed=False,
                 severity=dg.AssetCheckSeverity.WARN,
                 description=f"no challenger: {reason}",
-                metadata={"decision": "skipped", "reason": reason},
+                metadata={"promoted": False, "decision": f"not trained: {reason}"},
             )
         ],
     )
@@ -75,9 +75,11 @@ def classifier_metadata(
             "n_unlabelled_negatives": training.n_unlabelled,
             "unlabelled_negatives": result.config.unlabelled.value,
             "winner": result.winner.value,
-            "cv_average_precision": result.winner_metrics.average_precision_mean,
+            # the same two AP figures, under the same names, as the MLflow version's tags
+            "cv_oof_average_precision": round(result.out_of_fold.average_precision, 4),
+            "cv_average_precision_mean": round(result.winner_metrics.average_precision_mean, 4),
             "threshold": result.threshold,
-            "candidates_cv_ap": dg.MetadataValue.json(candidates),
+            "candidates_cv_average_precision_mean": dg.MetadataValue.json(candidates),
             "training_data_fingerprint": training.fingerprint,
             "skipped_low_quality_faces": len(training.skipped_low_quality),
             **mlflow_links(registered, ui_url, tracking_uri),
@@ -93,13 +95,14 @@ def classifier_metadata(
 def gate_metadata(
     registered: RegisteredClassifier, result: TrainingResult, outcome: GateOutcome
 ) -> dict[str, dg.MetadataValue]:  # type: ignore[type-arg]
-    """The gate's decision and the two average precisions it compared (same folds)."""
+    """The gate's decision and the two APs it compared on the same images: the challenger's
+    out-of-fold AP (its `cv_oof_average_precision`) and the champion's AP."""
     champion = outcome.champion_evaluation
     return {
-        "decision": dg.MetadataValue.text("promote" if outcome.decision.promote else "keep"),
-        "reason": dg.MetadataValue.text(outcome.decision.reason),
+        "promoted": dg.MetadataValue.bool(outcome.decision.promote),
+        "decision": dg.MetadataValue.text(outcome.decision.reason),
         "challenger_version": dg.MetadataValue.text(registered.version),
-        "challenger_ap": dg.MetadataValue.float(round(result.out_of_fold.average_precision, 4)),
+        "challenger_oof_ap": dg.MetadataValue.float(round(result.out_of_fold.average_precision, 4)),
         "champion_version": dg.MetadataValue.text(outcome.champion_before or "none"),
         "champion_ap": dg.MetadataValue.float(round(champion.average_precision, 4))
         if champion is not None

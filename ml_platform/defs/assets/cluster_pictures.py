@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 import dagster as dg
 from PIL import Image
 
+from ml_platform.domain import WeightsStatus
 from ml_platform.learning.cluster_store import PetClusters
 from ml_platform.learning.hero import HeroPick
 from ml_platform.learning.projection import projection_png
@@ -23,6 +24,8 @@ from ml_platform.store.thumbnails_table import has_thumbnails, read_thumbnails
 from ml_platform.vision.contact_sheet import SheetRow, Tile, contact_sheet
 
 MAX_PICTURES = 8
+# Written on every picture drawn from random-weight embeddings (weights=random).
+RANDOM_WEIGHTS_LABEL = "random weights \u2014 shows the plumbing, not quality"
 Metadata = dict[str, dg.MetadataValue]  # type: ignore[type-arg]
 PetHeroes = tuple[PetClusters, dict[int, list[HeroPick]]]  # a pet's clusters, heroes per label
 
@@ -38,14 +41,22 @@ def largest(pets: Mapping[int, PetClusters]) -> list[int]:
     return ranked[:MAX_PICTURES]
 
 
-def projection_entries(updated: Mapping[int, PetClusters], vectors: PetVectors) -> Metadata:
+def banner_for(weights: str) -> str | None:
+    """The label a picture carries for its embeddings' weights (None: pretrained)."""
+    return RANDOM_WEIGHTS_LABEL if weights == WeightsStatus.RANDOM.value else None
+
+
+def projection_entries(
+    updated: Mapping[int, PetClusters], vectors: PetVectors, weights: str
+) -> Metadata:
     """`projection pet <id>`: each drawn pet's PCA scatter coloured by cluster."""
     out: Metadata = {}
     for pet in largest({p: c for p, c in updated.items() if len(c.image_ids) >= 2}):
         clusters = updated[pet]
         _, matrix = vectors[pet]
         title = f"pet {pet}: {len(clusters.image_ids)} images, k={clusters.k} ({clusters.method})"
-        out[f"projection pet {pet}"] = inline_png(projection_png(matrix, clusters.labels), title)
+        png = projection_png(matrix, clusters.labels, banner=banner_for(weights))
+        out[f"projection pet {pet}"] = inline_png(png, title)
     out["projections_left_out"] = dg.MetadataValue.int(max(0, len(updated) - MAX_PICTURES))
     return out
 
@@ -54,6 +65,7 @@ def hero_sheet_entries(
     layout: Layout,
     batches: Sequence[str],
     pets: Mapping[int, PetHeroes],
+    weights: str,
 ) -> Metadata:
     """`heroes pet <id>`: one row per cluster, its heroes' thumbnails captioned with scores."""
     drawn = largest({pet: clusters for pet, (clusters, _) in pets.items()})
@@ -68,7 +80,8 @@ def hero_sheet_entries(
         ]
         if rows:
             title = f"pet {pet}: heroes per cluster (image id, score)"
-            out[f"heroes pet {pet}"] = inline_png(contact_sheet(rows), title)
+            png = contact_sheet(rows, banner=banner_for(weights))
+            out[f"heroes pet {pet}"] = inline_png(png, title)
     out["hero_sheets_left_out"] = dg.MetadataValue.int(max(0, len(pets) - MAX_PICTURES))
     return out
 

@@ -92,4 +92,5 @@ def cluster_metadata(
         "focus": dg.MetadataValue.text(focus.key),
         "weights": dg.MetadataValue.text(weights),
     }
-    return {**metadata, **projection_entries(updated, vectors)}
+    # the pictures first: the top of the asset's metadata table, one click each
+    return {**projection_entries(updated, vectors, weights), **metadata}

@@ -104,10 +104,10 @@ def pet_heroes(
             str(k): [(p.image_id, round(p.score, 3)) for p in v] for k, v in heroes.items()
         }
     return dg.MaterializeResult(
-        metadata={
+        metadata={  # the contact sheets first: the top of the metadata table, one click each
+            **hero_sheet_entries(layout, batches, drawn, embedded.weights.value),
             "pets": len(chosen),
             "heroes (image id, score) per cluster": dg.MetadataValue.json(chosen),
             "weights": embedded.weights.value,
-            **hero_sheet_entries(layout, batches, drawn),
         }
     )

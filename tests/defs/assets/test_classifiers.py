@@ -88,8 +88,9 @@ def test_the_gate_is_described_and_decides_per_collection_partition() -> None:
 
 def test_first_model_becomes_champion_with_complete_tags(home: dict[str, object]) -> None:
     gate = gate_result(train(home, "7"))
-    assert gate["partition"] == "7" and gate["passed"] is True and gate["decision"] == "promote"
-    assert gate["champion_ap"] == "none" and 0.9 < float(gate["challenger_ap"]) <= 1.0  # type: ignore[arg-type]
+    assert gate["partition"] == "7" and gate["passed"] is True and gate["promoted"] is True
+    assert str(gate["decision"]).startswith("first champion")
+    assert gate["champion_ap"] == "none" and 0.9 < float(gate["challenger_oof_ap"]) <= 1.0  # type: ignore[arg-type]
     champion = get_champion(client(home), 7)
     assert champion is not None and champion.version == "1"
     tags = champion.tags
@@ -99,6 +100,9 @@ def test_first_model_becomes_champion_with_complete_tags(home: dict[str, object]
     assert tags[VersionTag.N_POSITIVES] == "12" and tags[VersionTag.N_NEGATIVES] == "20"  # sampled
     assert tags[VersionTag.DAGSTER_PARTITION] == "7" and tags[VersionTag.DAGSTER_RUN_ID]
     assert float(tags[VersionTag.CV_AVERAGE_PRECISION_MEAN]) > 0.9
+    # MLflow shows the description first: it names the weights the embeddings came from
+    described = client(home).get_model_version("crawlr-collection-7", "1").description
+    assert (described or "").startswith(f"weights={tags[VersionTag.WEIGHTS]}: ")
     instance: dg.DagsterInstance = home["instance"]  # type: ignore[assignment]
     record = instance.fetch_materializations(dg.AssetKey("collection_classifier"), limit=1).records[
         0
@@ -106,6 +110,10 @@ def test_first_model_becomes_champion_with_complete_tags(home: dict[str, object]
     metadata = record.asset_materialization.metadata if record.asset_materialization else {}
     assert "/#/models/crawlr-collection-7/versions/1" in str(metadata["mlflow_model_version"].value)
     assert metadata["promoted"].value is True
+    assert str(metadata["decision"].value).startswith("first champion")
+    # one name per AP figure: the asset shows the version's two AP tags under their names
+    for tag in (VersionTag.CV_OOF_AVERAGE_PRECISION, VersionTag.CV_AVERAGE_PRECISION_MEAN):
+        assert metadata[tag.value].value == round(float(tags[tag]), 4)
 
 
 def test_training_the_same_data_again_makes_no_second_version(home: dict[str, object]) -> None:
@@ -138,7 +146,8 @@ def test_retrain_planning_follows_labels_and_focus(home: dict[str, object]) -> N
 def test_collection_without_focus_is_skipped_with_its_reason(home: dict[str, object]) -> None:
     result = train(home, "8")
     gate = gate_result(result)
-    assert gate["partition"] == "8" and gate["decision"] == "skipped"
+    assert gate["partition"] == "8" and gate["promoted"] is False
+    assert str(gate["decision"]).startswith("not trained: ")
     (event,) = result.get_asset_materialization_events()
     metadata = event.materialization.metadata
     assert metadata["skipped"].value is True
@@ -172,7 +181,7 @@ def test_new_data_retrains_promotes_and_the_cli_rolls_back(home: dict[str, objec
     add_batch(storage, "b2", separable(100, 24, np.random.default_rng(2)), [CLIP])
     gate = gate_result(train(home, "7"))
     assert gate["partition"] == "7" and gate["champion_version"] == "1"
-    assert isinstance(gate["champion_ap"], float) and isinstance(gate["challenger_ap"], float)
+    assert isinstance(gate["champion_ap"], float) and isinstance(gate["challenger_oof_ap"], float)
     details = show(client(home), 7)
     assert details is not None and details.summary.champion_version == "3"
     runner, root = CliRunner(), str(home["root"])

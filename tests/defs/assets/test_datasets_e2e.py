@@ -18,12 +18,14 @@ from ml_platform.cli import main
 from ml_platform.defs.dataset_planning import declared_datasets, finetune_runs, version_runs
 from ml_platform.defs.resources import StorageResource
 from ml_platform.defs.runner import instance_for
+from ml_platform.domain import Collection
 from ml_platform.model_registry.dataset_models.lookup import dataset_champion
 from ml_platform.model_registry.dataset_models.naming import DatasetTag
 from ml_platform.services.dataset_versions import read_version
 from ml_platform.services.datasets import LabelSource
 from ml_platform.serving import ServeOptions, create_app
 from ml_platform.settings import Settings
+from ml_platform.store.collections_file import write_collections
 from tests.finetune_home import (
     BLUE,
     COLOURS,
@@ -56,6 +58,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("finetune_home")
     storage = StorageResource(home=str(root))
     write_catalog(storage, "b1", coloured_images(root))
+    # crawlr's collections as `crawlr_collections` stores them: the CLI checks the classes
+    write_collections(storage.layout(), [Collection(21, "red", None), Collection(22, "blue", None)])
     (root / "datasets.yaml").write_text(DATASETS_YAML)
     return root
 
