@@ -27,7 +27,7 @@ from ml_platform.domain import Focus
 from ml_platform.learning.ann_search import NO_PET, NO_TIME, Attributes, Segment, flat_segment
 from ml_platform.store.ann import read_shard, shard_batches
 from ml_platform.store.blobs import Key
-from ml_platform.store.layout import Layout
+from ml_platform.store.layout import DATA, Layout
 
 COMPACTED = "compacted"
 MADE_BY = "the search_compaction asset (or `ml-platform search compact`)"
@@ -145,3 +145,8 @@ def attributes_of(table: pa.Table) -> Attributes:
 
 def _serialise(index: faiss.Index) -> bytes:
     return bytes(faiss.serialize_index(index).tobytes())
+
+
+def indexed_foci(layout: Layout) -> list[Focus]:
+    """The foci with a shard or a compacted generation, sorted."""
+    return [Focus.from_key(name) for name in layout.store.children(f"{DATA}/ann")]
