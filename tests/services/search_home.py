@@ -25,18 +25,20 @@ BASE = datetime(2025, 1, 1, tzinfo=UTC)  # image i was created at BASE + i days
 
 
 def image(i: int, centres: NDArray[np.float64], rng: np.random.Generator) -> SyntheticImage:
-    vector = centres[i % len(centres)] + 0.4 * rng.standard_normal(DIM)
+    vector = centres[i % len(centres)] + 0.4 * rng.standard_normal(centres.shape[1])
     members = (MEMBERS_OF,) if i % 5 == 0 else ()
     rejected = (MEMBERS_OF,) if i % 5 == 1 else ()
     return SyntheticImage(i, vector, pet_id=i % 4, members=members, rejected=rejected)
 
 
-def add_indexed_batch(storage: StorageResource, key: str, ids: range, seed: int = 0) -> None:
+def add_indexed_batch(
+    storage: StorageResource, key: str, ids: range, seed: int = 0, dim: int = DIM
+) -> None:
     """Catalog, embeddings and the batch's shard (what its run writes)."""
-    centres = np.random.default_rng(99).standard_normal((6, DIM)) * 2
+    centres = np.random.default_rng(99).standard_normal((6, dim)) * 2
     images = [image(i, centres, np.random.default_rng(seed * 100_000 + i)) for i in ids]
     add_batch(storage, key, images, [FOCUS])
-    shard = AnnIndex.create(DIM)
+    shard = AnnIndex.create(dim)
     shard.add([im.id for im in images], np.stack([im.vector for im in images]))
     write_shard(storage.layout(), FOCUS, key, shard)
 

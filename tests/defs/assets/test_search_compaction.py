@@ -41,7 +41,8 @@ def test_batches_indexed_by_their_runs_are_compacted_by_the_asset(tmp_path: Path
     manifest = latest_manifest(storage.layout(), FOCUS)
     assert manifest is not None and manifest.batches == ("b1", "b2") and manifest.vectors == 40
     (event,) = result.get_asset_materialization_events()
-    report = event.materialization.metadata["indexes"].value[FOCUS.key]  # type: ignore[index]
+    reports: dict[str, dict[str, object]] = event.materialization.metadata["indexes"].value  # type: ignore[assignment]
+    report = reports[FOCUS.key]
     assert report["outcome"] == "retrained" and report["nlist"] == 4
     assert cache.describe(FOCUS)["tail_batches"] == 2
     cache.segments(FOCUS)
