@@ -163,10 +163,14 @@ def flat_segment(vectors: FloatArray, attrs: Attributes) -> Segment:
     return Segment(index, attrs)
 
 
-def build_ivf(vectors: FloatArray, nlist: int, codec: str = "sq8", seed: int = 0) -> faiss.Index:
-    """An inverted-file index over normalised `vectors` with ids 0..n-1: k-means on a sample
-    of at most 64 points per list, then every vector added. `codec` stores each vector as 8-bit
-    scalars (sq8, a quarter of float32), float16 (fp16) or float32 (flat)."""
+def build_ivf(
+    vectors: FloatArray, nlist: int, codec: str = "sq8", seed: int = 0, *,
+    train_per_list: int = 40, niter: int = 10,
+) -> faiss.Index:  # fmt: skip
+    """An inverted-file index over normalised `vectors` with ids 0..n-1: k-means (`niter`
+    rounds) on a sample of `train_per_list` points per list, then every vector added.
+    `codec` stores each vector as 8-bit scalars (sq8, a quarter of float32), float16 (fp16)
+    or float32 (flat)."""
     if codec not in CODECS:
         raise ValueError(f"unknown codec {codec!r}; known: {', '.join(CODECS)}")
     n, dim = vectors.shape
@@ -174,7 +178,10 @@ def build_ivf(vectors: FloatArray, nlist: int, codec: str = "sq8", seed: int = 0
         raise ValueError(f"{n} vectors cannot train {nlist} lists; lower nlist or wait")
     factory = {"sq8": "SQ8", "fp16": "SQfp16", "flat": "Flat"}[codec]
     index = faiss.index_factory(dim, f"IVF{nlist},{factory}", faiss.METRIC_INNER_PRODUCT)
-    sample = np.random.default_rng(seed).permutation(n)[: nlist * 64]
+    ivf = faiss.extract_index_ivf(index)
+    ivf.cp.niter, ivf.cp.seed = niter, seed
+    ivf.cp.max_points_per_centroid = train_per_list
+    sample = np.random.default_rng(seed).permutation(n)[: nlist * train_per_list]
     index.train(l2_normalise(vectors[np.sort(sample)]))
     for start in range(0, n, 100_000):
         index.add(l2_normalise(vectors[start : start + 100_000]))

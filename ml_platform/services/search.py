@@ -12,7 +12,7 @@ labels (`ml_platform.learning.ann_search`), applied inside the scan. The serving
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -92,7 +92,7 @@ class Encoded:
     """A query vector and what made it (model ids, weights: random output is labelled)."""
 
     vector: FloatArray
-    details: dict[str, object] = field(default_factory=dict)
+    details: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
