@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import faiss
 import numpy as np
@@ -94,13 +95,36 @@ class Segment:
                 "attribute rows; they must pair up (rebuild the segment)"
             )
 
+    @cached_property
+    def _sorted_ids(self) -> tuple[IdArray, IdArray]:
+        order = np.argsort(self.attrs.ids, kind="stable")
+        return self.attrs.ids[order], order
+
+    def vector_of(self, image_id: int) -> FloatArray | None:
+        """The stored (normalised; for IVF, decoded) vector of an image, None if absent."""
+        ids, order = self._sorted_ids
+        pos = int(np.searchsorted(ids, image_id))
+        if pos >= len(ids) or ids[pos] != image_id:
+            return None
+        ivf = _ivf(self.index)
+        if ivf is not None and ivf.direct_map.no():
+            ivf.make_direct_map()  # 8 bytes a row; done once, at load, by `with_direct_map`
+        return np.asarray(self.index.reconstruct(int(order[pos])), np.float32).reshape(1, -1)
+
+    def with_direct_map(self) -> Segment:
+        """This segment, able to give back rows by position (IVF keeps a row -> list map)."""
+        ivf = _ivf(self.index)
+        if ivf is not None and ivf.direct_map.no():
+            ivf.make_direct_map()
+        return self
+
     @property
     def nlist(self) -> int | None:
         ivf = _ivf(self.index)
         return None if ivf is None else int(ivf.nlist)
 
     def search(
-        self, queries: FloatArray, k: int, mask: NDArray[np.bool_] | None, nprobe: int
+        self, queries: FloatArray, k: int, mask: NDArray[np.bool_] | None, nprobe: int | None
     ) -> tuple[IdArray, FloatArray]:
         """Image ids [m, k'] and cosines [m, k'] (-1 / -inf padding), best first."""
         m = len(queries)
@@ -119,10 +143,10 @@ class Segment:
         return ids.astype(np.int64), np.where(rows >= 0, sims, -np.inf).astype(np.float32)
 
     def _params(
-        self, selector: faiss.IDSelector | None, selected: int, nprobe: int
+        self, selector: faiss.IDSelector | None, selected: int, nprobe: int | None
     ) -> faiss.SearchParameters | None:
-        """The selector (which the caller keeps alive) and, for IVF, an nprobe widened by the
-        share of rows the filter keeps."""
+        """The selector (which the caller keeps alive) and, for IVF, an nprobe (None: the
+        default for the segment's lists) widened by the share of rows the filter keeps."""
         nlist = self.nlist
         if nlist is None and selector is None:
             return None
@@ -130,14 +154,19 @@ class Segment:
         if nlist is not None:
             params = faiss.SearchParametersIVF()
             share = selected / max(len(self.attrs), 1)
-            params.nprobe = min(nlist, math.ceil(nprobe / max(share, 1.0 / nlist)))
+            base = default_nprobe(nlist) if nprobe is None else nprobe
+            params.nprobe = min(nlist, math.ceil(base / max(share, 1.0 / nlist)))
         if selector is not None:
             params.sel = selector
         return params
 
 
 def search_segments(
-    segments: Sequence[Segment], query: FloatArray, k: int, row_filter: RowFilter, nprobe: int
+    segments: Sequence[Segment],
+    query: FloatArray,
+    k: int,
+    row_filter: RowFilter,
+    nprobe: int | None = None,
 ) -> tuple[IdArray, FloatArray]:
     """The k best image ids and cosines over every segment for one normalised query [1, d]."""
     found_ids, found_sims = [], []
@@ -191,6 +220,12 @@ def build_ivf(
 def default_nlist(n: int) -> int:
     """About 4 sqrt(n) lists (1M vectors: 4096), at least 1."""
     return int(max(1, min(n // 64, 2 ** round(math.log2(4 * math.sqrt(max(n, 1)))))))
+
+
+def default_nprobe(nlist: int) -> int:
+    """Lists probed per query: a 16th of them, between 32 and 512 (1M vectors: 256 of 4096).
+    The benchmark (benchmarks/search.py) sweeps it against recall."""
+    return min(nlist, max(32, min(512, nlist // 16)))
 
 
 def _ivf(index: faiss.Index) -> faiss.IndexIVF | None:

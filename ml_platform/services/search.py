@@ -33,7 +33,6 @@ from ml_platform.store.vectors import read_table, vectors_of
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 20
-DEFAULT_NPROBE = 32
 
 
 class QueryKind(StrEnum):
@@ -122,7 +121,7 @@ class SearchResult:
 def search(
     layout: Layout, indexes: IndexCache, encoders: Encoders, query: Query, *,
     focus: Focus | None = None, default_focus: Focus, limit: int = DEFAULT_LIMIT,
-    filters: Filters = Filters(), nprobe: int = DEFAULT_NPROBE,
+    filters: Filters = Filters(), nprobe: int | None = None,
 ) -> SearchResult:  # fmt: skip
     """The `limit` images most similar to `query` that pass `filters`, best first."""
     clock = _Clock()
@@ -130,7 +129,9 @@ def search(
     if not 1 <= limit <= MAX_LIMIT:
         raise SearchError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
     with clock("query"):
-        chosen, encoded = _encode(layout, encoders, query, kind, focus, filters, default_focus)
+        chosen, encoded = _encode(
+            layout, indexes, encoders, query, kind, focus, filters, default_focus
+        )
     with clock("index"):
         segments = indexes.segments(chosen)
     if not segments:
@@ -172,7 +173,7 @@ def parse_focus(key: str) -> Focus:
 
 
 def _encode(
-    layout: Layout, encoders: Encoders, query: Query, kind: QueryKind, focus: Focus | None,
+    layout: Layout, indexes: IndexCache, encoders: Encoders, query: Query, kind: QueryKind, focus: Focus | None,
     filters: Filters, default: Focus,
 ) -> tuple[Focus, Encoded]:  # fmt: skip
     if kind is QueryKind.COLLECTION:
@@ -188,7 +189,7 @@ def _encode(
         assert query.image is not None
         return chosen, encoders.image(chosen, query.image)
     assert query.image_id is not None
-    return chosen, Encoded(stored_vector(layout, chosen, query.image_id))
+    return chosen, Encoded(stored_vector(layout, chosen, query.image_id, indexes))
 
 
 def _collection_query(
@@ -202,8 +203,15 @@ def _collection_query(
     return chosen, centroid(layout, chosen, cid)
 
 
-def stored_vector(layout: Layout, focus: Focus, image_id: int) -> FloatArray:
-    """The image's embedding of `focus` as stored by the embeddings asset."""
+def stored_vector(
+    layout: Layout, focus: Focus, image_id: int, indexes: IndexCache | None = None
+) -> FloatArray:
+    """The image's embedding of `focus`: the index's copy when it holds the image (float16
+    in a compacted segment by default), else the embeddings asset's table."""
+    for segment in indexes.segments(focus) if indexes else []:
+        vector = segment.vector_of(image_id)
+        if vector is not None:
+            return vector
     batch = layout.metadata().batch_of(image_id)
     if batch is None:
         raise SearchError(f"image {image_id} is unknown: no ingestion batch holds it", 404)

@@ -36,7 +36,7 @@ class CompactionConfig:
     """When and how shards are compacted (the asset's and the CLI's run config)."""
 
     min_new_vectors: int = 50_000
-    codec: str = "sq8"
+    codec: str = "fp16"
     nlist: int | None = None  # None: about 4 sqrt(n)
     retrain_growth: float = 2.0
 

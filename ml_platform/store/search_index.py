@@ -93,7 +93,7 @@ def read_compacted(layout: Layout, focus: Focus, manifest: Manifest) -> Segment:
     index = faiss.deserialize_index(data)
     del data
     table = layout.store.read_parquet(_key(layout, focus, manifest.generation, ".parquet"))
-    return Segment(index, attributes_of(table))
+    return Segment(index, attributes_of(table)).with_direct_map()
 
 
 def read_batch_segment(layout: Layout, focus: Focus, batch: str) -> Segment:
