@@ -233,3 +233,20 @@ def _ivf(index: faiss.Index) -> faiss.IndexIVF | None:
         return faiss.extract_index_ivf(index)
     except RuntimeError:
         return None
+
+
+def segment_near_duplicates(
+    segments: Sequence[Segment], ids: IdArray, vectors: FloatArray, threshold: float, k: int = 10
+) -> list[tuple[int, int, float]]:
+    """Pairs (a, b, cosine) with a < b and cosine >= `threshold` between the query images and
+    their `k` nearest rows in each segment; self-matches left out. Most similar first."""
+    id_arr = np.asarray(ids, np.int64).reshape(-1)
+    x = l2_normalise(vectors)
+    pairs: dict[tuple[int, int], float] = {}
+    for segment in segments:
+        found, sims = segment.search(x, k + 1, None, None)
+        for query, row_ids, row_sims in zip(id_arr.tolist(), found, sims, strict=True):
+            for other, sim in zip(row_ids.tolist(), row_sims.tolist(), strict=True):
+                if other != query and other >= 0 and sim >= threshold:
+                    pairs[(min(query, other), max(query, other))] = float(sim)
+    return sorted(((a, b, s) for (a, b), s in pairs.items()), key=lambda p: (-p[2], p[0], p[1]))
