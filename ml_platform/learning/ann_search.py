@@ -38,6 +38,14 @@ class Attributes:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @cached_property
+    def batch_rows(self) -> dict[str, IdArray]:
+        """Row positions per batch, computed once (a batch filter then costs its own rows)."""
+        names, inverse = np.unique(self.batches.astype(str), return_inverse=True)
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[order], np.arange(len(names) + 1))
+        return {str(n): order[bounds[i] : bounds[i + 1]] for i, n in enumerate(names)}
+
     @classmethod
     def concat(cls, parts: Sequence[Attributes]) -> Attributes:
         if not parts:
@@ -69,7 +77,10 @@ class RowFilter:
         if self.pet_ids is not None:
             keep &= np.isin(attrs.pets, np.fromiter(self.pet_ids, np.int64))
         if self.batches is not None:
-            keep &= np.isin(attrs.batches, np.array(sorted(self.batches), object))
+            in_batches = np.zeros(len(attrs), bool)
+            for batch in self.batches:
+                in_batches[attrs.batch_rows.get(batch, np.zeros(0, np.int64))] = True
+            keep &= in_batches
         if self.created_after is not None:
             keep &= (attrs.created != NO_TIME) & (attrs.created >= self.created_after)
         if self.created_before is not None:
