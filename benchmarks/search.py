@@ -53,6 +53,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--batches", type=int, default=2000)
     p.add_argument("--dim", type=int, default=512)
     p.add_argument("--centres", type=int, default=5000)
+    p.add_argument(
+        "--families",
+        type=int,
+        default=0,
+        help="group the centres into this many families (overlapping clusters, harder); 0: none",
+    )
+    p.add_argument("--skip-server", action="store_true")
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--codec", default="fp16")
     p.add_argument("--nprobes", default="64,128,256,512")
@@ -66,6 +73,10 @@ def synthetic(args: argparse.Namespace) -> NDArray[np.float32]:
     """Unit vectors around `centres` random directions, each cluster with its own spread."""
     rng = np.random.default_rng(0)
     centres = l2_normalise(rng.standard_normal((args.centres, args.dim)))
+    if getattr(args, "families", 0):  # centres near their family's: neighbouring clusters overlap
+        family = l2_normalise(rng.standard_normal((args.families, args.dim)))
+        which = np.arange(args.centres) % args.families
+        centres = l2_normalise(family[which] + 0.7 * centres)
     spread = rng.uniform(0.6, 1.2, args.centres).astype(np.float32)
     out = np.empty((args.vectors, args.dim), np.float32)
     for start in range(0, args.vectors, 100_000):
@@ -386,7 +397,8 @@ def main() -> None:
         f"{time.perf_counter() - start:.2f} s (top hit is itself: {ids.tolist() == [late]})"
     )
     layout.store.delete(layout.ann_shard(FOCUS, "batch-late"))  # exact truth below is over x
-    through_server(work, x, queries)
+    if not args.skip_server:
+        through_server(work, x, queries)
     if args.engines_sample:
         sample = x[: args.engines_sample]
         print(f"engines on the first {len(sample)} vectors, {len(queries)} queries, in-process:")
