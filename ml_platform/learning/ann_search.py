@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from ml_platform.learning.ann_index import FloatArray, IdArray, l2_normalise
 
+EXACT_BELOW = 20_000  # a filter keeping at most this many rows is searched exactly over them
 NO_PET = -1
 NO_TIME = np.iinfo(np.int64).min
 CODECS = ("sq8", "fp16", "flat")  # faiss factory: SQ8, SQfp16, Flat
@@ -143,6 +144,8 @@ class Segment:
         k_eff = min(k, selected)
         if k_eff < 1:
             return np.full((m, 0), -1, np.int64), np.zeros((m, 0), np.float32)
+        if mask is not None and selected <= EXACT_BELOW:
+            return self._exact(queries, k_eff, np.flatnonzero(mask))
         bits = None if mask is None else np.packbits(mask, bitorder="little")
         selector = (
             None if bits is None else faiss.IDSelectorBitmap(len(self.attrs), faiss.swig_ptr(bits))
@@ -152,6 +155,15 @@ class Segment:
         sims, rows = self.index.search(queries, k_eff, params=params)
         ids = np.where(rows >= 0, self.attrs.ids[np.maximum(rows, 0)], -1)
         return ids.astype(np.int64), np.where(rows >= 0, sims, -np.inf).astype(np.float32)
+
+    def _exact(self, queries: FloatArray, k: int, rows: IdArray) -> tuple[IdArray, FloatArray]:
+        """Brute force over the kept rows only (a narrow filter: no list is worth probing)."""
+        self.with_direct_map()
+        vectors = self.index.reconstruct_batch(rows.astype(np.int64))
+        sims = queries @ vectors.T
+        top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        ids = self.attrs.ids[rows[top]]
+        return ids.astype(np.int64), np.take_along_axis(sims, top, axis=1).astype(np.float32)
 
     def _params(
         self, selector: faiss.IDSelector | None, selected: int, nprobe: int | None

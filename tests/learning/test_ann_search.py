@@ -47,7 +47,11 @@ def test_a_filter_mask_keeps_exactly_the_rows_it_names(row_filter: RowFilter, ro
     np.testing.assert_array_equal(row_filter.mask(attrs), expected)
 
 
-def test_a_narrow_filter_on_ivf_still_returns_the_exact_top_k() -> None:
+@pytest.mark.parametrize("exact_below", [0, 20_000], ids=["widened-probe", "exact-rows"])
+def test_a_narrow_filter_on_ivf_still_returns_the_exact_top_k(
+    exact_below: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ml_platform.learning.ann_search.EXACT_BELOW", exact_below)
     x, attrs = data()
     ivf = Segment(build_ivf(x, 64, "flat"), attrs)
     exact = flat_segment(x, attrs)
