@@ -84,10 +84,10 @@ def _trained(
 ) -> Segment:  # fmt: skip
     """A new IVF over every row: the covered batches' shards are read again (exact vectors)."""
     if previous is not None:
-        parts = [batch_vectors(layout, focus, b) for b in previous.batches] + parts
+        parts[:0] = [batch_vectors(layout, focus, b) for b in previous.batches]
     attrs = Attributes.concat([a for a, _ in parts])
     vectors = np.concatenate([v for _, v in parts]).astype(np.float32, copy=False)
-    del parts
+    parts.clear()  # the caller's list too: one copy of the vectors while training
     nlist = config.nlist or default_nlist(len(vectors))
     return Segment(build_ivf(vectors, nlist, config.codec), attrs)
 
