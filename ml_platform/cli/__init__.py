@@ -376,6 +376,9 @@ def _register_subcommands() -> None:
     from ml_platform.cli.embed import embed
 
     main.add_command(embed)
+    from ml_platform.cli.search import search
+
+    main.add_command(search)
     main.add_command(celery_worker)
 
 

@@ -9,6 +9,7 @@ from ml_platform.defs.assets.datasets import datasets, finetuned_classifier, lab
 from ml_platform.defs.assets.detections import detections
 from ml_platform.defs.assets.embeddings import embeddings
 from ml_platform.defs.assets.images import image_catalog
+from ml_platform.defs.assets.search_compaction import search_compaction
 from ml_platform.defs.assets.similarity import similarity_index
 from ml_platform.defs.assets.thumbnails import thumbnails
 from ml_platform.defs.executors import platform_executor
@@ -46,6 +47,7 @@ def build_definitions(
             pet_clusters,
             pet_heroes,
             similarity_index,
+            search_compaction,
             datasets,
             label_suggestions,
             finetuned_classifier,

@@ -61,10 +61,15 @@ class AnnIndex:
         """Add `other`'s rows whose ids are not yet present; returns how many."""
         if other.dim != self.dim:
             raise ValueError(f"cannot merge a d={other.dim} index into a d={self.dim} one")
-        ids = faiss.vector_to_array(other._index.id_map).astype(np.int64)
+        ids, vectors = other.rows()
+        return self.add(ids, vectors) if len(ids) else 0
+
+    def rows(self) -> tuple[IdArray, FloatArray]:
+        """Every stored (id, normalised vector), in insertion order."""
+        ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
         if not len(ids):
-            return 0
-        return self.add(ids, other._index.index.reconstruct_n(0, len(ids)))
+            return ids, np.zeros((0, self.dim), np.float32)
+        return ids, np.asarray(self._index.index.reconstruct_n(0, len(ids)), np.float32)
 
     @property
     def dim(self) -> int:

@@ -1,12 +1,18 @@
-"""`similarity_index`: one faiss index per focus in use, grown by each batch's vectors."""
+"""`similarity_index`: one faiss index per focus in use, grown by each batch's vectors.
+
+The batch's own shard is written first (that alone makes it searchable); its near-duplicates
+are then looked up in the focus's search index (the compacted segment and the shards it does
+not cover), so a run reads one compacted object plus the recent shards, not every shard."""
 
 import dagster as dg
 
 from ml_platform.defs.partitions import ingestion_batches
 from ml_platform.defs.resources import StorageResource
 from ml_platform.domain import WeightsStatus
-from ml_platform.learning.ann_index import AnnIndex, near_duplicates
-from ml_platform.store.ann import load_index, write_shard
+from ml_platform.learning.ann_index import AnnIndex
+from ml_platform.learning.ann_search import segment_near_duplicates
+from ml_platform.store.ann import write_shard
+from ml_platform.store.search_cache import IndexCache
 from ml_platform.store.vectors import read_table, vectors_of
 
 DUPLICATE_COSINE = 0.98
@@ -24,6 +30,7 @@ def similarity_index(
     """Writes this batch's vectors as its shard of each focus's cosine index (shards are
     never rewritten), and reports the near-duplicates they have among everything indexed."""
     key, layout = context.partition_key, storage.layout()
+    indexes = IndexCache(layout, refresh_s=0)
     report: dict[str, dict[str, object]] = {}
     for focus in layout.embedded_foci(key):
         ids, vectors, who = vectors_of([read_table(layout, focus, key)])
@@ -35,13 +42,12 @@ def similarity_index(
         shard = AnnIndex.create(vectors.shape[1])
         shard.add(ids, vectors)
         write_shard(layout, focus, key, shard)
-        index = load_index(layout, focus, shard.dim, leave_out=key)
-        added = index.merge(shard)  # this batch's images not indexed by an earlier batch
-        pairs = near_duplicates(index, ids, vectors, DUPLICATE_COSINE)
+        segments = indexes.segments(focus)  # this batch's shard included
+        pairs = segment_near_duplicates(segments, ids, vectors, DUPLICATE_COSINE)
         examples = [(a, b, round(c, 4)) for a, b, c in pairs[:10]]
         report[focus.key] = {
-            "added": added, "size": len(index), "near_duplicates": len(pairs), "examples": examples,
-            "weights": weights,
+            "added": len(shard), "size": sum(len(s.attrs) for s in segments),
+            "near_duplicates": len(pairs), "examples": examples, "weights": weights,
         }  # fmt: skip
     return dg.MaterializeResult(metadata=_metadata(report))
 
