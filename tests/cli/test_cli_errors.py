@@ -178,7 +178,7 @@ def test_malformed_datasets_file_is_one_sentence_naming_the_file_exit_4(
     code, output = invoke(*command, "--home", str(home))
 
     assert code == 4, output
-    assert f"datasets file {home / 'datasets.yaml'} line " in output and "not valid YAML" in output
+    assert f"datasets file {home / 'datasets.yaml'}, line 2, column 1" in output
     assert "Traceback" not in output and len(output.strip().splitlines()) == 1
 
 
