@@ -26,7 +26,7 @@ embeddings_job = dg.define_asset_job(
 
 training_job = dg.define_asset_job(
     "training_job",
-    selection=dg.AssetSelection.assets("collection_classifier"),
+    selection=dg.AssetSelection.assets("collection_classifier", "collection_scores"),
     partitions_def=collection_partitions,
 )
 

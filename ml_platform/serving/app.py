@@ -24,6 +24,7 @@ from ml_platform.serving.middleware import CatchAll, ObserveLatency
 from ml_platform.serving.openapi import build_openapi, install_docs
 from ml_platform.serving.options import ServeOptions
 from ml_platform.serving.routers import analyze, collections, health, pets, thumbnails, zero_shot
+from ml_platform.serving.routers import curation as curation_router
 from ml_platform.serving.routers import predict as predict_router
 from ml_platform.serving.schemas import AnalyzeRequest, ZeroShotRequest
 from ml_platform.serving.state import build_state, state_of
@@ -59,6 +60,7 @@ def create_app(
     app.include_router(pets.router, dependencies=guarded)
     app.include_router(predict_router.router, dependencies=guarded)
     app.include_router(thumbnails.router, dependencies=guarded)
+    app.include_router(curation_router.router, dependencies=guarded)
     app.include_router(health.router)
     install_docs(app)
     app.add_exception_handler(ServingError, _serving_error)

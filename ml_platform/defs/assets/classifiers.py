@@ -17,6 +17,7 @@ from ml_platform.learning.training import InsufficientTrainingDataError, train_c
 from ml_platform.model_registry.lookup import version_trained_on
 from ml_platform.model_registry.naming import ClassifierProvenance, config_digest
 from ml_platform.model_registry.registry import config_params, register_classifier
+from ml_platform.services.curation_scores import keep_out_of_fold
 from ml_platform.services.promotion import run_gate
 from ml_platform.services.retraining import label_token
 from ml_platform.services.training_data import build_training_set, load_focus, load_images
@@ -106,6 +107,7 @@ def collection_classifier(
     registered = register_classifier(
         client, result, provenance, artifact_location=mlflow.artifact_location()
     )
+    keep_out_of_fold(layout, registered.version, training, result)  # the label audit's input
     embedder_dim = models.embedder(collection.focus.embedding_type).dim
     outcome = run_gate(
         client, registered.version, result, training, embedder_dim, config.gate(),
