@@ -38,7 +38,7 @@ from threadpoolctl import threadpool_limits
 
 from ml_platform.learning.candidates import CandidateName
 from ml_platform.learning.curation.audit import IssueKind, find_label_issues
-from ml_platform.learning.curation.review_queue import review_queue, uncertainty
+from ml_platform.learning.curation.review_queue import PROBABLE_SHARE, review_queue, uncertainty
 from ml_platform.learning.curation.scores import score_matrix
 from ml_platform.learning.curation.suggestions import rank_suggestions
 from ml_platform.learning.fitting import fit_candidate
@@ -132,7 +132,9 @@ def _count(acc: NDArray[np.float64], flagged: set[int], truth: set[int]) -> None
 
 
 def queue(data: LabelledSet, seeds: int, rounds: int = 5, per_round: int = 8) -> None:
-    aps: dict[str, list[list[float]]] = {"review_queue": [], "random": [], "uncertainty": []}
+    aps: dict[str, list[list[float]]] = {
+        "review_queue": [], "no_probable": [], "random": [], "uncertainty": []
+    }  # fmt: skip
     for seed in range(seeds):
         rng = np.random.default_rng(1000 + seed)
         test = np.zeros(len(data.labels), dtype=bool)
@@ -152,7 +154,7 @@ def queue(data: LabelledSet, seeds: int, rounds: int = 5, per_round: int = 8) ->
             f"{m:.3f}+/-{s:.3f}" for m, s in zip(a.mean(axis=0), se, strict=True)
         )
         gain_se = gain.std(ddof=1) / np.sqrt(len(gain))
-        print(f"  queue {name:13s} AP {rounds_text}  | after 40 vs random "
+        print(f"  queue {name:12s} AP {rounds_text}  | after 40 vs random "
               f"{gain.mean():+.4f}+/-{gain_se:.4f}")  # fmt: skip
     print(f"  (columns: 8 initial labels, then after each round of {per_round}; n={len(base)})")
 
@@ -186,8 +188,9 @@ def _simulate(
             pick = open_rows[np.argsort(-uncertainty(p[open_rows], 0.5))[:per_round]]
         else:
             keep = ~test  # the held-out images are neither labelled nor candidates
+            share = 0.0 if strategy == "no_probable" else PROBABLE_SHARE
             q = review_queue(ids[keep], p[keep], X[keep], labelled[keep], threshold=0.5,
-                             limit=per_round)  # fmt: skip
+                             limit=per_round, probable_share=share)  # fmt: skip
             pick = np.asarray([e.image_id for e in q])
         labelled[pick] = True
     return out

@@ -86,8 +86,21 @@ def test_review_queue_puts_suspects_first_and_skips_copies_of_one_uncertain_imag
     )
     queue = review_queue(np.arange(8), p, X, labelled, threshold=0.5, limit=4, suspects=suspect)
     assert queue[0].reason is QueueReason.LABEL_ISSUE and queue[0].image_id == 0
+    assert (queue[1].reason, queue[1].image_id) == (QueueReason.PROBABLE_MEMBER, 6)
     uncertain = [e.image_id for e in queue if e.reason is QueueReason.UNCERTAIN]
-    assert len(uncertain) == 3 and not {0, 1} <= set(uncertain) and 7 not in uncertain
+    assert len(uncertain) == 2 and not {0, 1} <= set(uncertain) and 7 not in uncertain
+
+
+def test_review_queue_without_probable_members_is_uncertainty_and_diversity() -> None:
+    rng = np.random.default_rng(5)
+    X = _unit(rng, 6)
+    X[1] = X[0]
+    p = np.array([0.5, 0.5, 0.3, 0.95, 0.7, 0.05])
+    queue = review_queue(
+        np.arange(6), p, X, np.zeros(6, bool), threshold=0.5, limit=3, probable_share=0.0
+    )
+    assert [e.reason for e in queue] == [QueueReason.UNCERTAIN] * 3
+    assert queue[0].image_id in (0, 1) and not {0, 1} <= {e.image_id for e in queue}
 
 
 def test_score_matrix_has_one_row_per_model() -> None:

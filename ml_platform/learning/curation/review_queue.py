@@ -5,7 +5,11 @@ threshold, 0 at 0 or 1). The `pool_factor * n` most uncertain unlabelled images 
 pool; k-center greedy over it (cosine distance, the labelled images as the first centres)
 then takes, each step, the image with the largest uncertainty x distance to its nearest
 centre, so the queue does not spend its labels on copies of one uncertain look. The
-audit's suspects go first (reason `label_issue`), at most `suspect_share` of the queue.
+audit's suspects go first (reason `label_issue`), at most `suspect_share` of the queue; then
+up to `probable_share` of it are the most probable unlabelled images (reason
+`probable_member`): a collection's members are rare among all images, and a classifier
+learns little from labels that are all negatives (continuous active learning's relevance
+feedback, Cormack and Grossman 2014).
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ from ml_platform.learning.curation.geometry import check_rows, unit_rows
 
 POOL_FACTOR = 4
 SUSPECT_SHARE = 0.25
+PROBABLE_SHARE = 0.25
 
 
 class QueueReason(StrEnum):
     UNCERTAIN = "uncertain"  # near the threshold and unlike what is already labelled
     LABEL_ISSUE = "label_issue"  # the audit's suspect: its label looks wrong
+    PROBABLE_MEMBER = "probable_member"  # the most probable unlabelled: confirm or reject
 
 
 @dataclass(frozen=True)
@@ -55,27 +61,34 @@ def review_queue(
     suspects: list[LabelIssue] | tuple[LabelIssue, ...] = (),
     pool_factor: int = POOL_FACTOR,
     suspect_share: float = SUSPECT_SHARE,
+    probable_share: float = PROBABLE_SHARE,
 ) -> list[QueueEntry]:
     """`limit` entries: the surest audit suspects, then uncertain and diverse images."""
     n = len(image_ids)
     for name, values in (("probabilities", probabilities), ("labelled", labelled)):
         check_rows(name, np.asarray(values), n)
     check_rows("vectors", np.asarray(vectors), n)
-    if limit < 1 or pool_factor < 1 or not 0.0 <= suspect_share <= 1.0:
+    shares = (suspect_share, probable_share)
+    if limit < 1 or pool_factor < 1 or not all(0.0 <= s <= 1.0 for s in shares):
         raise ValueError(
-            f"need limit >= 1, pool_factor >= 1 and suspect_share in [0, 1]; got {limit}, "
-            f"{pool_factor} and {suspect_share}"
+            f"need limit >= 1, pool_factor >= 1 and shares in [0, 1]; got {limit}, "
+            f"{pool_factor} and {shares}"
         )
     first = [
         QueueEntry(s.image_id, QueueReason.LABEL_ISSUE, s.score)
         for s in sorted(suspects, key=lambda s: -s.score)[: int(limit * suspect_share)]
     ]
     mask = np.asarray(labelled, dtype=bool) | np.isin(image_ids, [e.image_id for e in first])
-    rows = k_center_uncertain(
-        uncertainty(probabilities, threshold), unit_rows(vectors), mask, limit - len(first),
-        pool_factor,
-    )  # fmt: skip
-    u = uncertainty(probabilities, threshold)
+    p = np.asarray(probabilities, dtype=np.float64)
+    open_rows = np.flatnonzero(~mask)
+    probable = open_rows[np.argsort(-p[open_rows], kind="stable")]
+    probable = probable[: min(int(limit * probable_share), limit - len(first))]
+    first += [
+        QueueEntry(int(image_ids[r]), QueueReason.PROBABLE_MEMBER, float(p[r])) for r in probable
+    ]
+    mask[probable] = True
+    u = uncertainty(p, threshold)
+    rows = k_center_uncertain(u, unit_rows(vectors), mask, limit - len(first), pool_factor)
     return first + [QueueEntry(int(image_ids[r]), QueueReason.UNCERTAIN, float(u[r])) for r in rows]
 
 

@@ -141,7 +141,8 @@ def test_routes_answer_with_the_issue_shapes(home: dict) -> None:  # type: ignor
         assert {(WRONG_MEMBER, "likely_not_member"), (WRONG_REJECTION, "likely_member")} <= kinds
         queue = client.get("/v1/collections/5/review-queue", params={"limit": 6}).json()["queue"]
         assert len(queue) == 6 and queue[0]["reason"] == "label_issue"
-        assert {e["reason"] for e in queue[1:]} == {"uncertain"}
+        assert [e["reason"] for e in queue[1:3]] == ["probable_member", "uncertain"]
+        assert queue[1]["image_id"] == LOOKALIKE  # the most probable unlabelled image
 
 
 @pytest.mark.parametrize(
