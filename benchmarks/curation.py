@@ -39,7 +39,7 @@ from threadpoolctl import threadpool_limits
 from ml_platform.learning.candidates import CandidateName
 from ml_platform.learning.curation.audit import IssueKind, find_label_issues
 from ml_platform.learning.curation.review_queue import PROBABLE_SHARE, review_queue, uncertainty
-from ml_platform.learning.curation.scores import score_matrix
+from ml_platform.learning.curation.scores import prefer_out_of_fold, score_matrix
 from ml_platform.learning.curation.suggestions import rank_suggestions
 from ml_platform.learning.fitting import fit_candidate
 from ml_platform.learning.training import TrainingConfig, train_classifier
@@ -55,7 +55,20 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--audit-seeds", type=int, default=3)
     p.add_argument("--suggest-seeds", type=int, default=3)
     p.add_argument("--negative-sample", type=int, default=0, help="0: every other image")
+    p.add_argument(
+        "--candidates", nargs="+", default=[c.value for c in TrainingConfig().candidates],
+        help="the champion's candidates (default: the platform's)",
+    )  # fmt: skip
     return p.parse_args()
+
+
+CANDIDATES: list[str] = []
+
+
+def _config(seed: int) -> TrainingConfig:
+    if not CANDIDATES:
+        return TrainingConfig(seed=seed)
+    return TrainingConfig(candidates=tuple(CandidateName(c) for c in CANDIDATES), seed=seed)
 
 
 def sample_rows(rng: np.random.Generator, rows: Rows, share: float) -> Rows:
@@ -76,8 +89,10 @@ def suggestions(data: LabelledSet, seeds: int, negative_sample: int) -> None:
                 others = np.sort(rng.choice(others, min(negative_sample, others.size), False))
             rows = np.concatenate([np.flatnonzero(member), others])
             y, unl = member[rows].astype(np.int64), ~member[rows]
-            result = train_classifier(data.X[rows], y, TrainingConfig(seed=seed), None, unl)
+            result = train_classifier(data.X[rows], y, _config(seed), None, unl)
             p = result.estimator.predict_proba(data.X)[:, 1]
+            trained = rows[unl]  # the sampled negatives: their OOF probability, as the service
+            p = prefer_out_of_fold(ids, p, trained, result.out_of_fold_probabilities[unl])
             found = rank_suggestions(ids, p, data.X, member, limit=2 * hidden.size)
             ours.append(_ranking_figures([s.image_id for s in found], hidden))
             peer_p = plain_logistic_ranking(data.X, member)
@@ -110,7 +125,7 @@ def audit(data: LabelledSet, seeds: int) -> None:
         noisy[moved] = (data.labels[moved] + rng.integers(1, k, moved.size)) % k
         for c in range(k):
             y = (noisy == c).astype(np.int64)
-            p = train_classifier(data.X, y, TrainingConfig(seed=seed)).out_of_fold_probabilities
+            p = train_classifier(data.X, y, _config(seed)).out_of_fold_probabilities
             issues = find_label_issues(ids, y, p)
             wrong_in = set(np.flatnonzero((y == 1) & (data.labels != c)).tolist())
             wrong_out = set(np.flatnonzero((y == 0) & (data.labels == c)).tolist())
@@ -206,7 +221,7 @@ def cost(data: LabelledSet, collections: int = 100, batch: int = 500) -> None:
         models.append(fit_candidate(CandidateName.LOGISTIC_REGRESSION, c, data.X[rows], y[rows],
                                     np.ones(rows.size)))  # fmt: skip
     X = data.X[rng.choice(len(data.X), batch, replace=True)]
-    every = np.tile(data.X, (max(1, 20_000 // len(data.X)), 1))
+    every = np.tile(data.X, (max(1, 5_000 // len(data.X)), 1))
     with threadpool_limits(1):
         t0 = time.perf_counter()
         scores = score_matrix(models, X)
@@ -222,6 +237,8 @@ def cost(data: LabelledSet, collections: int = 100, batch: int = 500) -> None:
 
 def main() -> None:
     args = parse_args()
+    CANDIDATES[:] = args.candidates
+    print(f"champion candidates: {', '.join(CANDIDATES)}")
     parts = {"suggest": lambda d: suggestions(d, args.suggest_seeds, args.negative_sample),
              "audit": lambda d: audit(d, args.audit_seeds), "queue": lambda d: queue(d, args.seeds),
              "cost": cost}  # fmt: skip

@@ -4,9 +4,10 @@ queue, each from the collection's champion (one function per question; the route
 
 Probabilities come from the `collection_scores` table of the champion version; images it
 has not scored yet (a batch newer than the last materialization) are scored here, not
-written. The audit reads the out-of-fold probabilities stored with the champion version.
-Labels are the ones training reads (the image catalog). Everything found is a suggestion for
-a person: nothing here changes a label.
+written; the sampled negatives the champion was fitted on get their out-of-fold probability
+instead (`prefer_out_of_fold`). The audit reads the out-of-fold probabilities stored with
+the champion version. Labels are the ones training reads (the image catalog). Everything
+found is a suggestion for a person: nothing here changes a label.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from numpy.typing import NDArray
 
 from ml_platform.learning.curation.audit import LabelIssue, find_label_issues
 from ml_platform.learning.curation.review_queue import QueueEntry, review_queue
+from ml_platform.learning.curation.scores import prefer_out_of_fold
 from ml_platform.learning.curation.suggestions import Suggestion, rank_suggestions
 from ml_platform.services.curation_scores import (
     ChampionView,
@@ -95,6 +97,7 @@ def focus_scores(layout: Layout, view: ChampionView) -> FocusScores:
             "collection %s: scoring %d images not in collection_scores yet", cid, missing.sum()
         )
         p[missing] = probabilities(view.model, embedded.vectors[missing])
+    p = _unseen(layout, view, embedded.ids, p)
     images = {e.image.id: e for e in load_images(layout)}
     member = np.asarray(
         [i in images and cid in images[i].image.collection_ids for i in embedded.ids.tolist()]
@@ -105,6 +108,19 @@ def focus_scores(layout: Layout, view: ChampionView) -> FocusScores:
     return FocusScores(
         embedded.ids, embedded.vectors, p, member.astype(bool), rejected.astype(bool)
     )
+
+
+def _unseen(
+    layout: Layout, view: ChampionView, ids: NDArray[np.int64], p: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """The sampled negatives the champion trained on get their out-of-fold probability (the
+    refit pushed them towards 0, members or not); unchanged without stored OOF."""
+    try:
+        oof = read_out_of_fold(layout, view.collection.id, view.version)
+    except MissingInputError:
+        return p
+    sampled = oof.unlabelled
+    return prefer_out_of_fold(ids, p, oof.image_ids[sampled], oof.probabilities[sampled])
 
 
 def suggestions(

@@ -6,7 +6,7 @@ from sklearn.linear_model import LogisticRegression
 
 from ml_platform.learning.curation.audit import IssueKind, find_label_issues
 from ml_platform.learning.curation.review_queue import QueueReason, review_queue, uncertainty
-from ml_platform.learning.curation.scores import score_matrix
+from ml_platform.learning.curation.scores import prefer_out_of_fold, score_matrix
 from ml_platform.learning.curation.suggestions import rank_suggestions
 from ml_platform.learning.training import TrainingConfig, train_classifier
 
@@ -110,3 +110,10 @@ def test_score_matrix_has_one_row_per_model() -> None:
     scores = score_matrix(models, X[:5])
     assert scores.shape == (3, 5)
     assert np.allclose(scores[1], models[1].predict_proba(X[:5])[:, 1])
+
+
+def test_prefer_out_of_fold_replaces_only_the_images_the_champion_trained_on() -> None:
+    p = prefer_out_of_fold(
+        np.array([5, 6, 7]), np.array([0.1, 0.2, 0.3]), np.array([7, 99]), np.array([0.9, 0.5])
+    )
+    assert p.tolist() == pytest.approx([0.1, 0.2, 0.9])
