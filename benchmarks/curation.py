@@ -249,7 +249,8 @@ def main() -> None:
         )
         for part in args.parts:
             t0 = time.perf_counter()
-            parts[part](data)
+            with threadpool_limits(1):  # as training runs (fitting.one_blas_thread)
+                parts[part](data)
             print(f"  ({part}: {time.perf_counter() - t0:.0f}s)")
 
 
