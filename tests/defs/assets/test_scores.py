@@ -90,8 +90,9 @@ def latest_scores_metadata(home: dict) -> dict[str, object]:  # type: ignore[typ
     return {k: v.value for k, v in record.asset_materialization.metadata.items()}
 
 
-def api(home: dict) -> TestClient:  # type: ignore[type-arg]
-    settings = Settings(home=home["root"], allow_random_weights=True, **home["overrides"])
+def api(home: dict, **overrides: object) -> TestClient:  # type: ignore[type-arg]
+    fields = {"home": home["root"], "allow_random_weights": True, **home["overrides"], **overrides}
+    settings = Settings(**fields)
     return TestClient(create_app(settings, ServeOptions(refresh_interval_s=0.0)))
 
 
@@ -160,6 +161,15 @@ def test_routes_refuse_bad_requests_with_a_sentence(
     with api(home) as client:
         reply = client.get(path)
     assert reply.status_code == status and sentence in str(reply.json())
+
+
+def test_curation_routes_sit_behind_the_token(home: dict) -> None:  # type: ignore[type-arg]
+    with api(home, serve_token="s3cret") as client:
+        refused = client.get("/v1/collections/5/label-issues")
+        allowed = client.get(
+            "/v1/collections/5/label-issues", headers={"Authorization": "Bearer s3cret"}
+        )
+    assert refused.status_code == 401 and allowed.status_code == 200
 
 
 def test_cli_commands_call_the_same_services(home: dict) -> None:  # type: ignore[type-arg]
