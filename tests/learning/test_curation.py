@@ -117,3 +117,10 @@ def test_prefer_out_of_fold_replaces_only_the_images_the_champion_trained_on() -
         np.array([5, 6, 7]), np.array([0.1, 0.2, 0.3]), np.array([7, 99]), np.array([0.9, 0.5])
     )
     assert p.tolist() == pytest.approx([0.1, 0.2, 0.9])
+
+
+def test_audit_scores_stay_finite_when_every_member_scores_zero() -> None:
+    p = np.array([0.0, 0.0, 0.0, 0.5, 0.0, 0.0])
+    issues = find_label_issues(np.arange(6), np.array([1, 1, 1, 0, 0, 0]), p)
+    members = [i for i in issues if i.kind is IssueKind.LIKELY_NOT_MEMBER]
+    assert len(members) == 3 and all(i.score == 1.0 for i in members)

@@ -88,7 +88,7 @@ def _side(
     n_wrong = _calibrated(int(off.sum()), int(on.sum()), rows.size)
     ranked = counted[np.argsort(self_p[counted], kind="stable")][:n_wrong]
     return [
-        LabelIssue(int(ids[r]), kind, float(np.clip(1 - self_p[r] / own, 1e-6, 1.0)))
+        LabelIssue(int(ids[r]), kind, float(np.clip(1 - self_p[r] / max(own, 1e-12), 1e-6, 1.0)))
         for r in ranked
     ]
 
