@@ -380,6 +380,10 @@ def _register_subcommands() -> None:
 
     main.add_command(search)
     main.add_command(celery_worker)
+    from ml_platform.cli.curation import audit, review_queue, suggest
+
+    for command in (suggest, audit, review_queue):
+        main.add_command(command)
 
 
 _register_subcommands()

@@ -9,6 +9,7 @@ from ml_platform.defs.assets.datasets import datasets, finetuned_classifier, lab
 from ml_platform.defs.assets.detections import detections
 from ml_platform.defs.assets.embeddings import embeddings
 from ml_platform.defs.assets.images import image_catalog
+from ml_platform.defs.assets.scores import collection_scores
 from ml_platform.defs.assets.search_compaction import search_compaction
 from ml_platform.defs.assets.similarity import similarity_index
 from ml_platform.defs.assets.thumbnails import thumbnails
@@ -44,6 +45,7 @@ def build_definitions(
             detections,
             embeddings,
             collection_classifier,
+            collection_scores,
             pet_clusters,
             pet_heroes,
             similarity_index,

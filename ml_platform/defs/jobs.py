@@ -31,7 +31,7 @@ embeddings_job = dg.define_asset_job(
 
 training_job = dg.define_asset_job(
     JobName.TRAINING.value,
-    selection=dg.AssetSelection.assets("collection_classifier"),
+    selection=dg.AssetSelection.assets("collection_classifier", "collection_scores"),
     partitions_def=collection_partitions,
 )
 

@@ -6,7 +6,7 @@ One function (`evaluate_scores`) computes every figure, so a champion scored wit
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -134,6 +134,10 @@ class CandidateMetrics:
     average_precision_std: float
     out_of_fold: Evaluation
     folds: int
+    # One OOF probability per training row (row order of X): the label audit reads these
+    probabilities: NDArray[np.float64] = field(
+        default_factory=lambda: np.zeros(0), compare=False, repr=False
+    )
 
     @property
     def roc_auc(self) -> float:

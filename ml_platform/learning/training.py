@@ -132,6 +132,12 @@ class TrainingResult:
         """The winner's OOF evaluation: the challenger's side of a promotion comparison."""
         return self.winner_metrics.out_of_fold
 
+    @property
+    def out_of_fold_probabilities(self) -> NDArray[np.float64]:
+        """The winner's probability for each training row from the fold that did not see
+        it (row order of X): what the label audit reads, never the refit's."""
+        return self.winner_metrics.probabilities
+
 
 def cv_fold_count(
     n_pos: int, n_neg: int, config: TrainingConfig, n_groups: tuple[int, int] | None = None
@@ -250,4 +256,5 @@ def _cross_validate(
         average_precision_std=float(np.std(fold_ap)),
         out_of_fold=evaluate_scores(y, oof, threshold),
         folds=len(folds),
+        probabilities=oof,
     )

@@ -25,6 +25,7 @@ from ml_platform.serving.middleware import BodyLimit, CatchAll, ObserveLatency
 from ml_platform.serving.openapi import build_openapi, install_docs
 from ml_platform.serving.options import ServeOptions, options_from_settings
 from ml_platform.serving.routers import analyze, collections, health, pets, thumbnails, zero_shot
+from ml_platform.serving.routers import curation as curation_router
 from ml_platform.serving.routers import predict as predict_router
 from ml_platform.serving.routers import search as search_router
 from ml_platform.serving.schemas import AnalyzeRequest, ZeroShotRequest
@@ -63,6 +64,7 @@ def create_app(
     app.include_router(predict_router.router, dependencies=guarded)
     app.include_router(thumbnails.router, dependencies=guarded)
     app.include_router(search_router.router, dependencies=guarded)
+    app.include_router(curation_router.router, dependencies=guarded)
     app.include_router(health.router)
     install_docs(app)
     app.add_exception_handler(ServingError, _serving_error)

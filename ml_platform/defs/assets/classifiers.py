@@ -16,6 +16,7 @@ from ml_platform.defs.resources.models import ModelsResource
 from ml_platform.learning.training import InsufficientTrainingDataError, train_classifier
 from ml_platform.model_registry.naming import ClassifierProvenance, config_digest
 from ml_platform.model_registry.registry import config_params
+from ml_platform.services.curation_scores import keep_out_of_fold
 from ml_platform.services.promotion import register_and_gate
 from ml_platform.services.retraining import label_token
 from ml_platform.services.training_data import build_training_set, load_focus, load_images
@@ -102,6 +103,7 @@ def collection_classifier(
         artifact_location=mlflow.artifact_location(), artifact_root=mlflow.artifact_root(),
     )  # fmt: skip
     registered, outcome = decision.registered, decision.outcome
+    keep_out_of_fold(layout, registered.version, training, result)  # the label audit's input
     if outcome is None:  # e.g. two planners ran this partition: no second model version
         why = (f"collection {cid}: version {registered.version} has this exact data and "
                f"configuration and was gated ({decision.already})")  # fmt: skip

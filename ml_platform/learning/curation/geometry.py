@@ -1,0 +1,21 @@
+"""Cosine geometry shared by the curation functions."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+def unit_rows(X: NDArray[np.floating]) -> NDArray[np.float32]:
+    """Rows scaled to unit L2 norm (all-zero rows stay zero)."""
+    x = np.asarray(X, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"vectors must be a 2-D array [n, dim], got shape {x.shape}")
+    norms = np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return np.asarray(x / norms, dtype=np.float32)
+
+
+def check_rows(name: str, values: NDArray[np.generic], n: int) -> None:
+    """An error naming `name` when it does not hold one value per row."""
+    if values.shape[:1] != (n,):
+        raise ValueError(f"{name} has shape {values.shape}; expected one value per row ({n})")

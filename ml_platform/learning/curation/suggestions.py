@@ -1,0 +1,76 @@
+"""Suggestions: images that are neither members nor rejected, by the champion's probability.
+
+Near-duplicates (a flip, a crop, a re-upload of one photo) are collapsed to one entry, the
+most probable; the others are listed on it as `duplicates`. "Near" is the cosine the training
+folds use to keep copies of one photo together (`learning.folds.NEAR_DUPLICATE_COSINE`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ml_platform.learning.curation.geometry import check_rows, unit_rows
+from ml_platform.learning.folds import NEAR_DUPLICATE_COSINE
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    image_id: int
+    probability: float
+    duplicates: tuple[int, ...] = ()  # near-duplicates collapsed into this entry
+
+
+def rank_suggestions(
+    image_ids: NDArray[np.int64],
+    probabilities: NDArray[np.floating],
+    vectors: NDArray[np.floating],
+    labelled: NDArray[np.bool_],
+    *,
+    limit: int,
+    min_probability: float = 0.0,
+    duplicate_cosine: float = NEAR_DUPLICATE_COSINE,
+) -> list[Suggestion]:
+    """The `limit` most probable unlabelled images (`labelled`: member or rejected), each
+    with probability >= `min_probability`, best first, near-duplicates collapsed."""
+    n = len(image_ids)
+    for name, values in (("probabilities", probabilities), ("labelled", labelled)):
+        check_rows(name, np.asarray(values), n)
+    check_rows("vectors", np.asarray(vectors), n)
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    if not 0.0 < duplicate_cosine <= 1.0:
+        raise ValueError(f"duplicate_cosine must be in (0, 1], got {duplicate_cosine}")
+    p = np.asarray(probabilities, dtype=np.float64)
+    open_rows = np.flatnonzero(~np.asarray(labelled, dtype=bool) & (p >= min_probability))
+    order = open_rows[np.argsort(-p[open_rows], kind="stable")]
+    return _collapse(image_ids, p, unit_rows(vectors), order, limit, duplicate_cosine)
+
+
+def _collapse(
+    ids: NDArray[np.int64],
+    p: NDArray[np.float64],
+    unit: NDArray[np.float32],
+    order: NDArray[np.intp],
+    limit: int,
+    cosine: float,
+) -> list[Suggestion]:
+    kept: list[int] = []
+    duplicates: list[list[int]] = []
+    for row in order:
+        if kept:
+            sims = unit[kept] @ unit[row]
+            best = int(np.argmax(sims))
+            if sims[best] >= cosine:
+                duplicates[best].append(int(ids[row]))
+                continue
+        if len(kept) == limit:
+            break
+        kept.append(int(row))
+        duplicates.append([])
+    return [
+        Suggestion(int(ids[r]), float(p[r]), tuple(d))
+        for r, d in zip(kept, duplicates, strict=True)
+    ]
