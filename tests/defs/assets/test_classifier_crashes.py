@@ -113,5 +113,5 @@ def test_a_run_killed_at_any_step_recovers_to_one_gated_version(
     again = dg.materialize([collection_classifier], partition_key=str(cid),
                            instance=instance, resources=resources)  # fmt: skip
     (evaluation,) = again.get_asset_check_evaluations()
-    reason = str(evaluation.metadata["reason"].value)
+    reason = str(evaluation.metadata["decision"].value)
     assert "was gated" in reason and len(show(client, cid).versions) == 1  # type: ignore[union-attr]
