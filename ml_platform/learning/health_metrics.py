@@ -125,11 +125,12 @@ def health_figures(
         raise ValueError(f"scores shape {p.shape} does not match labels shape {labels.shape}")
     predicted = p >= threshold
     true_pos = int((predicted & (labels == 1)).sum())
+    ap = float(average_precision_score(labels, p))
     low, high = bootstrap_ap(labels, p, seed=seed)
     return HealthFigures(
-        average_precision=float(average_precision_score(labels, p)),
-        ap_low=low,
-        ap_high=high,
+        average_precision=ap,
+        ap_low=min(low, ap),  # resampled ties bias AP on a near-perfect (or inverted)
+        ap_high=max(high, ap),  # ranking: the interval is widened to hold the estimate
         precision=true_pos / int(predicted.sum()) if predicted.any() else 0.0,
         recall=true_pos / int(labels.sum()),
         brier=brier_score(labels, p),

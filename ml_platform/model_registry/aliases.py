@@ -21,6 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
 from ml_platform.model_registry.naming import Alias, ModelTag, model_name
+from ml_platform.services import alerts
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,8 @@ def _move_champion(
     history = [*read_history(model), entry][-MAX_HISTORY_ENTRIES:]
     payload = json.dumps([asdict(item) for item in history])
     client.set_registered_model_tag(model.name, ModelTag.PROMOTION_HISTORY.value, payload)
+    alerts.notify_champion_change(client, model.name, entry.version, entry.previous, entry.action,
+                                  entry.reason)  # fmt: skip
     log.info(
         "%s: champion %s -> %s (%s: %s)",
         model.name,

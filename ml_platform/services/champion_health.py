@@ -37,6 +37,7 @@ from ml_platform.model_registry.naming import VersionTag, model_name
 from ml_platform.model_registry.pyfunc_model import CollectionClassifierModel
 from ml_platform.model_registry.registry import ensure_experiment
 from ml_platform.model_registry.tracking import fluent_tracking_uri
+from ml_platform.services.alerts import Alert, AlertConfig, AlertKind, links_of
 from ml_platform.services.training_data import load_focus
 from ml_platform.settings import Settings
 from ml_platform.store.fresh_labels import fresh_labels
@@ -44,6 +45,7 @@ from ml_platform.store.layout import Layout
 
 log = logging.getLogger(__name__)
 HEALTH_EXPERIMENT = "crawlr-collection-health"
+HEALTH_ASSET = "champion_health"
 
 
 class HealthRunTag:
@@ -78,7 +80,8 @@ class HealthReport:
     cv_ap: float | None = None
     n_fresh: int = 0
     figures: HealthFigures | None = None
-    run_id: str | None = None
+    run_id: str | None = None  # the MLflow run of the evaluation
+    experiment_id: str | None = None
 
     @property
     def step(self) -> int:
@@ -144,7 +147,8 @@ def evaluate_health(
     figures = health_figures(fresh.y, scores, model.threshold)
     decision = decide_health(figures, cv_ap, config.limits)
     report = replace(base, status=decision.status, reason=decision.reason, figures=figures)
-    return replace(report, run_id=log_health_run(client, champion, report, artifact_location))
+    experiment_id, run_id = log_health_run(client, champion, report, artifact_location)
+    return replace(report, run_id=run_id, experiment_id=experiment_id)
 
 
 def too_few(fresh: FreshSet, minimum: int) -> str:
@@ -183,9 +187,9 @@ def log_health_run(
     champion: ModelVersionInfo,
     report: HealthReport,
     artifact_location: str | None = None,
-) -> str:
+) -> tuple[str, str]:
     """One MLflow run per evaluation, tagged with the model version it scored; the version
-    gets the run's id and status as tags too."""
+    gets the run's id and status as tags too. Returns (experiment id, run id)."""
     assert report.figures is not None
     experiment_id = ensure_experiment(client, HEALTH_EXPERIMENT, artifact_location)
     tags = {
@@ -207,7 +211,33 @@ def log_health_run(
     client.set_model_version_tag(champion.name, champion.version, "health_status",
                                  report.status.value)  # fmt: skip
     client.set_model_version_tag(champion.name, champion.version, "health_run_id", run_id)
-    return run_id
+    return experiment_id, run_id
+
+
+def health_alert(report: HealthReport, config: AlertConfig, dagster_run_id: str | None) -> Alert:
+    """The alert of a failing evaluation: figures, versions and links to both UIs."""
+    ui, name = links_of(config), model_name(report.collection_id)
+    links = {"dagster_asset": ui.dagster_asset(HEALTH_ASSET)}
+    if dagster_run_id:
+        links["dagster_run"] = ui.dagster_run(dagster_run_id)
+    if report.champion_version:
+        links["mlflow_version"] = ui.mlflow_version(name, report.champion_version)
+    if report.run_id and report.experiment_id:
+        links["mlflow_run"] = ui.mlflow_run(report.experiment_id, report.run_id)
+    figures = dict(report.figures.as_metrics()) if report.figures else {}
+    if report.cv_ap is not None:
+        figures["cv_oof_average_precision"] = report.cv_ap
+    return Alert(
+        kind=AlertKind.HEALTH_CHECK_FAILED,
+        summary=f"{name} champion v{report.champion_version} {report.status.value}: "
+        f"{report.reason}",
+        collection_id=report.collection_id,
+        model=name,
+        versions={"champion": report.champion_version},
+        figures=figures,
+        links=links,
+        at=report.evaluated_at,
+    )
 
 
 @dataclass(frozen=True)
