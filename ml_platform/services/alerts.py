@@ -24,6 +24,7 @@ from enum import StrEnum
 import httpx
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from pydantic import ValidationError
 
 from ml_platform.model_registry.naming import VersionTag, collection_id_of
 from ml_platform.settings import Settings
@@ -148,7 +149,11 @@ def notify_champion_change(
 ) -> bool:
     """The alert of one champion change (called where the alias moves). Reading the
     version's figures from the registry is part of the alert: its failure is logged too."""
-    config = AlertConfig.from_settings()
+    try:
+        config = AlertConfig.from_settings()
+    except ValidationError as exc:  # the alias has moved already: never fail the promotion
+        log.warning("champion change of %s not alerted: settings invalid: %s", name, exc)
+        return False
     if not config.url:
         return False
     try:

@@ -14,6 +14,7 @@ from ml_platform.services.alerts import (
     AlertConfig,
     AlertKind,
     champion_alert,
+    notify_champion_change,
     run_failure_alert,
     send_alert,
     signature,
@@ -88,3 +89,14 @@ def test_a_failed_run_of_a_collection_job_names_the_collection() -> None:
     assert alert.collection_id == 7 and "training_job partition 7 failed: boom" in alert.summary
     other = run_failure_alert("0123456789", "ingest_job", "7", "boom", config("http://x"))
     assert other.collection_id is None
+
+
+def test_invalid_settings_never_fail_the_promotion_that_moved_the_alias(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("ML_PLATFORM_ALERT_WEBHOOK_URL", "not a url")
+    with caplog.at_level(logging.WARNING, "ml_platform.services.alerts"):
+        assert (
+            notify_champion_change(None, "crawlr-collection-7", "2", "1", "promote", "x") is False
+        )  # type: ignore[arg-type]
+    assert "settings invalid" in caplog.text
