@@ -6,8 +6,10 @@ import hashlib
 import hmac
 import logging
 import socket
+from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
 
 from ml_platform.services.alerts import (
     Alert,
@@ -92,11 +94,13 @@ def test_a_failed_run_of_a_collection_job_names_the_collection() -> None:
 
 
 def test_invalid_settings_never_fail_the_promotion_that_moved_the_alias(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("ML_PLATFORM_ALERT_WEBHOOK_URL", "not a url")
     with caplog.at_level(logging.WARNING, "ml_platform.services.alerts"):
-        assert (
-            notify_champion_change(None, "crawlr-collection-7", "2", "1", "promote", "x") is False
-        )  # type: ignore[arg-type]
+        client = MlflowClient(
+            f"sqlite:///{tmp_path / 'unused.db'}"
+        )  # never reached: settings fail first
+        sent = notify_champion_change(client, "crawlr-collection-7", "2", "1", "promote", "x")
+    assert sent is False
     assert "settings invalid" in caplog.text
