@@ -58,6 +58,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--max-drop", type=float, default=0.05)
     p.add_argument("--floor", type=float, default=0.5)
     p.add_argument("--clothing-per-class", type=int, default=6)
+    p.add_argument("--intervals", type=float, nargs="*", default=[],
+                   help="also the rule with these bootstrap coverages (e.g. 0.8 0.6)")  # fmt: skip
     return p.parse_args()
 
 
@@ -98,9 +100,14 @@ def embed(args: argparse.Namespace) -> Corpus:
     return Corpus(vectors, flips, breed, index, foreign)
 
 
-def method(y: NDArray[np.int64], p: NDArray[np.float64], threshold: float, cv: float) -> bool:
-    figures = health_figures(y, p, threshold)
-    return decide_health(figures, cv, LIMITS).status.failing
+def method(interval: float) -> Detector:
+    """The check's rule with a bootstrap interval of `interval` coverage (0.95: the platform's)."""
+
+    def detect(y: NDArray[np.int64], p: NDArray[np.float64], threshold: float, cv: float) -> bool:
+        figures = health_figures(y, p, threshold, interval=interval)
+        return decide_health(figures, cv, LIMITS).status.failing
+
+    return detect
 
 
 def baseline(y: NDArray[np.int64], p: NDArray[np.float64], threshold: float, cv: float) -> bool:
@@ -110,7 +117,7 @@ def baseline(y: NDArray[np.int64], p: NDArray[np.float64], threshold: float, cv:
 
 
 LIMITS = HealthLimits(0.05, 0.5)
-DETECTORS: dict[str, Detector] = {"method": method, "baseline": baseline}
+DETECTORS: dict[str, Detector] = {"method": method(0.95), "baseline": baseline}
 
 
 def draw(rng: np.random.Generator, pool: NDArray[np.float32], n: int) -> NDArray[np.float32]:
@@ -168,6 +175,8 @@ def delay(fired: list[bool], before: int) -> int | None:
 
 def main() -> None:
     args = parse_args()
+    for coverage in args.intervals:
+        DETECTORS[f"method, {coverage:.0%} interval"] = method(coverage)
     with threadpool_limits(2):
         corpus = embed(args)
         config = TrainingConfig(candidates=(CandidateName.LOGISTIC_REGRESSION,), cv_folds=3)

@@ -100,9 +100,13 @@ def average_precision(y: NDArray[np.int64], p: NDArray[np.float64]) -> float:
 
 
 def bootstrap_ap(
-    y: NDArray[np.int64], p: NDArray[np.float64], rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0
+    y: NDArray[np.int64],
+    p: NDArray[np.float64],
+    rounds: int = BOOTSTRAP_ROUNDS,
+    seed: int = 0,
+    interval: float = INTERVAL,
 ) -> tuple[float, float]:
-    """The central `INTERVAL` percentile interval of AP over stratified resamples (positives
+    """The central `interval` percentile interval of AP over stratified resamples (positives
     and negatives resampled apart, so every resample has both classes)."""
     rng = np.random.default_rng(seed)
     pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
@@ -110,15 +114,20 @@ def bootstrap_ap(
     for r in range(rounds):
         index = np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
         values[r] = average_precision(y[index], p[index])
-    tail = (1.0 - INTERVAL) / 2 * 100
+    tail = (1.0 - interval) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
 
 
 def health_figures(
-    y: NDArray[np.generic], scores: NDArray[np.floating], threshold: float, seed: int = 0
+    y: NDArray[np.generic],
+    scores: NDArray[np.floating],
+    threshold: float,
+    seed: int = 0,
+    interval: float = INTERVAL,
 ) -> HealthFigures:
-    """Every figure for probabilities `scores` against fresh labels `y` (both classes)."""
+    """Every figure for probabilities `scores` against fresh labels `y` (both classes);
+    `interval`: the bootstrap interval's coverage (0.95 in the platform)."""
     labels = validate_labels(y)
     p = np.asarray(scores, dtype=np.float64)
     if p.shape != labels.shape:
@@ -126,7 +135,7 @@ def health_figures(
     predicted = p >= threshold
     true_pos = int((predicted & (labels == 1)).sum())
     ap = float(average_precision_score(labels, p))
-    low, high = bootstrap_ap(labels, p, seed=seed)
+    low, high = bootstrap_ap(labels, p, seed=seed, interval=interval)
     return HealthFigures(
         average_precision=ap,
         ap_low=min(low, ap),  # resampled ties bias AP on a near-perfect (or inverted)

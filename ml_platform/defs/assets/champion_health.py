@@ -7,6 +7,7 @@ asset's data versions (`failing_health`) and asks the retrain planner for a trai
 """
 
 import warnings
+from datetime import UTC, datetime
 
 import dagster as dg
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
@@ -65,12 +66,15 @@ def champion_health(
     `crawlr-collection-health` per evaluation), with the trend of every evaluation so far."""
     cid, layout, settings = int(context.partition_key), storage.layout(), storage.settings()
     collection = next((c for c in read_collections(layout) if c.id == cid), None)
-    if collection is None:
-        raise ValueError(f"collection {cid} is not in crawlr_collections; materialize it first")
     client = mlflow.client()
-    report = evaluate_health(
-        client, layout, collection, HealthConfig.from_settings(settings),
-        artifact_root=mlflow.artifact_root(), artifact_location=mlflow.artifact_location(),
+    report = (
+        evaluate_health(
+            client, layout, collection, HealthConfig.from_settings(settings),
+            artifact_root=mlflow.artifact_root(), artifact_location=mlflow.artifact_location(),
+        )
+        if collection is not None
+        else HealthReport(cid, HealthStatus.NOT_EVALUATED, "not in crawlr_collections (any more)",
+                          datetime.now(UTC))
     )  # fmt: skip
     context.log.info("collection %s: %s: %s", cid, report.status.value, report.reason)
     alerts = AlertConfig.from_settings(settings)

@@ -158,3 +158,11 @@ def test_a_failed_run_is_an_alert(home: dict[str, object], receiver: Receiver) -
     (alert,) = receiver.of_kind("run_failed")
     assert alert.signature_valid and "fragile" in alert.body["summary"]
     assert alert.body["links"]["dagster_run"].endswith(result.dagster_run.run_id)
+
+
+def test_a_partition_whose_collection_is_gone_is_not_evaluated(home: dict[str, object]) -> None:
+    instance: dg.DagsterInstance = home["instance"]  # type: ignore[assignment]
+    instance.add_dynamic_partitions("collections", ["11"])
+    evaluation = check_of(materialize(home, champion_health, "11"))
+    assert evaluation.passed and evaluation.metadata["status"].value == "not_evaluated"
+    assert "not in crawlr_collections" in (evaluation.description or "")
