@@ -173,10 +173,15 @@ class Settings(BaseSettings):
             raise ValueError(f"must be at least 1 (long side / short side), got {value}")
         return value
 
-    @field_validator("mlflow_ui_url")
+    @field_validator("mlflow_ui_url", "dagster_ui_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         return _check_http_url(value)
+
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _optional_http_url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_http_url(value)
 
     @field_validator("crawlr")
     @classmethod
@@ -283,6 +288,39 @@ class Settings(BaseSettings):
     celery_backend_url: str | None = Field(
         None,
         description="Celery result backend. Default: the broker URL for redis://, else rpc://.",
+    )
+    # -- champion health and alerts (services.champion_health, services.alerts) ------------
+    health_min_fresh_labels: int = Field(
+        20,
+        ge=2,
+        description="Fresh labels (made after a champion's training) needed before the "
+        "champion is re-evaluated on them.",
+    )
+    health_max_ap_drop: float = Field(
+        0.05,
+        ge=0.0,
+        description="The champion_health check WARNs when fresh AP is more than this below "
+        "the training CV AP and the bootstrap upper bound is below that line too.",
+    )
+    health_ap_floor: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="The champion_health check ERRORs when even the bootstrap upper bound "
+        "of fresh AP is below this floor.",
+    )
+    alert_webhook_url: str | None = Field(
+        None,
+        description="Where alerts are POSTed as JSON (failing health checks, failed runs, "
+        "champion changes). Unset: no alerts.",
+    )
+    alert_webhook_secret: str | None = Field(
+        None,
+        description="HMAC-SHA256 key of the X-ML-Platform-Signature header of alerts.",
+    )
+    alert_timeout_s: float = Field(5.0, gt=0, description="HTTP timeout per alert POST.")
+    dagster_ui_url: str = Field(
+        "http://127.0.0.1:3000", description="Base URL of the Dagster UI, for links in alerts."
     )
 
     @property

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from ml_platform.defs.assets.champion_health import champion_health
 from ml_platform.defs.assets.classifiers import collection_classifier
 from ml_platform.defs.assets.clusters import pet_clusters, pet_heroes
 from ml_platform.defs.assets.collections import crawlr_collections
@@ -20,6 +21,7 @@ from ml_platform.defs.jobs import (
     dataset_versions_job,
     embeddings_job,
     finetune_job,
+    health_job,
     ingest_job,
     label_suggestions_job,
     training_job,
@@ -27,8 +29,18 @@ from ml_platform.defs.jobs import (
 from ml_platform.defs.resources import CrawlrResource, StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.resources.models import ModelsResource
-from ml_platform.defs.schedules import nightly_finetune_schedule, nightly_retrain_schedule
-from ml_platform.defs.sensors import dataset_sensor, label_sensor, planner_sensor
+from ml_platform.defs.schedules import (
+    daily_health_schedule,
+    nightly_finetune_schedule,
+    nightly_retrain_schedule,
+)
+from ml_platform.defs.sensors import (
+    alert_on_run_failure,
+    dataset_sensor,
+    health_retrain_sensor,
+    label_sensor,
+    planner_sensor,
+)
 
 
 def build_definitions(
@@ -46,6 +58,7 @@ def build_definitions(
             embeddings,
             collection_classifier,
             collection_scores,
+            champion_health,
             pet_clusters,
             pet_heroes,
             similarity_index,
@@ -64,9 +77,16 @@ def build_definitions(
             dataset_versions_job,
             finetune_job,
             label_suggestions_job,
+            health_job,
         ],
-        schedules=[nightly_retrain_schedule, nightly_finetune_schedule],
-        sensors=[planner_sensor, dataset_sensor, label_sensor],
+        schedules=[nightly_retrain_schedule, nightly_finetune_schedule, daily_health_schedule],
+        sensors=[
+            planner_sensor,
+            dataset_sensor,
+            label_sensor,
+            health_retrain_sensor,
+            alert_on_run_failure,
+        ],
         resources={
             "crawlr": crawlr or CrawlrResource(),
             "storage": storage or StorageResource(),

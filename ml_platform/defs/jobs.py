@@ -60,3 +60,9 @@ label_suggestions_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets("label_suggestions"),
     partitions_def=dataset_partitions,
 )
+
+health_job = dg.define_asset_job(
+    "health_job",
+    selection=dg.AssetSelection.assets("champion_health"),
+    partitions_def=collection_partitions,
+)

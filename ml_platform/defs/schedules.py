@@ -3,7 +3,8 @@
 import dagster as dg
 
 from ml_platform.defs.dataset_planning import declared_datasets, finetune_runs
-from ml_platform.defs.jobs import finetune_job, training_job
+from ml_platform.defs.jobs import finetune_job, health_job, training_job
+from ml_platform.defs.partitions import collection_partitions
 from ml_platform.defs.planning import retrain_runs
 from ml_platform.defs.resources import StorageResource
 from ml_platform.learning.training import TrainingConfig
@@ -59,3 +60,20 @@ def nightly_finetune_schedule(
         )
         for t in todo
     ]
+
+
+@dg.schedule(
+    job=health_job, cron_schedule="30 4 * * *", default_status=dg.DefaultScheduleStatus.RUNNING
+)  # fmt: skip
+def daily_health_schedule(
+    context: dg.ScheduleEvaluationContext,
+) -> list[dg.RunRequest] | dg.SkipReason:
+    """Re-evaluate every collection's champion on its fresh labels once a day, after the
+    nightly retraining (a collection without a champion or enough fresh labels is recorded
+    as not evaluated, quickly)."""
+    keys = context.instance.get_dynamic_partitions(collection_partitions.name or "collections")
+    if not keys:
+        return dg.SkipReason("no collection partitions yet")
+    when = context.scheduled_execution_time
+    date = when.strftime("%Y-%m-%d") if when else "now"
+    return [dg.RunRequest(partition_key=k, run_key=f"health:{date}:{k}") for k in keys]

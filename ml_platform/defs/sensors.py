@@ -9,20 +9,23 @@ import dagster as dg
 
 from ml_platform.crawlr.client import CrawlrError
 from ml_platform.crawlr.contract import MalformedReplyError
+from ml_platform.defs.assets.champion_health import failing_health
 from ml_platform.defs.dataset_planning import declared_datasets, new_partitions, version_runs
 from ml_platform.defs.jobs import (
     clusters_job,
     collections_job,
     dataset_versions_job,
     embeddings_job,
+    health_job,
     ingest_job,
     training_job,
 )
 from ml_platform.defs.label_planning import apply_label_changes, label_retrains
 from ml_platform.defs.partitions import dataset_partitions
-from ml_platform.defs.planning import plan_tick
+from ml_platform.defs.planning import plan_tick, retrain_runs
 from ml_platform.defs.resources import CrawlrResource, StorageResource
 from ml_platform.defs.schedules import RETRAIN_POLICY
+from ml_platform.services.alerts import AlertConfig, run_failure_alert, send_alert
 from ml_platform.store.label_index import last_history_id
 
 MAX_BATCHES_PER_TICK = 20  # keeps a tick well inside Dagster's sensor timeout on a backlog
@@ -117,3 +120,49 @@ def label_sensor(
             for t in todo
         ]
     )
+
+
+@dg.sensor(
+    jobs=[training_job], minimum_interval_seconds=300,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)  # fmt: skip
+def health_retrain_sensor(
+    context: dg.SensorEvaluationContext, storage: StorageResource
+) -> dg.SensorResult | dg.SkipReason:
+    """A failing `champion_health` check asks the retrain planner for a training run of its
+    collection (the gate still decides the champion). The planner retrains only when the
+    labels changed since the last training decision: when that decision already saw them
+    (the gate kept the champion), a retrain would reproduce it, and the check's alert stands."""
+    failing = failing_health(context.instance)
+    if not failing:
+        return dg.SkipReason("no champion_health check is failing")
+    planned = {r.collection_id: r for r in retrain_runs(context.instance, storage, RETRAIN_POLICY)}
+    current = sorted(set(failing) - set(planned))
+    if current:
+        context.log.info("failing health, but the last training saw the current labels: %s",
+                         current)  # fmt: skip
+    requests = [
+        dg.RunRequest(
+            job_name=training_job.name,
+            partition_key=str(cid),
+            run_key=f"health:{cid}:{at}",
+            tags={"retrain_reason": f"champion_health {status}; {planned[cid].reason}"[:200]},
+        )
+        for cid, (status, at) in sorted(failing.items())
+        if cid in planned
+    ]
+    if not requests:
+        return dg.SkipReason(f"collections {sorted(failing)} fail champion_health; none has "
+                             "labels its last training decision did not see")  # fmt: skip
+    return dg.SensorResult(run_requests=requests)
+
+
+@dg.run_failure_sensor(default_status=dg.DefaultSensorStatus.RUNNING)
+def alert_on_run_failure(context: dg.RunFailureSensorContext, storage: StorageResource) -> None:
+    """Every failed run is an alert (services.alerts; a receiver that is down is logged)."""
+    config = AlertConfig.from_settings(storage.settings())
+    run = context.dagster_run
+    message = context.failure_event.message or "no message"
+    alert = run_failure_alert(run.run_id, run.job_name, run.tags.get("dagster/partition"),
+                              message, config, (training_job.name, health_job.name))  # fmt: skip
+    send_alert(alert, config)

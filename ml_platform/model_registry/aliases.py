@@ -21,6 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
 from ml_platform.model_registry.naming import Alias, ModelTag, VersionTag, model_name
+from ml_platform.services import alerts
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,8 @@ def _move_champion(
     client.set_registered_model_alias(model.name, Alias.CHAMPION.value, entry.version)
     if alias_version(model, Alias.CHALLENGER) == entry.version:
         client.delete_registered_model_alias(model.name, Alias.CHALLENGER.value)
+    alerts.notify_champion_change(client, model.name, entry.version, entry.previous, entry.action,
+                                  entry.reason)  # fmt: skip
     log.info(
         "%s: champion %s -> %s (%s: %s)",
         model.name,

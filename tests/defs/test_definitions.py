@@ -19,8 +19,12 @@ def test_full_definitions_load_and_validate() -> None:
         "crawlr_collections",
     }
     sensors = {s.name for s in defs.sensors or []}
-    # one planner for batches, one for datasets, one for label changes; `ml-platform run`
-    # calls the same three
-    assert sensors == {"planner_sensor", "dataset_sensor", "label_sensor"}
+    # one planner for batches, one for datasets, one for label changes (`ml-platform run`
+    # calls the same three); a failing champion-health check's retrain, and run-failure alerts
+    assert sensors == {"planner_sensor", "dataset_sensor", "label_sensor",
+                       "health_retrain_sensor", "alert_on_run_failure"}  # fmt: skip
     schedules = {s.name for s in defs.schedules or []}
-    assert schedules == {"nightly_retrain_schedule", "nightly_finetune_schedule"}
+    assert schedules == {"nightly_retrain_schedule", "nightly_finetune_schedule",
+                         "daily_health_schedule"}  # fmt: skip
+    health = graph.get(dg.AssetKey("champion_health"))
+    assert {k.to_user_string() for k in health.parent_keys} == {"collection_classifier"}

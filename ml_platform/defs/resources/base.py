@@ -25,11 +25,12 @@ class PlatformResource(dg.ConfigurableResource):  # type: ignore[misc, type-arg]
 # every run; they reach the run through the environment instead (see export_secrets).
 SECRET_FIELDS = (
     "crawlr", "metadata_url", "mlflow_tracking_uri", "serve_token", "store_url", "mlflow_artifacts",
+    "alert_webhook_url", "alert_webhook_secret",
 )  # fmt: skip
 
 
 def carries_secret(name: str, value: object) -> bool:
-    if name == "serve_token":
+    if name in ("serve_token", "alert_webhook_secret", "alert_webhook_url"):  # URLs hold tokens
         return True
     return isinstance(value, str) and "@" in urlsplit(value).netloc
 

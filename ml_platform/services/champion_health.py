@@ -1,0 +1,278 @@
+"""Champion health: a collection's champion re-scored on the labels it never saw.
+
+The fresh evaluation set is chosen by time, not by the training data fingerprint (a sha256
+cannot be inverted into the images it covers): the labels that arrived or changed after the
+champion's model version was created (`store.fresh_labels`). Training reads its labels before
+the version is created, so the set never holds a label the champion trained on. Once the set
+reaches `min_fresh_labels` with both members and rejections, the champion is scored
+(`learning.health_metrics`) and the evaluation is logged as an MLflow run in the
+`crawlr-collection-health` experiment, tagged with the model name and version, its metrics
+stepped by the evaluation time (seconds since the epoch) so the MLflow UI plots them over
+time. The `champion_health` asset and its check call `evaluate_health`; the check's failure
+asks the retrain planner for a training run (`defs/sensors.health_retrain_sensor`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import mlflow
+import numpy as np
+from mlflow import MlflowClient
+from numpy.typing import NDArray
+
+from ml_platform.domain import Collection
+from ml_platform.learning.health_metrics import (
+    HealthFigures,
+    HealthLimits,
+    HealthStatus,
+    decide_health,
+    health_figures,
+)
+from ml_platform.model_registry.artifacts import model_download_uri
+from ml_platform.model_registry.lookup import ModelVersionInfo, get_champion
+from ml_platform.model_registry.naming import VersionTag, model_name
+from ml_platform.model_registry.pyfunc_model import CollectionClassifierModel
+from ml_platform.model_registry.registry import ensure_experiment
+from ml_platform.model_registry.tracking import fluent_tracking_uri
+from ml_platform.services.alerts import Alert, AlertConfig, AlertKind, links_of
+from ml_platform.services.training_data import load_focus
+from ml_platform.settings import Settings
+from ml_platform.store.fresh_labels import fresh_labels
+from ml_platform.store.layout import Layout
+
+log = logging.getLogger(__name__)
+HEALTH_EXPERIMENT = "crawlr-collection-health"
+HEALTH_ASSET = "champion_health"
+
+
+class HealthRunTag:
+    MODEL_NAME = "model_name"
+    MODEL_VERSION = "model_version"
+    COLLECTION_ID = "collection_id"
+    STATUS = "health_status"
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    min_fresh_labels: int
+    limits: HealthLimits
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> HealthConfig:
+        return cls(
+            settings.health_min_fresh_labels,
+            HealthLimits(settings.health_max_ap_drop, settings.health_ap_floor),
+        )
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """One evaluation of one collection's champion (or why there was none)."""
+
+    collection_id: int
+    status: HealthStatus
+    reason: str
+    evaluated_at: datetime
+    champion_version: str | None = None
+    cv_ap: float | None = None
+    n_fresh: int = 0
+    figures: HealthFigures | None = None
+    run_id: str | None = None  # the MLflow run of the evaluation
+    experiment_id: str | None = None
+
+    @property
+    def step(self) -> int:
+        """The MLflow metric step: the evaluation time in seconds since the epoch."""
+        return int(self.evaluated_at.timestamp())
+
+
+@dataclass(frozen=True)
+class FreshSet:
+    image_ids: NDArray[np.int64]
+    X: NDArray[np.float32]
+    y: NDArray[np.int64]
+
+    @property
+    def n_pos(self) -> int:
+        return int(self.y.sum())
+
+
+def fresh_set(layout: Layout, collection: Collection, since: datetime, embedder_id: str) -> (
+    FreshSet
+):  # fmt: skip
+    """The fresh labels since `since` that have an embedding of the collection's focus made
+    by `embedder_id` (the champion's; vectors of another embedder would not fit it)."""
+    assert collection.focus is not None
+    labelled = fresh_labels(layout.metadata(), collection.id, since)
+    embedded = load_focus(layout, collection.focus)
+    if embedded.embedder_id != embedder_id or not labelled:
+        return FreshSet(np.zeros(0, np.int64), np.zeros((0, 0), np.float32), np.zeros(0, np.int64))
+    rows = [i for i, image_id in enumerate(embedded.ids) if int(image_id) in labelled]
+    ids = embedded.ids[rows]
+    y = np.asarray([labelled[int(i)] for i in ids], np.int64)
+    return FreshSet(ids, embedded.vectors[rows], y)
+
+
+def evaluate_health(
+    client: MlflowClient,
+    layout: Layout,
+    collection: Collection,
+    config: HealthConfig,
+    now: datetime | None = None,
+    artifact_root: str | None = None,
+    artifact_location: str | None = None,
+) -> HealthReport:
+    """Score the champion on its fresh labels and log the evaluation (nothing is logged when
+    there is nothing to score: the report says why). `artifact_root` finds the champion's
+    files after the home moved; `artifact_location` is the health experiment's, when new."""
+    now = now or datetime.now(UTC)
+    cid = collection.id
+    champion = get_champion(client, cid)
+    if champion is None or collection.focus is None:
+        why = "no champion yet" if champion is None else "collection has no focus"
+        return HealthReport(cid, HealthStatus.NOT_EVALUATED, why, now)
+    embedder = champion.tags.get(VersionTag.EMBEDDER_ID.value, "")
+    fresh = fresh_set(layout, collection, champion.created_at, embedder)
+    cv_ap = cv_average_precision(champion)
+    base = HealthReport(cid, HealthStatus.NOT_EVALUATED, "", now, champion.version, cv_ap,
+                        int(fresh.y.size))  # fmt: skip
+    missing = too_few(fresh, config.min_fresh_labels)
+    if missing:
+        return replace(base, reason=f"champion v{champion.version}: {missing}")
+    model = load_version(client, champion, artifact_root)
+    scores = np.asarray(model.estimator.predict_proba(fresh.X), np.float64)[:, 1]
+    figures = health_figures(fresh.y, scores, model.threshold)
+    decision = decide_health(figures, cv_ap, config.limits)
+    report = replace(base, status=decision.status, reason=decision.reason, figures=figures)
+    experiment_id, run_id = log_health_run(client, champion, report, artifact_location)
+    return replace(report, run_id=run_id, experiment_id=experiment_id)
+
+
+def too_few(fresh: FreshSet, minimum: int) -> str:
+    """Why `fresh` cannot be scored yet, or "" when it can."""
+    n = int(fresh.y.size)
+    if n < minimum:
+        return f"{n} fresh labels with embeddings; evaluated from {minimum}"
+    if fresh.n_pos in (0, n):
+        return f"{n} fresh labels, all {'members' if fresh.n_pos else 'rejections'}; AP needs both"
+    return ""
+
+
+def cv_average_precision(champion: ModelVersionInfo) -> float | None:
+    """The out-of-fold AP training recorded (the figure the promotion gate compares)."""
+    raw = champion.tags.get(VersionTag.CV_OOF_AVERAGE_PRECISION.value)
+    try:
+        return None if raw is None else float(raw)
+    except ValueError:  # "unknown" on a legacy import
+        return None
+
+
+def load_version(
+    client: MlflowClient, version: ModelVersionInfo, artifact_root: str | None
+) -> CollectionClassifierModel:
+    """That exact version (not whatever the alias points at by the time it loads)."""
+    uri = model_download_uri(client, version.name, version.version, artifact_root)
+    with fluent_tracking_uri(client.tracking_uri):
+        model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    if not isinstance(model, CollectionClassifierModel):
+        raise TypeError(f"{version.model_uri} is a {type(model).__name__}, not a classifier")
+    return model
+
+
+def log_health_run(
+    client: MlflowClient,
+    champion: ModelVersionInfo,
+    report: HealthReport,
+    artifact_location: str | None = None,
+) -> tuple[str, str]:
+    """One MLflow run per evaluation, tagged with the model version it scored; the version
+    gets the run's id and status as tags too. Returns (experiment id, run id)."""
+    assert report.figures is not None
+    experiment_id = ensure_experiment(client, HEALTH_EXPERIMENT, artifact_location)
+    tags = {
+        HealthRunTag.MODEL_NAME: champion.name,
+        HealthRunTag.MODEL_VERSION: champion.version,
+        HealthRunTag.COLLECTION_ID: str(report.collection_id),
+        HealthRunTag.STATUS: report.status.value,
+        "mlflow.note.content": report.reason,
+    }
+    millis = int(report.evaluated_at.timestamp() * 1000)
+    name = f"{champion.name}-v{champion.version}-health"
+    run_id = str(client.create_run(experiment_id, millis, tags, name).info.run_id)
+    metrics = {**report.figures.as_metrics(), "n_fresh": float(report.n_fresh)}
+    if report.cv_ap is not None:
+        metrics["cv_oof_average_precision"] = report.cv_ap
+    for key, value in metrics.items():
+        client.log_metric(run_id, key, value, timestamp=millis, step=report.step)
+    client.set_terminated(run_id, end_time=millis)
+    client.set_model_version_tag(champion.name, champion.version, "health_status",
+                                 report.status.value)  # fmt: skip
+    client.set_model_version_tag(champion.name, champion.version, "health_run_id", run_id)
+    return experiment_id, run_id
+
+
+def health_alert(report: HealthReport, config: AlertConfig, dagster_run_id: str | None) -> Alert:
+    """The alert of a failing evaluation: figures, versions and links to both UIs."""
+    ui, name = links_of(config), model_name(report.collection_id)
+    links = {"dagster_asset": ui.dagster_asset(HEALTH_ASSET)}
+    if dagster_run_id:
+        links["dagster_run"] = ui.dagster_run(dagster_run_id)
+    if report.champion_version:
+        links["mlflow_version"] = ui.mlflow_version(name, report.champion_version)
+    if report.run_id and report.experiment_id:
+        links["mlflow_run"] = ui.mlflow_run(report.experiment_id, report.run_id)
+    figures = dict(report.figures.as_metrics()) if report.figures else {}
+    if report.cv_ap is not None:
+        figures["cv_oof_average_precision"] = report.cv_ap
+    return Alert(
+        kind=AlertKind.HEALTH_CHECK_FAILED,
+        summary=f"{name} champion v{report.champion_version} {report.status.value}: "
+        f"{report.reason}",
+        collection_id=report.collection_id,
+        model=name,
+        versions={"champion": report.champion_version},
+        figures=figures,
+        links=links,
+        at=report.evaluated_at,
+    )
+
+
+@dataclass(frozen=True)
+class HealthPoint:
+    """One past evaluation, for the trend plot."""
+
+    evaluated_at: datetime
+    version: str
+    average_precision: float
+    ap_low: float
+    ap_high: float
+    cv_ap: float | None
+
+
+def health_history(client: MlflowClient, collection_id: int, limit: int = 200) -> list[HealthPoint]:
+    """The logged evaluations of a collection's champions, oldest first."""
+    experiment = client.get_experiment_by_name(HEALTH_EXPERIMENT)
+    if experiment is None:
+        return []
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.{HealthRunTag.MODEL_NAME} = '{model_name(collection_id)}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=limit,
+    )
+    points = [_point(r.data.metrics, r.data.tags, r.info.start_time) for r in runs]
+    return sorted(points, key=lambda p: p.evaluated_at)
+
+
+def _point(metrics: dict[str, float], tags: dict[str, str], start_ms: int) -> HealthPoint:
+    return HealthPoint(
+        evaluated_at=datetime.fromtimestamp(start_ms / 1000, tz=UTC),
+        version=tags.get(HealthRunTag.MODEL_VERSION, "?"),
+        average_precision=metrics["fresh_average_precision"],
+        ap_low=metrics["fresh_ap_low"],
+        ap_high=metrics["fresh_ap_high"],
+        cv_ap=metrics.get("cv_oof_average_precision"),
+    )
