@@ -6,12 +6,10 @@ asset in-process and draws a progress bar from these events. Nothing listens in 
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Protocol
 
 from ml_platform.learning.finetune.train import EpochMetrics
+from ml_platform.services.progress_listeners import Listeners
 
 
 class EpochListener(Protocol):
@@ -20,26 +18,15 @@ class EpochListener(Protocol):
     def epoch(self, dataset: str, metrics: EpochMetrics) -> None: ...
 
 
-_listeners: list[EpochListener] = []
-_lock = threading.Lock()
-
-
-@contextmanager
-def listening(listener: EpochListener) -> Iterator[None]:
-    with _lock:
-        _listeners.append(listener)
-    try:
-        yield
-    finally:
-        with _lock:
-            _listeners.remove(listener)
+_listeners: Listeners[EpochListener] = Listeners()
+listening = _listeners.listening
 
 
 def notify_started(dataset: str, epochs: int) -> None:
-    for listener in list(_listeners):
+    for listener in _listeners.current():
         listener.started(dataset, epochs)
 
 
 def notify_epoch(dataset: str, metrics: EpochMetrics) -> None:
-    for listener in list(_listeners):
+    for listener in _listeners.current():
         listener.epoch(dataset, metrics)

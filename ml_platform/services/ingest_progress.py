@@ -5,27 +5,16 @@ line). `ingest_batch` reports each image; `demo` and `run` execute in-process an
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+
+from ml_platform.services.progress_listeners import Listeners
 
 ImagesListener = Callable[[int, int], None]  # (images done, images in the batch)
 
-_listeners: list[ImagesListener] = []
-_lock = threading.Lock()
-
-
-@contextmanager
-def listening(listener: ImagesListener) -> Iterator[None]:
-    with _lock:
-        _listeners.append(listener)
-    try:
-        yield
-    finally:
-        with _lock:
-            _listeners.remove(listener)
+_listeners: Listeners[ImagesListener] = Listeners()
+listening = _listeners.listening
 
 
 def notify_images(done: int, total: int) -> None:
-    for listener in list(_listeners):
+    for listener in _listeners.current():
         listener(done, total)

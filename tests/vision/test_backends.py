@@ -30,6 +30,7 @@ from ml_platform.vision.embedders.backends import (
 )
 from ml_platform.vision.embedders.export import QUANTIZERS, quantize_dynamic_int8
 from ml_platform.vision.embedders.onnx_cache import ExportRecord
+from ml_platform.vision.embedders.variants import VariantMaker
 
 CLIP = "embed_clip_vit_b_32"
 DINO = "embed_dino_v2"
@@ -179,9 +180,10 @@ def test_a_recorded_refusal_is_reused_without_quantising_again(tmp_path: Path) -
     assert getattr(again, "backend", None) is Backend.ONNX
 
 
-def test_a_dynamic_int8_model_is_not_remade_when_the_static_recipe_changes(
+def counting_dynamic_maker(
     tmp_path: Path,
-) -> None:
+) -> tuple[Embedder, EmbedderOptions, list[Path], VariantMaker]:
+    """A tiny DINO, INT8 options, and a maker whose dynamic quantiser counts its calls."""
     source = build(DINO, tmp_path, "torch")
     opts = options(tmp_path, "onnx-int8", int8_mode="dynamic")
     calls: list[Path] = []
@@ -191,6 +193,13 @@ def test_a_dynamic_int8_model_is_not_remade_when_the_static_recipe_changes(
         quantize_dynamic_int8(source, out, input_name, sample)
 
     maker = dataclasses.replace(torch_maker(source, opts), quantizers={Int8Mode.DYNAMIC: counting})
+    return source, opts, calls, maker
+
+
+def test_a_dynamic_int8_model_is_not_remade_when_the_static_recipe_changes(
+    tmp_path: Path,
+) -> None:
+    source, opts, calls, maker = counting_dynamic_maker(tmp_path)
     torch_with_backend(source, opts, maker)
     again = torch_with_backend(source, opts, dataclasses.replace(maker, recipe="another"))
     assert len(calls) == 1
@@ -198,15 +207,7 @@ def test_a_dynamic_int8_model_is_not_remade_when_the_static_recipe_changes(
 
 
 def test_an_int8_model_checked_on_another_kind_of_cpu_is_remade(tmp_path: Path) -> None:
-    source = build(DINO, tmp_path, "torch")
-    opts = options(tmp_path, "onnx-int8", int8_mode="dynamic")
-    calls: list[Path] = []
-
-    def counting(source: Path, out: Path, input_name: str, sample: np.ndarray) -> None:
-        calls.append(out)
-        quantize_dynamic_int8(source, out, input_name, sample)
-
-    maker = dataclasses.replace(torch_maker(source, opts), quantizers={Int8Mode.DYNAMIC: counting})
+    source, opts, calls, maker = counting_dynamic_maker(tmp_path)
     torch_with_backend(source, opts, maker)
     entry = maker.entry(Backend.ONNX_INT8)
     record = ExportRecord.from_json(entry.record_path.read_text())
