@@ -187,7 +187,7 @@ def yunet_vectors(crops: dict[str, Image.Image]) -> dict[str, np.ndarray]:
         dlib_chip_reference,
         similarity_transform,
     )
-    from ml_platform.vision.faces.models import FaceModelFile, load_model
+    from ml_platform.vision.faces.model_files import FaceModelFile, load_model
 
     dlib_ref = dlib_chip_reference()
     eyes_dlib = np.stack([dlib_ref[2:4].mean(0), dlib_ref[0:2].mean(0)])
@@ -214,7 +214,7 @@ def dlib_chip_vectors(crops: dict[str, Image.Image]) -> dict[str, np.ndarray]:
     import dlib
 
     from ml_platform.vision.faces.landmarks import crop_face_box
-    from ml_platform.vision.faces.models import FaceModelFile, load_model
+    from ml_platform.vision.faces.model_files import FaceModelFile, load_model
 
     predictor = load_model(FaceModelFile.LANDMARKS_5)
     net = load_model(FaceModelFile.RESNET_V1)
@@ -328,7 +328,7 @@ def dlib_reference_pipeline() -> Callable[[Path], np.ndarray | None]:
     """dlib's python example face_recognition.py on one photo (the most central face)."""
     import dlib
 
-    from ml_platform.vision.faces.models import FaceModelFile, load_model
+    from ml_platform.vision.faces.model_files import FaceModelFile, load_model
 
     detector = dlib.get_frontal_face_detector()
     predictor = load_model(FaceModelFile.LANDMARKS_5)

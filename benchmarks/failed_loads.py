@@ -19,7 +19,7 @@ from ml_platform.serving.backoff import FailureMemory
 from ml_platform.serving.errors import ServingError
 from ml_platform.serving.lazy import LazyModels
 from ml_platform.serving.metrics import CacheKind, ServingMetrics
-from ml_platform.serving.zero_shot import ZeroShotKind, ZeroShotUnavailableError, load_zero_shot
+from ml_platform.vision.zero_shot import ZeroShotKind, ZeroShotUnavailableError, load_zero_shot
 
 
 def rss_mb() -> float:

@@ -31,7 +31,7 @@ from ml_platform.defs.assets.embeddings import embeddings
 from ml_platform.defs.assets.images import image_catalog
 from ml_platform.defs.planning import retrain_runs
 from ml_platform.defs.resources import CrawlrResource, StorageResource
-from ml_platform.defs.resources.models import ModelsResource
+from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.domain import (
     Collection,
     DerivativeType,

@@ -364,7 +364,7 @@ def serve(home: Path | None, host: str, port: int) -> None:
 
 
 def _register_subcommands() -> None:
-    from ml_platform.cli.models import models
+    from ml_platform.cli.registry_commands import models
     from ml_platform.cli.workers import celery_worker
 
     main.add_command(models)

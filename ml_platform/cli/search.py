@@ -102,7 +102,7 @@ def _encoders(settings: Settings) -> Encoders:
 def _text(settings: Settings, focus: Focus, value: str) -> Encoded:
     from ml_platform.services.search import Encoded, SearchError
     from ml_platform.services.search_encoders import text_features, text_tower_of
-    from ml_platform.serving.zero_shot import ZeroShotKind, ZeroShotUnavailableError, load_zero_shot
+    from ml_platform.vision.zero_shot import ZeroShotKind, ZeroShotUnavailableError, load_zero_shot
 
     kind = ZeroShotKind(text_tower_of(focus))
     try:

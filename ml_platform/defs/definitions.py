@@ -28,7 +28,7 @@ from ml_platform.defs.jobs import (
 )
 from ml_platform.defs.resources import CrawlrResource, StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
-from ml_platform.defs.resources.models import ModelsResource
+from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.defs.schedules import (
     daily_health_schedule,
     nightly_finetune_schedule,

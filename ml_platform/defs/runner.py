@@ -28,7 +28,7 @@ from ml_platform.defs.planning import dataset_runs, plan_tick, retrain_runs, sti
 from ml_platform.defs.resources import CrawlrResource, StorageResource
 from ml_platform.defs.resources.base import export_secrets, settings_overrides
 from ml_platform.defs.resources.mlflow import MlflowResource
-from ml_platform.defs.resources.models import ModelsResource
+from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.defs.schedules import RETRAIN_POLICY
 from ml_platform.defs.submission import Submission, execute
 from ml_platform.redact import redact_url

@@ -3,7 +3,7 @@
 Each class label becomes a prompt ("a photo of a golden retriever"); CLIP scores are a
 softmax over the classes, SigLIP scores independent sigmoids, so each model has its own
 threshold. An image gets its top-k classes at or above the threshold, best first (maybe none).
-Models are `serving.zero_shot`'s: the same towers and tokenizers `/v1/zero-shot` uses.
+Models are `vision.zero_shot`'s: the same towers and tokenizers `/v1/zero-shot` uses.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass, field
 from PIL import Image
 
 from ml_platform.domain import IngestedImage
-from ml_platform.serving.zero_shot import ZeroShotKind, ZeroShotModel, load_zero_shot, top_k
 from ml_platform.settings import Settings
 from ml_platform.store.accepted_labels import AcceptedLabel
 from ml_platform.store.layout import Layout
+from ml_platform.vision.zero_shot import ZeroShotKind, ZeroShotModel, load_zero_shot, top_k
 
 PROMPT = "a photo of a {label}"
 DEFAULT_THRESHOLDS = {ZeroShotKind.CLIP.value: 0.3, ZeroShotKind.SIGLIP.value: 0.05}

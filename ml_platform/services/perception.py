@@ -22,7 +22,7 @@ from ml_platform.vision.crops import crop_for
 from ml_platform.vision.decode import ImageDecodeError, decode_image
 from ml_platform.vision.detectors import DetectionResult, Detector
 from ml_platform.vision.embedders import Embedder
-from ml_platform.vision.faces.models import FacesExtraMissingError
+from ml_platform.vision.faces.model_files import FacesExtraMissingError
 from ml_platform.vision.faces.quality import FaceQuality
 from ml_platform.vision.faces.scoring import quality_of_face
 from ml_platform.vision.pipeline import NO_DERIVATIVE, iter_embedded_batches

@@ -20,9 +20,9 @@ from ml_platform.serving.model_cache import ChampionCache
 from ml_platform.serving.options import ServeOptions, allowed_hosts
 from ml_platform.serving.preload import Preloader
 from ml_platform.serving.vision_models import DetectorFactory, EmbedderFactory, VisionModels
-from ml_platform.serving.zero_shot import ZeroShotModel, ZeroShotUnavailableError
 from ml_platform.settings import Settings
 from ml_platform.store.layout import Layout
+from ml_platform.vision.zero_shot import ZeroShotModel, ZeroShotUnavailableError
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -28,8 +28,8 @@ from ml_platform.vision.embedders import (
     known_embedding_types,
 )
 from ml_platform.vision.embedders.backends import Backend, split_revision
+from ml_platform.vision.embedders.by_name import BUILTIN_NAMES
 from ml_platform.vision.embedders.options import embedder_options
-from ml_platform.vision.embedders.registry import BUILTIN_NAMES
 
 
 class ProminentDetector(Protocol):

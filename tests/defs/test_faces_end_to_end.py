@@ -24,7 +24,7 @@ from ml_platform.defs.assets.embeddings import embeddings
 from ml_platform.defs.assets.similarity import similarity_index
 from ml_platform.defs.resources import StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
-from ml_platform.defs.resources.models import ModelsResource
+from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.domain import (
     Collection,
     DerivativeType,

@@ -50,7 +50,7 @@ def tick(instance: dg.DagsterInstance, home: Path, url: str) -> dg.SensorResult 
 
 def materialize_collections(instance: dg.DagsterInstance, home: Path, url: str) -> None:
     from ml_platform.defs.assets.collections import crawlr_collections
-    from ml_platform.defs.resources.models import ModelsResource
+    from ml_platform.defs.resources.vision_models import ModelsResource
 
     res = {**resources(home, url), "models": ModelsResource(home=str(home))}
     assert dg.materialize([crawlr_collections], instance=instance, resources=res).success

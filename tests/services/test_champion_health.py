@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from ml_platform.defs.assets.classifiers import collection_classifier
 from ml_platform.defs.resources import StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
-from ml_platform.defs.resources.models import ModelsResource
+from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.domain import Collection, DerivativeType, Focus, ImageLabels, LabelSource
 from ml_platform.learning.health_metrics import HealthLimits, HealthStatus
 from ml_platform.model_registry.lookup import get_champion

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ml_platform.serving import ServeOptions
-from ml_platform.serving.zero_shot import top_k
+from ml_platform.vision.zero_shot import top_k
 from tests.serving.conftest import AppFactory, Harness, b64, image_bytes
 
 WORDS = ["[PAD]", "[UNK]", "[BOS]", "[EOS]", "a", "photo", "of", "cat", "dog", "car", "tree"]

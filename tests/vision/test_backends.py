@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from transformers import CLIPVisionConfig, Dinov2Config
 
-from ml_platform.defs.resources.models import embedder_options
+from ml_platform.defs.resources.vision_models import embedder_options
 from ml_platform.settings import Settings
 from ml_platform.vision.embedders import (
     Embedder,

@@ -23,7 +23,7 @@ from ml_platform.vision.embedders import (
     get_embedder,
     known_embedding_types,
 )
-from ml_platform.vision.faces import models
+from ml_platform.vision.faces import model_files as models
 
 pytest.importorskip("dlib", reason="the [faces] extra (dlib-bin) is not installed")
 

@@ -18,7 +18,7 @@ from ml_platform.vision.faces.landmarks import (
     landmarks,
     predictor_box,
 )
-from ml_platform.vision.faces.models import FaceModelFile
+from ml_platform.vision.faces.model_files import FaceModelFile
 
 # dlib's HOG detector (get_frontal_face_detector, no upsampling) on ../shared/data/faces.
 HOG_BOXES = {

@@ -25,7 +25,7 @@ from ml_platform.settings import Settings
 from ml_platform.store.detections_table import DetectionRow, read_detections, write_detections
 from ml_platform.store.layout import Layout
 from ml_platform.vision.detectors import DetectionResult
-from ml_platform.vision.faces import models
+from ml_platform.vision.faces import model_files as models
 from ml_platform.vision.faces.align import dlib_chip_reference
 from ml_platform.vision.faces.quality import (
     FaceQuality,

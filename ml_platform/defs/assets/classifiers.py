@@ -12,7 +12,7 @@ from ml_platform.defs.assets.classifier_support import (
 from ml_platform.defs.partitions import collection_partitions
 from ml_platform.defs.resources import StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
-from ml_platform.defs.resources.models import ModelsResource
+from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.learning.training import InsufficientTrainingDataError, train_classifier
 from ml_platform.model_registry.naming import ClassifierProvenance, config_digest
 from ml_platform.model_registry.registry import config_params

@@ -7,7 +7,7 @@ import dagster as dg
 
 from ml_platform.defs.partitions import collection_partitions
 from ml_platform.defs.resources import CrawlrResource, StorageResource
-from ml_platform.defs.resources.models import ModelsResource
+from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.domain import Collection
 from ml_platform.store.collections_file import write_collections
 

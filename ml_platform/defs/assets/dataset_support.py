@@ -17,7 +17,7 @@ from ml_platform.learning.finetune import FinetuneConfig
 from ml_platform.services.dataset_versions import DatasetVersion
 from ml_platform.services.finetuning import FinetuneOutcome
 from ml_platform.services.label_suggestions import DEFAULT_THRESHOLDS, SuggestionSettings
-from ml_platform.serving.zero_shot import ZeroShotKind
+from ml_platform.vision.zero_shot import ZeroShotKind
 
 _S = SuggestionSettings()
 

@@ -13,7 +13,7 @@ from ml_platform.defs.dataset_planning import accepted_labels, dataset_token, ne
 from ml_platform.defs.partitions import dataset_partitions
 from ml_platform.defs.resources import StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
-from ml_platform.defs.resources.models import ModelsResource
+from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.model_registry.dataset_models.naming import DatasetTag
 from ml_platform.model_registry.dataset_models.register import log_dataset_version
 from ml_platform.services.dataset_planning import DATASET_VERSION_TAG, MEMBERSHIP_TAG

@@ -6,7 +6,7 @@ import dagster as dg
 
 from ml_platform.defs.partitions import ingestion_batches
 from ml_platform.defs.resources import StorageResource
-from ml_platform.defs.resources.models import ModelsResource
+from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.domain import IngestStatus
 from ml_platform.services.perception import detect_one
 from ml_platform.store.detections_table import read_detections, write_detections

@@ -8,7 +8,7 @@ import dagster as dg
 from ml_platform.defs.partitions import ingestion_batches
 from ml_platform.defs.planning import embedding_foci
 from ml_platform.defs.resources import StorageResource
-from ml_platform.defs.resources.models import ModelsResource
+from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.domain import Focus, IngestedImage, IngestStatus
 from ml_platform.services.perception import embed_focus
 from ml_platform.services.planning import foci_version

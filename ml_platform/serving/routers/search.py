@@ -30,9 +30,9 @@ from ml_platform.serving.routers.thumbnails import thumbnail_url
 from ml_platform.serving.routers.zero_shot import _model as zero_shot_model
 from ml_platform.serving.schemas import MAX_ID
 from ml_platform.serving.state import ServingState, state_of
-from ml_platform.serving.zero_shot import ZeroShotKind
 from ml_platform.store.layout import Layout
 from ml_platform.store.search_cache import IndexCache
+from ml_platform.vision.zero_shot import ZeroShotKind
 
 router = APIRouter(tags=["search"])
 INDEX_REFRESH_S = 5.0

@@ -32,7 +32,7 @@ from ml_platform.serving.schemas import (
     ZeroShotTimings,
 )
 from ml_platform.serving.state import ServingState, state_of
-from ml_platform.serving.zero_shot import ZeroShotKind, ZeroShotModel, load_zero_shot, top_k
+from ml_platform.vision.zero_shot import ZeroShotKind, ZeroShotModel, load_zero_shot, top_k
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["zero-shot"])

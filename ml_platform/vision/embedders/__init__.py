@@ -12,14 +12,14 @@ from ml_platform.vision.embedders.base import (
     EmbedderUnavailableError,
     l2_normalize,
 )
-from ml_platform.vision.embedders.custom_types import CustomEmbeddingType, load_custom_types
-from ml_platform.vision.embedders.registry import (
+from ml_platform.vision.embedders.by_name import (
     build_random_embedder,
     clear_embedder_cache,
     custom_embedding_types,
     get_embedder,
     known_embedding_types,
 )
+from ml_platform.vision.embedders.custom_types import CustomEmbeddingType, load_custom_types
 
 __all__ = [
     "CustomEmbeddingType",

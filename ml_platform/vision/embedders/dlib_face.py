@@ -27,7 +27,7 @@ from ml_platform.vision.embedders.base import (
 )
 from ml_platform.vision.faces.align import DLIB_CHIP_SIZE
 from ml_platform.vision.faces.landmarks import crop_face_box, dlib_chip
-from ml_platform.vision.faces.models import FaceModelFile, load_model, model_path
+from ml_platform.vision.faces.model_files import FaceModelFile, load_model, model_path
 
 log = logging.getLogger(__name__)
 

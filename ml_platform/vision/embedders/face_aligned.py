@@ -17,7 +17,7 @@ from ml_platform.vision.embedders.base import embed_in_batches
 from ml_platform.vision.embedders.custom_types import AlignMode, CustomEmbeddingType
 from ml_platform.vision.embedders.onnx import OnnxEmbedder
 from ml_platform.vision.faces.landmarks import arcface_chip, crop_face_box
-from ml_platform.vision.faces.models import FaceModelFile, load_model
+from ml_platform.vision.faces.model_files import FaceModelFile, load_model
 
 REVISION_SUFFIX = "+align-five-point"
 

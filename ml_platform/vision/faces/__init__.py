@@ -10,7 +10,7 @@ from ml_platform.vision.faces.align import (
     face_box_in_crop,
     similarity_transform,
 )
-from ml_platform.vision.faces.models import FacesExtraMissingError
+from ml_platform.vision.faces.model_files import FacesExtraMissingError
 from ml_platform.vision.faces.quality import FaceQuality, face_quality
 
 __all__ = [

@@ -32,7 +32,7 @@ from ml_platform.vision.faces.align import (
     face_box_in_crop,
     similarity_transform,
 )
-from ml_platform.vision.faces.models import FaceModelFile, import_dlib, load_model
+from ml_platform.vision.faces.model_files import FaceModelFile, import_dlib, load_model
 
 # shape_predictor_68 indices: eye on the image's left, eye on the right, nose tip, mouth.
 LEFT_EYE_68, RIGHT_EYE_68 = slice(36, 42), slice(42, 48)

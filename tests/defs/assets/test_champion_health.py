@@ -16,7 +16,7 @@ from ml_platform.defs.assets.champion_health import CHECK, champion_health, fail
 from ml_platform.defs.assets.classifiers import collection_classifier
 from ml_platform.defs.resources import StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
-from ml_platform.defs.resources.models import ModelsResource
+from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.defs.sensors import alert_on_run_failure, health_retrain_sensor
 from ml_platform.domain import Collection, DerivativeType, Focus
 from ml_platform.model_registry.lookup import get_champion

@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from ml_platform.defs.assets.classifiers import collection_classifier
 from ml_platform.defs.resources import StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
-from ml_platform.defs.resources.models import ModelsResource
+from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.domain import Collection, DerivativeType, Focus
 from ml_platform.model_registry import registry
 from ml_platform.model_registry.aliases import gate_decision, read_history

@@ -11,7 +11,7 @@ import pytest
 from ml_platform.defs.assets.detections import detections
 from ml_platform.defs.assets.embeddings import embeddings
 from ml_platform.defs.resources import StorageResource
-from ml_platform.defs.resources.models import ModelsResource
+from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.domain import Collection, DerivativeType, Focus
 from ml_platform.store.vectors import read_rows, read_table
 from tests.synthetic_home import SyntheticImage, add_batch, set_collections

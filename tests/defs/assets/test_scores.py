@@ -16,7 +16,7 @@ from ml_platform.defs.assets.classifiers import collection_classifier
 from ml_platform.defs.assets.scores import collection_scores
 from ml_platform.defs.resources import StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
-from ml_platform.defs.resources.models import ModelsResource
+from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.domain import Collection, DerivativeType, Focus
 from ml_platform.serving.app import create_app
 from ml_platform.serving.options import ServeOptions

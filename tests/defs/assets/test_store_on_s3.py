@@ -14,7 +14,7 @@ from ml_platform.defs.assets.detections import detections
 from ml_platform.defs.assets.embeddings import embeddings
 from ml_platform.defs.assets.images import image_catalog
 from ml_platform.defs.resources import CrawlrResource, StorageResource
-from ml_platform.defs.resources.models import ModelsResource
+from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.domain import Collection, DerivativeType, Focus, IngestStatus
 from ml_platform.services.batches import FeedCursor, register_batch
 from ml_platform.store.detections_table import read_detections

@@ -163,8 +163,8 @@ def import_legacy_cmd(directory: Path, home: Path | None, as_json: bool) -> None
     """Register the scikit-learn pickles listed in DIRECTORY/best_models.json."""
     from ml_platform.model_registry.legacy import LegacyStatus, import_legacy
     from ml_platform.settings import Settings
+    from ml_platform.vision.embedders.by_name import known_embedding_types
     from ml_platform.vision.embedders.options import embedder_options
-    from ml_platform.vision.embedders.registry import known_embedding_types
 
     client = _client(home, create=True)
     servable = known_embedding_types(embedder_options(Settings(home=home) if home else Settings()))
