@@ -289,7 +289,7 @@ class Settings(BaseSettings):
         None,
         description="Celery result backend. Default: the broker URL for redis://, else rpc://.",
     )
-    # -- champion health and alerts (services.champion_health, services.alerts) ------------
+    # -- champion health and alerts (services.champion_health, ml_platform/alerts.py) ------------
     health_min_fresh_labels: int = Field(
         20,
         ge=2,

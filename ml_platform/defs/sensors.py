@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from ml_platform.alerts import AlertConfig, run_failure_alert, send_alert
 from ml_platform.crawlr.client import CrawlrError
 from ml_platform.crawlr.contract import MalformedReplyError
 from ml_platform.defs.assets.champion_health import failing_health
@@ -25,7 +26,6 @@ from ml_platform.defs.partitions import dataset_partitions
 from ml_platform.defs.planning import plan_tick, retrain_runs
 from ml_platform.defs.resources import CrawlrResource, StorageResource
 from ml_platform.defs.schedules import RETRAIN_POLICY
-from ml_platform.services.alerts import AlertConfig, run_failure_alert, send_alert
 from ml_platform.store.label_index import last_history_id
 
 MAX_BATCHES_PER_TICK = 20  # keeps a tick well inside Dagster's sensor timeout on a backlog
@@ -159,7 +159,7 @@ def health_retrain_sensor(
 
 @dg.run_failure_sensor(default_status=dg.DefaultSensorStatus.RUNNING)
 def alert_on_run_failure(context: dg.RunFailureSensorContext, storage: StorageResource) -> None:
-    """Every failed run is an alert (services.alerts; a receiver that is down is logged)."""
+    """Every failed run is an alert (ml_platform/alerts.py; a receiver that is down is logged)."""
     config = AlertConfig.from_settings(storage.settings())
     run = context.dagster_run
     message = context.failure_event.message or "no message"

@@ -20,8 +20,8 @@ from mlflow.entities.model_registry import RegisteredModel
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
+from ml_platform import alerts
 from ml_platform.model_registry.naming import Alias, ModelTag, VersionTag, model_name
-from ml_platform.services import alerts
 
 log = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ import numpy as np
 from mlflow import MlflowClient
 from numpy.typing import NDArray
 
+from ml_platform.alerts import Alert, AlertConfig, AlertKind, links_of
 from ml_platform.domain import Collection
 from ml_platform.learning.health_metrics import (
     HealthFigures,
@@ -37,7 +38,6 @@ from ml_platform.model_registry.naming import VersionTag, model_name
 from ml_platform.model_registry.pyfunc_model import CollectionClassifierModel
 from ml_platform.model_registry.registry import ensure_experiment
 from ml_platform.model_registry.tracking import fluent_tracking_uri
-from ml_platform.services.alerts import Alert, AlertConfig, AlertKind, links_of
 from ml_platform.services.training_data import load_focus
 from ml_platform.settings import Settings
 from ml_platform.store.fresh_labels import fresh_labels

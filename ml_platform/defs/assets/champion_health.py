@@ -2,7 +2,7 @@
 
 The work is `services.champion_health.evaluate_health`; this asset adds the history's trend
 plot, the `champion_fresh_ap` check and, when the check fails, an alert
-(`services.alerts`). The `health_retrain_sensor` reads the failing status back from this
+(`ml_platform/alerts.py`). The `health_retrain_sensor` reads the failing status back from this
 asset's data versions (`failing_health`) and asks the retrain planner for a training run.
 """
 
@@ -13,13 +13,13 @@ import dagster as dg
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
 from dagster._core.events import DagsterEventType
 
+from ml_platform.alerts import AlertConfig, links_of, send_alert
 from ml_platform.defs.assets.cluster_pictures import inline_png
 from ml_platform.defs.partitions import collection_partitions
 from ml_platform.defs.resources import StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.learning.health_metrics import HealthStatus
 from ml_platform.learning.health_plot import trend_png
-from ml_platform.services.alerts import AlertConfig, links_of, send_alert
 from ml_platform.services.champion_health import (
     HEALTH_ASSET,
     HealthConfig,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from ml_platform.services.alerts import (
+from ml_platform.alerts import (
     Alert,
     AlertConfig,
     AlertKind,
@@ -60,7 +60,7 @@ def test_a_receiver_that_is_down_is_logged_and_never_raises(
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with caplog.at_level(logging.WARNING, "ml_platform.services.alerts"):
+    with caplog.at_level(logging.WARNING, "ml_platform.alerts"):
         assert send_alert(ALERT, config(f"http://127.0.0.1:{port}/hook")) is False
     assert sum("not delivered" in r.getMessage() for r in caplog.records) == 2  # try + retry
 
@@ -97,7 +97,7 @@ def test_invalid_settings_never_fail_the_promotion_that_moved_the_alias(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("ML_PLATFORM_ALERT_WEBHOOK_URL", "not a url")
-    with caplog.at_level(logging.WARNING, "ml_platform.services.alerts"):
+    with caplog.at_level(logging.WARNING, "ml_platform.alerts"):
         client = MlflowClient(
             f"sqlite:///{tmp_path / 'unused.db'}"
         )  # never reached: settings fail first
