@@ -103,6 +103,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     state.preloader.stop()
     state.champions.shutdown()
+    state.datasets.shutdown()
     state.inference.shutdown(wait=False, cancel_futures=True)
     state.models.close()
 

@@ -30,7 +30,7 @@ class DatasetModel:
 
 @dataclass(frozen=True)
 class DatasetClassifiers:
-    """The fine-tuned dataset classifiers (`dataset-<name>`) as a `ModelSource`."""
+    """The fine-tuned dataset classifiers (`dataset-<name>`) as a `ChampionSource`."""
 
     client: MlflowClient
     artifact_root: str | None = None

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CollectionClassifiers:
-    """The collection classifiers (`crawlr-collection-<id>`) as a `ModelSource`."""
+    """The collection classifiers (`crawlr-collection-<id>`) as a `ChampionSource`."""
 
     client: MlflowClient
     artifact_root: str | None = None

@@ -1,4 +1,5 @@
-"""Start-up preload: every champion, its embedder and the detector, before /readyz says ready.
+"""Start-up preload: every champion (collection classifiers with their embedders, and the
+fine-tuned dataset classifiers) and the detector, before /readyz says ready.
 
 `Preloader.start()` runs on its own thread (started by the app's lifespan when
 settings.serve_preload is on). `status` is `idle` (never started), `loading`, or `done`;
@@ -22,9 +23,12 @@ from mlflow.exceptions import MlflowException
 from PIL import Image
 
 from ml_platform.domain import DerivativeType
+from ml_platform.model_registry.dataset_models.lookup import list_dataset_models
+from ml_platform.model_registry.dataset_models.naming import DATASET_MODEL_PREFIX
 from ml_platform.model_registry.lookup import list_models
 from ml_platform.serving.backoff import BACKOFF_BASE_S, BACKOFF_MAX_S
 from ml_platform.serving.champion import Champion
+from ml_platform.serving.dataset_models import DatasetModelCache
 from ml_platform.serving.errors import ServingError
 from ml_platform.serving.lazy import LOAD_ERRORS
 from ml_platform.serving.model_cache import REGISTRY_ERRORS, ChampionCache
@@ -43,9 +47,12 @@ class PreloadStatus(StrEnum):
 
 
 class Preloader:
-    def __init__(self, champions: ChampionCache, models: VisionModels) -> None:
+    def __init__(
+        self, champions: ChampionCache, models: VisionModels, datasets: DatasetModelCache
+    ) -> None:
         self._champions = champions
         self._models = models
+        self._datasets = datasets
         self.status = PreloadStatus.IDLE
         self.step = ""
         self._problems: dict[str, str] = {}
@@ -111,7 +118,27 @@ class Preloader:
             problem = self._load_champion(collection_id)
             if problem is not None:
                 problems[f"collection {collection_id}"] = problem
+        problems.update(self._load_datasets())
         self.step = ""
+        return problems
+
+    def _load_datasets(self) -> dict[str, str]:
+        """Every dataset champion, loaded into the cache /v1/predict reads."""
+        problems: dict[str, str] = {}
+        try:
+            names = [m.name for m in list_dataset_models(self._champions.client)
+                     if m.champion_version]  # fmt: skip
+        except REGISTRY_ERRORS as exc:
+            return {"model registry": f"unreachable: {exc}"}
+        for name in names:
+            dataset = name.removeprefix(DATASET_MODEL_PREFIX)
+            if self._stop.is_set():
+                break
+            self.step = f"dataset {dataset}"
+            try:
+                self._datasets.get(dataset)
+            except WARM_UP_ERRORS as exc:
+                problems[f"dataset {dataset}"] = f"cannot be served: {exc}"
         return problems
 
     def _load_champion(self, collection_id: int) -> str | None:

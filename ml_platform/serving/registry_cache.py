@@ -2,7 +2,7 @@
 
 `RegistryCache` answers from memory; once the last alias check is older than
 `refresh_interval_s`, the request that notices it schedules a re-check on the cache's
-background thread and is answered at once. A re-check (which asks the `ModelSource` which
+background thread and is answered at once. A re-check (which asks the `ChampionSource` which
 version is champion and loads it when it moved: promotion or rollback) never blocks a
 request. When the registry cannot be reached, a loaded champion keeps being served and
 `problems()` reports the degradation for `/readyz`. A key never loaded is loaded by its first
@@ -51,7 +51,7 @@ K_in = TypeVar("K_in", int, str, contravariant=True)
 V_out = TypeVar("V_out", bound=Versioned, covariant=True)
 
 
-class ModelSource(Protocol[K_in, V_out]):
+class ChampionSource(Protocol[K_in, V_out]):
     """One kind of registered model, as the cache needs it."""
 
     def describe(self, key: K_in) -> str: ...  # "collection 3", "dataset 'pets'"
@@ -75,12 +75,12 @@ class RegistryCache(Generic[K, V]):
 
     def __init__(
         self,
-        source: ModelSource[K, V],
+        source: ChampionSource[K, V],
         refresh_interval_s: float,
         metrics: ServingMetrics,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.source: ModelSource[K, V] = source
+        self.source: ChampionSource[K, V] = source
         self.refresh_interval_s = refresh_interval_s
         self._metrics = metrics
         self._clock = clock

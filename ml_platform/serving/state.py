@@ -13,6 +13,7 @@ from fastapi import Request
 from mlflow import MlflowClient
 
 from ml_platform.serving.clusters_cache import ClustersCache
+from ml_platform.serving.dataset_models import DatasetModelCache
 from ml_platform.serving.images import DecodeOptions
 from ml_platform.serving.lazy import LazyModels
 from ml_platform.serving.metrics import CacheKind, ServingMetrics
@@ -34,6 +35,7 @@ class ServingState:
     options: ServeOptions
     metrics: ServingMetrics
     champions: ChampionCache
+    datasets: DatasetModelCache  # fine-tuned `dataset-<name>` champions (/v1/predict)
     models: VisionModels
     zero_shot: LazyModels[ZeroShotModel]
     image_hosts: frozenset[str]
@@ -66,12 +68,16 @@ def build_state(
     champions = ChampionCache(
         client, options.refresh_interval_s, metrics, artifact_root=settings.mlflow_artifact_root
     )
+    datasets = DatasetModelCache(
+        client, options.refresh_interval_s, metrics, artifact_root=settings.mlflow_artifact_root
+    )
     models = VisionModels(settings, metrics, embedder_factory, detector_factory)
     return ServingState(
         settings=settings,
         options=options,
         metrics=metrics,
         champions=champions,
+        datasets=datasets,
         models=models,
         zero_shot=LazyModels(CacheKind.ZERO_SHOT, metrics, (ZeroShotUnavailableError, OSError)),
         image_hosts=allowed_hosts(settings, options),
@@ -81,7 +87,7 @@ def build_state(
         ),
         clusters=ClustersCache(Layout.for_settings(settings)),
         decode=decode_options(settings),
-        preloader=Preloader(champions, models),
+        preloader=Preloader(champions, models, datasets),
     )
 
 

@@ -51,12 +51,14 @@ async def readyz(request: Request) -> JSONResponse:
     failed = {**({"model registry": _unprefixed(registry[0])} if registry else {}),
               **failing_models(state)}  # fmt: skip
     loaded = {str(k): v for k, v in state.champions.loaded_versions().items()}
+    datasets = state.datasets.loaded_versions()
     models = {
         **{f"collection {k}": f"ok: serving version {v}" for k, v in loaded.items()},
+        **{f"dataset {k}": f"ok: serving version {v}" for k, v in datasets.items()},
         **{name: "ok: loaded" for name in state.zero_shot.loaded()},
         **{name: f"failed: {why}" for name, why in failed.items()},
     }
-    servable = bool(loaded) or bool(state.zero_shot.loaded_keys()) or not registry
+    servable = bool(loaded or datasets or state.zero_shot.loaded_keys()) or not registry
     status = (
         "loading" if preload.status is PreloadStatus.LOADING
         else "unavailable" if not servable
@@ -84,6 +86,7 @@ def failing_models(state: ServingState) -> dict[str, str]:
     return {
         **state.preloader.failed(),
         **state.champions.stale(),
+        **state.datasets.stale(),
         **state.models.detector_failed(),
         **state.zero_shot.failed(),
     }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import httpx
@@ -17,7 +16,7 @@ from starlette.datastructures import UploadFile
 
 from ml_platform.serving import images
 from ml_platform.serving.analysis import StageClock
-from ml_platform.serving.dataset_models import DatasetModel, DatasetModelCache
+from ml_platform.serving.dataset_models import DatasetModel
 from ml_platform.serving.inputs import body_kind, form_text, max_json_bytes, read_json, read_upload
 from ml_platform.serving.inputs import validate as validate_json
 from ml_platform.serving.metrics import Stage
@@ -53,23 +52,6 @@ OPENAPI_BODY = {
         },
     }
 }
-_cache_lock = threading.Lock()
-
-
-def dataset_models(request: Request) -> DatasetModelCache:
-    """The app's dataset model cache, created on first use (same registry and refresh rule
-    as the collection classifiers' cache)."""
-    app_state = request.app.state
-    with _cache_lock:
-        cache = getattr(app_state, "dataset_models", None)
-        if not isinstance(cache, DatasetModelCache):
-            state = state_of(request)
-            cache = DatasetModelCache(
-                state.registry, state.champions.refresh_interval_s, state.metrics,
-                artifact_root=state.settings.mlflow_artifact_root,
-            )  # fmt: skip
-            app_state.dataset_models = cache
-    return cache
 
 
 @router.post("/v1/predict", response_model=PredictResponse, openapi_extra=OPENAPI_BODY,
@@ -84,7 +66,7 @@ async def predict(request: Request) -> JSONResponse:
     clock = StageClock()
     if data is None:
         data = await _fetch(url or "", state, clock)
-    loaded = await run_in_threadpool(dataset_models(request).get, dataset)
+    loaded = await run_in_threadpool(state_of(request).datasets.get, dataset)
     response = await state.infer(_predict, state, loaded, data, top_k, clock)
     response.timings_ms.total_ms = round((time.perf_counter() - start) * 1000.0, 3)
     state.metrics.observe_stages(dict(clock.seconds))

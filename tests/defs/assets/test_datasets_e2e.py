@@ -122,6 +122,12 @@ def test_dataset_to_prediction(home: Path, tmp_path: Path, monkeypatch: pytest.M
         assert sum(confidences) == pytest.approx(1.0, abs=1e-5)
         missing = client.post("/v1/predict", json={**body, "dataset": "nope"})
         assert missing.status_code == 404 and missing.json()["kind"] == "dataset_not_found"
+        ready = client.get("/readyz").json()  # serving owns the dataset models and reports them
+        assert ready["models"]["dataset colours"] == "ok: serving version 1", ready
+
+    state = create_app(settings).state.serving
+    assert "dataset colours" not in state.preloader.load_all()  # the preload warms them too
+    assert state.datasets.loaded_versions() == {"colours": "1"}
 
 
 def _client(settings: Settings):  # type: ignore[no-untyped-def]
