@@ -16,7 +16,9 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from click.testing import CliRunner
 
+from ml_platform.cli import main
 from ml_platform.defs.resources import CrawlrResource, StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.runner import RunSummary, instance_for, run_once
@@ -95,7 +97,7 @@ def test_a_relabel_seen_by_the_sensor_retrains_exactly_that_collection(
     everything = models(settings)
     before = everything[1]
     downloads = image_hits(state)
-    reject_two_members(state, 1, "2025-05-01T10:00:00Z")
+    moved = reject_two_members(state, 1, "2025-05-01T10:00:00Z")
     instance = instance_for(settings)
     home = str(settings.home)
     resources = {"crawlr": CrawlrResource(home=home, source=server.url),
@@ -108,7 +110,8 @@ def test_a_relabel_seen_by_the_sensor_retrains_exactly_that_collection(
     after = run_once(settings)  # executes what the sensor requested (the same planner)
     assert after.failed_runs == [] and after.planned == []  # no ingest, no embeddings
     assert after.retrained == ["collection 1: training data changed since the last training"]
-    assert after.materialized == ["collection_classifier[1]"]  # one training run
+    # one training run, scored by its champion for the curation answers
+    assert after.materialized == ["collection_classifier[1]", "collection_scores[1]"]
     assert image_hits(state) == downloads  # nothing downloaded again
     now = models(settings)
     assert now[1].champion_version is not None
@@ -118,6 +121,21 @@ def test_a_relabel_seen_by_the_sensor_retrains_exactly_that_collection(
     assert {c: now[c].champion_version for c in (2, 3, 4)} == {
         c: everything[c].champion_version for c in (2, 3, 4)
     }
+    answers = curation_answers(settings, 1)  # the moderator's three views, from the new champion
+    assert {a["model_version"] for a in answers.values()} == {now[1].champion_version}
+    suggested = {s["image_id"] for s in answers["suggest"]["suggestions"]}
+    assert not suggested & set(moved)  # rejected in crawlr: never suggested back
+
+
+def curation_answers(settings: Settings, cid: int) -> dict[str, dict[str, object]]:
+    """`ml-platform suggest / audit / review-queue CID --json`, as a moderator runs them."""
+    answers = {}
+    for command in ("suggest", "audit", "review-queue"):
+        args = [command, str(cid), "--json", "--home", str(settings.home)]
+        result = CliRunner().invoke(main, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        answers[command] = json.loads(result.output)
+    return answers
 
 
 def test_a_relabel_seen_by_run_retrains_exactly_that_collection(
@@ -129,7 +147,7 @@ def test_a_relabel_seen_by_run_retrains_exactly_that_collection(
     assert after.failed_runs == [] and after.planned == []
     assert len(after.labels) == 1 and "collections [4]" in after.labels[0]
     assert after.retrained == ["collection 4: training data changed since the last training"]
-    assert after.materialized == ["collection_classifier[4]"]
+    assert after.materialized == ["collection_classifier[4]", "collection_scores[4]"]
     now = models(settings)
     assert int(now[4].champion_version or 0) > int(before[4].champion_version or 0)
     assert {c: now[c].champion_version for c in (1, 2, 3)} == {
