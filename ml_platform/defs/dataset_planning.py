@@ -4,7 +4,6 @@ schedule and `ml-platform run` call these, so there is one planner with three ca
 from __future__ import annotations
 
 import dagster as dg
-import yaml
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
 from dagster._core.events import DagsterEventType
 
@@ -32,10 +31,7 @@ def declared_datasets(storage: StorageResource) -> dict[str, DatasetSpec]:
     path = datasets_file(settings)
     if settings.datasets_file is None and not path.is_file():
         return {}
-    try:
-        return read_dataset_specs(path)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"datasets file {path} is not valid YAML: {exc}") from None
+    return read_dataset_specs(path)  # ConfigFileError names the file, line and column
 
 
 def accepted_labels(storage: StorageResource) -> AcceptedLabels:
