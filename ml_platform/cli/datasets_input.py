@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from ml_platform.cli.errors import InputFileError
 from ml_platform.services.datasets import (
     DatasetSpec,
@@ -21,17 +19,9 @@ from ml_platform.store.layout import Layout
 
 def dataset_specs(settings: Settings) -> dict[str, DatasetSpec]:
     """Every declared dataset; a missing or malformed file is an error naming it."""
-    path = datasets_file(settings)
-    try:
-        return read_dataset_specs(path)
-    except FileNotFoundError as exc:
-        raise InputFileError(str(exc)) from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise InputFileError(f"datasets file {path}{where}: not valid YAML ({problem})") from exc
-    except ValueError as exc:
+    try:  # config_files names the file, and the line and column where the parser knows them
+        return read_dataset_specs(datasets_file(settings))
+    except (FileNotFoundError, ValueError) as exc:
         raise InputFileError(str(exc)) from exc
 
 
