@@ -100,20 +100,19 @@ def test_detector_uses_the_onnx_person_model_when_configured(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(
-    ("person", "faces"),
-    [((48, 32, 96, 64, 0.9), 1), ((30, 6, 6, 12, 0.9), 0)],  # img5 spans x 27..68
+    ("person", "inside"),
+    [((48, 32, 96, 64, 0.9), True), ((30, 6, 6, 12, 0.9), False)],  # img5 spans x 27..68
     ids=["person-covers-the-face", "person-in-a-corner"],
 )
-def test_the_face_is_searched_inside_the_prominent_person_only(
-    tmp_path: Path, yunet_onnx: Path, shared_dir: Path, person: tuple[float, ...], faces: int
+def test_the_face_is_searched_inside_the_prominent_person_then_in_the_whole_image(
+    tmp_path: Path, yunet_onnx: Path, shared_dir: Path, person: tuple[float, ...], inside: bool
 ) -> None:
+    """A person box without a face (a detector firing on the background) must not hide the
+    portrait's face: the whole image is searched then (docs/detection.md)."""
     image = load_rgb(shared_dir / "data" / "faces" / "img5.jpg")
     model = write_model(tmp_path, [person])  # type: ignore[list-item]
     result = Detector(yunet_model=yunet_onnx, person_onnx=model).detect(image)
-    assert result.person is not None
-    assert result.faces_found == faces
-    if faces:
-        assert result.face is not None
-        assert result.person.x0 <= result.face.x0 and result.face.x1 <= result.person.x1
-    else:
-        assert result.face is None
+    assert result.person is not None and result.face is not None
+    assert result.faces_found == 1
+    within = result.person.x0 <= result.face.x0 and result.face.x1 <= result.person.x1
+    assert within is inside

@@ -30,7 +30,7 @@ from ml_platform.serving.state import ServingState, state_of
 from ml_platform.store.layout import Layout
 
 router = APIRouter(tags=["curation"])
-STATUSES = (401, 404, 409, 422, 500, 503)
+STATUSES = (401, 404, 409, 413, 422, 500, 503)  # 413: every route has a body limit
 CollectionId = Annotated[int, Path(ge=0, le=MAX_ID)]
 Limit = Annotated[int, Query(ge=1, le=curation.MAX_LIMIT)]
 T = TypeVar("T")

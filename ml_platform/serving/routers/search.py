@@ -26,6 +26,7 @@ from ml_platform.serving.analysis import ImageAnalysis, StageClock
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.inputs import body_kind, form_text, max_json_bytes, read_json, read_upload
 from ml_platform.serving.inputs import validate as validate_json
+from ml_platform.serving.openapi import SEARCH_STATUSES, error_responses
 from ml_platform.serving.routers.thumbnails import thumbnail_url
 from ml_platform.serving.routers.zero_shot import _model as zero_shot_model
 from ml_platform.serving.schemas import MAX_ID
@@ -83,7 +84,11 @@ ADAPTER = TypeAdapter(SearchRequest)
 _caches_lock = threading.Lock()
 
 
-@router.post("/v1/search", response_model=SearchResponse)
+@router.post(
+    "/v1/search",
+    response_model=SearchResponse,
+    responses=error_responses(SEARCH_STATUSES),
+)
 async def search(request: Request) -> SearchResponse:
     """The `limit` most similar indexed images, best first (cosine `score`)."""
     start = time.perf_counter()
