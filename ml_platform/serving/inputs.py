@@ -35,7 +35,8 @@ def route_body_limit(path: str, max_image_bytes: int, max_zero_shot_images: int)
     """The most bytes a request body to `path` may have: its images at `max_image_bytes` as
     base64 plus slack (multipart bodies are smaller than the same images as base64); routes
     that take no image get the slack only."""
-    images = {"/v1/analyze": 1, "/v1/predict": 1, "/v1/zero-shot": max_zero_shot_images}
+    images = {"/v1/analyze": 1, "/v1/predict": 1, "/v1/search": 1,
+              "/v1/zero-shot": max_zero_shot_images}  # fmt: skip
     count = images.get(path.rstrip("/"), 0)
     return max_json_bytes(max_image_bytes, count) if count else JSON_SLACK_BYTES
 

@@ -23,10 +23,14 @@ from ml_platform.serving.preload import Preloader
 from ml_platform.serving.vision_models import DetectorFactory, EmbedderFactory, VisionModels
 from ml_platform.settings import Settings
 from ml_platform.store.layout import Layout
+from ml_platform.store.search_cache import IndexCache
 from ml_platform.vision.zero_shot import ZeroShotModel, ZeroShotUnavailableError
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+INDEX_REFRESH_S = 5.0  # how often a replica looks for new search index segments
 
 
 @dataclass
@@ -41,6 +45,7 @@ class ServingState:
     image_hosts: frozenset[str]
     inference: ThreadPoolExecutor
     clusters: ClustersCache
+    search_index: IndexCache  # the store's search index, refreshed every INDEX_REFRESH_S
     decode: DecodeOptions
     preloader: Preloader
 
@@ -86,6 +91,7 @@ def build_state(
             thread_name_prefix="ml-platform-inference",
         ),
         clusters=ClustersCache(Layout.for_settings(settings)),
+        search_index=IndexCache(Layout.for_settings(settings), INDEX_REFRESH_S),
         decode=decode_options(settings),
         preloader=Preloader(champions, models, datasets),
     )

@@ -19,6 +19,7 @@ def app(make_app: AppFactory) -> Harness:
 
 def test_each_route_has_a_body_limit_derived_from_the_image_limit() -> None:
     assert route_body_limit("/v1/analyze", SMALL_IMAGES, 16) == max_json_bytes(SMALL_IMAGES)
+    assert route_body_limit("/v1/search", SMALL_IMAGES, 16) == max_json_bytes(SMALL_IMAGES)
     assert route_body_limit("/v1/zero-shot", SMALL_IMAGES, 16) == max_json_bytes(SMALL_IMAGES, 16)
     assert route_body_limit("/v1/collections/1/classifier", SMALL_IMAGES, 16) < max_json_bytes(
         SMALL_IMAGES

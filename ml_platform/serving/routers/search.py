@@ -8,7 +8,6 @@ memory per app, refreshed every few seconds: a replica needs no local home.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Annotated, Any
 
@@ -31,12 +30,10 @@ from ml_platform.serving.routers.thumbnails import thumbnail_url
 from ml_platform.serving.routers.zero_shot import _model as zero_shot_model
 from ml_platform.serving.schemas import MAX_ID
 from ml_platform.serving.state import ServingState, state_of
-from ml_platform.store.layout import Layout
 from ml_platform.store.search_cache import IndexCache
 from ml_platform.vision.zero_shot import ZeroShotKind
 
 router = APIRouter(tags=["search"])
-INDEX_REFRESH_S = 5.0
 Id = Annotated[int, Field(ge=0, le=MAX_ID)]
 
 
@@ -81,7 +78,6 @@ class SearchResponse(BaseModel):
 
 
 ADAPTER = TypeAdapter(SearchRequest)
-_caches_lock = threading.Lock()
 
 
 @router.post(
@@ -96,7 +92,7 @@ async def search(request: Request) -> SearchResponse:
     body, upload = await _read(request, state)
     data = await _image_bytes(body, upload, state)
     query = service.Query(body.text, data, body.image_id, body.collection_id)
-    result = await state.infer(_search, state, _cache(request, state), body, query)
+    result = await state.infer(_search, state, state.search_index, body, query)
     timings = {**result.timings_ms, "total_ms": round((time.perf_counter() - start) * 1000, 3)}
     hits = [SearchHit(image_id=h.image_id, score=h.score, thumbnail_url=thumbnail_url(h.image_id))
             for h in result.hits]  # fmt: skip
@@ -152,17 +148,6 @@ def _encoders(state: ServingState) -> service.Encoders:
         return found.focus, None if direction is None else service.Encoded(direction, details)
 
     return service.Encoders(text, image, champion)
-
-
-def _cache(request: Request, state: ServingState) -> IndexCache:
-    """This app's index cache (one per app, so several apps in a process stay apart)."""
-    with _caches_lock:
-        cache = getattr(request.app.state, "search_index", None)
-        if cache is None:
-            cache = IndexCache(Layout.for_settings(state.settings), INDEX_REFRESH_S)
-            request.app.state.search_index = cache
-    assert isinstance(cache, IndexCache)
-    return cache
 
 
 async def _read(request: Request, state: ServingState) -> tuple[SearchRequest, bytes | None]:
