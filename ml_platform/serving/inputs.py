@@ -14,6 +14,9 @@ from ml_platform.serving.errors import ErrorKind, ServingError
 V = TypeVar("V")
 
 JSON_SLACK_BYTES = 1_000_000  # room for the non-image part of a JSON body
+# A zero-shot request's images together may weigh what this many full-size images do: 16
+# images at the byte limit (641 MB of JSON at 30 MB each) would be a way to pin gigabytes.
+ZERO_SHOT_BODY_IMAGES = 4
 UPLOAD_CHUNK = 1 << 20
 
 
@@ -36,9 +39,14 @@ def route_body_limit(path: str, max_image_bytes: int, max_zero_shot_images: int)
     base64 plus slack (multipart bodies are smaller than the same images as base64); routes
     that take no image get the slack only."""
     images = {"/v1/analyze": 1, "/v1/predict": 1, "/v1/search": 1,
-              "/v1/zero-shot": max_zero_shot_images}  # fmt: skip
+              "/v1/zero-shot": zero_shot_body_images(max_zero_shot_images)}  # fmt: skip
     count = images.get(path.rstrip("/"), 0)
     return max_json_bytes(max_image_bytes, count) if count else JSON_SLACK_BYTES
+
+
+def zero_shot_body_images(max_zero_shot_images: int) -> int:
+    """How many full-size images' worth of body a zero-shot request may send in all."""
+    return min(max_zero_shot_images, ZERO_SHOT_BODY_IMAGES)
 
 
 def max_json_bytes(max_image_bytes: int, images: int = 1) -> int:

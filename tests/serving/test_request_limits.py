@@ -20,7 +20,9 @@ def app(make_app: AppFactory) -> Harness:
 def test_each_route_has_a_body_limit_derived_from_the_image_limit() -> None:
     assert route_body_limit("/v1/analyze", SMALL_IMAGES, 16) == max_json_bytes(SMALL_IMAGES)
     assert route_body_limit("/v1/search", SMALL_IMAGES, 16) == max_json_bytes(SMALL_IMAGES)
-    assert route_body_limit("/v1/zero-shot", SMALL_IMAGES, 16) == max_json_bytes(SMALL_IMAGES, 16)
+    # zero-shot: 16 images, but at most ZERO_SHOT_BODY_IMAGES full-size images' worth in all
+    assert route_body_limit("/v1/zero-shot", SMALL_IMAGES, 16) == max_json_bytes(SMALL_IMAGES, 4)
+    assert route_body_limit("/v1/zero-shot", SMALL_IMAGES, 2) == max_json_bytes(SMALL_IMAGES, 2)
     assert route_body_limit("/v1/collections/1/classifier", SMALL_IMAGES, 16) < max_json_bytes(
         SMALL_IMAGES
     )

@@ -18,7 +18,14 @@ from starlette.datastructures import UploadFile
 from ml_platform.serving import images
 from ml_platform.serving.analysis import StageClock
 from ml_platform.serving.errors import ErrorKind, ServingError
-from ml_platform.serving.inputs import body_kind, form_text, max_json_bytes, read_json, read_upload
+from ml_platform.serving.inputs import (
+    body_kind,
+    form_text,
+    max_json_bytes,
+    read_json,
+    read_upload,
+    zero_shot_body_images,
+)
 from ml_platform.serving.inputs import validate as validate_json
 from ml_platform.serving.lazy import Loaded
 from ml_platform.serving.metrics import Stage
@@ -101,7 +108,7 @@ async def zero_shot(request: Request) -> JSONResponse:
 async def _read(request: Request, state: ServingState) -> tuple[ZeroShotRequest, list[_Item]]:
     limit = state.settings.max_image_bytes
     if body_kind(request) == "json":
-        max_bytes = max_json_bytes(limit, state.options.max_zero_shot_images)
+        max_bytes = max_json_bytes(limit, zero_shot_body_images(state.options.max_zero_shot_images))
         body = await read_json(request, REQUEST_ADAPTER, max_bytes)
         return body, _items_of(body, limit)
     max_files = state.options.max_zero_shot_images
