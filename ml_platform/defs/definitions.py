@@ -39,6 +39,7 @@ from ml_platform.defs.sensors import (
     dataset_sensor,
     health_retrain_sensor,
     label_sensor,
+    leftovers_sensor,
     planner_sensor,
 )
 
@@ -81,6 +82,7 @@ def build_definitions(
         ],
         schedules=[nightly_retrain_schedule, nightly_finetune_schedule, daily_health_schedule],
         sensors=[
+            leftovers_sensor,
             planner_sensor,
             dataset_sensor,
             label_sensor,

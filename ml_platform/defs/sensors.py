@@ -22,9 +22,11 @@ from ml_platform.defs.jobs import (
     training_job,
 )
 from ml_platform.defs.label_planning import apply_label_changes, label_retrains
+from ml_platform.defs.leftovers import clear_leftovers
 from ml_platform.defs.partitions import dataset_partitions
 from ml_platform.defs.planning import plan_tick, retrain_runs
 from ml_platform.defs.resources import CrawlrResource, StorageResource
+from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.schedules import RETRAIN_POLICY
 from ml_platform.store.label_index import last_history_id
 
@@ -166,3 +168,13 @@ def alert_on_run_failure(context: dg.RunFailureSensorContext, storage: StorageRe
     alert = run_failure_alert(run.run_id, run.job_name, run.tags.get("dagster/partition"),
                               message, config, (training_job.name, health_job.name))  # fmt: skip
     send_alert(alert, config)
+
+
+@dg.sensor(minimum_interval_seconds=600, default_status=dg.DefaultSensorStatus.RUNNING)
+def leftovers_sensor(context: dg.SensorEvaluationContext, mlflow: MlflowResource) -> dg.SkipReason:
+    """The daemon's side of `ml-platform run`'s clean-up (one function, two callers): Dagster
+    and MLflow runs whose owner process is gone are marked failed, with the reason."""
+    cleared = clear_leftovers(context.instance, mlflow.client())
+    for line in cleared:
+        context.log.warning("marked failed: %s", line)
+    return dg.SkipReason(f"{len(cleared)} runs of dead processes marked failed")

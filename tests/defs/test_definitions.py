@@ -20,8 +20,9 @@ def test_full_definitions_load_and_validate() -> None:
     }
     sensors = {s.name for s in defs.sensors or []}
     # one planner for batches, one for datasets, one for label changes (`ml-platform run`
-    # calls the same three); a failing champion-health check's retrain, and run-failure alerts
-    assert sensors == {"planner_sensor", "dataset_sensor", "label_sensor",
+    # calls the same three); a failing champion-health check's retrain, run-failure alerts,
+    # and the clean-up of runs a dead process left (`run` calls the same function)
+    assert sensors == {"planner_sensor", "dataset_sensor", "label_sensor", "leftovers_sensor",
                        "health_retrain_sensor", "alert_on_run_failure"}  # fmt: skip
     schedules = {s.name for s in defs.schedules or []}
     assert schedules == {"nightly_retrain_schedule", "nightly_finetune_schedule",

@@ -17,6 +17,7 @@ from ml_platform.cli import main
 from ml_platform.defs.leftovers import clear_leftovers
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.runner import instance_for
+from ml_platform.defs.sensors import leftovers_sensor
 from ml_platform.services.leftovers import FAILURE_REASON, orphaned_models
 from ml_platform.settings import Settings
 
@@ -72,9 +73,12 @@ def test_a_killed_process_leaves_runs_the_next_tick_fails_and_orphans_a_command_
         [e.experiment_id for e in client.search_experiments()], "attributes.status = 'RUNNING'"
     )
 
-    cleared = clear_leftovers(instance, client)
-
-    assert len(cleared) == 2 and all("is gone (killed or crashed)" in line for line in cleared)
+    # the daemon's tick (leftovers_sensor) and `run`'s (clear_leftovers) are one function
+    context = dg.build_sensor_context(
+        instance=instance, resources={"mlflow": MlflowResource(home=str(home))}
+    )
+    tick = leftovers_sensor(context)
+    assert isinstance(tick, dg.SkipReason) and "2 runs of dead processes" in str(tick.skip_message)
     run = instance.get_run_by_id(started.run_id)
     assert run is not None and run.status is dg.DagsterRunStatus.FAILURE
     mlflow_run = client.get_run(running.info.run_id)
