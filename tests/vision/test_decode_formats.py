@@ -13,6 +13,13 @@ from ml_platform.vision.decode import ImageTooLargeError, decode_image
 RED = (200, 20, 30)
 
 
+@pytest.fixture(autouse=True)
+def _restore_pil_pixel_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """decode sets PIL's process-wide pixel limit to the caller's; these tests ask for a tiny
+    one, which must not leak into later tests (they fail when no test in between resets it)."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
+
+
 def encoded(image_format: str, size: tuple[int, int] = (64, 48)) -> bytes:
     """HEIF through pillow-heif's own writer, so PIL's opener is not registered by the test."""
     import pillow_heif
