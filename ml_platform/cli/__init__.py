@@ -45,17 +45,22 @@ OFFLINE_NOTICE = (
 )
 
 
-def demo_home_offline(settings: Settings) -> bool | None:
-    """The demo's rule, for commands run on a demo home (it holds the sample snapshot) while
-    the hub is unreachable: local cache only, random weights allowed, said in one line.
-    Elsewhere None: the settings decide (ML_PLATFORM_ALLOW_RANDOM_WEIGHTS)."""
+def home_rule(settings: Settings, *, say: bool = True) -> Settings:
+    """The demo's rule on a home it made offline (`demo.offline_home`): random weights
+    allowed, said in one line on stderr (unless `say` is False: the caller says it), and the
+    local model cache only while the hub is unreachable. Elsewhere `settings` unchanged
+    (ML_PLATFORM_ALLOW_RANDOM_WEIGHTS decides)."""
+    from ml_platform.demo.offline_home import made_offline, random_weights_notice, with_home_rule
     from ml_platform.vision.hub import hub_offline
 
-    if not (settings.sample_snapshot_dir / "SAMPLE_VERSION").is_file() or not hub_offline():
-        return None
-    os.environ["HF_HUB_OFFLINE"] = "1"  # before the hub client is imported: it reads it once
-    click.echo(OFFLINE_NOTICE, err=True)
-    return True
+    if not made_offline(settings.resolved_home):
+        return settings
+    if hub_offline():
+        os.environ["HF_HUB_OFFLINE"] = "1"  # before the hub client is imported: it reads it once
+    settings = with_home_rule(settings)
+    if say:
+        click.echo(random_weights_notice(settings), err=True)
+    return settings
 
 
 HOME_OPTION = click.option(
@@ -79,6 +84,7 @@ def main(ctx: click.Context, verbose: bool) -> None:
 @HOME_OPTION
 def demo(home: Path | None) -> None:
     """Build the built-in sample crawlr snapshot under home and run everything on it, offline."""
+    from ml_platform.demo.offline_home import mark_made_offline
     from ml_platform.demo.sample import DEMO_DATASET, build_sample_snapshot, write_demo_datasets
     from ml_platform.services.datasets import datasets_file
     from ml_platform.vision.hub import hub_offline
@@ -97,6 +103,7 @@ def demo(home: Path | None) -> None:
     if hub_offline():
         os.environ["HF_HUB_OFFLINE"] = "1"  # local cache only: no retries against the hub
         allow_random = True
+        mark_made_offline(settings.resolved_home)  # `serve` and the rest follow the same rule
         click.echo(OFFLINE_NOTICE)
     from ml_platform.cli.progress import job_progress
     from ml_platform.defs.runner import (
@@ -359,8 +366,25 @@ def serve(home: Path | None, host: str, port: int) -> None:
 
     settings = _settings(home)
     require_home(settings, registry=False)  # embed, detect, zero-shot need no champion
+    settings = home_rule(settings, say=False)  # the start-up line says it
     _export(settings)
+    click.echo(start_up_line(settings, host, port), err=True)
     run_server(settings, host=host, port=port, options=options_from_settings(settings))
+
+
+def start_up_line(settings: Settings, host: str, port: int) -> str:
+    """What `serve` serves, where, and on which weights (/readyz says the same)."""
+    from ml_platform.demo.offline_home import random_weights_notice
+
+    weights = (
+        random_weights_notice(settings)
+        if settings.allow_random_weights
+        else "pretrained weights only: /readyz lists a model that cannot load them"
+    )
+    return (
+        f"serving the models of {settings.resolved_home} on http://{host}:{port} "
+        f"(docs /docs, readiness /readyz). {weights}"
+    )
 
 
 def _register_subcommands() -> None:

@@ -33,7 +33,7 @@ def labels() -> None:
 @HOME
 def suggest(dataset: str, model: str, top_k: int, home: Path | None) -> None:
     """Run the label_suggestions asset for DATASET and list its suggestions."""
-    from ml_platform.cli import demo_home_offline
+    from ml_platform.cli import home_rule
     from ml_platform.cli.datasets_input import checked_dataset
     from ml_platform.cli.errors import RunFailedError
     from ml_platform.defs.assets.datasets import register_dataset_partitions
@@ -42,10 +42,10 @@ def suggest(dataset: str, model: str, top_k: int, home: Path | None) -> None:
 
     settings, storage = _storage(home)
     specs, _ = checked_dataset(settings, dataset)
-    allow_random = demo_home_offline(settings)
+    settings = home_rule(settings)
     instance = instance_for(settings)
     register_dataset_partitions(instance, sorted(specs))
-    platform = Platform.for_settings(settings, allow_random)
+    platform = Platform.for_settings(settings, settings.allow_random_weights or None)
     job = platform.definitions().resolve_job_def("label_suggestions_job")
     config = {"ops": {"label_suggestions": {"config": {"model": model, "top_k": top_k}}},
               **QUIET}  # fmt: skip
