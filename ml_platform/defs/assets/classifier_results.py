@@ -4,7 +4,7 @@ import dagster as dg
 
 from ml_platform.defs.assets.registry_links import gate_check, mlflow_links, registration
 from ml_platform.learning.training import TrainingResult
-from ml_platform.model_registry.registry import RegisteredClassifier
+from ml_platform.model_registry.versions import RegisteredVersion
 from ml_platform.services.promotion import GateOutcome
 from ml_platform.services.training_data import TrainingSet
 
@@ -30,7 +30,7 @@ def skipped(
 
 def classifier_metadata(
     check: str,
-    registered: RegisteredClassifier,
+    registered: RegisteredVersion,
     result: TrainingResult,
     training: TrainingSet,
     outcome: GateOutcome,
@@ -70,7 +70,7 @@ def classifier_metadata(
 
 
 def gate_metadata(
-    registered: RegisteredClassifier, result: TrainingResult, outcome: GateOutcome
+    registered: RegisteredVersion, result: TrainingResult, outcome: GateOutcome
 ) -> dict[str, dg.MetadataValue]:  # type: ignore[type-arg]
     """The gate's decision and the two APs it compared on the same images: the challenger's
     out-of-fold AP (its `cv_oof_average_precision`) and the champion's AP."""
