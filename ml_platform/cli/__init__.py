@@ -45,24 +45,6 @@ OFFLINE_NOTICE = (
 )
 
 
-def home_rule(settings: Settings, *, say: bool = True) -> Settings:
-    """The demo's rule on a home it made offline (`demo.offline_home`): random weights
-    allowed, said in one line on stderr (unless `say` is False: the caller says it), and the
-    local model cache only while the hub is unreachable. Elsewhere `settings` unchanged
-    (ML_PLATFORM_ALLOW_RANDOM_WEIGHTS decides)."""
-    from ml_platform.demo.offline_home import made_offline, random_weights_notice, with_home_rule
-    from ml_platform.vision.hub import hub_offline
-
-    if not made_offline(settings.resolved_home):
-        return settings
-    if hub_offline():
-        os.environ["HF_HUB_OFFLINE"] = "1"  # before the hub client is imported: it reads it once
-    settings = with_home_rule(settings)
-    if say:
-        click.echo(random_weights_notice(settings), err=True)
-    return settings
-
-
 HOME_OPTION = click.option(
     "--home", type=click.Path(path_type=Path), default=None,
     help="Platform home (default: ML_PLATFORM_HOME, else ~/.ml-platform).",
@@ -361,6 +343,7 @@ def mlflow_ui(home: Path | None, port: int) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 def serve(home: Path | None, host: str, port: int) -> None:
     """Serve classify, embed, detect, zero-shot and clusters over HTTP (FastAPI, /docs)."""
+    from ml_platform.cli.weights import home_rule, start_up_line
     from ml_platform.serving.app import run_server
     from ml_platform.serving.options import options_from_settings
 
@@ -370,21 +353,6 @@ def serve(home: Path | None, host: str, port: int) -> None:
     _export(settings)
     click.echo(start_up_line(settings, host, port), err=True)
     run_server(settings, host=host, port=port, options=options_from_settings(settings))
-
-
-def start_up_line(settings: Settings, host: str, port: int) -> str:
-    """What `serve` serves, where, and on which weights (/readyz says the same)."""
-    from ml_platform.demo.offline_home import random_weights_notice
-
-    weights = (
-        random_weights_notice(settings)
-        if settings.allow_random_weights
-        else "pretrained weights only: /readyz lists a model that cannot load them"
-    )
-    return (
-        f"serving the models of {settings.resolved_home} on http://{host}:{port} "
-        f"(docs /docs, readiness /readyz). {weights}"
-    )
 
 
 def _register_subcommands() -> None:

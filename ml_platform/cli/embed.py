@@ -47,7 +47,7 @@ def embed(
     batch_size: int | None,
 ) -> None:
     """Embed image files and folders (searched recursively) into one Parquet file."""
-    from ml_platform.cli import home_rule
+    from ml_platform.cli.weights import home_rule
     from ml_platform.services.embed_files import find_images
 
     settings = home_rule(_settings(home, backend, batch_size))

@@ -33,9 +33,9 @@ def labels() -> None:
 @HOME
 def suggest(dataset: str, model: str, top_k: int, home: Path | None) -> None:
     """Run the label_suggestions asset for DATASET and list its suggestions."""
-    from ml_platform.cli import home_rule
     from ml_platform.cli.datasets_input import checked_dataset
     from ml_platform.cli.errors import RunFailedError
+    from ml_platform.cli.weights import home_rule
     from ml_platform.defs.assets.datasets import register_dataset_partitions
     from ml_platform.defs.runner import Platform, instance_for, run_failure
     from ml_platform.services.label_suggestions import read_suggestions

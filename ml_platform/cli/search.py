@@ -44,7 +44,8 @@ def search(
     created_before: datetime | None, as_json: bool, home: Path | None,
 ) -> None:  # fmt: skip
     """Search the indexed images of one focus; best first, with cosine scores."""
-    from ml_platform.cli import _settings, home_rule
+    from ml_platform.cli import _settings
+    from ml_platform.cli.weights import home_rule
     from ml_platform.services import search as service
     from ml_platform.store.layout import Layout
     from ml_platform.store.search_cache import IndexCache

@@ -12,7 +12,7 @@ from typing import ParamSpec, TypeVar
 from fastapi import Request
 from mlflow import MlflowClient
 
-from ml_platform.demo.offline_home import with_home_rule
+from ml_platform.home import with_home_rule
 from ml_platform.serving.clusters_cache import ClustersCache
 from ml_platform.serving.dataset_models import DatasetModelCache
 from ml_platform.serving.images import DecodeOptions

@@ -178,8 +178,9 @@ def _load_tokenizer(model_id: str, allow_random: bool) -> Any | None:
         tokenizer = _with_vocabulary(AutoTokenizer.from_pretrained(model_id))
     except (OSError, ValueError) as exc:
         if allow_random:
+            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             log.warning("no tokenizer for %r (%s): RANDOM weights with the %s", model_id,
-                        exc, STAND_IN_NAME)  # fmt: skip
+                        first_line, STAND_IN_NAME)  # fmt: skip
             return None
         raise ZeroShotUnavailableError(
             f"no tokenizer for {model_id!r} ({exc}); zero-shot needs the model's tokenizer "

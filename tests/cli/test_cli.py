@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from ml_platform.cli import main
-from ml_platform.demo.offline_home import made_offline
+from ml_platform.home import made_offline
 
 
 def test_demo_runs_offline_labels_random_weights_and_is_idempotent(

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from ml_platform.cli import home_rule, start_up_line
-from ml_platform.demo.offline_home import MARK_NAME, made_offline, mark_made_offline
+from ml_platform.cli.weights import home_rule, start_up_line
+from ml_platform.demo.offline_home import mark_made_offline
+from ml_platform.home import MADE_OFFLINE as MARK_NAME
+from ml_platform.home import made_offline
 from ml_platform.serving import ServeOptions
 from ml_platform.settings import Settings
 from ml_platform.vision.zero_shot import ZeroShotKind

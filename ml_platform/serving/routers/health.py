@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from ml_platform.demo.offline_home import random_weights_notice
+from ml_platform.home import random_weights_notice
 from ml_platform.serving.model_cache import REGISTRY_ERRORS
 from ml_platform.serving.openapi import OPEN_STATUSES, error_responses
 from ml_platform.serving.preload import PreloadStatus
