@@ -72,6 +72,7 @@ def accept(
 ) -> None:
     """Accept the top suggestion of each (chosen) image as its label in DATASET."""
     from ml_platform.defs.dataset_planning import accepted_labels
+    from ml_platform.domain import WeightsStatus
     from ml_platform.services.label_suggestions import read_suggestions, to_accept
 
     _, storage = _storage(home)
@@ -85,3 +86,6 @@ def accept(
         click.echo(f"  image {label.image_id}: {label.label} ({label.confidence:.2f})")
     click.echo(f"accepted {written} suggested labels for {dataset} (marked accepted_suggestion); "
                "the next `datasets` materialization makes a new version with them")  # fmt: skip
+    if found.weights == WeightsStatus.RANDOM.value:
+        click.echo(f"they were suggested by {found.model} with weights=random: they carry no "
+                   "meaning, and neither does a model trained on them")  # fmt: skip
