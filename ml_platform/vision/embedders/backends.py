@@ -70,7 +70,12 @@ def candidates(choice: Backend | None, native: Backend, device: str) -> tuple[Ba
 
 def tagged_revision(revision: str, backend: Backend, native: Backend) -> str:
     """The identity revision: ``revision`` itself for the native backend, else suffixed."""
-    return revision if backend is native else f"{revision}{REVISION_SEPARATOR}{backend.value}"
+    return suffixed_revision(revision, None if backend is native else backend)
+
+
+def suffixed_revision(revision: str, backend: Backend | None) -> str:
+    """``revision`` with ``+<backend>`` (None: the native backend, no suffix)."""
+    return revision if backend is None else f"{revision}{REVISION_SEPARATOR}{backend.value}"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from ml_platform.vision.embedders.identity import EmbedderIdentity
 from ml_platform.domain import DerivativeType, Focus, WeightsStatus
 from ml_platform.learning.training import TrainingConfig, TrainingResult, train_classifier
 from ml_platform.model_registry import (
@@ -72,9 +73,9 @@ def registered(store: Store) -> Registered:
     provenance = ClassifierProvenance(
         collection_id=COLLECTION,
         focus=FOCUS,
-        embedder_id="facebook/dinov2-small",
-        embedder_revision="rev-abc",
-        weights=WeightsStatus.RANDOM,
+        embedder=EmbedderIdentity(
+            FOCUS.embedding_type, "facebook/dinov2-small", "rev-abc", None, WeightsStatus.RANDOM
+        ),
         training_data_fingerprint=training_data_fingerprint(
             [(i, bool(label)) for i, label in enumerate(y)], FOCUS
         ),
