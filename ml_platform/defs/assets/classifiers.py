@@ -4,11 +4,8 @@ import warnings
 
 import dagster as dg
 
-from ml_platform.defs.assets.classifier_support import (
-    ClassifierConfig,
-    classifier_metadata,
-    skipped,
-)
+from ml_platform.defs.assets.classifier_launchpad import ClassifierConfig
+from ml_platform.defs.assets.classifier_results import classifier_metadata, skipped
 from ml_platform.defs.partitions import collection_partitions
 from ml_platform.defs.resources import StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource

@@ -3,12 +3,8 @@
 
 import dagster as dg
 
-from ml_platform.defs.assets.dataset_support import (
-    FinetuneAssetConfig,
-    LabelSuggestionConfig,
-    finetune_result,
-    version_metadata,
-)
+from ml_platform.defs.assets.dataset_launchpad import FinetuneAssetConfig, LabelSuggestionConfig
+from ml_platform.defs.assets.dataset_results import finetune_result, version_metadata
 from ml_platform.defs.dataset_planning import accepted_labels, dataset_token, new_partitions
 from ml_platform.defs.partitions import dataset_partitions
 from ml_platform.defs.resources import StorageResource
