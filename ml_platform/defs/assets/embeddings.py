@@ -15,7 +15,6 @@ from ml_platform.services.planning import foci_version
 from ml_platform.store.detections_table import DetectionRow, read_detections
 from ml_platform.store.layout import Layout
 from ml_platform.store.tables import read_catalog
-from ml_platform.vision.embedders.identity import EmbedderIdentity
 from ml_platform.store.vectors import (
     EmbeddingRow,
     has_embeddings,
@@ -24,6 +23,7 @@ from ml_platform.store.vectors import (
     stored_identity,
     write_embeddings,
 )
+from ml_platform.vision.embedders.identity import EmbedderIdentity
 
 
 @dg.asset(

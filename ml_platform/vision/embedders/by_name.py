@@ -20,7 +20,6 @@ BUILTIN_NAMES = [b.value for b in BuiltinEmbeddingType]
 RANDOM_CAPABLE = [BuiltinEmbeddingType.CLIP_VIT_B_32.value, BuiltinEmbeddingType.DINO_V2.value]
 
 
-
 def custom_embedding_types(options: EmbedderOptions) -> dict[str, CustomEmbeddingType]:
     """The custom types declared in ``options.custom_types_file`` (none when unset)."""
     if options.custom_types_file is None:

@@ -6,7 +6,9 @@ under the same names in a Parquet embeddings table (`to_columns`) and on a class
 version (`to_tags`): `embedding_type`, `embedder_id`, `embedder_revision`, `weights`. The
 backend rides in the revision as a suffix (`<checkpoint>+onnx-int8`, `backends.
 suffixed_revision`) when it is not the type's native one, so what was written before this value
-existed reads back unchanged (`from_tags`, `from_columns`).
+existed reads back as the same identity (`from_tags`, `from_columns`): the same four names, a
+backend suffix before other `+` suffixes (`sha256:..+onnx-int8+align-five-point`, as face-aligned
+types wrote it), tags a version does not carry (`unknown`; weights: pretrained), null columns.
 
 `EmbedderKey` is what serving asks its per-app embedder cache for: a type, optionally pinned
 to a backend, optionally the seeded random-weight variant; its string form
@@ -110,8 +112,10 @@ class EmbedderIdentity:
 
     @classmethod
     def from_columns(cls, row: Mapping[str, object]) -> EmbedderIdentity:
-        """The identity of one table row (the columns carry the tags' names and grammar)."""
-        return cls.from_tags({f.value: str(row[f.value]) for f in IdentityField if f in row})
+        """The identity of one table row (the columns carry the tags' names and grammar; a
+        null or absent column reads as `from_tags` reads a missing tag)."""
+        present = {f.value: row.get(f.value) for f in IdentityField}
+        return cls.from_tags({k: str(v) for k, v in present.items() if v is not None})
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,8 @@ class EmbedderKey:
         pinned = f"{BACKEND_SEPARATOR}{self.backend.value}" if self.backend else ""
         return f"{self.embedding_type}{suffix}{pinned}"
 
-    def on(self, backend: Backend) -> EmbedderKey:
+    def on(self, backend: Backend | None) -> EmbedderKey:
+        """The same key pinned to `backend` (None: as configured)."""
         return replace(self, backend=backend)
 
     @classmethod

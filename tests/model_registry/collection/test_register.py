@@ -14,7 +14,6 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from ml_platform.vision.embedders.identity import EmbedderIdentity
 from ml_platform.domain import DerivativeType, Focus, WeightsStatus
 from ml_platform.learning.training import TrainingConfig, TrainingResult, train_classifier
 from ml_platform.model_registry import (
@@ -32,6 +31,7 @@ from ml_platform.model_registry import (
 )
 from ml_platform.model_registry.collection.lookup import load_classifier
 from ml_platform.model_registry.tracking import fluent_tracking_uri
+from ml_platform.vision.embedders.identity import EmbedderIdentity
 from tests.model_registry.conftest import fresh_sqlite_uri
 
 DIM = 8
@@ -113,6 +113,9 @@ def test_registered_version_carries_every_tag(registered: Registered) -> None:
     assert {key.value: tags.get(key.value) for key in expected} == {
         key.value: value for key, value in expected.items()
     }
+    embedder = EmbedderIdentity.from_tags(tags)
+    assert embedder == EmbedderIdentity(FOCUS.embedding_type, "facebook/dinov2-small", "rev-abc",
+                                        None, WeightsStatus.RANDOM)  # fmt: skip
     assert float(tags[VersionTag.THRESHOLD]) == result.threshold
     assert len(tags[VersionTag.TRAINING_DATA_FINGERPRINT]) == 64
     cv_ap = float(tags[VersionTag.CV_AVERAGE_PRECISION_MEAN])
