@@ -91,12 +91,18 @@ class ClassifierProvenance:
     dagster_partition: str | None = None
     training_config_digest: str = ""
 
+    def __post_init__(self) -> None:
+        if self.embedder.embedding_type != self.focus.embedding_type:
+            raise ValueError(
+                f"collection {self.collection_id}: vectors of {self.embedder.embedding_type!r} "
+                f"cannot train a classifier of focus {self.focus.key!r}"
+            )
+
     def tags(self) -> dict[str, str]:
         return {
             **self.embedder.to_tags(),  # embedding_type, embedder_id, embedder_revision, weights
             VersionTag.COLLECTION_ID: str(self.collection_id),
             VersionTag.DERIVATIVE_TYPE: self.focus.derivative_type.value,
-            VersionTag.EMBEDDING_TYPE: self.focus.embedding_type,
             VersionTag.TRAINING_DATA_FINGERPRINT: self.training_data_fingerprint,
             VersionTag.TRAINING_CONFIG_DIGEST: self.training_config_digest,
             VersionTag.DAGSTER_RUN_ID: self.dagster_run_id or "",

@@ -197,3 +197,9 @@ def test_fluent_uri_is_restored_including_the_environment(
         assert mlflow.get_tracking_uri().endswith("other.db")
     assert "MLFLOW_TRACKING_URI" not in os.environ
     assert mlflow.get_tracking_uri() == before
+
+
+def test_provenance_refuses_vectors_of_another_embedding_type() -> None:
+    clip = EmbedderIdentity("embed_clip_vit_b_32", "openai/clip-vit-base-patch32", "r1")
+    with pytest.raises(ValueError, match="'embed_clip_vit_b_32' cannot train .*embed_dino_v2"):
+        ClassifierProvenance(COLLECTION, FOCUS, clip, "fingerprint")
