@@ -20,10 +20,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Protocol
 
 from ml_platform.domain import WeightsStatus
 from ml_platform.vision.embedders.backends import Backend, split_revision, suffixed_revision
+from ml_platform.vision.embedders.base import Embedder
 
 UNKNOWN = "unknown"  # a field an old record does not carry (legacy imports)
 RANDOM_SUFFIX = "@random"
@@ -37,15 +37,6 @@ class IdentityField(StrEnum):
     EMBEDDER_ID = "embedder_id"
     EMBEDDER_REVISION = "embedder_revision"
     WEIGHTS = "weights"
-
-
-class Identified(Protocol):
-    """What every `Embedder` says about itself."""
-
-    name: str
-    model_id: str
-    revision: str
-    weights: WeightsStatus
 
 
 @dataclass(frozen=True)
@@ -81,7 +72,7 @@ class EmbedderIdentity:
                    WeightsStatus(weights))  # fmt: skip
 
     @classmethod
-    def of(cls, embedder: Identified) -> EmbedderIdentity:
+    def of(cls, embedder: Embedder) -> EmbedderIdentity:
         """The identity of a loaded embedder (wrappers included: read from what it says)."""
         return cls.parse(embedder.name, embedder.model_id, embedder.revision,
                          embedder.weights.value)  # fmt: skip
