@@ -10,6 +10,7 @@ import dagster as dg
 from ml_platform.alerts import AlertConfig, run_failure_alert, send_alert
 from ml_platform.crawlr.client import CrawlrError
 from ml_platform.crawlr.contract import MalformedReplyError
+from ml_platform.defs.assets.batch_drift import drifted_batches
 from ml_platform.defs.assets.champion_health import failing_health
 from ml_platform.defs.dataset_planning import declared_datasets, new_partitions, version_runs
 from ml_platform.defs.jobs import (
@@ -131,13 +132,18 @@ def label_sensor(
 def health_retrain_sensor(
     context: dg.SensorEvaluationContext, storage: StorageResource
 ) -> dg.SensorResult | dg.SkipReason:
-    """A failing `champion_health` check asks the retrain planner for a training run of its
-    collection (the gate still decides the champion). The planner retrains only when the
-    labels changed since the last training decision: when that decision already saw them
-    (the gate kept the champion), a retrain would reproduce it, and the check's alert stands."""
-    failing = failing_health(context.instance)
+    """A failing `champion_health` check, or a `batch_drift` check failing on a batch, asks the
+    retrain planner for a training run of each collection concerned (the gate still decides
+    the champion). The planner retrains only when the labels changed since the last training
+    decision: when that decision already saw them (the gate kept the champion), a retrain
+    would reproduce it, and the check's alert stands."""
+    failing = {cid: (f"champion_health {status}", f"health:{cid}:{at}")
+               for cid, (status, at) in failing_health(context.instance).items()}  # fmt: skip
+    for batch, cids in sorted(drifted_batches(context.instance).items()):
+        for cid in cids:
+            failing.setdefault(cid, (f"batch_drift: batch {batch} drifted", f"drift:{cid}:{batch}"))
     if not failing:
-        return dg.SkipReason("no champion_health check is failing")
+        return dg.SkipReason("no champion_health or batch_drift check is failing")
     planned = {r.collection_id: r for r in retrain_runs(context.instance, storage, RETRAIN_POLICY)}
     current = sorted(set(failing) - set(planned))
     if current:
@@ -147,14 +153,14 @@ def health_retrain_sensor(
         dg.RunRequest(
             job_name=training_job.name,
             partition_key=str(cid),
-            run_key=f"health:{cid}:{at}",
-            tags={"retrain_reason": f"champion_health {status}; {planned[cid].reason}"[:200]},
+            run_key=run_key,
+            tags={"retrain_reason": f"{why}; {planned[cid].reason}"[:200]},
         )
-        for cid, (status, at) in sorted(failing.items())
+        for cid, (why, run_key) in sorted(failing.items())
         if cid in planned
     ]
     if not requests:
-        return dg.SkipReason(f"collections {sorted(failing)} fail champion_health; none has "
+        return dg.SkipReason(f"collections {sorted(failing)} fail health or drift; none has "
                              "labels its last training decision did not see")  # fmt: skip
     return dg.SensorResult(run_requests=requests)
 
