@@ -29,9 +29,10 @@ from numpy.typing import NDArray
 from ml_platform.alerts import Alert, AlertConfig, AlertKind, links_of
 from ml_platform.domain import Collection, Focus
 from ml_platform.learning.drift import mmd_test, permutations_for, share_test, test_levels
-from ml_platform.model_registry.lookup import ModelVersionInfo, get_champion
-from ml_platform.model_registry.naming import VersionTag, model_name
-from ml_platform.model_registry.pyfunc_model import CollectionClassifierModel
+from ml_platform.model_registry.collection.lookup import get_champion
+from ml_platform.model_registry.collection.naming import VersionTag, model_name
+from ml_platform.model_registry.collection.pyfunc import CollectionClassifierModel
+from ml_platform.model_registry.versions import ModelVersionInfo
 from ml_platform.services.champion_health import load_version
 from ml_platform.services.training_data import load_focus
 from ml_platform.settings import Settings

@@ -4,6 +4,7 @@ test of the batch, the focus's embedding test and each collection's predicted-po
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ class DriftRow:
 
 
 COLUMNS = [f.name for f in fields(DriftRow)]
+FLOATS = ("statistic", "p_value", "level")
 
 
 def write_drift(layout: Layout, batch: str, rows: Sequence[DriftRow]) -> None:
@@ -50,7 +52,12 @@ def read_drift(layout: Layout, batch: str) -> list[DriftRow]:
     if not layout.store.exists(layout.drift(batch)):
         return []
     records = layout.store.read_parquet(layout.drift(batch)).select(COLUMNS).to_pylist()
-    return [DriftRow(**r) for r in records]
+    return [DriftRow(**{**r, **_floats(r)}) for r in records]
+
+
+def _floats(record: dict[str, object]) -> dict[str, float]:
+    """Parquet keeps a NaN figure (a test that did not run) as null: back to NaN."""
+    return {k: math.nan if record[k] is None else float(record[k]) for k in FLOATS}  # type: ignore[arg-type]
 
 
 def batches_registered_before(db: MetadataDB, at: datetime) -> list[str]:

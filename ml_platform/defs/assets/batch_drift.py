@@ -34,6 +34,8 @@ from ml_platform.store.collections_file import has_collections, read_collections
 from ml_platform.store.drift_table import DriftRow, write_drift
 
 CHECK = "batch_not_drifted"
+CLASSIFIER_ASSET = "collection_classifier"
+MATERIALIZATION = DagsterEventType.ASSET_MATERIALIZATION
 CHECK_DESCRIPTION = (
     "The batch's embeddings of each focus against its champions' training embeddings (MMD, "
     "permutation p-value) and each collection's predicted-positive share against the "
@@ -123,7 +125,7 @@ def drifted_batches(instance: dg.DagsterInstance) -> dict[str, tuple[int, ...]]:
     """batch -> the collections its latest `batch_drift` materialization found drifted (the
     data version is `<status>:<collection ids joined by ->`)."""
     latest = instance.event_log_storage.get_latest_tags_by_partition(
-        dg.AssetKey(DRIFT_ASSET), DagsterEventType.ASSET_MATERIALIZATION, [DATA_VERSION_TAG]
+        dg.AssetKey(DRIFT_ASSET), MATERIALIZATION, [DATA_VERSION_TAG]
     )
     out: dict[str, tuple[int, ...]] = {}
     for batch, tags in latest.items():
@@ -131,3 +133,23 @@ def drifted_batches(instance: dg.DagsterInstance) -> dict[str, tuple[int, ...]]:
         if status == DriftStatus.DRIFTED.value and cids:
             out[batch] = tuple(int(c) for c in cids.split("-") if c.isdigit())
     return out
+
+
+def drifted_since_training(instance: dg.DagsterInstance) -> dict[int, str]:
+    """collection -> the newest drifted batch recorded after its last `collection_classifier`
+    materialization (event-log order): the drifts its last training did not see."""
+    storage = instance.event_log_storage
+    drifted = drifted_batches(instance)
+    drift_at = storage.get_latest_storage_id_by_partition(
+        dg.AssetKey(DRIFT_ASSET), MATERIALIZATION, set(drifted)
+    )
+    trained_at = storage.get_latest_storage_id_by_partition(
+        dg.AssetKey(CLASSIFIER_ASSET), MATERIALIZATION
+    )
+    out: dict[int, tuple[int, str]] = {}
+    for batch, cids in drifted.items():
+        at = drift_at.get(batch, 0)
+        for cid in cids:
+            if at > trained_at.get(str(cid), -1) and at > out.get(cid, (-1, ""))[0]:
+                out[cid] = (at, batch)
+    return {cid: batch for cid, (_, batch) in sorted(out.items())}
