@@ -32,7 +32,7 @@ Vectors = NDArray[np.floating]
 
 
 @dataclass(frozen=True)
-class TestResult:
+class DriftTest:
     """One two-sample test: its statistic and its p-value under "no drift"."""
 
     statistic: float
@@ -58,7 +58,7 @@ def rbf_kernel(pooled: NDArray[np.float64]) -> NDArray[np.float64]:
 
 def mmd_test(
     batch: Vectors, reference: Vectors, permutations: int = PERMUTATIONS, seed: int = 0
-) -> TestResult:
+) -> DriftTest:
     """Squared MMD (biased V-statistic) of `batch` vs `reference` and its permutation p-value
     `(1 + #{permuted >= observed}) / (1 + permutations)`."""
     m, n = _sizes(batch, reference)
@@ -69,10 +69,10 @@ def mmd_test(
     observed = float(weights @ kernel @ weights)
     null = np.einsum("ij,ij->i", shuffled @ kernel, shuffled)
     exceed = int(np.sum(null >= observed - 1e-12))
-    return TestResult(observed, (1 + exceed) / (1 + permutations))
+    return DriftTest(observed, (1 + exceed) / (1 + permutations))
 
 
-def classifier_test(batch: Vectors, reference: Vectors, seed: int = 0) -> TestResult:
+def classifier_test(batch: Vectors, reference: Vectors, seed: int = 0) -> DriftTest:
     """Held-out AUC of a batch-vs-reference classifier, with the one-sided Mann-Whitney
     p-value of that AUC (0.5: the classifier cannot tell them apart)."""
     m, n = _sizes(batch, reference)
@@ -87,11 +87,11 @@ def classifier_test(batch: Vectors, reference: Vectors, seed: int = 0) -> TestRe
     scores = model.decision_function(test_x)
     pos, neg = scores[test_y == 1], scores[test_y == 0]
     u = mannwhitneyu(pos, neg, alternative="greater")
-    return TestResult(float(u.statistic) / (pos.size * neg.size), float(u.pvalue))
+    return DriftTest(float(u.statistic) / (pos.size * neg.size), float(u.pvalue))
 
 
 def share_test(batch_positive: int, batch_size: int, ref_positive: int, ref_size: int) -> (
-    TestResult
+    DriftTest
 ):  # fmt: skip
     """The batch's predicted-positive share against the reference's (two-sided Fisher's
     exact test); the statistic is the batch share minus the reference share."""
@@ -102,7 +102,7 @@ def share_test(batch_positive: int, batch_size: int, ref_positive: int, ref_size
         raise ValueError("share_test needs a non-empty batch and reference")
     table = [[batch_positive, batch_size - batch_positive], [ref_positive, ref_size - ref_positive]]
     _, p = fisher_exact(table)
-    return TestResult(batch_positive / batch_size - ref_positive / ref_size, float(p))
+    return DriftTest(batch_positive / batch_size - ref_positive / ref_size, float(p))
 
 
 def _sizes(batch: Vectors, reference: Vectors) -> tuple[int, int]:
@@ -114,7 +114,7 @@ def _sizes(batch: Vectors, reference: Vectors) -> tuple[int, int]:
     return m, n
 
 
-def test_levels(alpha: float, n_embedding: int, n_share: int) -> tuple[float, float]:
+def check_levels(alpha: float, n_embedding: int, n_share: int) -> tuple[float, float]:
     """(level of each embedding test, level of each share test) so that a batch with no drift
     is called drifted with probability at most `alpha` (Bonferroni): half of `alpha` for each
     family, all of it for the only one that has tests."""

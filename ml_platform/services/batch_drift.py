@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 
 from ml_platform.alerts import Alert, AlertConfig, AlertKind, links_of
 from ml_platform.domain import Collection, Focus
-from ml_platform.learning.drift import mmd_test, permutations_for, share_test, test_levels
+from ml_platform.learning.drift import check_levels, mmd_test, permutations_for, share_test
 from ml_platform.model_registry.collection.lookup import get_champion
 from ml_platform.model_registry.collection.naming import VersionTag, model_name
 from ml_platform.model_registry.collection.pyfunc import CollectionClassifierModel
@@ -117,7 +117,7 @@ def evaluate_batch_drift(
               for f in foci]  # fmt: skip
     ready = [i for i in inputs if not i.reason]
     n_shares = sum(len(i.champions) for i in ready)
-    embed_level, share_level = test_levels(config.alpha, len(ready), n_shares)
+    embed_level, share_level = check_levels(config.alpha, len(ready), n_shares)
     rows: list[DriftRow] = []
     for i in inputs:
         rows.append(embedding_row(batch, i, embed_level))
