@@ -7,7 +7,8 @@ level `alpha` per clean batch:
 - **drift check (method)**: `batch_drift`'s rule: `learning.drift.mmd_test` on the batch's
   embeddings, and every champion's predicted-positive share (`share_test`), Bonferroni over
   both families (`check_levels`);
-- **MMD only** and **share only**: its two halves, each at the whole `alpha`;
+- **MMD only** and **share only**: its two halves, each at the whole `alpha`
+  (Bonferroni over the champions for the shares);
 - **domain classifier AUC**: the alternative measured against MMD
   (`learning.drift.classifier_test`: held-out AUC of a batch-vs-reference classifier).
 """
@@ -50,47 +51,40 @@ def positives(estimator: object, threshold: float, x: Vectors) -> int:
     return int(np.sum(proba >= threshold))
 
 
-DriftDetector = Callable[[Vectors, Vectors, Sequence[Champion], float], bool]
+@dataclass(frozen=True)
+class BatchTests:
+    """One batch's p-values: MMD, each champion's share, the domain classifier's AUC."""
+
+    mmd: float
+    shares: tuple[float, ...]
+    classifier: float
+
+    @classmethod
+    def of(cls, batch: Vectors, reference: Vectors, champions: Sequence[Champion],
+           alpha: float) -> BatchTests:  # fmt: skip
+        level = min(check_levels(alpha, 1, len(champions)))
+        shares = tuple(
+            share_test(positives(c.estimator, c.threshold, batch), len(batch),
+                       c.reference_positive, c.reference_size).p_value
+            for c in champions
+        )  # fmt: skip
+        mmd = mmd_test(batch, reference, permutations_for(level)).p_value
+        return cls(mmd, shares, classifier_test(batch, reference).p_value)
 
 
-def mmd_drifted(batch: Vectors, reference: Vectors, level: float) -> bool:
-    return mmd_test(batch, reference, permutations_for(level)).p_value < level
+DriftDetector = Callable[[BatchTests, float], bool]
 
 
-def share_drifted(batch: Vectors, champions: Sequence[Champion], level: float) -> bool:
-    return any(
-        share_test(positives(c.estimator, c.threshold, batch), len(batch),
-                   c.reference_positive, c.reference_size).p_value < level
-        for c in champions
-    )  # fmt: skip
-
-
-def drift_check(batch: Vectors, reference: Vectors, champions: Sequence[Champion],
-                alpha: float) -> bool:  # fmt: skip
-    embed_level, share_level = check_levels(alpha, 1, len(champions))
-    return mmd_drifted(batch, reference, embed_level) or share_drifted(
-        batch, champions, share_level
-    )
-
-
-def mmd_only(batch: Vectors, reference: Vectors, _: Sequence[Champion], alpha: float) -> bool:
-    return mmd_drifted(batch, reference, alpha)
-
-
-def share_only(batch: Vectors, _: Vectors, champions: Sequence[Champion], alpha: float) -> bool:
-    return share_drifted(batch, champions, alpha / max(1, len(champions)))
-
-
-def domain_classifier(batch: Vectors, reference: Vectors, _: Sequence[Champion],
-                      alpha: float) -> bool:  # fmt: skip
-    return classifier_test(batch, reference).p_value < alpha
+def drift_check(tests: BatchTests, alpha: float) -> bool:
+    embed_level, share_level = check_levels(alpha, 1, len(tests.shares))
+    return tests.mmd < embed_level or min(tests.shares) < share_level
 
 
 DRIFT_DETECTORS: dict[str, DriftDetector] = {
     "drift check: MMD + share (method)": drift_check,
-    "drift: MMD only": mmd_only,
-    "drift: share only": share_only,
-    "drift: domain classifier AUC": domain_classifier,
+    "drift: MMD only": lambda t, alpha: t.mmd < alpha,
+    "drift: share only": lambda t, alpha: min(t.shares) < alpha / len(t.shares),
+    "drift: domain classifier AUC": lambda t, alpha: t.classifier < alpha,
 }
 
 
@@ -101,7 +95,5 @@ def drift_alarms(
     alpha: float,
 ) -> dict[str, list[bool]]:
     """Per drift detector, whether it alarmed on each batch of `run` (each batch alone)."""
-    return {
-        name: [detect(x, reference, champions, alpha) for x, _ in run]
-        for name, detect in DRIFT_DETECTORS.items()
-    }
+    tests = [BatchTests.of(x, reference, champions, alpha) for x, _ in run]
+    return {name: [detect(t, alpha) for t in tests] for name, detect in DRIFT_DETECTORS.items()}

@@ -65,7 +65,7 @@ def mmd_test(
     kernel = rbf_kernel(normalised(np.concatenate([batch, reference])))
     weights = np.r_[np.full(m, 1.0 / m), np.full(n, -1.0 / n)]
     rng = np.random.default_rng(seed)
-    shuffled = np.stack([rng.permutation(weights) for _ in range(permutations)])
+    shuffled = rng.permuted(np.tile(weights, (permutations, 1)), axis=1)
     observed = float(weights @ kernel @ weights)
     null = np.einsum("ij,ij->i", shuffled @ kernel, shuffled)
     exceed = int(np.sum(null >= observed - 1e-12))
