@@ -125,7 +125,10 @@ def baseline(y: NDArray[np.int64], p: NDArray[np.float64], threshold: float, cv:
 
 
 LIMITS = HealthLimits(0.05, 0.5)
-DETECTORS: dict[str, Detector] = {"method": method(0.95), "baseline": baseline}
+DETECTORS: dict[str, Detector] = {
+    "health: champion_fresh_ap rule (method)": method(0.95),
+    "health baseline: fresh AP < CV AP - 0.05": baseline,
+}
 
 
 def draw(rng: np.random.Generator, pool: NDArray[np.float32], n: int) -> NDArray[np.float32]:
@@ -184,7 +187,7 @@ def delay(fired: list[bool], before: int) -> int | None:
 def main() -> None:
     args = parse_args()
     for coverage in args.intervals:
-        DETECTORS[f"method, {coverage:.0%} interval"] = method(coverage)
+        DETECTORS[f"health: the rule, {coverage:.0%} interval"] = method(coverage)
     names = [*DETECTORS, *DRIFT_DETECTORS]
     clean = {name: [0, 0] for name in names}  # alarms, batches
     delays: dict[tuple[str, str], list[int | None]] = {}

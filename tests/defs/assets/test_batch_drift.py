@@ -5,7 +5,6 @@ collection is trained on b1; a clean batch of pets passes; a batch of faces fail
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -20,7 +19,8 @@ from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.defs.sensors import health_retrain_sensor
 from ml_platform.domain import Collection, DerivativeType, Focus
 from ml_platform.store.drift_table import read_drift
-from tests.alert_receiver import Receiver, alert_receiver
+from tests.alert_receiver import Receiver
+from tests.defs.assets.test_champion_health import materialize
 from tests.synthetic_home import SyntheticImage, add_batch, set_collections
 
 CLIP = Focus(DerivativeType.WHOLE_IMAGE, "embed_clip_vit_b_32")  # tiny checkpoint: 16-d
@@ -39,12 +39,6 @@ def pets(rng: np.random.Generator, first: int, n: int, members: bool) -> list[Sy
 
 def faces(rng: np.random.Generator, first: int, n: int) -> list[SyntheticImage]:
     return [SyntheticImage(i, rng.standard_normal(16) + FACES) for i in range(first, first + n)]
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    with alert_receiver() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
@@ -70,15 +64,6 @@ def home(
     add_batch(storage, "b2", pets(rng, 100, 30, members=False), [CLIP])
     add_batch(storage, "b3", faces(rng, 200, 30), [CLIP])
     return home
-
-
-def materialize(home: dict[str, object], asset: dg.AssetsDefinition, partition: str) -> (
-    dg.ExecuteInProcessResult
-):  # fmt: skip
-    result = dg.materialize([asset], partition_key=partition, instance=home["instance"],  # type: ignore[arg-type]
-                            resources=home["resources"])  # type: ignore[arg-type]  # fmt: skip
-    assert result.success
-    return result
 
 
 def check_of(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
