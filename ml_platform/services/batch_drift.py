@@ -147,15 +147,15 @@ def focus_inputs(
         return FocusInputs(focus, empty, empty, {}, "no collection of this focus has a champion")
     arrived = load_focus(layout, focus, [batch])
     same = {c: v for c, v in champions.items()
-            if v.tags.get(VersionTag.EMBEDDER_ID.value) == arrived.embedder_id}  # fmt: skip
+            if v.tags.get(VersionTag.EMBEDDER_ID.value) == arrived.embedder.model_id}  # fmt: skip
     if len(arrived.ids) < 2 or not same:
         why = "fewer than 2 embeddings in the batch" if len(arrived.ids) < 2 else (
-            f"no champion uses this batch's embedder {arrived.embedder_id!r}")  # fmt: skip
+            f"no champion uses this batch's embedder {arrived.embedder.model_id!r}")  # fmt: skip
         return FocusInputs(focus, empty, empty, {}, why)
     cutoff = max(v.created_at for v in same.values())
     before = [b for b in batches_registered_before(layout.metadata(), cutoff) if b != batch]
     seen = load_focus(layout, focus, before) if before else None
-    if seen is None or seen.embedder_id != arrived.embedder_id or len(seen.ids) < 2:
+    if seen is None or seen.embedder.model_id != arrived.embedder.model_id or len(seen.ids) < 2:
         return FocusInputs(focus, empty, empty, {}, "fewer than 2 training-time embeddings")
     rng = np.random.default_rng(SEED)
     take = np.sort(rng.permutation(len(seen.ids))[: config.reference_size])
