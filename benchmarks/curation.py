@@ -180,7 +180,7 @@ def queue(data: LabelledSet, seeds: int, rounds: int = 5, per_round: int = 8) ->
             f"{m:.3f}+/-{s:.3f}" for m, s in zip(a.mean(axis=0), se, strict=True)
         )
         gain_se = gain.std(ddof=1) / np.sqrt(len(gain))
-        print(f"  queue {name:12s} AP {rounds_text}  | after 40 vs random "
+        print(f"  queue {name:13s} AP {rounds_text}  | after 40 vs random "
               f"{gain.mean():+.4f}+/-{gain_se:.4f}")  # fmt: skip
     print(f"  (columns: 8 initial labels, then after each round of {per_round}; n={len(base)})")
 
