@@ -1,0 +1,102 @@
+"""Models in a memory budget: least recently used unloaded past it, idle ones after the TTL,
+reloaded by their next request; the start-up index reads every champion in bulk."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ml_platform.model_registry.lookup import get_champion
+from ml_platform.model_registry.naming import MODEL_NAME_PREFIX, model_name
+from ml_platform.serving.champion_index import champion_index
+from ml_platform.serving.metrics import ServingMetrics
+from ml_platform.serving.model_budget import ModelBudget
+from ml_platform.serving.model_size import reachable_bytes
+from tests.serving.conftest import AppFactory, Harness, Store, analyze_json, image_bytes
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def budget_with_models(limit: int, ttl_s: float = 0.0) -> tuple[ModelBudget, list[str], Clock]:
+    clock = Clock()
+    unloaded: list[str] = []
+    budget = ModelBudget(limit, ttl_s, ServingMetrics(), clock)
+    for key in ("a", "b", "c"):
+        budget.admit("classifier", key, 40, lambda key=key: unloaded.append(key))  # type: ignore[misc]
+        clock.now += 1
+    return budget, unloaded, clock
+
+
+def test_past_the_budget_the_least_recently_used_model_is_unloaded() -> None:
+    budget, unloaded, _ = budget_with_models(100)
+    assert unloaded == ["a"]
+    assert [m.key for m in budget.loaded()] == ["b", "c"]
+    budget.touch("classifier", "b")  # b is now the most recently used: c goes next
+    budget.admit("classifier", "d", 40, lambda: unloaded.append("d"))
+    assert unloaded == ["a", "c"] and budget.total_bytes() == 80
+
+
+def test_a_model_idle_past_the_ttl_is_unloaded_by_the_next_sweep() -> None:
+    budget, unloaded, clock = budget_with_models(1000, ttl_s=10)
+    clock.now += 8.5  # a was used 11 s ago, b 10 s ago, c 9 s ago
+    budget.sweep()
+    assert unloaded == ["a", "b"]
+    assert [m.key for m in budget.loaded()] == ["c"] and budget.total_bytes() == 40
+
+
+def test_a_model_bigger_than_the_budget_is_served_alone() -> None:
+    budget, unloaded, _ = budget_with_models(10)
+    assert unloaded == ["a", "b"] and [m.key for m in budget.loaded()] == ["c"]
+
+
+def test_reachable_bytes_counts_array_buffers() -> None:
+    import numpy as np
+
+    small, big = {"w": np.zeros(10)}, {"w": np.zeros(100_000)}
+    assert reachable_bytes(big) - reachable_bytes(small) >= 8 * (100_000 - 10)
+
+
+def classify(app: Harness, collection_id: int) -> dict[str, Any]:
+    body = analyze_json(image_bytes(), {"type": "classify", "collection_id": collection_id})
+    response = app.client.post("/v1/analyze", json=body)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()["results"][0]
+    return result
+
+
+def test_a_classifier_unloaded_past_the_budget_is_reloaded_by_its_next_request(
+    make_app: AppFactory,
+) -> None:
+    app = make_app()
+    state = app.client.app.state.serving  # type: ignore[attr-defined]
+    first = classify(app, 1)
+    head = next(m.nbytes for m in state.budget.loaded() if m.key == "1")
+    # room for one more head (give or take), not two: the next load evicts the oldest
+    state.budget.limit_bytes = state.budget.total_bytes() + head // 2
+    classify(app, 3)
+    ready = app.client.get("/readyz").json()
+    assert "classifier 1" not in ready["loaded_models"] and "classifier 3" in ready["loaded_models"]
+    assert ready["model_memory_bytes"] == sum(ready["loaded_models"].values()) > 0
+    assert classify(app, 1)["result"] == first["result"]
+    loads = state.metrics.registry.get_sample_value
+    assert loads("ml_platform_serving_model_loads_total", {"cache": "classifier"}) == 3
+    unloads = {"cache": "classifier", "reason": "budget"}
+    assert loads("ml_platform_serving_model_unloads_total", unloads) == 2
+    metrics = app.client.get("/metrics").text
+    assert 'ml_platform_serving_models_loaded{cache="classifier"}' in metrics
+
+
+def test_the_index_names_every_champion_as_the_one_by_one_lookup_does(store: Store) -> None:
+    index = champion_index(store.client, MODEL_NAME_PREFIX)
+    for collection_id in (1, 2, 3):
+        expected = get_champion(store.client, collection_id)
+        assert expected is not None
+        found = index[model_name(collection_id)]
+        assert (found.version, found.tags, found.aliases) == (
+            expected.version, expected.tags, expected.aliases
+        )  # fmt: skip
