@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.otlp_receiver import otlp  # noqa: F401  (fixture: a real OTLP/HTTP receiver)
 from tests.s3 import moto_s3, s3_store_url  # noqa: F401  (fixtures: S3 through moto's server)
 from tests.servers import (  # noqa: F401  (fixtures: real PostgreSQL, Redis, S3)
     postgres_server,

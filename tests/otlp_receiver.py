@@ -75,7 +75,7 @@ def _decode(body: bytes) -> list[ReceivedSpan]:
 
 def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             receiver.paths.append(self.path)
             receiver.spans.extend(_decode(body))

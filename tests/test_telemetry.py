@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from ml_platform import telemetry
-from tests.otlp_receiver import Receiver, otlp  # noqa: F401  (fixture)
+from tests.otlp_receiver import Receiver
 
 
 def test_without_an_otlp_endpoint_spans_are_one_shared_no_op(
@@ -32,9 +32,8 @@ def test_the_standard_switches_turn_tracing_off(variable: str, value: str) -> No
 
 
 def test_nested_spans_reach_the_receiver_with_service_name_and_parents(otlp: Receiver) -> None:
-    with telemetry.span("outer", {"n": 3}):
-        with telemetry.span("inner"):
-            pass
+    with telemetry.span("outer", {"n": 3}), telemetry.span("inner"):
+        pass
     spans = {s.name: s for s in otlp.collect()}
     assert otlp.paths == ["/v1/traces"]
     assert spans["inner"].parent_id == spans["outer"].span_id

@@ -42,13 +42,18 @@ class StepRecord:
 
 
 def run_steps(instance: dg.DagsterInstance, run_id: str) -> list[StepRecord]:
-    """The run's steps, in start order, with their materializations' plain metadata."""
+    """The run's steps that started, in start order, from their STEP_START to their last
+    event, with their materializations' plain metadata (a run's plan events come earlier)."""
     steps: dict[str, StepRecord] = {}
     for entry in instance.all_logs(run_id):
         event, key = entry.dagster_event, entry.step_key
         if event is None or key is None:
             continue
-        step = steps.setdefault(key, StepRecord(key, entry.timestamp, entry.timestamp))
+        if event.event_type is dg.DagsterEventType.STEP_START:
+            steps[key] = StepRecord(key, entry.timestamp, entry.timestamp)
+        step = steps.get(key)
+        if step is None:
+            continue
         step.end_s = max(step.end_s, entry.timestamp)
         if event.event_type is dg.DagsterEventType.STEP_FAILURE:
             step.ok = False

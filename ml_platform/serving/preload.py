@@ -26,8 +26,8 @@ from mlflow.exceptions import MlflowException
 from PIL import Image
 
 from ml_platform.domain import DerivativeType
-from ml_platform.model_registry.dataset_models.naming import DATASET_MODEL_PREFIX
-from ml_platform.model_registry.naming import MODEL_NAME_PREFIX, collection_id_of
+from ml_platform.model_registry.collection.naming import MODEL_NAME_PREFIX, collection_id_of
+from ml_platform.model_registry.dataset.naming import DATASET_MODEL_PREFIX
 from ml_platform.serving.backoff import BACKOFF_BASE_S, BACKOFF_MAX_S
 from ml_platform.serving.champion import Champion
 from ml_platform.serving.champion_index import champion_index

@@ -7,7 +7,7 @@ import dagster as dg
 
 from ml_platform.defs.pipeline_metrics import PipelineExporter
 from ml_platform.defs.run_telemetry import run_steps, trace_run
-from tests.otlp_receiver import Receiver, otlp  # noqa: F401  (fixture)
+from tests.otlp_receiver import Receiver
 
 PARTITIONS = dg.StaticPartitionsDefinition(["batch-1"])
 
@@ -62,5 +62,5 @@ def test_the_exporter_reads_each_finished_run_once() -> None:
     assert sample("ml_platform_pipeline_promotions_total", {"promoted": "true"}) == 1
     assert sample("ml_platform_pipeline_images_count", {"asset": "images"}) == 1
     assert sample("ml_platform_pipeline_images_sum", {"asset": "images"}) == 40
-    status = {"job": "__ASSET_JOB", "status": "success"}
+    status = {"job": "__ephemeral_asset_job__", "status": "success"}
     assert sample("ml_platform_pipeline_runs_total", status) == 1

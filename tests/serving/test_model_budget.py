@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ml_platform.model_registry.lookup import get_champion
-from ml_platform.model_registry.naming import MODEL_NAME_PREFIX, model_name
+from ml_platform.model_registry.collection.lookup import get_champion
+from ml_platform.model_registry.collection.naming import MODEL_NAME_PREFIX, model_name
 from ml_platform.serving.champion_index import champion_index
 from ml_platform.serving.metrics import ServingMetrics
 from ml_platform.serving.model_budget import ModelBudget

@@ -4,7 +4,7 @@ forward pass (with the batch size), nested, as a real OTLP/HTTP receiver decodes
 from __future__ import annotations
 
 from ml_platform.serving import ServeOptions
-from tests.otlp_receiver import Receiver, ReceivedSpan, otlp  # noqa: F401  (fixture)
+from tests.otlp_receiver import ReceivedSpan, Receiver
 from tests.serving.conftest import AppFactory, analyze_json, image_bytes
 
 
