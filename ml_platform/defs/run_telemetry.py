@@ -18,6 +18,8 @@ import dagster as dg
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from ml_platform import telemetry
+from ml_platform.domain import Stage
+from ml_platform.services.planning import JobName
 
 PREFIX = "ml_platform_pipeline"
 STEP_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
@@ -25,7 +27,7 @@ IMAGE_BUCKETS = (1, 10, 50, 100, 200, 500, 1000, 5000)
 # Materialization metadata that becomes a step span's attributes (`ml_platform.<key>`).
 TRACED_METADATA = ("images", "images_scored", "failed", "focus", "model_version", "version",
                    "promoted", "status")  # fmt: skip
-TRAINING_JOB = "training"
+RETRAIN_JOBS = (JobName.TRAINING.value, JobName.FINETUNE.value)
 
 
 @dataclass
@@ -112,13 +114,13 @@ class PipelineMetrics:
             ["asset"], buckets=IMAGE_BUCKETS, registry=self.registry,
         )  # fmt: skip
         self.download_failures = Counter(
-            f"{PREFIX}_download_failures", "Images whose download failed (the images asset).",
+            f"{PREFIX}_download_failures", "Images whose download failed (image_catalog).",
             registry=self.registry,
         )  # fmt: skip
         self.runs = Counter(f"{PREFIX}_runs", "Finished runs by job and status.",
                             ["job", "status"], registry=self.registry)  # fmt: skip
-        self.retrains = Counter(f"{PREFIX}_retrains", "Finished training runs.",
-                                registry=self.registry)  # fmt: skip
+        self.retrains = Counter(f"{PREFIX}_retrains", "Finished training and fine-tuning runs.",
+                                ["job"], registry=self.registry)  # fmt: skip
         self.promotions = Counter(
             f"{PREFIX}_promotions", "Gate decisions on trained models, promoted or not.",
             ["promoted"], registry=self.registry,
@@ -126,8 +128,8 @@ class PipelineMetrics:
 
     def observe(self, job: str, status: str, steps: list[StepRecord]) -> None:
         self.runs.labels(job=job, status=status).inc()
-        if job == TRAINING_JOB:
-            self.retrains.inc()
+        if job in RETRAIN_JOBS:
+            self.retrains.labels(job=job).inc()
         for step in steps:
             outcome = "success" if step.ok else "failure"
             self.step_seconds.labels(job=job, step=step.key, status=outcome).observe(
@@ -140,7 +142,7 @@ class PipelineMetrics:
         images, failed, promoted = (metadata.get(k) for k in ("images", "failed", "promoted"))
         if isinstance(images, int):
             self.images.labels(asset=asset).observe(images)
-        if asset == "images" and isinstance(failed, int):
+        if asset == Stage.CATALOG.value and isinstance(failed, int):
             self.download_failures.inc(failed)
         if isinstance(promoted, bool):
             self.promotions.labels(promoted=str(promoted).lower()).inc()

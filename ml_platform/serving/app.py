@@ -17,6 +17,7 @@ from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from ml_platform import telemetry
 from ml_platform.redact import redact_url
 from ml_platform.serving.auth import require_token
 from ml_platform.serving.errors import ErrorKind, ServingError
@@ -109,6 +110,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state.datasets.shutdown()
     state.inference.shutdown(wait=False, cancel_futures=True)
     state.models.close()
+    telemetry.flush()  # the last requests' spans leave before the process does
 
 
 def _body_limits(state: ServingState) -> Callable[[str], int]:

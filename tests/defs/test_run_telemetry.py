@@ -13,11 +13,11 @@ PARTITIONS = dg.StaticPartitionsDefinition(["batch-1"])
 
 
 @dg.asset(partitions_def=PARTITIONS)
-def images() -> dg.MaterializeResult:  # type: ignore[type-arg]
+def image_catalog() -> dg.MaterializeResult:  # type: ignore[type-arg]
     return dg.MaterializeResult(metadata={"images": 40, "failed": 3})
 
 
-@dg.asset(partitions_def=PARTITIONS, deps=[images])
+@dg.asset(partitions_def=PARTITIONS, deps=[image_catalog])
 def collection_classifier() -> dg.MaterializeResult:  # type: ignore[type-arg]
     return dg.MaterializeResult(
         metadata={"focus": "whole_image__clip", "model_version": "7", "promoted": True}
@@ -26,7 +26,7 @@ def collection_classifier() -> dg.MaterializeResult:  # type: ignore[type-arg]
 
 def materialized(instance: dg.DagsterInstance) -> str:
     result = dg.materialize(
-        [images, collection_classifier], instance=instance, partition_key="batch-1"
+        [image_catalog, collection_classifier], instance=instance, partition_key="batch-1"
     )
     assert result.success
     return result.run_id
@@ -39,7 +39,7 @@ def test_a_run_is_one_trace_with_a_span_per_step(otlp: Receiver) -> None:
     spans = otlp.collect()
     (run,) = [s for s in spans if s.name.startswith("run ")]
     steps = {s.name: s for s in spans if s.name.startswith("step ")}
-    assert set(steps) == {"step images", "step collection_classifier"}
+    assert set(steps) == {"step image_catalog", "step collection_classifier"}
     assert {s.trace_id for s in spans} == {run.trace_id}
     assert all(s.parent_id == run.span_id for s in steps.values())
     classifier = steps["step collection_classifier"].attributes
@@ -47,8 +47,8 @@ def test_a_run_is_one_trace_with_a_span_per_step(otlp: Receiver) -> None:
     assert classifier["dagster.partition"] == "batch-1"
     assert classifier["ml_platform.focus"] == "whole_image__clip"
     assert classifier["ml_platform.model_version"] == "7"
-    assert steps["step images"].attributes["ml_platform.images"] == 40
-    assert steps["step images"].start_ns <= steps["step collection_classifier"].start_ns
+    assert steps["step image_catalog"].attributes["ml_platform.images"] == 40
+    assert steps["step image_catalog"].start_ns <= steps["step collection_classifier"].start_ns
 
 
 def test_the_exporter_reads_each_finished_run_once() -> None:
@@ -56,11 +56,14 @@ def test_the_exporter_reads_each_finished_run_once() -> None:
         run_id = materialized(instance)
         exporter = PipelineExporter(instance)
         assert exporter.refresh() == 1 and exporter.refresh() == 0
-        assert [s.key for s in run_steps(instance, run_id)] == ["images", "collection_classifier"]
+        assert [s.key for s in run_steps(instance, run_id)] == [
+            "image_catalog",
+            "collection_classifier",
+        ]
     sample = exporter.metrics.registry.get_sample_value
     assert sample("ml_platform_pipeline_download_failures_total") == 3
     assert sample("ml_platform_pipeline_promotions_total", {"promoted": "true"}) == 1
-    assert sample("ml_platform_pipeline_images_count", {"asset": "images"}) == 1
-    assert sample("ml_platform_pipeline_images_sum", {"asset": "images"}) == 40
+    assert sample("ml_platform_pipeline_images_count", {"asset": "image_catalog"}) == 1
+    assert sample("ml_platform_pipeline_images_sum", {"asset": "image_catalog"}) == 40
     status = {"job": "__ephemeral_asset_job__", "status": "success"}
     assert sample("ml_platform_pipeline_runs_total", status) == 1
