@@ -100,3 +100,25 @@ def test_the_index_names_every_champion_as_the_one_by_one_lookup_does(store: Sto
         assert (found.version, found.tags, found.aliases) == (
             expected.version, expected.tags, expected.aliases
         )  # fmt: skip
+
+
+def test_models_idle_past_the_ttl_are_unloaded_and_their_next_request_reloads_them(
+    make_app: AppFactory,
+) -> None:
+    app = make_app()
+    state = app.client.app.state.serving  # type: ignore[attr-defined]
+    clock = Clock()
+    state.budget.clock, state.budget.ttl_s = clock, 60.0
+    first = classify(app, 1)
+    loaded = set(app.client.get("/readyz").json()["loaded_models"])
+    assert "classifier 1" in loaded and any(m.startswith("embedder ") for m in loaded)
+    clock.now += 61
+    state.budget.sweep()
+    assert app.client.get("/readyz").json()["loaded_models"] == {}
+    sample = state.metrics.registry.get_sample_value
+    for cache in ("classifier", "embedder"):
+        assert sample("ml_platform_serving_model_unloads_total",
+                      {"cache": cache, "reason": "idle"}) == 1  # fmt: skip
+    assert classify(app, 1)["result"] == first["result"]
+    assert sample("ml_platform_serving_model_loads_total", {"cache": "embedder"}) == 2
+    assert sample("ml_platform_serving_models_loaded", {"cache": "classifier"}) == 1
