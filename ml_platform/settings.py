@@ -121,8 +121,9 @@ class Settings(BaseSettings):
     )
     serve_preload: bool = Field(
         True,
-        description="At serving start-up, load every champion with its embedder and the "
-        "detector; /readyz is 503 until they are loaded.",
+        description="At serving start-up, index every champion (bulk registry searches), run "
+        "the detector once and load the most used champions with their embedders within the "
+        "model memory budget; /readyz is 503 until then.",
     )
     serve_model_memory_mb: int = Field(
         4096,

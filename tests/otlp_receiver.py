@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -92,20 +93,29 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def otlp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(Receiver("")))
-    receiver = Receiver(f"http://127.0.0.1:{server.server_address[1]}")
-    server.RequestHandlerClass = _handler(receiver)
+@contextmanager
+def receiving() -> Iterator[Receiver]:
+    """A receiver serving on 127.0.0.1 (an ephemeral port) until the block ends."""
+    receiver = Receiver("")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url)
-    monkeypatch.setenv("OTEL_SERVICE_NAME", "ml-platform-test")
-    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")
-    telemetry.reset()
     try:
         yield receiver
     finally:
-        telemetry.reset()
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def otlp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+    with receiving() as receiver:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url)
+        monkeypatch.setenv("OTEL_SERVICE_NAME", "ml-platform-test")
+        monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")
+        telemetry.reset()
+        try:
+            yield receiver
+        finally:
+            telemetry.reset()

@@ -3,10 +3,9 @@
 A failed load is remembered (`backoff.FailureMemory`): requests get the same error at once
 until the retry time, instead of each retrying the load.
 
-With a `ModelBudget`, each load is accounted at the larger of its reachable bytes and the
-growth of resident memory while it loaded (`model_size`: native sessions hide their weights
-from the first), and may be unloaded again; `on_unload(key)` then lets the owner drop what
-it built around the model (a batcher).
+With a `ModelBudget`, each load is accounted at its estimated size (`model_size`), and may
+be unloaded again; `on_unload(key)` then lets the owner drop what it built around the
+model (a batcher).
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from ml_platform.serving.backoff import FailureMemory
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.metrics import CacheKind, ServingMetrics
 from ml_platform.serving.model_budget import ModelBudget
-from ml_platform.serving.model_size import reachable_bytes, rss_bytes
+from ml_platform.serving.model_size import reachable_bytes
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +78,10 @@ class LazyModels(Generic[T]):
         return loaded
 
     def _admit(self, key: str, load: Callable[[], T]) -> Loaded[T]:
-        before = rss_bytes()
         loaded = Loaded(self._load(key, load))
         self._loaded[key] = loaded
         if self.budget is not None:
-            nbytes = max(reachable_bytes(loaded.model), rss_bytes() - before)
+            nbytes = reachable_bytes(loaded.model)
             self.budget.admit(self.kind.value, key, nbytes, lambda: self._unload(key))
         return loaded
 

@@ -1,13 +1,14 @@
-"""How much memory a loaded model holds: an estimate, by two measures.
+"""How much memory a loaded model holds: an estimate.
 
 `reachable_bytes(model)` walks the Python object graph from the model (instance attributes,
 containers, dataclass fields) and adds `sys.getsizeof` of every object (a numpy array's
 includes the buffer it owns) and the storage of every torch tensor (each once). It is exact
 for what it can see: a classifier head (sklearn arrays inside an MLflow pyfunc) or a torch
-module. It cannot see inside native objects (an onnxruntime session), so loads of embedders
-are also measured as the growth of the process's resident memory while loading (`rss_bytes`
-before and after); `LazyModels` keeps the larger of the two. Classes, modules, functions,
-loggers and locks are shared by every model and are not counted.
+module. Inside an onnxruntime session it cannot see; a session counts as the size of the
+model it was built from (its file, or its bytes), about what its weights take in memory.
+Classes, modules, functions, loggers and locks are shared by every model and are not counted.
+(The growth of resident memory during a load is no measure: the first load of a kind also
+pays one-time imports, hundreds of MB, that unloading it never returns.)
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ _SHARED: tuple[type, ...] = (
     threading.Event,
     threading.Condition,
 )
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def reachable_bytes(root: object) -> int:
@@ -57,6 +57,8 @@ def reachable_bytes(root: object) -> int:
 
 
 def _own_bytes(obj: object, storages: set[int]) -> int:
+    if _is_session(obj):
+        return _session_bytes(obj)
     storage = getattr(obj, "untyped_storage", None)
     if storage is not None and type(obj).__module__.startswith("torch"):
         return _tensor_bytes(storage(), storages)
@@ -74,7 +76,24 @@ def _tensor_bytes(storage: Any, storages: set[int]) -> int:
     return int(storage.nbytes())
 
 
+def _is_session(obj: object) -> bool:
+    return type(obj).__module__.startswith("onnxruntime") and hasattr(obj, "_model_path")
+
+
+def _session_bytes(session: Any) -> int:
+    model = getattr(session, "_model_bytes", None)
+    if isinstance(model, bytes | bytearray):
+        return len(model)
+    path = getattr(session, "_model_path", None)
+    try:
+        return os.path.getsize(path) if path else 0
+    except OSError:
+        return 0
+
+
 def _children(obj: object) -> list[object]:
+    if _is_session(obj):
+        return []
     if isinstance(obj, dict):
         return [*obj.keys(), *obj.values()]
     if isinstance(obj, list | tuple | set | frozenset):
@@ -91,12 +110,3 @@ def _children(obj: object) -> list[object]:
         if isinstance(name, str) and hasattr(obj, name):
             children.append(getattr(obj, name))
     return children
-
-
-def rss_bytes() -> int:
-    """The process's resident memory now (Linux /proc; 0 where it cannot be read)."""
-    try:
-        with open("/proc/self/statm", encoding="ascii") as statm:
-            return int(statm.read().split()[1]) * _PAGE
-    except (OSError, ValueError, IndexError):
-        return 0

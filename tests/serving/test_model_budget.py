@@ -3,6 +3,7 @@ reloaded by their next request; the start-up index reads every champion in bulk.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ml_platform.model_registry.collection.lookup import get_champion
@@ -59,6 +60,26 @@ def test_reachable_bytes_counts_array_buffers() -> None:
 
     small, big = {"w": np.zeros(10)}, {"w": np.zeros(100_000)}
     assert reachable_bytes(big) - reachable_bytes(small) >= 8 * (100_000 - 10)
+
+
+def test_an_onnx_session_counts_as_the_model_file_it_runs(tmp_path: Path) -> None:
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.ones((256, 256), dtype=np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])], "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 256])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 256])], [weights],
+    )  # fmt: skip
+    path = tmp_path / "tiny.onnx"
+    onnx.save(helper.make_model(graph), path)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    size = reachable_bytes({"session": session})
+    assert path.stat().st_size >= 256 * 256 * 4
+    assert path.stat().st_size <= size < path.stat().st_size + 10_000
 
 
 def classify(app: Harness, collection_id: int) -> dict[str, Any]:
