@@ -59,29 +59,38 @@ class Server:
     def __init__(self, root: Path, uri: str, models: dict[str, Path], env: dict[str, str]):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        home = root / f"home-{self.port}"
+        self.home = home = root / f"home-{self.port}"
         home.mkdir()
         self.env = {**os.environ, "ML_PLATFORM_MLFLOW_TRACKING_URI": uri, "HF_HUB_OFFLINE": "1",
                     "ML_PLATFORM_CLIP_MODEL": str(models["clip"]),
                     "ML_PLATFORM_DINO_MODEL": str(models["dino"]),
                     "ML_PLATFORM_ALLOW_RANDOM_WEIGHTS": "true", **env}  # fmt: skip
-        self.command = [sys.executable, "-m", "ml_platform.cli", "serve", "--home", str(home),
-                        "--port", str(self.port)]  # fmt: skip
+        self.command = [sys.executable, "-m", "ml_platform.cli", "-v", "serve", "--home",
+                        str(home), "--port", str(self.port)]  # fmt: skip
 
-    def start(self) -> float:
-        """Seconds from process start to /readyz 200."""
+    def start(self) -> tuple[float, float]:
+        """Seconds from process start to /healthz 200 (imports, app built) and to /readyz
+        200 (the champion index and the preload done)."""
         start = time.perf_counter()
-        self.process = subprocess.Popen(self.command, env=self.env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)  # fmt: skip
+        self.log = open(self.home / "serve.log", "w")  # noqa: SIM115 (closed by stop)
+        self.process = subprocess.Popen(self.command, env=self.env, stdout=self.log,
+                                        stderr=subprocess.STDOUT)  # fmt: skip
+        return self._until(start, "/healthz"), self._until(start, "/readyz")
+
+    def _until(self, start: float, path: str) -> float:
         with httpx.Client(base_url=self.url, timeout=10) as client:
             while time.perf_counter() - start < 900:
                 try:
-                    if client.get("/readyz").status_code == 200:
+                    if client.get(path).status_code == 200:
                         return time.perf_counter() - start
                 except httpx.TransportError:
                     pass
-                time.sleep(0.1)
-        raise RuntimeError(f"{self.url} not ready after 900 s")
+                time.sleep(0.05)
+        raise RuntimeError(f"{self.url}{path} not 200 after 900 s")
+
+    def log_lines(self, *needles: str) -> list[str]:
+        text = (self.home / "serve.log").read_text(errors="replace")
+        return [line for line in text.splitlines() if any(n in line for n in needles)]
 
     def rss_mb(self) -> float:
         with open(f"/proc/{self.process.pid}/status") as status:
@@ -91,6 +100,15 @@ class Server:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)
+        self.log.close()
+
+
+MAX_OPERATIONS = 32  # per request (ServeOptions.max_operations): more go in parallel requests
+
+
+def bodies(image: str, ids: list[int]) -> list[dict[str, Any]]:
+    return [body(image, ids[i : i + 25]) for i in range(0, len(ids), 25)] if len(ids) > \
+        MAX_OPERATIONS else [body(image, ids)]  # fmt: skip
 
 
 def body(image: str, ids: list[int]) -> dict[str, Any]:
@@ -103,6 +121,13 @@ def timed(client: httpx.Client, payload: dict[str, Any]) -> float:
     response = client.post("/v1/analyze", json=payload)
     if response.status_code != 200:
         raise RuntimeError(f"HTTP {response.status_code}: {response.text[:300]}")
+    return time.perf_counter() - start
+
+
+def classified(client: httpx.Client, image: str, ids: list[int], pool: ThreadPoolExecutor) -> float:
+    """Seconds until every collection of `ids` is answered (parallel requests past 32)."""
+    start = time.perf_counter()
+    list(pool.map(lambda payload: timed(client, payload), bodies(image, ids)))
     return time.perf_counter() - start
 
 
@@ -122,19 +147,21 @@ def warm_and_evicted(client: httpx.Client, image: str, args: argparse.Namespace)
     print(f"\none classifier head: {head / 1024:.0f} KB (estimated); budget {args.budget_mb} MB")
     print("| collections per request | warm p50 ms | warm p95 ms | after eviction p50 ms | "
           "after eviction p95 ms | groups cycled |\n|---|---|---|---|---|---|")  # fmt: skip
-    for size in SIZES:
-        warm_ids = list(range(1, size + 1))
-        timed(client, body(image, warm_ids))
-        warm = percentiles([timed(client, body(image, warm_ids)) for _ in range(args.requests)])
-        groups = max(args.requests, math.ceil(1.5 * budget / (size * head)))
-        pool = [[1 + (next_id + g * size + i - 1) % args.collections for i in range(size)]
-                for g in range(groups)]  # fmt: skip
-        next_id += groups * size
-        for ids in pool:  # first loads: each group pushes older ones out of the budget
-            timed(client, body(image, ids))
-        evicted = percentiles([timed(client, body(image, ids)) for ids in pool])
-        print(f"| {size} | {warm['p50']:.1f} | {warm['p95']:.1f} | {evicted['p50']:.1f} | "
-              f"{evicted['p95']:.1f} | {groups} |")  # fmt: skip
+    with ThreadPoolExecutor(2) as pool:
+        for size in SIZES:
+            warm_ids = list(range(1, size + 1))
+            classified(client, image, warm_ids, pool)
+            warm = percentiles([classified(client, image, warm_ids, pool)
+                                for _ in range(args.requests)])  # fmt: skip
+            groups = max(args.requests, math.ceil(1.5 * budget / (size * head)))
+            pool_ids = [[1 + (next_id + g * size + i - 1) % args.collections
+                         for i in range(size)] for g in range(groups)]  # fmt: skip
+            next_id += groups * size
+            for ids in pool_ids:  # first loads: each group pushes older ones out of the budget
+                classified(client, image, ids, pool)
+            evicted = percentiles([classified(client, image, ids, pool) for ids in pool_ids])
+            print(f"| {size} | {warm['p50']:.1f} | {warm['p95']:.1f} | {evicted['p50']:.1f} | "
+                  f"{evicted['p95']:.1f} | {groups} |")  # fmt: skip
 
 
 def head_bytes(client: httpx.Client, image: str) -> int:
@@ -205,14 +232,15 @@ def main() -> None:
         off = Server(root, uri, models, budget)
         on = Server(root, uri, models, {**budget, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
                                         "OTEL_SERVICE_NAME": "serve-scale"})  # fmt: skip
-        ready_s = off.start()
+        up_s, ready_s = off.start()
         with httpx.Client(base_url=off.url, timeout=300) as client:
-            print(f"\ntime to /readyz 200: {ready_s:.1f} s; RSS {off.rss_mb():.0f} MB; "
-                  f"/readyz: {readiness(client)}")  # fmt: skip
+            print(f"\nprocess start to /healthz 200: {up_s:.1f} s, to /readyz 200: {ready_s:.1f} "
+                  f"s; RSS {off.rss_mb():.0f} MB; /readyz: {readiness(client)}")  # fmt: skip
+            print("\n".join(off.log_lines("champion index", "preload")))
             try:
                 warm_and_evicted(client, image, args)
                 print(f"after: RSS {off.rss_mb():.0f} MB; /readyz: {readiness(client)}")
-                print(f"\ntraced server: /readyz 200 in {on.start():.1f} s")
+                print(f"\ntraced server: /readyz 200 in {on.start()[1]:.1f} s")
                 try:
                     tracing_on_off(off, on, image, receiver, args.requests)
                 finally:

@@ -1,8 +1,9 @@
 """Start-up preload: the index of every champion (collection classifiers and fine-tuned
 dataset classifiers, `champion_index`: two bulk registry searches each), the detector, and
-the most used champions with their embedders, up to the model memory budget and at most
-`WARM_MAX` of them, before /readyz says ready. The others load on their first request, so
-start-up takes seconds whatever the number of collections.
+the most used champion of each focus with its embedder, then the most used others up to the
+model memory budget, at most `WARM_MAX` of them and for at most `WARM_S`, before /readyz says
+ready. The others load on their first request, so start-up takes seconds whatever the number
+of collections.
 
 `Preloader.start()` runs on its own thread (started by the app's lifespan when
 settings.serve_preload is on). `status` is `idle` (never started), `loading`, or `done`;
@@ -20,13 +21,18 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from enum import StrEnum
 
 from mlflow.exceptions import MlflowException
 from PIL import Image
 
 from ml_platform.domain import DerivativeType
-from ml_platform.model_registry.collection.naming import MODEL_NAME_PREFIX, collection_id_of
+from ml_platform.model_registry.collection.naming import (
+    MODEL_NAME_PREFIX,
+    VersionTag,
+    collection_id_of,
+)
 from ml_platform.model_registry.dataset.naming import DATASET_MODEL_PREFIX
 from ml_platform.serving.backoff import BACKOFF_BASE_S, BACKOFF_MAX_S
 from ml_platform.serving.champion import Champion
@@ -41,7 +47,8 @@ from ml_platform.serving.vision_models import VisionModels
 
 log = logging.getLogger(__name__)
 WARM_UP_SIDE = 320  # px: a blank image the size of a small photo
-WARM_MAX = 100  # champions warmed at start-up at most: ~3 s of loads, whatever the budget
+WARM_MAX = 100  # champions warmed at start-up at most, whatever the budget
+WARM_S = 5.0  # and past the first champion of each focus, for at most this long
 WARM_UP_ERRORS: tuple[type[BaseException], ...] = (ServingError, MlflowException, *LOAD_ERRORS)
 
 
@@ -94,10 +101,14 @@ class Preloader:
     def _run(self) -> None:
         delay = BACKOFF_BASE_S
         while not self._stop.is_set():
+            start = time.perf_counter()
             self._problems = self.load_all()
             self.status = PreloadStatus.DONE
             if not self._problems:
-                log.info("preload complete: %s", self._champions.loaded_versions())
+                log.info("preload complete in %.1f s: %d champions known, %d models loaded "
+                         "(%.1f MB)", time.perf_counter() - start,
+                         len(self._champions.known_keys()), len(self._budget.loaded()),
+                         self._budget.total_bytes() / 2**20)  # fmt: skip
                 return
             log.warning("preload incomplete, retrying in %.0f s: %s", delay, self.problems())
             self._stop.wait(delay)
@@ -134,18 +145,21 @@ class Preloader:
                              for name, info in datasets.items()})  # fmt: skip
 
     def _warm(self) -> dict[str, str]:
-        """The most used champions (then by id), while the last one's size still fits."""
+        """The most used champion of each focus (so every embedder in use is warm), then the
+        most used others (then by id) for at most `WARM_S`, while the last one's size still
+        fits the budget."""
         budget = self._budget
         collections = budget.ranked(ChampionCache.budget_name,
                                     [str(c) for c in self._champions.known_keys()])  # fmt: skip
+        firsts = self._first_per_focus(collections)
+        rest = [key for key in collections if key not in firsts]
         datasets = budget.ranked(DatasetModelCache.budget_name, self._datasets.known_keys())
-        wanted = [
-            *(("collection", key) for key in collections),
-            *(("dataset", key) for key in datasets),
-        ]
+        wanted = [*(("collection", key) for key in [*firsts, *rest]),
+                  *(("dataset", key) for key in datasets)]  # fmt: skip
         problems: dict[str, str] = {}
-        for kind, key in wanted[:WARM_MAX]:
-            if self._stop.is_set():
+        deadline = time.monotonic() + WARM_S
+        for index, (kind, key) in enumerate(wanted[:WARM_MAX]):
+            if self._stop.is_set() or (index >= len(firsts) and time.monotonic() > deadline):
                 break
             before = budget.total_bytes()
             self.step = f"{kind} {key}"
@@ -157,6 +171,14 @@ class Preloader:
             if not budget.fits(budget.total_bytes() - before):
                 break
         return problems
+
+    def _first_per_focus(self, ranked: list[str]) -> list[str]:
+        firsts: dict[tuple[str | None, str | None], str] = {}
+        for key in ranked:
+            tags = self._champions.known_tags(int(key))
+            focus = (tags.get(VersionTag.DERIVATIVE_TYPE), tags.get(VersionTag.EMBEDDING_TYPE))
+            firsts.setdefault(focus, key)
+        return list(firsts.values())
 
     def _load_dataset(self, dataset: str) -> str | None:
         try:

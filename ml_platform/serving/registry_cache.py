@@ -175,6 +175,11 @@ class RegistryCache(Generic[K, V]):
         """Keys whose champion the registry named at the last check (loaded or not)."""
         return sorted(self._infos)
 
+    def known_tags(self, key: K) -> dict[str, str]:
+        """The tags of `key`'s champion at the last check ({} when unknown)."""
+        known = self._infos.get(key)
+        return dict(known[0].tags) if known is not None else {}
+
     def loaded_versions(self) -> dict[K, str]:
         return {key: entry.model.version for key, entry in sorted(self._entries.items())}
 

@@ -143,3 +143,15 @@ def test_models_idle_past_the_ttl_are_unloaded_and_their_next_request_reloads_th
     assert classify(app, 1)["result"] == first["result"]
     assert sample("ml_platform_serving_model_loads_total", {"cache": "embedder"}) == 2
     assert sample("ml_platform_serving_models_loaded", {"cache": "classifier"}) == 1
+
+
+def test_the_preload_indexes_every_champion_and_warms_the_most_used_first(
+    make_app: AppFactory,
+) -> None:
+    app = make_app()
+    state = app.client.app.state.serving  # type: ignore[attr-defined]
+    state.budget.uses[("classifier", "3")] = 5  # used before (the counts survive unloads)
+    assert state.preloader.load_all() == {}
+    warmed = [m.key for m in state.budget.loaded() if m.cache == "classifier"]
+    assert warmed == ["3", "2", "1"]  # 3 first (most used, CLIP), 2 (the DINO focus), then 1
+    assert app.client.get("/readyz").json()["champions_known"] == 3
