@@ -81,20 +81,15 @@ class ServingMetrics:
         )
 
         self._model_gauges()
-        self.batch_size = Histogram(
-            f"{PREFIX}_batch_size",
-            "Images per batched embedding forward pass.",
-            ["embedder"],
-            buckets=BATCH_BUCKETS,
-            registry=self.registry,
-        )
-        self.queue_wait_seconds = Histogram(
-            f"{PREFIX}_batch_queue_wait_seconds",
-            "Time a request's image waited in the batcher's queue before its forward pass.",
-            ["embedder"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
+        self.batch_size, self.queue_wait_seconds = (
+            Histogram(f"{PREFIX}_{name}", doc, ["embedder"], buckets=buckets,
+                      registry=self.registry)
+            for name, doc, buckets in (
+                ("batch_size", "Images per batched embedding forward pass.", BATCH_BUCKETS),
+                ("batch_queue_wait_seconds", "Time a request's image waited in the batcher's "
+                 "queue before its forward pass.", LATENCY_BUCKETS),
+            )
+        )  # fmt: skip
 
     def _model_gauges(self) -> None:
         self.models_loaded = Gauge(
