@@ -47,9 +47,10 @@ def embed(
     batch_size: int | None,
 ) -> None:
     """Embed image files and folders (searched recursively) into one Parquet file."""
+    from ml_platform.cli.weights import home_rule
     from ml_platform.services.embed_files import find_images
 
-    settings = _settings(home, backend, batch_size)
+    settings = home_rule(_settings(home, backend, batch_size))
     files = find_images(list(paths))
     if not files:
         raise click.ClickException(f"no images found under {', '.join(map(str, paths))}")
@@ -88,11 +89,11 @@ def _load(
 ) -> tuple[Embedder, Detector | None]:
     """The embedder (and the detector for crops), loaded before the clock starts."""
     from ml_platform.vision.detectors import get_detector
-    from ml_platform.vision.embedders import EmbedderUnavailableError, get_embedder
+    from ml_platform.vision.embedders import EmbedderUnavailableError, build_embedder
     from ml_platform.vision.embedders.options import embedder_options
 
     try:
-        embedder = get_embedder(embedding_type, embedder_options(settings))
+        embedder = build_embedder(embedding_type, embedder_options(settings))
     except (KeyError, EmbedderUnavailableError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     if target is DerivativeType.WHOLE_IMAGE:
