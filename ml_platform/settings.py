@@ -121,8 +121,17 @@ class Settings(BaseSettings):
     )
     serve_preload: bool = Field(
         True,
-        description="At serving start-up, load every champion with its embedder and the "
-        "detector; /readyz is 503 until they are loaded.",
+        description="At serving start-up, index every champion (bulk registry searches), run "
+        "the detector once and load the most used champions with their embedders within the "
+        "model memory budget; /readyz is 503 until then.",
+    )
+    serve_model_memory_mb: int = Field(
+        4096,
+        description="Memory budget of the models a server loads on demand (champions, dataset "
+        "models, embedders, zero-shot): past it the least recently used are unloaded.",
+    )
+    serve_model_ttl_s: float = Field(
+        1800.0, description="A served model idle this long is unloaded (0: never)."
     )
     crawlr_image_hosts: str | None = Field(
         None,
@@ -136,6 +145,7 @@ class Settings(BaseSettings):
     @field_validator(
         "crawlr_page_size", "batch_max_images", "max_image_bytes", "max_image_pixels",
         "embed_batch_size", "max_image_side", "serve_max_decode_side", "download_max_attempts",
+        "serve_model_memory_mb",
     )  # fmt: skip
     @classmethod
     def _positive_int(cls, value: int) -> int:
@@ -159,7 +169,7 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a positive number of seconds, got {value}")
         return value
 
-    @field_validator("serve_refresh_interval_s", "download_retry_backoff_s")
+    @field_validator("serve_refresh_interval_s", "download_retry_backoff_s", "serve_model_ttl_s")
     @classmethod
     def _non_negative_seconds(cls, value: float) -> float:
         if not value >= 0:

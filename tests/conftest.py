@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.otlp_receiver import otlp  # noqa: F401  (fixture: a real OTLP/HTTP receiver)
 from tests.s3 import moto_s3, s3_store_url  # noqa: F401  (fixtures: S3 through moto's server)
 from tests.servers import (  # noqa: F401  (fixtures: real PostgreSQL, Redis, S3)
     postgres_server,
@@ -15,6 +16,7 @@ from tests.servers import (  # noqa: F401  (fixtures: real PostgreSQL, Redis, S3
     s3_bucket,
     s3_server,
 )
+from tests.tiny_models import save_tiny_models
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a model hub
 
@@ -64,31 +66,4 @@ def tiny_model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
     They go through the real loading code (`from_pretrained` on a local directory, as with
     ML_PLATFORM_CLIP_MODEL / ML_PLATFORM_DINO_MODEL); only their size is not the real one.
     """
-    import torch
-    from transformers import (
-        BitImageProcessor,
-        CLIPImageProcessor,
-        CLIPVisionConfig,
-        CLIPVisionModelWithProjection,
-        Dinov2Config,
-        Dinov2Model,
-    )
-
-    torch.manual_seed(0)
-    root = tmp_path_factory.mktemp("tiny_models")
-    clip_config = CLIPVisionConfig(
-        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        projection_dim=16, image_size=224, patch_size=32,
-    )  # fmt: skip
-    CLIPVisionModelWithProjection(clip_config).save_pretrained(root / "clip")
-    CLIPImageProcessor().save_pretrained(root / "clip")
-    dino_config = Dinov2Config(
-        hidden_size=24, mlp_ratio=2, num_hidden_layers=2, num_attention_heads=2,
-        image_size=224, patch_size=14,
-    )  # fmt: skip
-    Dinov2Model(dino_config).save_pretrained(root / "dino")
-    BitImageProcessor(
-        size={"shortest_edge": 256}, crop_size={"height": 224, "width": 224},
-        image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225],
-    ).save_pretrained(root / "dino")  # fmt: skip
-    return {"clip": root / "clip", "dino": root / "dino"}
+    return save_tiny_models(tmp_path_factory.mktemp("tiny_models"))

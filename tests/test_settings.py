@@ -39,6 +39,8 @@ MIRRORED = {
     ("EmbedderOptions", "int8_mode"): "embed_int8_mode",
     ("ServeOptions", "refresh_interval_s"): "serve_refresh_interval_s",
     ("ServeOptions", "siglip_model"): "siglip_model",
+    ("ServeOptions", "model_memory_mb"): "serve_model_memory_mb",
+    ("ServeOptions", "model_ttl_s"): "serve_model_ttl_s",
 }
 # Deliberate, documented differences (EmbedderOptions.backend: an embedder built without
 # settings runs its native checkpoint; embedder_options(settings) applies `embed_backend`).

@@ -373,6 +373,9 @@ def _register_subcommands() -> None:
     main.add_command(search)
     main.add_command(celery_worker)
     from ml_platform.cli.curation import audit, review_queue, suggest
+    from ml_platform.cli.pipeline_metrics import pipeline_metrics
+
+    main.add_command(pipeline_metrics)
 
     for command in (suggest, audit, review_queue):
         main.add_command(command)

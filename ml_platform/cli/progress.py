@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from ml_platform import telemetry
+
 OnJob = Callable[[str, str | None], None]
 STDERR = Console(stderr=True)
 CLOUDPICKLE = "serialized using CloudPickle"
@@ -51,6 +53,9 @@ def configure_logging(verbose: bool) -> None:
     else:
         handler, layout = logging.StreamHandler(), "%(levelname)s %(name)s: %(message)s"
     handler.addFilter(OncePerMessage())
+    if telemetry.enabled():  # each line names its trace and span (`-` outside any span)
+        telemetry.install_log_ids(handler)
+        layout += " [trace=%(otel_trace_id)s span=%(otel_span_id)s]"
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format=layout,

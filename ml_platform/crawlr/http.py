@@ -16,6 +16,7 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import httpx
 
+from ml_platform import telemetry
 from ml_platform.crawlr.client import CrawlrError
 from ml_platform.redact import redact_text, redact_url
 
@@ -79,12 +80,25 @@ class HttpCrawlrClient:
         deadline_s: float | None = None,
     ) -> bytes:
         shown = redact_url(url)
+        with telemetry.span("crawlr.get", {"url.full": shown}):
+            return self._attempts(url, shown, params, max_bytes, deadline_s)
+
+    def _attempts(
+        self,
+        url: str,
+        shown: str,
+        params: dict[str, str | int] | None,
+        max_bytes: int,
+        deadline_s: float | None,
+    ) -> bytes:
+        """Up to 1 + retries attempts (each a span), with exponential backoff between."""
         last: Exception | None = None
         for attempt in range(self._retries + 1):
             if attempt:
                 time.sleep(self._backoff_s * 2 ** (attempt - 1))
             try:
-                return self._follow(url, params, max_bytes, deadline_s)
+                with telemetry.span("crawlr.attempt", {"attempt": attempt + 1}):
+                    return self._follow(url, params, max_bytes, deadline_s)
             except RETRYABLE as exc:
                 last = exc
                 log.warning("crawlr GET %s failed (%s); attempt %d", shown, _say(exc), attempt + 1)

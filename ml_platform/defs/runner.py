@@ -29,6 +29,7 @@ from ml_platform.defs.resources import CrawlrResource, StorageResource
 from ml_platform.defs.resources.base import export_secrets, settings_overrides
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.resources.vision_models import ModelsResource
+from ml_platform.defs.run_telemetry import trace_run
 from ml_platform.defs.schedules import RETRAIN_POLICY
 from ml_platform.defs.submission import Submission, execute
 from ml_platform.redact import redact_url
@@ -241,6 +242,7 @@ def _execute(
         summary.on_job(job_name, partition_key)
     submission = Submission.for_definitions(defs)
     result = execute(defs, instance, job_name, partition_key, QUIET, submission)
+    trace_run(instance, result.run_id)
     if not result.success:
         summary.failed_runs.append(
             f"{job_name}[{partition_key}] (run {result.run_id}): {run_failure(result)}"

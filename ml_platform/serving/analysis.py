@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from ml_platform import telemetry
 from ml_platform.domain import Box, DerivativeType
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.metrics import Stage
@@ -25,7 +26,7 @@ from ml_platform.vision.detectors import DetectionResult
 
 
 class StageClock:
-    """Seconds spent per stage within one request."""
+    """Seconds spent per stage within one request; each measured block is also a span."""
 
     def __init__(self) -> None:
         self.seconds: defaultdict[Stage, float] = defaultdict(float)
@@ -34,7 +35,8 @@ class StageClock:
     def measure(self, stage: Stage) -> Iterator[None]:
         start = time.perf_counter()
         try:
-            yield
+            with telemetry.span(stage.value):
+                yield
         finally:
             self.seconds[stage] += time.perf_counter() - start
 

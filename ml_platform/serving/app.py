@@ -17,11 +17,12 @@ from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from ml_platform import telemetry
 from ml_platform.redact import redact_url
 from ml_platform.serving.auth import require_token
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.inputs import route_body_limit
-from ml_platform.serving.middleware import BodyLimit, CatchAll, ObserveLatency
+from ml_platform.serving.middleware import BodyLimit, CatchAll, ObserveLatency, Traced
 from ml_platform.serving.openapi import build_openapi, install_docs
 from ml_platform.serving.options import ServeOptions, options_from_settings
 from ml_platform.serving.routers import analyze, collections, health, pets, thumbnails, zero_shot
@@ -72,6 +73,7 @@ def create_app(
     app.add_middleware(BodyLimit, limit_for=_body_limits(app.state.serving))
     app.add_middleware(CatchAll, metrics=app.state.serving.metrics)
     app.add_middleware(ObserveLatency, metrics=app.state.serving.metrics)
+    app.add_middleware(Traced)
     bodies = (AnalyzeRequest, ZeroShotRequest)
     app.openapi = lambda: build_openapi(app, bodies)  # type: ignore[method-assign]
     return app
@@ -100,12 +102,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state = app.state.serving
     if state.settings.serve_preload:
         state.preloader.start()
+    state.budget.start()
     yield
+    state.budget.stop()
     state.preloader.stop()
     state.champions.shutdown()
     state.datasets.shutdown()
     state.inference.shutdown(wait=False, cancel_futures=True)
     state.models.close()
+    telemetry.flush()  # the last requests' spans leave before the process does
 
 
 def _body_limits(state: ServingState) -> Callable[[str], int]:

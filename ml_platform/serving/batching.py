@@ -25,6 +25,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from ml_platform import telemetry
+from ml_platform.serving.metrics import ServingMetrics
 from ml_platform.vision.embedders import Embedder
 
 log = logging.getLogger(__name__)
@@ -50,15 +52,28 @@ class BatchingConfig:
 class _Request:
     pixels: np.ndarray
     result: Future[NDArray[np.float32]] = field(default_factory=Future)
+    queued_at: float = field(default_factory=time.perf_counter)
+    trace: telemetry.SpanContext | None = field(default_factory=telemetry.current)
+    batch_size: int = 0
 
 
 class DynamicBatcher:
     """Batches ``embed`` calls on one embedder; ``lock`` is held around each forward pass."""
 
-    def __init__(self, embedder: Embedder, lock: threading.Lock, config: BatchingConfig) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        lock: threading.Lock,
+        config: BatchingConfig,
+        metrics: ServingMetrics | None = None,
+    ) -> None:
+        self.embedder = embedder
         self._embedder = embedder
         self._lock = lock
         self._config = config
+        self._metrics = metrics
+        self._stopped = False
+        self._put_lock = threading.Lock()
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._worker = threading.Thread(
             target=self._serve, name=f"embed-batch-{embedder.name}", daemon=True
@@ -68,13 +83,32 @@ class DynamicBatcher:
 
     def embed(self, image: Image.Image) -> NDArray[np.float32]:
         """One image's embedding, float32 ``[dim]``, computed in a shared forward pass."""
-        request = _Request(self._embedder.preprocess([image]))
-        self._queue.put(request)
-        return request.result.result()
+        with telemetry.span("preprocess"):
+            pixels = self._embedder.preprocess([image])
+        request = _Request(pixels)
+        with self._put_lock:  # never queued behind the stop marker, where nobody reads
+            queued = not self._stopped
+            if queued:
+                self._queue.put(request)
+        if queued:
+            with telemetry.span("batch-queue", {"embedder": self._embedder.name}):
+                vector = request.result.result()
+                telemetry.set_attributes({"batch_size": request.batch_size})
+            return vector
+        with self._lock:  # stopped (the embedder was unloaded): this image runs alone
+            vectors = self._embedder.embed_preprocessed(request.pixels)
+        return np.asarray(vectors[0], dtype=np.float32)
+
+    def stop(self) -> None:
+        """Let the worker end after the requests already queued; later ones run alone."""
+        with self._put_lock:
+            if not self._stopped:
+                self._stopped = True
+                self._queue.put(None)
 
     def close(self) -> None:
-        """Stop the worker after the requests already queued."""
-        self._queue.put(None)
+        """Stop the worker after the requests already queued, and wait for it."""
+        self.stop()
         self._worker.join(timeout=10)
 
     def _serve(self) -> None:
@@ -105,12 +139,30 @@ class DynamicBatcher:
             return self._embedder.embed_preprocessed(pixels)
         return np.concatenate([self._embedder.embed_preprocessed(r.pixels) for r in batch])
 
+    def _observe(self, batch: list[_Request], started: float) -> None:
+        if self._metrics is None:
+            return
+        name = self._embedder.name
+        self._metrics.batch_size.labels(embedder=name).observe(len(batch))
+        for request in batch:
+            self._metrics.queue_wait_seconds.labels(embedder=name).observe(
+                started - request.queued_at
+            )
+
     def _run(self, batch: list[_Request]) -> None:
+        started = time.perf_counter()
         try:
             pixels = (
                 np.concatenate([r.pixels for r in batch]) if len(batch) > 1 else batch[0].pixels
             )
-            with self._lock:
+            # a child of the first request's span, linked to every request it served
+            links = [r.trace for r in batch if r.trace is not None]
+            attributes: dict[str, telemetry.AttributeValue] = {
+                "batch_size": len(batch),
+                "embedder": self._embedder.name,
+            }
+            forward = telemetry.span("forward", attributes, links=links, parent=batch[0].trace)
+            with self._lock, forward:
                 vectors = self._forward(batch, pixels)
         except Exception as exc:  # every waiting request gets the failure, none hangs
             log.exception("batched forward pass of %d images failed", len(batch))
@@ -118,5 +170,7 @@ class DynamicBatcher:
                 request.result.set_exception(exc)
             return
         self.batch_sizes = [*self.batch_sizes[-255:], len(batch)]
+        self._observe(batch, started)
         for row, request in enumerate(batch):
+            request.batch_size = len(batch)
             request.result.set_result(np.asarray(vectors[row], dtype=np.float32))

@@ -17,6 +17,7 @@ from ml_platform.model_registry.dataset.pyfunc import FinetunedClassifierModel
 from ml_platform.model_registry.versions import ModelVersionInfo
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.metrics import ServingMetrics
+from ml_platform.serving.model_budget import ModelBudget
 from ml_platform.serving.registry_cache import RegistryCache
 
 
@@ -57,6 +58,8 @@ class DatasetClassifiers:
 class DatasetModelCache(RegistryCache[str, DatasetModel]):
     """Loaded dataset champions by dataset name."""
 
+    budget_name = "dataset"
+
     def __init__(
         self,
         client: MlflowClient,
@@ -64,6 +67,7 @@ class DatasetModelCache(RegistryCache[str, DatasetModel]):
         metrics: ServingMetrics,
         clock: Callable[[], float] = time.monotonic,
         artifact_root: str | None = None,
+        budget: ModelBudget | None = None,
     ) -> None:
         source = DatasetClassifiers(client, artifact_root)
-        super().__init__(source, refresh_interval_s, metrics, clock)
+        super().__init__(source, refresh_interval_s, metrics, clock, budget)

@@ -2,6 +2,10 @@
 
 A failed load is remembered (`backoff.FailureMemory`): requests get the same error at once
 until the retry time, instead of each retrying the load.
+
+With a `ModelBudget`, each load is accounted at its estimated size (`model_size`), and may
+be unloaded again; `on_unload(key)` then lets the owner drop what it built around the
+model (a batcher).
 """
 
 from __future__ import annotations
@@ -14,9 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from ml_platform import telemetry
 from ml_platform.serving.backoff import FailureMemory
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.metrics import CacheKind, ServingMetrics
+from ml_platform.serving.model_budget import ModelBudget
+from ml_platform.serving.model_size import reachable_bytes
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +49,12 @@ class LazyModels(Generic[T]):
         kind: CacheKind,
         metrics: ServingMetrics,
         load_errors: tuple[type[BaseException], ...] = LOAD_ERRORS,
+        budget: ModelBudget | None = None,
+        on_unload: Callable[[str], None] | None = None,
     ) -> None:
         self.kind = kind
+        self.budget = budget
+        self._on_unload = on_unload
         self._metrics = metrics
         self._load_errors = load_errors
         self._loaded: dict[str, Loaded[T]] = {}
@@ -60,11 +71,24 @@ class LazyModels(Generic[T]):
                 self.failures.check(key)  # it failed while we waited
                 loaded = self._loaded.get(key)
                 if loaded is None:
-                    loaded = Loaded(self._load(key, load))
-                    self._loaded[key] = loaded
-                    return loaded
+                    return self._admit(key, load)
         self._metrics.hit(self.kind)
+        if self.budget is not None:
+            self.budget.touch(self.kind.value, key)
         return loaded
+
+    def _admit(self, key: str, load: Callable[[], T]) -> Loaded[T]:
+        loaded = Loaded(self._load(key, load))
+        self._loaded[key] = loaded
+        if self.budget is not None:
+            nbytes = reachable_bytes(loaded.model)
+            self.budget.admit(self.kind.value, key, nbytes, lambda: self._unload(key))
+        return loaded
+
+    def _unload(self, key: str) -> None:
+        self._loaded.pop(key, None)
+        if self._on_unload is not None:
+            self._on_unload(key)
 
     def loaded_keys(self) -> list[str]:
         return sorted(self._loaded)
@@ -84,7 +108,8 @@ class LazyModels(Generic[T]):
     def _load(self, key: str, load: Callable[[], T]) -> T:
         start = time.perf_counter()
         try:
-            model = load()
+            with telemetry.span("model.load", {"model.cache": self.kind.value, "model.key": key}):
+                model = load()
         except self._load_errors as exc:
             self._metrics.error(ErrorKind.MODEL_UNAVAILABLE)
             message = f"{self.kind.value} {key!r} cannot be loaded: {exc}"

@@ -7,10 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
+from ml_platform import telemetry
+
 PREFIX = "ml_platform_serving"
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -77,6 +80,42 @@ class ServingMetrics:
             registry=self.registry,
         )
 
+        self._model_gauges()
+        self.batch_size, self.queue_wait_seconds = (
+            Histogram(f"{PREFIX}_{name}", doc, ["embedder"], buckets=buckets,
+                      registry=self.registry)
+            for name, doc, buckets in (
+                ("batch_size", "Images per batched embedding forward pass.", BATCH_BUCKETS),
+                ("batch_queue_wait_seconds", "Time a request's image waited in the batcher's "
+                 "queue before its forward pass.", LATENCY_BUCKETS),
+            )
+        )  # fmt: skip
+
+    def _model_gauges(self) -> None:
+        self.models_loaded = Gauge(
+            f"{PREFIX}_models_loaded",
+            "Models loaded now, by cache (within the model memory budget).",
+            ["cache"],
+            registry=self.registry,
+        )
+        self.model_memory = Gauge(
+            f"{PREFIX}_model_memory_bytes",
+            "Estimated memory of the loaded models, by cache (serving.model_size).",
+            ["cache"],
+            registry=self.registry,
+        )
+        self.model_memory_budget = Gauge(
+            f"{PREFIX}_model_memory_budget_bytes",
+            "The model memory budget (ML_PLATFORM_SERVE_MODEL_MEMORY_MB).",
+            registry=self.registry,
+        )
+        self.model_evictions = Counter(
+            f"{PREFIX}_model_unloads",
+            "Models unloaded: past the memory budget (least recently used) or idle past the TTL.",
+            ["cache", "reason"],
+            registry=self.registry,
+        )
+
     def error(self, kind: str) -> None:
         self.errors.labels(kind=kind).inc()
 
@@ -90,7 +129,8 @@ class ServingMetrics:
     def time_operation(self, operation: str) -> Iterator[None]:
         start = time.perf_counter()
         try:
-            yield
+            with telemetry.span(operation.replace("_", "-")):
+                yield
         finally:
             self.operation_seconds.labels(operation=operation).observe(time.perf_counter() - start)
 

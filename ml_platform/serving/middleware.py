@@ -15,6 +15,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ml_platform import telemetry
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.metrics import ServingMetrics
 
@@ -48,6 +49,37 @@ class ObserveLatency:
             self.metrics.http_seconds.labels(
                 method=scope["method"], route=route, status=str(status)
             ).observe(time.perf_counter() - start)
+
+
+class Traced:
+    """One server span per HTTP request (`<METHOD> <route template>`, the status as
+    `http.response.status_code`), continuing the caller's W3C `traceparent` when it sends one;
+    the request's stages nest in it. Nothing at all when tracing is off."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or telemetry.tracer() is None:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        attributes = {"http.request.method": scope["method"], "url.path": scope["path"]}
+        with telemetry.span(f"{scope['method']}", attributes, kind=telemetry.SpanKind.SERVER,
+                            context=telemetry.incoming(headers)) as span:  # fmt: skip
+
+            async def send_with_status(message: Message) -> None:
+                if message["type"] == "http.response.start" and span is not None:
+                    span.set_attribute("http.response.status_code", int(message["status"]))
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_with_status)
+            finally:
+                route = str(getattr(scope.get("route"), "path", "unmatched"))
+                if span is not None:
+                    span.update_name(f"{scope['method']} {route}")
+                    span.set_attribute("http.route", route)
 
 
 class CatchAll:

@@ -21,6 +21,7 @@ from ml_platform.model_registry.versions import ModelVersionInfo
 from ml_platform.serving.champion import Champion, champion_from
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.metrics import ServingMetrics
+from ml_platform.serving.model_budget import ModelBudget
 from ml_platform.serving.registry_cache import REGISTRY_ERRORS, RegistryCache
 
 __all__ = ["REGISTRY_ERRORS", "ChampionCache", "CollectionClassifiers"]
@@ -64,9 +65,10 @@ class ChampionCache(RegistryCache[int, Champion]):
         metrics: ServingMetrics,
         clock: Callable[[], float] = time.monotonic,
         artifact_root: str | None = None,
+        budget: ModelBudget | None = None,
     ) -> None:
         super().__init__(CollectionClassifiers(client, artifact_root), refresh_interval_s,
-                         metrics, clock)  # fmt: skip
+                         metrics, clock, budget)  # fmt: skip
         self.artifact_root = artifact_root
 
     @property

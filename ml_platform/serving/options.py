@@ -11,6 +11,8 @@ from ml_platform.settings import Settings, setting_default
 
 DEFAULT_SIGLIP_MODEL = setting_default("siglip_model")
 DEFAULT_REFRESH_INTERVAL_S = float(setting_default("serve_refresh_interval_s"))
+DEFAULT_MODEL_MEMORY_MB = int(setting_default("serve_model_memory_mb"))
+DEFAULT_MODEL_TTL_S = float(setting_default("serve_model_ttl_s"))
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class ServeOptions:
     max_operations: int = 32
     max_zero_shot_images: int = 16
     max_zero_shot_classes: int = 256
+    model_memory_mb: int = DEFAULT_MODEL_MEMORY_MB  # the models' budget (serving.model_budget)
+    model_ttl_s: float = DEFAULT_MODEL_TTL_S  # idle models are unloaded after this (0: never)
 
     def __post_init__(self) -> None:
         if self.refresh_interval_s < 0:
@@ -43,6 +47,11 @@ class ServeOptions:
         if self.image_fetch_timeout_s <= 0:
             raise ValueError(
                 f"image_fetch_timeout_s must be positive, got {self.image_fetch_timeout_s}"
+            )
+        if self.model_memory_mb <= 0 or self.model_ttl_s < 0:
+            raise ValueError(
+                f"model_memory_mb must be positive and model_ttl_s >= 0, got "
+                f"{self.model_memory_mb} and {self.model_ttl_s}"
             )
 
 
@@ -91,4 +100,6 @@ def options_from_settings(settings: Settings) -> ServeOptions:
         refresh_interval_s=settings.serve_refresh_interval_s,
         allowed_image_hosts=None if hosts is None else tuple(filter(None, hosts.split(","))),
         siglip_model=settings.siglip_model,
+        model_memory_mb=settings.serve_model_memory_mb,
+        model_ttl_s=settings.serve_model_ttl_s,
     )

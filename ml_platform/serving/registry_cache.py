@@ -8,6 +8,11 @@ request. When the registry cannot be reached, a loaded champion keeps being serv
 `problems()` reports the degradation for `/readyz`. A key never loaded is loaded by its first
 request; when that fails (registry unreachable, model broken) the failure is remembered with
 a backoff, so the next requests get the 503 at once.
+
+With a `ModelBudget`, every load is accounted (its `model_size.reachable_bytes`) and may be
+unloaded again (least recently used past the budget, or idle past the TTL); the champion's
+registry entry is kept, so reloading it within `refresh_interval_s` of the last check asks
+the registry nothing. `seed` fills those entries for many keys at once (the start-up index).
 """
 
 from __future__ import annotations
@@ -23,11 +28,14 @@ from typing import Generic, Protocol, TypeVar
 import requests
 from mlflow.exceptions import MlflowException
 
+from ml_platform import telemetry
 from ml_platform.model_registry.versions import ModelVersionInfo
 from ml_platform.serving.backoff import FailureMemory
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.lazy import forget
 from ml_platform.serving.metrics import CacheKind, ServingMetrics
+from ml_platform.serving.model_budget import ModelBudget
+from ml_platform.serving.model_size import reachable_bytes
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +81,19 @@ class _Entry(Generic[V]):
 class RegistryCache(Generic[K, V]):
     """Loaded champions by key; thread-safe, one loader per key at a time."""
 
+    budget_name = "classifier"  # the cache's name in the model budget
+
     def __init__(
         self,
         source: ChampionSource[K, V],
         refresh_interval_s: float,
         metrics: ServingMetrics,
         clock: Callable[[], float] = time.monotonic,
+        budget: ModelBudget | None = None,
     ) -> None:
         self.source: ChampionSource[K, V] = source
+        self.budget = budget
+        self._infos: dict[K, tuple[ModelVersionInfo, float]] = {}  # last registry answers
         self.refresh_interval_s = refresh_interval_s
         self._metrics = metrics
         self._clock = clock
@@ -98,6 +111,8 @@ class RegistryCache(Generic[K, V]):
             if self._due(entry):
                 self._schedule_recheck(key)
             self._metrics.hit(CacheKind.CLASSIFIER)
+            if self.budget is not None:
+                self.budget.touch(self.budget_name, str(key))
             return entry.model
         failure_key = str(key)
         self.failures.check(failure_key)
@@ -131,6 +146,8 @@ class RegistryCache(Generic[K, V]):
 
     def _recheck(self, key: K) -> None:
         with self._lock_for(key):
+            if key not in self._entries:  # unloaded meanwhile: its next request checks
+                return
             try:
                 self._refresh(key)
             except ServingError as exc:  # no champion any more, or the registry said no
@@ -148,6 +165,20 @@ class RegistryCache(Generic[K, V]):
             raise
         self.failures.clear(failure_key)
         return model
+
+    def seed(self, infos: dict[K, ModelVersionInfo]) -> None:
+        """Registry entries read in bulk (the start-up index), as fresh as a check now."""
+        now = self._clock()
+        self._infos.update({key: (info, now) for key, info in infos.items()})
+
+    def known_keys(self) -> list[K]:
+        """Keys whose champion the registry named at the last check (loaded or not)."""
+        return sorted(self._infos)
+
+    def known_tags(self, key: K) -> dict[str, str]:
+        """The tags of `key`'s champion at the last check ({} when unknown)."""
+        known = self._infos.get(key)
+        return dict(known[0].tags) if known is not None else {}
 
     def loaded_versions(self) -> dict[K, str]:
         return {key: entry.model.version for key, entry in sorted(self._entries.items())}
@@ -186,6 +217,9 @@ class RegistryCache(Generic[K, V]):
 
     def _lookup(self, key: K, entry: _Entry[V] | None, now: float) -> ModelVersionInfo | None:
         """The registry's champion; None means "keep serving `entry`" (registry unreachable)."""
+        known = self._infos.get(key)
+        if entry is None and known is not None and now - known[1] < self.refresh_interval_s:
+            return known[0]
         try:
             info = self.source.champion(key)
         except REGISTRY_ERRORS as exc:
@@ -203,7 +237,11 @@ class RegistryCache(Generic[K, V]):
             return None
         if info is None:
             self._entries.pop(key, None)
+            self._infos.pop(key, None)
+            if self.budget is not None:
+                self.budget.forget(self.budget_name, str(key))
             raise self.source.missing(key)
+        self._infos[key] = (info, now)
         return info
 
     def _load_new(self, key: K, info: ModelVersionInfo, entry: _Entry[V] | None, now: float) -> V:
@@ -219,13 +257,21 @@ class RegistryCache(Generic[K, V]):
         if entry is not None:
             log.info("%s: champion moved %s -> %s", info.name, entry.model.version, info.version)
         self._entries[key] = _Entry(model, now)
+        if self.budget is not None:
+            self.budget.admit(self.budget_name, str(key), reachable_bytes(model),
+                              lambda: self._unload(key))  # fmt: skip
         return model
+
+    def _unload(self, key: K) -> None:
+        self._entries.pop(key, None)
 
     def _load(self, key: K, info: ModelVersionInfo) -> V:
         start = time.perf_counter()
         uri = f"models:/{info.name}/{info.version}"
+        attributes = {"model.name": info.name, "model.version": info.version}
         try:
-            model = self.source.load(key, info)
+            with telemetry.span("mlflow.load", attributes):
+                model = self.source.load(key, info)
         except Exception as exc:  # any failure to load is reported, never served around
             log.exception("loading %s failed", uri)
             self._metrics.error(ErrorKind.MODEL_UNAVAILABLE)

@@ -322,3 +322,12 @@ class Readiness(BaseModel):
     loaded_classifiers: dict[str, str] = Field(
         default_factory=dict, description="collection id -> version served"
     )
+    loaded_models: dict[str, int] = Field(
+        default_factory=dict,
+        description="every model loaded on demand (`<cache> <key>`) -> its estimated bytes",
+    )
+    model_memory_bytes: int = Field(0, description="estimated memory of the loaded models")
+    model_memory_budget_bytes: int = Field(0, description="ML_PLATFORM_SERVE_MODEL_MEMORY_MB")
+    champions_known: int = Field(
+        0, description="collection champions in the start-up index (loaded or not)"
+    )

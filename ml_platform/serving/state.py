@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,7 @@ from ml_platform.serving.dataset_models import DatasetModelCache
 from ml_platform.serving.images import DecodeOptions
 from ml_platform.serving.lazy import LazyModels
 from ml_platform.serving.metrics import CacheKind, ServingMetrics
+from ml_platform.serving.model_budget import ModelBudget
 from ml_platform.serving.model_cache import ChampionCache
 from ml_platform.serving.options import ServeOptions, allowed_hosts
 from ml_platform.serving.preload import Preloader
@@ -49,17 +51,18 @@ class ServingState:
     search_index: IndexCache  # the store's search index, refreshed every INDEX_REFRESH_S
     decode: DecodeOptions
     preloader: Preloader
+    budget: ModelBudget  # memory of the models loaded on demand (LRU past it, TTL idle)
 
     @property
     def registry(self) -> MlflowClient:
         return self.champions.client
 
     async def infer(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run blocking model work on the inference threads, off the event loop."""
+        """Run blocking model work on the inference threads, off the event loop (in the
+        caller's context: its trace span is the parent of what runs there)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self.inference, functools.partial(function, *args, **kwargs)
-        )
+        call = functools.partial(function, *args, **kwargs)
+        return await loop.run_in_executor(self.inference, contextvars.copy_context().run, call)
 
 
 def build_state(
@@ -72,13 +75,11 @@ def build_state(
     metrics = ServingMetrics()
     uri = settings.tracking_uri
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    champions = ChampionCache(
-        client, options.refresh_interval_s, metrics, artifact_root=settings.mlflow_artifact_root
-    )
-    datasets = DatasetModelCache(
-        client, options.refresh_interval_s, metrics, artifact_root=settings.mlflow_artifact_root
-    )
-    models = VisionModels(settings, metrics, embedder_factory, detector_factory)
+    budget = ModelBudget(options.model_memory_mb << 20, options.model_ttl_s, metrics)
+    root, refresh = settings.mlflow_artifact_root, options.refresh_interval_s
+    champions = ChampionCache(client, refresh, metrics, artifact_root=root, budget=budget)
+    datasets = DatasetModelCache(client, refresh, metrics, artifact_root=root, budget=budget)
+    models = VisionModels(settings, metrics, embedder_factory, detector_factory, budget)
     return ServingState(
         settings=settings,
         options=options,
@@ -86,7 +87,9 @@ def build_state(
         champions=champions,
         datasets=datasets,
         models=models,
-        zero_shot=LazyModels(CacheKind.ZERO_SHOT, metrics, (ZeroShotUnavailableError, OSError)),
+        zero_shot=LazyModels(
+            CacheKind.ZERO_SHOT, metrics, (ZeroShotUnavailableError, OSError), budget
+        ),
         image_hosts=allowed_hosts(settings, options),
         inference=ThreadPoolExecutor(
             max_workers=inference_threads(settings, options),
@@ -95,7 +98,8 @@ def build_state(
         clusters=ClustersCache(Layout.for_settings(settings)),
         search_index=IndexCache(Layout.for_settings(settings), INDEX_REFRESH_S),
         decode=decode_options(settings),
-        preloader=Preloader(champions, models, datasets),
+        preloader=Preloader(champions, models, datasets, budget),
+        budget=budget,
     )
 
 

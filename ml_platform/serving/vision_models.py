@@ -18,6 +18,7 @@ from ml_platform.serving.batching import BatchingConfig, DynamicBatcher
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.lazy import LOAD_ERRORS, LazyModels, Loaded
 from ml_platform.serving.metrics import CacheKind, ServingMetrics
+from ml_platform.serving.model_budget import ModelBudget
 from ml_platform.settings import Settings
 from ml_platform.vision.detectors import DetectionResult, get_detector
 from ml_platform.vision.embedders import (
@@ -59,6 +60,7 @@ class VisionModels:
         metrics: ServingMetrics,
         embedder_factory: EmbedderFactory | None = None,
         detector_factory: DetectorFactory | None = None,
+        budget: ModelBudget | None = None,
     ) -> None:
         options = embedder_options(settings)
         self._options = options
@@ -71,7 +73,10 @@ class VisionModels:
         )
         self._known: list[str] | None = None
         errors: tuple[type[BaseException], ...] = (EmbedderUnavailableError, *LOAD_ERRORS)
-        self._embedders: LazyModels[Embedder] = LazyModels(CacheKind.EMBEDDER, metrics, errors)
+        self._metrics = metrics
+        self._embedders: LazyModels[Embedder] = LazyModels(
+            CacheKind.EMBEDDER, metrics, errors, budget, on_unload=self._drop_batcher
+        )
         self._detectors: LazyModels[ProminentDetector] = LazyModels(
             CacheKind.DETECTOR, metrics, errors
         )
@@ -124,13 +129,23 @@ class VisionModels:
 
     def _batcher(self, key: str, loaded: Loaded[Embedder]) -> DynamicBatcher:
         batcher = self._batchers.get(key)
-        if batcher is None:
+        if batcher is None or batcher.embedder is not loaded.model:
             with self._batchers_lock:
                 batcher = self._batchers.get(key)
-                if batcher is None:
-                    batcher = DynamicBatcher(loaded.model, loaded.lock, self._batching)
+                if batcher is None or batcher.embedder is not loaded.model:
+                    batcher = DynamicBatcher(
+                        loaded.model, loaded.lock, self._batching, self._metrics
+                    )
                     self._batchers[key] = batcher
         return batcher
+
+    def _drop_batcher(self, key: str) -> None:
+        """The embedder `key` was unloaded: its batcher stops (requests already queued
+        are answered; later ones on it run alone) and lets go of the model."""
+        with self._batchers_lock:
+            batcher = self._batchers.pop(key, None)
+        if batcher is not None:
+            batcher.stop()
 
     def detect(self, image: Image.Image) -> DetectionResult:
         loaded = self.detector()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -75,9 +76,21 @@ async def readyz(request: Request) -> JSONResponse:
     readiness = Readiness(
         status=status, reasons=reasons, models=models, failing=sorted(failed),
         warnings=weights_warnings(state), loaded_classifiers=loaded,
+        **model_memory(state),
     )  # fmt: skip
     code = 503 if status in ("loading", "unavailable") else 200
     return JSONResponse(readiness.model_dump(mode="json"), status_code=code)
+
+
+def model_memory(state: ServingState) -> dict[str, Any]:
+    """What the model budget holds: each model's estimated bytes, the total, the budget."""
+    loaded = state.budget.loaded()
+    return {
+        "loaded_models": {f"{m.cache} {m.key}": m.nbytes for m in loaded},
+        "model_memory_bytes": sum(m.nbytes for m in loaded),
+        "model_memory_budget_bytes": state.budget.limit_bytes,
+        "champions_known": len(state.champions.known_keys()),
+    }
 
 
 def _unprefixed(reason: str) -> str:

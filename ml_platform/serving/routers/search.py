@@ -92,7 +92,8 @@ async def search(request: Request) -> SearchResponse:
     body, upload = await _read(request, state)
     data = await _image_bytes(body, upload, state)
     query = service.Query(body.text, data, body.image_id, body.collection_id)
-    result = await state.infer(_search, state, state.search_index, body, query)
+    with state.metrics.time_operation("search"):
+        result = await state.infer(_search, state, state.search_index, body, query)
     timings = {**result.timings_ms, "total_ms": round((time.perf_counter() - start) * 1000, 3)}
     hits = [SearchHit(image_id=h.image_id, score=h.score, thumbnail_url=thumbnail_url(h.image_id))
             for h in result.hits]  # fmt: skip
