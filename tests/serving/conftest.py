@@ -143,8 +143,14 @@ class Store:
 
 @pytest.fixture(scope="session")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    """Collections 1 (CLIP whole image), 2 (DINOv2 face), 3 (CLIP whole image, again)."""
-    root = tmp_path_factory.mktemp("mlflow")
+    return new_store(tmp_path_factory.mktemp("mlflow"))
+
+
+def new_store(root: Path) -> Store:
+    """Collections 1 (CLIP whole image), 2 (DINOv2 face), 3 (CLIP whole image, again).
+
+    The session's `store` is one of these, shared (and added to) by the serving tests; a test
+    that needs to know every champion in the registry makes its own."""
     uri = f"sqlite:///{root / 'mlflow.db'}"
     store = Store(root, uri, MlflowClient(tracking_uri=uri, registry_uri=uri))
     store.register(1, DerivativeType.WHOLE_IMAGE, CLIP, CLIP_DIM)

@@ -12,7 +12,14 @@ from ml_platform.serving.champion_index import champion_index
 from ml_platform.serving.metrics import ServingMetrics
 from ml_platform.serving.model_budget import ModelBudget
 from ml_platform.serving.model_size import reachable_bytes
-from tests.serving.conftest import AppFactory, Harness, Store, analyze_json, image_bytes
+from tests.serving.conftest import (
+    AppFactory,
+    Harness,
+    Store,
+    analyze_json,
+    image_bytes,
+    new_store,
+)
 
 
 class Clock:
@@ -146,9 +153,10 @@ def test_models_idle_past_the_ttl_are_unloaded_and_their_next_request_reloads_th
 
 
 def test_the_preload_indexes_every_champion_and_warms_the_most_used_first(
-    make_app: AppFactory,
+    make_app: AppFactory, tmp_path: Path
 ) -> None:
-    app = make_app()
+    only_ours = new_store(tmp_path / "registry")  # the session store holds other tests' champions
+    app = make_app(mlflow_tracking_uri=only_ours.uri)
     state = app.client.app.state.serving  # type: ignore[attr-defined]
     state.budget.uses[("classifier", "3")] = 5  # used before (the counts survive unloads)
     assert state.preloader.load_all() == {}
