@@ -91,7 +91,7 @@ def test_a_focus_change_embeds_existing_batches_and_retrains(
     assert changed.failed_runs == []
     # whole_image/dino was already in use by collection 4: only the collections are refreshed
     assert [p.split("[")[0] for p in changed.planned] == ["collections_job"]
-    assert any(r.startswith("collection 1: focus changed") for r in changed.retrained)
+    assert any(r.startswith("collection 1 (why: focus changed") for r in changed.retrained)
     champion = next(
         m
         for m in list_models(MlflowResource(home=str(settings.home)).client())
