@@ -114,6 +114,10 @@ def finetune(
         raise ValueError(
             f"fine-tuning needs training and validation images; got {len(train)} and {len(val)}"
         )
+    if config.cache_trunk:
+        from ml_platform.learning.finetune.cached import finetune_cached
+
+        return finetune_cached(built, train, val, config, on_epoch, inspect)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     net, spec = built.net, built.preprocess
@@ -121,16 +125,16 @@ def finetune(
         net.freeze_all_but_last_blocks(config.train_blocks)
     history: list[EpochMetrics] = []
     if config.probe_head:  # epoch 0: the pretrained features with a fitted head
-        started = _clock()
+        started = clock()
         fit = probe_head(net, train, val, spec, config.label_smoothing)
         log.info("linear probe: L2 %s, val loss %.3f", fit.l2, fit.val_loss)
         history.append(_measure(net, val, spec, 0, config, fit.train_loss, started, len(train)))
         if inspect is not None:
             inspect(history[-1], net)
-    stepper = _stepper(net, config, len(train))
-    best = _candidate(net, history[0]) if history else None
+    stepper = make_stepper(net, config, len(train))
+    best = candidate(net, history[0]) if history else None
     for epoch in range(1, config.epochs + 1):
-        started = _clock()
+        started = clock()
         loss = _train_epoch(net, train, spec, config, stepper, rng)
         scored = evaluated_net(net, stepper.average)
         history.append(_measure(scored, val, spec, epoch, config, loss, started, len(train)))
@@ -138,15 +142,15 @@ def finetune(
             on_epoch(history[-1])
         if inspect is not None:
             inspect(history[-1], scored)
-        if best is None or _score(history[-1]) > _score(best[0]):
-            best = _candidate(scored, history[-1])
+        if best is None or score(history[-1]) > score(best[0]):
+            best = candidate(scored, history[-1])
         elif epoch - best[0].epoch >= config.patience:
             log.info("early stop at epoch %d: best was epoch %d", epoch, best[0].epoch)
             break
-    return _result(net, best, history, config)
+    return finish(net, best, history, config)
 
 
-def _result(
+def finish(
     net: ClassifierNet, best: Candidate | None, history: list[EpochMetrics], config: FinetuneConfig
 ) -> FinetuneResult:
     assert best is not None
@@ -158,16 +162,16 @@ def _result(
                           stopped, net, chosen.val_loss)  # fmt: skip
 
 
-def _score(metrics: EpochMetrics) -> tuple[float, float]:
+def score(metrics: EpochMetrics) -> tuple[float, float]:
     """Lower validation loss first (a steadier signal than accuracy on a small split)."""
     return -round(metrics.val_loss, 4), metrics.val_accuracy
 
 
-def _candidate(net: ClassifierNet, metrics: EpochMetrics) -> Candidate:
+def candidate(net: ClassifierNet, metrics: EpochMetrics) -> Candidate:
     return metrics, copy.deepcopy(net.state_dict())
 
 
-def _clock() -> tuple[float, float]:
+def clock() -> tuple[float, float]:
     return time.perf_counter(), time.process_time()
 
 
@@ -188,7 +192,7 @@ def _measure(
     )
 
 
-def _stepper(net: ClassifierNet, config: FinetuneConfig, images: int) -> Stepper:
+def make_stepper(net: ClassifierNet, config: FinetuneConfig, images: int) -> Stepper:
     groups = [
         {"params": list(net.backbone_parameters()), "lr": config.learning_rate},
         {"params": list(net.head_parameters()),

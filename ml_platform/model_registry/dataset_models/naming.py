@@ -35,6 +35,7 @@ class DatasetTag(StrEnum):
     DAGSTER_PARTITION = "dagster_partition"
     SOURCE = "source"
     TRAINING_CONFIG_DIGEST = "training_config_digest"
+    INFERENCE_VARIANT = "inference_variant"  # torch | onnx | onnx-int8 (learning.finetune)
     GATE_DECISION = "gate_decision"  # set last, after the aliases moved: the gate is complete
 
 
