@@ -85,9 +85,12 @@ def register(uri: str, artifacts: Path, backend: str) -> None:
     from mlflow import MlflowClient
     from sklearn.linear_model import LogisticRegression
 
-    from ml_platform.model_registry.aliases import promote
-    from ml_platform.model_registry.naming import VersionTag
-    from ml_platform.model_registry.registry import ClassifierPayload, log_and_register
+    from ml_platform.model_registry.collection.naming import VersionTag
+    from ml_platform.model_registry.collection.register import (
+        ClassifierPayload,
+        log_and_register,
+        promote,
+    )
 
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     chosen = "onnx-int8" if backend == "auto" else backend

@@ -26,7 +26,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from pydantic import ValidationError
 
-from ml_platform.model_registry.naming import VersionTag, collection_id_of
+from ml_platform.model_registry.collection.naming import VersionTag, collection_id_of
 from ml_platform.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -192,7 +192,7 @@ def test_the_same_embeddings(embedded: Pass, distributed: Pass) -> None:
 
 def _champions(p: Pass) -> dict[int, dict[str, str]]:
     from ml_platform.defs.resources.mlflow import MlflowResource
-    from ml_platform.model_registry.lookup import list_models
+    from ml_platform.model_registry.collection.lookup import list_models
 
     client = MlflowResource(home=str(p.settings.resolved_home),
                             tracking_uri=p.settings.tracking_uri).client()  # fmt: skip

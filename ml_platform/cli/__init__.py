@@ -267,7 +267,7 @@ def _fail_before_summary(summary: object, settings: Settings) -> None:
 def _print_collections(settings: Settings) -> None:
     """Each collection's state: its champion (with the weights it rests on) or why none."""
     from ml_platform.defs.resources.mlflow import MlflowResource
-    from ml_platform.model_registry.lookup import list_models
+    from ml_platform.model_registry.collection.lookup import list_models
     from ml_platform.store.collections_file import has_collections, read_collections
     from ml_platform.store.layout import Layout
 

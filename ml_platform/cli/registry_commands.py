@@ -50,8 +50,8 @@ def models() -> None:
 def list_cmd(home: Path | None, as_json: bool) -> None:
     """Every collection model and every dataset model with its champion and challenger
     versions; versions registered but never gated are listed too."""
-    from ml_platform.model_registry.dataset_models.lookup import list_dataset_models
-    from ml_platform.model_registry.lookup import list_models
+    from ml_platform.model_registry.collection.lookup import list_models
+    from ml_platform.model_registry.dataset.lookup import list_dataset_models
 
     client = _client(home)
     summaries, datasets = list_models(client), list_dataset_models(client)
@@ -102,7 +102,7 @@ def _rounded(value: str | None) -> str:
 @AS_JSON
 def show(collection_id: int, home: Path | None, as_json: bool) -> None:
     """One collection's versions, tags, aliases and promotion history."""
-    from ml_platform.model_registry.lookup import show as show_model
+    from ml_platform.model_registry.collection.lookup import show as show_model
 
     details = show_model(_client(home), collection_id)
     if details is None:
@@ -130,8 +130,8 @@ def show(collection_id: int, home: Path | None, as_json: bool) -> None:
 @HOME
 def promote(collection_id: int, version: str, reason: str, home: Path | None) -> None:
     """Make VERSION the champion of COLLECTION_ID."""
-    from ml_platform.model_registry.aliases import ModelNotFoundError
-    from ml_platform.model_registry.aliases import promote as promote_version
+    from ml_platform.model_registry.collection.register import promote as promote_version
+    from ml_platform.model_registry.versions import ModelNotFoundError
 
     try:
         entry = promote_version(_client(home), collection_id, version, reason)
@@ -145,8 +145,9 @@ def promote(collection_id: int, version: str, reason: str, home: Path | None) ->
 @HOME
 def rollback(collection_id: int, home: Path | None) -> None:
     """Move COLLECTION_ID's champion back to the previous champion."""
-    from ml_platform.model_registry.aliases import ModelNotFoundError, NoPreviousChampionError
-    from ml_platform.model_registry.aliases import rollback as rollback_champion
+    from ml_platform.model_registry.aliases import NoPreviousChampionError
+    from ml_platform.model_registry.collection.register import rollback as rollback_champion
+    from ml_platform.model_registry.versions import ModelNotFoundError
 
     try:
         entry = rollback_champion(_client(home), collection_id)

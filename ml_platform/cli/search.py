@@ -144,8 +144,8 @@ def _champion(settings: Settings, collection_id: int) -> tuple[Focus, Encoded | 
     from mlflow import MlflowClient
 
     from ml_platform.domain import DerivativeType, Focus
-    from ml_platform.model_registry.lookup import get_champion, load_classifier
-    from ml_platform.model_registry.naming import VersionTag
+    from ml_platform.model_registry.collection.lookup import get_champion, load_classifier
+    from ml_platform.model_registry.collection.naming import VersionTag
     from ml_platform.services.search import Encoded
     from ml_platform.services.search_encoders import linear_direction
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from collections.abc import Collection as Names
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ml_platform.domain import Collection, DerivativeType, Focus, ImagePage, ImageRecord
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 KNOWN_DERIVATIVES = [d.value for d in DerivativeType]
 
@@ -91,15 +93,14 @@ def _int_list(item: dict[str, Any], key: str) -> tuple[int, ...]:
     return tuple(values)
 
 
-def parse_timestamp(value: Any, image_id: Any) -> datetime:
+def parse_timestamp(value: Any, where: str, field: str) -> datetime:
+    """An ISO 8601 time (UTC when it names no zone); `where` and `field` name it in errors."""
     if not isinstance(value, str):
-        raise MalformedReplyError(f"image {image_id}: created_at missing or not a string")
+        raise MalformedReplyError(f"{where}: {field} missing or not a string")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise MalformedReplyError(
-            f"image {image_id}: created_at={value!r} is not ISO 8601"
-        ) from exc
+        raise MalformedReplyError(f"{where}: {field}={value!r} is not ISO 8601") from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -114,30 +115,39 @@ def parse_image(item: Any) -> ImageRecord:
     return ImageRecord(
         id=item["id"],
         url=item["url"],
-        created_at=parse_timestamp(item.get("created_at"), item["id"]),
+        created_at=parse_timestamp(item.get("created_at"), f"image {item['id']}", "created_at"),
         pet_id=pet,
         collection_ids=_int_list(item, "collection_ids"),
         rejected_collection_ids=_int_list(item, "rejected_collection_ids"),
     )
 
 
-def parse_images_page(raw: bytes | str) -> ImagePage:
-    data = loads(raw, "GET /images.json")
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise MalformedReplyError("GET /images.json: expected an object with an 'images' list")
+def parse_page(
+    raw: bytes | str, what: str, key: str, parse_row: Callable[[Any], T]
+) -> tuple[tuple[T, ...], str | None, tuple[str, ...]]:
+    """A paged reply `{key: [...], "next_cursor"}`: its rows, cursor and the reasons of the rows
+    skipped as malformed. A reply without the list is malformed as a whole; one bad row never
+    stops the others."""
+    data = loads(raw, what)
+    if not isinstance(data, dict) or not isinstance(data.get(key), list):
+        raise MalformedReplyError(f"{what}: expected an object with a '{key}' list")
     cursor = data.get("next_cursor")
-    if cursor is not None and not isinstance(cursor, str | int):
-        raise MalformedReplyError(f"GET /images.json: next_cursor={cursor!r} is not a string")
-    images: list[ImageRecord] = []
+    if cursor is not None and (isinstance(cursor, bool) or not isinstance(cursor, str | int)):
+        raise MalformedReplyError(f"{what}: next_cursor={cursor!r} is not a string")
+    rows: list[T] = []
     malformed: list[str] = []
-    for item in data["images"]:
+    for item in data[key]:
         try:
-            images.append(parse_image(item))
+            rows.append(parse_row(item))
         except MalformedReplyError as exc:
-            log.warning("skipping a malformed image entry: %s", exc)
+            log.warning("%s: skipping a malformed entry: %s", what, exc)
             malformed.append(str(exc))
-    next_cursor = None if cursor is None else str(cursor)
-    return ImagePage(images=tuple(images), next_cursor=next_cursor, malformed=tuple(malformed))
+    return tuple(rows), None if cursor is None else str(cursor), tuple(malformed)
+
+
+def parse_images_page(raw: bytes | str) -> ImagePage:
+    images, cursor, malformed = parse_page(raw, "GET /images.json", "images", parse_image)
+    return ImagePage(images=images, next_cursor=cursor, malformed=malformed)
 
 
 def image_to_json(image: ImageRecord) -> dict[str, Any]:

@@ -8,10 +8,9 @@ A reply that is not an object with a `labels` list is malformed as a whole
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
-from ml_platform.crawlr.contract import MalformedReplyError, loads
+from ml_platform.crawlr.contract import MalformedReplyError, parse_page, parse_timestamp
 from ml_platform.domain import ImageLabels, ImagePage, LabelsPage
 
 log = logging.getLogger(__name__)
@@ -44,41 +43,15 @@ def parse_label_row(row: Any) -> ImageLabels:
         image_id=image_id,
         collection_ids=_ids(row, "collection_ids", required=True),
         rejected_collection_ids=_ids(row, "rejected_collection_ids", required=False),
-        updated_at=_updated_at(row.get("updated_at"), image_id),
+        updated_at=parse_timestamp(
+            row.get("updated_at"), f"label row of image {image_id}", "updated_at"
+        ),
     )
 
 
-def _updated_at(value: Any, image_id: int) -> datetime:
-    if not isinstance(value, str):
-        raise MalformedReplyError(
-            f"label row of image {image_id}: updated_at missing or not a string"
-        )
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise MalformedReplyError(
-            f"label row of image {image_id}: updated_at={value!r} is not ISO 8601"
-        ) from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def parse_labels_page(raw: bytes | str) -> LabelsPage:
-    data = loads(raw, WHAT)
-    if not isinstance(data, dict) or not isinstance(data.get("labels"), list):
-        raise MalformedReplyError(f"{WHAT}: expected an object with a 'labels' list")
-    cursor = data.get("next_cursor")
-    if cursor is not None and (isinstance(cursor, bool) or not isinstance(cursor, str | int)):
-        raise MalformedReplyError(f"{WHAT}: next_cursor={cursor!r} is not a string")
-    rows: list[ImageLabels] = []
-    malformed: list[str] = []
-    for item in data["labels"]:
-        try:
-            rows.append(parse_label_row(item))
-        except MalformedReplyError as exc:
-            log.warning("skipping a malformed label row: %s", exc)
-            malformed.append(str(exc))
-    next_cursor = None if cursor is None else str(cursor)
-    return LabelsPage(labels=tuple(rows), next_cursor=next_cursor, malformed=tuple(malformed))
+    rows, cursor, malformed = parse_page(raw, WHAT, "labels", parse_label_row)
+    return LabelsPage(labels=rows, next_cursor=cursor, malformed=malformed)
 
 
 def labels_of_feed(page: ImagePage) -> LabelsPage:

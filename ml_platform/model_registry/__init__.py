@@ -1,48 +1,59 @@
-"""MLflow model registry for collection classifiers: pyfunc model, register, promote, legacy.
+"""The MLflow model registry: one core and two model families with the same file names.
 
-Modules: `naming` (names, aliases, tag keys), `pyfunc_model` (the logged model),
-`registry` (log and register), `aliases` (promote, rollback, history), `lookup`
-(champion, list, show), `decision` (promotion decision and sanity checks), `legacy`
-(import of pre-MLflow pickles). The public API is re-exported here.
+Core: `versions` (model version info, `champion_version`, summaries, creating a version,
+aliases' names), `loading` (`load_python_model`: the one way a registered version is loaded,
+with the moved-home artifact remapping of `artifacts`), `aliases` (promote, roll back,
+history, gate records), `artifacts` (artifact locations, experiments), `tracking` (MLflow's
+process-wide URI, run owners), `requirements`, `legacy`/`legacy_manifest` (import of
+pre-MLflow pickles).
+
+Families, each with `naming`, `pyfunc`, `register`, `lookup`, `gate`:
+`collection/` (`crawlr-collection-<id>`: embeddings in, probability out) and `dataset/`
+(`dataset-<name>`: image bytes in, class probabilities out). The collection API most callers
+need is re-exported here.
 """
 
 from ml_platform.model_registry.aliases import (
-    ModelNotFoundError,
     NoPreviousChampionError,
-    PromotionEntry,
-    promote,
-    read_history,
-    rollback,
-)
-from ml_platform.model_registry.decision import (
     PromotionDecision,
+    PromotionEntry,
+    read_history,
+)
+from ml_platform.model_registry.artifacts import ensure_experiment
+from ml_platform.model_registry.collection.gate import (
     decide_promotion,
     parameter_problems,
     sanity_check,
 )
-from ml_platform.model_registry.legacy import LegacyImportOutcome, LegacyStatus, import_legacy
-from ml_platform.model_registry.lookup import (
+from ml_platform.model_registry.collection.lookup import (
     ModelDetails,
-    ModelSummary,
-    ModelVersionInfo,
     get_champion,
     list_models,
     show,
 )
-from ml_platform.model_registry.naming import (
-    Alias,
+from ml_platform.model_registry.collection.naming import (
     ClassifierProvenance,
-    ModelSource,
     ModelTag,
     VersionTag,
     model_name,
     training_data_fingerprint,
 )
-from ml_platform.model_registry.pyfunc_model import CollectionClassifierModel
-from ml_platform.model_registry.registry import (
-    RegisteredClassifier,
-    ensure_experiment,
+from ml_platform.model_registry.collection.pyfunc import CollectionClassifierModel
+from ml_platform.model_registry.collection.register import (
+    promote,
     register_classifier,
+    rollback,
+)
+from ml_platform.model_registry.legacy import LegacyImportOutcome, LegacyStatus, import_legacy
+from ml_platform.model_registry.loading import load_python_model
+from ml_platform.model_registry.versions import (
+    Alias,
+    ModelNotFoundError,
+    ModelSource,
+    ModelSummary,
+    ModelVersionInfo,
+    RegisteredVersion,
+    champion_version,
 )
 
 __all__ = [
@@ -60,13 +71,15 @@ __all__ = [
     "NoPreviousChampionError",
     "PromotionDecision",
     "PromotionEntry",
-    "RegisteredClassifier",
+    "RegisteredVersion",
     "VersionTag",
+    "champion_version",
     "decide_promotion",
     "ensure_experiment",
     "get_champion",
     "import_legacy",
     "list_models",
+    "load_python_model",
     "model_name",
     "parameter_problems",
     "promote",

@@ -21,17 +21,29 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
 from ml_platform import alerts
-from ml_platform.model_registry.naming import Alias, ModelTag, VersionTag, model_name
+from ml_platform.model_registry.versions import (
+    GATE_TAG,
+    HISTORY_TAG,
+    Alias,
+    ModelNotFoundError,
+    alias_version,
+    registered_model_or_none,
+)
 
 log = logging.getLogger(__name__)
 
-GATE_TAG = VersionTag.GATE_DECISION.value  # the same key on dataset model versions
+FLOAT_SLACK = 1e-9  # gates: 0.80 - 0.78 is 0.0200000000000000018, that is not beyond 0.02
 MAX_TAG_CHARS = 4000  # MLflow's sqlite store refuses longer version tag values
 MAX_HISTORY_ENTRIES = 200  # the oldest entries are dropped beyond this (tag size limit)
 
 
-class ModelNotFoundError(LookupError):
-    """No registered model, or no such version, for a collection."""
+@dataclass(frozen=True)
+class PromotionDecision:
+    """What a family's gate (`collection.gate`, `dataset.gate`) decided: promote or not, and a
+    sentence saying why."""
+
+    promote: bool
+    reason: str
 
 
 class NoPreviousChampionError(LookupError):
@@ -49,44 +61,27 @@ class PromotionEntry:
     action: Literal["promote", "rollback"] = "promote"
 
 
-def registered_model_or_none(client: MlflowClient, name: str) -> RegisteredModel | None:
-    """The registered model `name`, or None when it does not exist (other errors propagate)."""
-    try:
-        return client.get_registered_model(name)
-    except MlflowException as error:
-        if error.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
-            return None
-        raise
-
-
-def alias_version(model: RegisteredModel, alias: Alias) -> str | None:
-    """The version an alias points at, or None."""
-    version = model.aliases.get(alias.value)
-    return None if version is None else str(version)
-
-
 def read_history(model: RegisteredModel) -> list[PromotionEntry]:
     """The promotion history stored on a registered model (empty when none yet)."""
-    raw = model.tags.get(ModelTag.PROMOTION_HISTORY.value)
+    raw = model.tags.get(HISTORY_TAG)
     if not raw:
         return []
     try:
         return [PromotionEntry(**entry) for entry in json.loads(raw)]
     except (json.JSONDecodeError, TypeError) as error:
         raise ValueError(
-            f"registered model {model.name!r} has an unreadable {ModelTag.PROMOTION_HISTORY} tag "
+            f"registered model {model.name!r} has an unreadable {HISTORY_TAG} tag "
             f"({error}); fix or delete the tag in the MLflow UI"
         ) from error
 
 
-def promote(client: MlflowClient, collection_id: int, version: str, reason: str) -> PromotionEntry:
+def promote_model(client: MlflowClient, name: str, version: str, reason: str) -> PromotionEntry:
     """Point `champion` at `version`, drop `challenger` if it pointed there, record history.
 
     Promoting the version that already is champion changes nothing and returns its entry.
     """
-    name = model_name(collection_id)
-    model = _require_model(client, collection_id)
-    _require_version(client, collection_id, version)
+    model = _require_model(client, name)
+    _require_version(client, name, version)
     previous = alias_version(model, Alias.CHAMPION)
     if previous == version:
         log.info("%s version %s already is champion; nothing to do", name, version)
@@ -94,35 +89,26 @@ def promote(client: MlflowClient, collection_id: int, version: str, reason: str)
     return _move_champion(client, model, _entry(version, reason, previous))
 
 
-def promote_model(client: MlflowClient, name: str, version: str, reason: str) -> PromotionEntry:
-    """`promote` for any registered model by name (e.g. a `dataset-<name>` classifier)."""
-    model = registered_model_or_none(client, name)
-    if model is None:
-        raise ModelNotFoundError(f"no registered model {name!r}; train and register one first")
-    client.get_model_version(name, str(version))  # raises when the version does not exist
-    previous = alias_version(model, Alias.CHAMPION)
-    if previous == version:
-        return _complete_promotion(client, model, version, reason)
-    return _move_champion(client, model, _entry(version, reason, previous))
-
-
-def rollback(client: MlflowClient, collection_id: int, reason: str = "rollback") -> PromotionEntry:
+def rollback_model(
+    client: MlflowClient, name: str, reason: str = "rollback", subject: str | None = None
+) -> PromotionEntry:
     """Move `champion` back to the champion before the current one's promotion.
 
     When the alias was moved outside ml_platform (e.g. in the MLflow UI), the current champion
     has no promotion entry; the rollback then returns to the last champion the history records.
+    `subject` names the model in errors (`collection 7`; default: its name).
     """
-    model = _require_model(client, collection_id)
+    model = _require_model(client, name)
     current = alias_version(model, Alias.CHAMPION)
     history = read_history(model)
     promoted = _latest_entry_for(history, current, action="promote")
     target = promoted.previous if promoted is not None else _last_recorded(history, current)
     if current is None or target is None:
         raise NoPreviousChampionError(
-            f"collection {collection_id} has no previous champion to roll back to "
+            f"{subject or name} has no previous champion to roll back to "
             f"(current champion: {current or 'none'}); promote a version instead"
         )
-    _require_version(client, collection_id, target)
+    _require_version(client, name, target)
     entry = _entry(target, f"{reason} (from version {current})", current, "rollback")
     return _move_champion(client, model, entry)
 
@@ -142,7 +128,7 @@ def _move_champion(
     history entry (`_history_with`)."""
     history = _history_with(read_history(model), entry)
     payload = json.dumps([asdict(item) for item in history])
-    client.set_registered_model_tag(model.name, ModelTag.PROMOTION_HISTORY.value, payload)
+    client.set_registered_model_tag(model.name, HISTORY_TAG, payload)
     client.set_registered_model_alias(model.name, Alias.CHAMPION.value, entry.version)
     if alias_version(model, Alias.CHALLENGER) == entry.version:
         client.delete_registered_model_alias(model.name, Alias.CHALLENGER.value)
@@ -210,23 +196,20 @@ def _latest_entry_for(
     return matches[-1] if matches else None
 
 
-def _require_model(client: MlflowClient, collection_id: int) -> RegisteredModel:
-    model = registered_model_or_none(client, model_name(collection_id))
+def _require_model(client: MlflowClient, name: str) -> RegisteredModel:
+    model = registered_model_or_none(client, name)
     if model is None:
-        raise ModelNotFoundError(
-            f"collection {collection_id} has no registered model {model_name(collection_id)!r}; "
-            "train and register a classifier first"
-        )
+        raise ModelNotFoundError(f"no registered model {name!r}; train and register one first")
     return model
 
 
-def _require_version(client: MlflowClient, collection_id: int, version: str) -> None:
+def _require_version(client: MlflowClient, name: str, version: str) -> None:
     try:
-        client.get_model_version(model_name(collection_id), str(version))
+        client.get_model_version(name, str(version))
     except MlflowException as error:
         if error.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
             raise
         raise ModelNotFoundError(
-            f"collection {collection_id} has no model version {version}; "
-            f"list its versions with `ml-platform models show {collection_id}`"
+            f"{name} has no model version {version}; list its versions with "
+            "`ml-platform models show` or in the MLflow UI"
         ) from error

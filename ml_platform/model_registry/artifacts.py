@@ -86,3 +86,20 @@ def model_download_uri(
     experiment_id = client.get_run(run_id).info.experiment_id
     recorded = str(client.get_experiment(experiment_id).artifact_location)
     return relocated(uri, recorded, artifact_root)
+
+
+def ensure_experiment(client: MlflowClient, name: str, artifact_location: str | None = None) -> str:
+    """The id of experiment `name`, created (with `artifact_location`) when missing.
+
+    An experiment whose recorded local artifact location lies outside `artifact_location`
+    was made by the home this one was copied or moved from: new runs would write into that
+    home. It is renamed (its runs and models stay, found through `model_download_uri`) and
+    `name` is created again under the current location."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None and not elsewhere(experiment.artifact_location, artifact_location):
+        return str(experiment.experiment_id)
+    if experiment is not None:
+        retired = f"{name} (home at {experiment.artifact_location})"
+        log.warning("experiment %r writes to another home; renamed to %r", name, retired)
+        client.rename_experiment(experiment.experiment_id, retired)
+    return str(client.create_experiment(name, artifact_location=artifact_location))

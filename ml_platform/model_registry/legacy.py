@@ -28,8 +28,20 @@ import numpy as np
 from mlflow import MlflowClient
 
 from ml_platform.domain import BuiltinEmbeddingType, WeightsStatus
-from ml_platform.model_registry.aliases import promote
-from ml_platform.model_registry.decision import parameter_problems
+from ml_platform.model_registry.collection.gate import parameter_problems
+from ml_platform.model_registry.collection.lookup import get_champion
+from ml_platform.model_registry.collection.naming import (
+    DEFAULT_EXPERIMENT,
+    UNKNOWN,
+    VersionTag,
+    model_name,
+)
+from ml_platform.model_registry.collection.pyfunc import input_example
+from ml_platform.model_registry.collection.register import (
+    ClassifierPayload,
+    log_and_register,
+    promote,
+)
 from ml_platform.model_registry.legacy_manifest import (
     LegacyEntry,
     LegacyEntryError,
@@ -38,16 +50,7 @@ from ml_platform.model_registry.legacy_manifest import (
     read_manifest,
     resolve_model_file,
 )
-from ml_platform.model_registry.lookup import get_champion
-from ml_platform.model_registry.naming import (
-    DEFAULT_EXPERIMENT,
-    UNKNOWN,
-    ModelSource,
-    VersionTag,
-    model_name,
-)
-from ml_platform.model_registry.pyfunc_model import input_example
-from ml_platform.model_registry.registry import ClassifierPayload, log_and_register
+from ml_platform.model_registry.versions import ModelSource
 
 log = logging.getLogger(__name__)
 BUILTIN_EMBEDDING_TYPES = frozenset(t.value for t in BuiltinEmbeddingType)

@@ -18,7 +18,6 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-import mlflow
 import numpy as np
 from mlflow import MlflowClient
 from numpy.typing import NDArray
@@ -32,12 +31,12 @@ from ml_platform.learning.health_metrics import (
     decide_health,
     health_figures,
 )
-from ml_platform.model_registry.artifacts import model_download_uri
-from ml_platform.model_registry.lookup import ModelVersionInfo, get_champion
-from ml_platform.model_registry.naming import VersionTag, model_name
-from ml_platform.model_registry.pyfunc_model import CollectionClassifierModel
-from ml_platform.model_registry.registry import ensure_experiment
-from ml_platform.model_registry.tracking import fluent_tracking_uri
+from ml_platform.model_registry.artifacts import ensure_experiment
+from ml_platform.model_registry.collection.lookup import get_champion
+from ml_platform.model_registry.collection.naming import VersionTag, model_name
+from ml_platform.model_registry.collection.pyfunc import CollectionClassifierModel
+from ml_platform.model_registry.loading import load_python_model
+from ml_platform.model_registry.versions import ModelVersionInfo
 from ml_platform.services.training_data import load_focus
 from ml_platform.settings import Settings
 from ml_platform.store.fresh_labels import fresh_labels
@@ -174,12 +173,9 @@ def load_version(
     client: MlflowClient, version: ModelVersionInfo, artifact_root: str | None
 ) -> CollectionClassifierModel:
     """That exact version (not whatever the alias points at by the time it loads)."""
-    uri = model_download_uri(client, version.name, version.version, artifact_root)
-    with fluent_tracking_uri(client.tracking_uri):
-        model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
-    if not isinstance(model, CollectionClassifierModel):
-        raise TypeError(f"{version.model_uri} is a {type(model).__name__}, not a classifier")
-    return model
+    return load_python_model(
+        client, version.name, version.version, CollectionClassifierModel, artifact_root
+    )
 
 
 def log_health_run(

@@ -17,8 +17,9 @@ from mlflow import MlflowClient
 
 from ml_platform.domain import Collection
 from ml_platform.learning.training import TrainingResult
-from ml_platform.model_registry.lookup import ModelVersionInfo, get_champion, load_classifier
-from ml_platform.model_registry.pyfunc_model import CollectionClassifierModel
+from ml_platform.model_registry.collection.lookup import get_champion, load_classifier
+from ml_platform.model_registry.collection.pyfunc import CollectionClassifierModel
+from ml_platform.model_registry.versions import ModelVersionInfo
 from ml_platform.services.training_data import TrainingSet, catalogued_batches
 from ml_platform.store.collections_file import has_collections, read_collections
 from ml_platform.store.curation_tables import (

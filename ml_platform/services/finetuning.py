@@ -32,28 +32,29 @@ from ml_platform.learning.finetune import (
 from ml_platform.learning.finetune.onnx_export import export_variants
 from ml_platform.learning.finetune.preprocessing import spec_to_json
 from ml_platform.learning.finetune.train import EpochCallback, EpochMetrics
-from ml_platform.model_registry.aliases import gate_decision, mark_gated, promote_model
-from ml_platform.model_registry.dataset_models.gate import (
-    accuracy,
-    accuracy_decision,
-    sanity_problems,
+from ml_platform.model_registry.aliases import (
+    PromotionDecision,
+    gate_decision,
+    mark_gated,
+    promote_model,
 )
-from ml_platform.model_registry.dataset_models.lookup import (
+from ml_platform.model_registry.collection.naming import config_digest
+from ml_platform.model_registry.dataset.gate import accuracy, accuracy_decision, sanity_problems
+from ml_platform.model_registry.dataset.lookup import (
     dataset_champion,
     dataset_version_trained_on,
     load_dataset_model,
 )
-from ml_platform.model_registry.dataset_models.naming import DatasetTag, dataset_model_name
-from ml_platform.model_registry.dataset_models.pyfunc import FinetunedClassifierModel
-from ml_platform.model_registry.dataset_models.register import (
-    DatasetInput,
-    FinetuneRun,
-    finetune_run,
+from ml_platform.model_registry.dataset.naming import DatasetTag, dataset_model_name
+from ml_platform.model_registry.dataset.pyfunc import FinetunedClassifierModel
+from ml_platform.model_registry.dataset.register import DatasetInput, FinetuneRun, finetune_run
+from ml_platform.model_registry.versions import (
+    Alias,
+    ModelSource,
+    ModelVersionInfo,
+    RegisteredVersion,
+    registered_version,
 )
-from ml_platform.model_registry.decision import PromotionDecision
-from ml_platform.model_registry.lookup import ModelVersionInfo
-from ml_platform.model_registry.naming import Alias, config_digest
-from ml_platform.model_registry.registry import RegisteredClassifier, registered_version
 from ml_platform.services.dataset_versions import DatasetVersion
 from ml_platform.services.datasets import Split
 from ml_platform.services.finetune_progress import notify_epoch, notify_started
@@ -69,7 +70,7 @@ class FinetuneOutcome:
     """One training decision. `result` is None when no training ran: the version with this
     dataset version and configuration existed (registered before a crash, or gated before)."""
 
-    registered: RegisteredClassifier
+    registered: RegisteredVersion
     result: FinetuneResult | None
     test_accuracy: float
     decision: PromotionDecision
@@ -121,7 +122,7 @@ def version_tags(
         DatasetTag.PREPROCESSING: spec_to_json(built.preprocess),
         DatasetTag.BASE_WEIGHTS: w.identity, DatasetTag.BASE_WEIGHTS_SOURCE: w.source,
         DatasetTag.BASE_WEIGHTS_REVISION: w.revision, DatasetTag.WEIGHTS: w.status.value,
-        DatasetTag.AUGMENTATION: config.augmentation.value, DatasetTag.SOURCE: "finetune",
+        DatasetTag.AUGMENTATION: config.augmentation.value, DatasetTag.SOURCE: ModelSource.FINETUNE,
         DatasetTag.N_TRAIN: str(splits[Split.TRAIN]), DatasetTag.N_VAL: str(splits[Split.VAL]),
         DatasetTag.N_TEST: str(splits[Split.TEST]),
     }  # fmt: skip
@@ -158,7 +159,7 @@ def final_tags(result: FinetuneResult, test_accuracy: float) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class _Trained:
-    registered: RegisteredClassifier
+    registered: RegisteredVersion
     result: FinetuneResult
     model: FinetunedClassifierModel
     test_accuracy: float
@@ -239,7 +240,7 @@ def finetune_version(
 def _gate(
     client: MlflowClient,
     version: DatasetVersion,
-    registered: RegisteredClassifier,
+    registered: RegisteredVersion,
     model: FinetunedClassifierModel,
     state: dict[str, torch.Tensor],
     test_accuracy: float,

@@ -19,7 +19,7 @@ from ml_platform.store.detections_table import DetectionRow
 from ml_platform.store.image_store import ImageStore
 from ml_platform.store.vectors import EmbeddingRow
 from ml_platform.vision.crops import crop_for
-from ml_platform.vision.decode import ImageDecodeError, decode_image
+from ml_platform.vision.decode import STORED_MAX_PIXELS, ImageDecodeError, decode_image
 from ml_platform.vision.detectors import DetectionResult, Detector
 from ml_platform.vision.embedders import Embedder
 from ml_platform.vision.faces.model_files import FacesExtraMissingError
@@ -29,7 +29,6 @@ from ml_platform.vision.pipeline import NO_DERIVATIVE, iter_embedded_batches
 
 log = logging.getLogger(__name__)
 WHOLE_IMAGE_DRAFT = (448, 448)  # JPEG decodes at >= this size: enough for 224 px models
-STORED_MAX_PIXELS = 200_000_000  # stored images passed the ingestion limit already
 
 
 class StoredImageMissingError(RuntimeError):

@@ -19,18 +19,23 @@ from sklearn.base import BaseEstimator
 
 from ml_platform.learning.evaluation import Evaluation
 from ml_platform.learning.training import TrainingResult, cross_validate_estimator
-from ml_platform.model_registry.aliases import gate_decision, mark_gated, promote
-from ml_platform.model_registry.decision import PromotionDecision, decide_promotion, sanity_check
-from ml_platform.model_registry.lookup import (
-    ModelVersionInfo,
+from ml_platform.model_registry.aliases import PromotionDecision, gate_decision, mark_gated
+from ml_platform.model_registry.collection.gate import decide_promotion, sanity_check
+from ml_platform.model_registry.collection.lookup import (
     get_champion,
     load_classifier,
     version_trained_on,
 )
-from ml_platform.model_registry.naming import Alias, ClassifierProvenance, VersionTag, model_name
-from ml_platform.model_registry.registry import (
-    RegisteredClassifier,
-    register_classifier,
+from ml_platform.model_registry.collection.naming import (
+    ClassifierProvenance,
+    VersionTag,
+    model_name,
+)
+from ml_platform.model_registry.collection.register import promote, register_classifier
+from ml_platform.model_registry.versions import (
+    Alias,
+    ModelVersionInfo,
+    RegisteredVersion,
     registered_version,
 )
 from ml_platform.services.training_data import TrainingSet
@@ -120,7 +125,7 @@ class TrainingDecision:
     """One training decision: the version it concerns and the gate's outcome (None: the
     version was gated before, by an earlier run; `already` says what that gate decided)."""
 
-    registered: RegisteredClassifier
+    registered: RegisteredVersion
     outcome: GateOutcome | None
     recovered: bool = False  # the version was registered by a run that died before its gate
     already: str = ""

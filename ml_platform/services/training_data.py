@@ -31,7 +31,7 @@ from ml_platform.domain import (
     WeightsStatus,
 )
 from ml_platform.learning.folds import NEAR_DUPLICATE_COSINE
-from ml_platform.model_registry.naming import training_data_fingerprint
+from ml_platform.model_registry.collection.naming import training_data_fingerprint
 from ml_platform.services.training_rows import (
     is_rejected,
     joined_groups,

@@ -11,9 +11,9 @@ from mlflow.pyfunc import PyFuncModel
 from numpy.typing import NDArray
 
 from ml_platform.domain import DerivativeType, Focus, WeightsStatus
-from ml_platform.model_registry.lookup import ModelVersionInfo
-from ml_platform.model_registry.naming import UNKNOWN, VersionTag
-from ml_platform.model_registry.pyfunc_model import DECISION_COLUMN, PROBABILITY_COLUMN
+from ml_platform.model_registry.collection.naming import UNKNOWN, VersionTag
+from ml_platform.model_registry.collection.pyfunc import DECISION_COLUMN, PROBABILITY_COLUMN
+from ml_platform.model_registry.versions import ModelVersionInfo
 from ml_platform.serving.errors import ErrorKind, ServingError
 
 

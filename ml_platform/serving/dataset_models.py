@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 from mlflow import MlflowClient
 
-from ml_platform.model_registry.dataset_models.lookup import dataset_champion, load_dataset_model
-from ml_platform.model_registry.dataset_models.naming import dataset_model_name
-from ml_platform.model_registry.dataset_models.pyfunc import FinetunedClassifierModel
-from ml_platform.model_registry.lookup import ModelVersionInfo
+from ml_platform.model_registry.dataset.lookup import dataset_champion, load_dataset_model
+from ml_platform.model_registry.dataset.naming import dataset_model_name
+from ml_platform.model_registry.dataset.pyfunc import FinetunedClassifierModel
+from ml_platform.model_registry.versions import ModelVersionInfo
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.metrics import ServingMetrics
 from ml_platform.serving.registry_cache import RegistryCache

@@ -8,20 +8,16 @@ cache over the fine-tuned dataset classifiers.
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
-from urllib.parse import urlsplit
 
-import mlflow
 from mlflow import MlflowClient
-from mlflow.pyfunc import PyFuncModel
 
-from ml_platform.model_registry.artifacts import model_download_uri
-from ml_platform.model_registry.lookup import ModelVersionInfo, get_champion
-from ml_platform.model_registry.naming import model_name
+from ml_platform.model_registry.collection.lookup import get_champion
+from ml_platform.model_registry.collection.naming import model_name
+from ml_platform.model_registry.loading import load_pyfunc_model
+from ml_platform.model_registry.versions import ModelVersionInfo
 from ml_platform.serving.champion import Champion, champion_from
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.metrics import ServingMetrics
@@ -54,23 +50,8 @@ class CollectionClassifiers:
         )
 
     def load(self, key: int, info: ModelVersionInfo) -> Champion:
-        # The version's artifact location, resolved with this client (no global URI).
-        source = model_download_uri(self.client, info.name, info.version, self.artifact_root)
-        return champion_from(info, self._load_from(source))
-
-    def _load_from(self, source: str) -> PyFuncModel:
-        """Load in place from a local directory, else download to a temporary one first."""
-        parts = urlsplit(source)
-        local = Path(parts.path if parts.scheme == "file" else source)
-        if parts.scheme in ("", "file") and local.is_dir():
-            loaded: PyFuncModel = mlflow.pyfunc.load_model(str(local))
-            return loaded
-        with tempfile.TemporaryDirectory(prefix="ml-platform-serve-") as tmp:
-            path = mlflow.artifacts.download_artifacts(
-                artifact_uri=source, dst_path=tmp, tracking_uri=self.client.tracking_uri
-            )
-            downloaded: PyFuncModel = mlflow.pyfunc.load_model(path)
-            return downloaded
+        model = load_pyfunc_model(self.client, info.name, info.version, self.artifact_root)
+        return champion_from(info, model)
 
 
 class ChampionCache(RegistryCache[int, Champion]):

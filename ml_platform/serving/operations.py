@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from PIL import Image
 
 from ml_platform.domain import Box, DerivativeType, WeightsStatus
-from ml_platform.model_registry.naming import VersionTag
+from ml_platform.model_registry.collection.naming import VersionTag
 from ml_platform.serving.analysis import ImageAnalysis, StageClock
 from ml_platform.serving.champion import Champion
 from ml_platform.serving.errors import ErrorKind, ServingError

@@ -23,9 +23,9 @@ from mlflow.exceptions import MlflowException
 from PIL import Image
 
 from ml_platform.domain import DerivativeType
-from ml_platform.model_registry.dataset_models.lookup import list_dataset_models
-from ml_platform.model_registry.dataset_models.naming import DATASET_MODEL_PREFIX
-from ml_platform.model_registry.lookup import list_models
+from ml_platform.model_registry.collection.lookup import list_models
+from ml_platform.model_registry.dataset.lookup import list_dataset_models
+from ml_platform.model_registry.dataset.naming import DATASET_MODEL_PREFIX
 from ml_platform.serving.backoff import BACKOFF_BASE_S, BACKOFF_MAX_S
 from ml_platform.serving.champion import Champion
 from ml_platform.serving.dataset_models import DatasetModelCache

@@ -23,7 +23,7 @@ from typing import Generic, Protocol, TypeVar
 import requests
 from mlflow.exceptions import MlflowException
 
-from ml_platform.model_registry.lookup import ModelVersionInfo
+from ml_platform.model_registry.versions import ModelVersionInfo
 from ml_platform.serving.backoff import FailureMemory
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.lazy import forget

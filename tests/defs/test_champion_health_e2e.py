@@ -21,7 +21,7 @@ from ml_platform.defs.resources import CrawlrResource, StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.runner import instance_for, run_once
 from ml_platform.defs.sensors import health_retrain_sensor
-from ml_platform.model_registry.lookup import get_champion
+from ml_platform.model_registry.collection.lookup import get_champion
 from ml_platform.settings import Settings
 from tests.alert_receiver import Receiver, alert_receiver
 from tests.crawlr_server import CrawlrServer, CrawlrState

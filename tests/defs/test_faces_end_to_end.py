@@ -33,8 +33,8 @@ from ml_platform.domain import (
     IngestedImage,
     IngestStatus,
 )
-from ml_platform.model_registry.lookup import get_champion
-from ml_platform.model_registry.naming import VersionTag
+from ml_platform.model_registry.collection.lookup import get_champion
+from ml_platform.model_registry.collection.naming import VersionTag
 from ml_platform.serving import ServeOptions, create_app
 from ml_platform.settings import Settings
 from ml_platform.store.ann import load_index

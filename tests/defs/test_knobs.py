@@ -7,9 +7,9 @@ import dataclasses
 import dagster as dg
 import pytest
 
-from ml_platform.defs.assets.classifier_support import ClassifierConfig, TrainingKnobs
+from ml_platform.defs.assets.classifier_launchpad import ClassifierConfig, TrainingKnobs
 from ml_platform.defs.assets.classifiers import collection_classifier
-from ml_platform.defs.assets.cluster_support import ClusterAssetConfig, HeroConfig
+from ml_platform.defs.assets.cluster_launchpad import ClusterAssetConfig, HeroConfig
 from ml_platform.defs.assets.clusters import pet_clusters, pet_heroes
 from ml_platform.defs.schedules import RETRAIN_POLICY
 from ml_platform.learning.candidates import CandidateName

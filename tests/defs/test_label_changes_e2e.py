@@ -24,8 +24,9 @@ from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.runner import RunSummary, instance_for, run_once
 from ml_platform.defs.sensors import label_sensor
 from ml_platform.demo.sample import build_sample_snapshot
-from ml_platform.model_registry.lookup import ModelSummary, list_models
-from ml_platform.model_registry.naming import VersionTag
+from ml_platform.model_registry.collection.lookup import list_models
+from ml_platform.model_registry.collection.naming import VersionTag
+from ml_platform.model_registry.versions import ModelSummary
 from ml_platform.settings import Settings
 from tests.crawlr_server import CrawlrServer, CrawlrState
 

@@ -27,7 +27,7 @@ import dagster as dg, mlflow
 from mlflow.pyfunc import PythonModel
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.runner import instance_for
-from ml_platform.model_registry.registry import ensure_experiment
+from ml_platform.model_registry.artifacts import ensure_experiment
 from ml_platform.model_registry.tracking import fluent_tracking_uri, owner_tags
 from ml_platform.settings import Settings
 

@@ -15,8 +15,8 @@ import pytest
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.runner import RunSummary, run_once
 from ml_platform.demo.sample import build_sample_snapshot
-from ml_platform.model_registry.lookup import list_models
-from ml_platform.model_registry.naming import VersionTag
+from ml_platform.model_registry.collection.lookup import list_models
+from ml_platform.model_registry.collection.naming import VersionTag
 from ml_platform.settings import Settings
 
 REQUIRED_TAGS = {t.value for t in (

@@ -11,11 +11,14 @@ from mlflow import MlflowClient
 from sklearn.linear_model import LogisticRegression
 
 from ml_platform.defs.resources.mlflow import MlflowResource
-from ml_platform.model_registry.aliases import promote
 from ml_platform.model_registry.artifacts import artifact_location, relocated
-from ml_platform.model_registry.lookup import load_classifier
-from ml_platform.model_registry.naming import VersionTag, model_name
-from ml_platform.model_registry.registry import ClassifierPayload, log_and_register
+from ml_platform.model_registry.collection.lookup import load_classifier
+from ml_platform.model_registry.collection.naming import VersionTag, model_name
+from ml_platform.model_registry.collection.register import (
+    ClassifierPayload,
+    log_and_register,
+    promote,
+)
 from ml_platform.serving.metrics import ServingMetrics
 from ml_platform.serving.model_cache import ChampionCache
 from ml_platform.settings import Settings

@@ -11,9 +11,9 @@ import pytest
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.learning.finetune import FinetuneConfig, ModelName
 from ml_platform.model_registry.artifacts import elsewhere
-from ml_platform.model_registry.dataset_models.lookup import dataset_champion
-from ml_platform.model_registry.dataset_models.naming import DATASET_EXPERIMENT
-from ml_platform.model_registry.naming import DEFAULT_EXPERIMENT
+from ml_platform.model_registry.collection.naming import DEFAULT_EXPERIMENT
+from ml_platform.model_registry.dataset.lookup import dataset_champion
+from ml_platform.model_registry.dataset.naming import DATASET_EXPERIMENT
 from ml_platform.services.dataset_versions import make_version
 from ml_platform.services.datasets import SplitFractions, parse_dataset_specs
 from ml_platform.services.finetuning import finetune_version

@@ -26,7 +26,7 @@ from ml_platform.model_registry import (
     rollback,
     sanity_check,
 )
-from ml_platform.model_registry.lookup import load_classifier
+from ml_platform.model_registry.collection.lookup import load_classifier
 from tests.model_registry.conftest import fresh_sqlite_uri
 
 DIM = 8

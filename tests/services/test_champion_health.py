@@ -17,7 +17,7 @@ from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.domain import Collection, DerivativeType, Focus, ImageLabels, LabelSource
 from ml_platform.learning.health_metrics import HealthLimits, HealthStatus
-from ml_platform.model_registry.lookup import get_champion
+from ml_platform.model_registry.collection.lookup import get_champion
 from ml_platform.services.champion_health import (
     HEALTH_EXPERIMENT,
     HealthConfig,

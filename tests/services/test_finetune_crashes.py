@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 from ml_platform.cli import main
 from ml_platform.learning.finetune import FinetuneConfig, ModelName
 from ml_platform.model_registry.aliases import gate_decision, read_history
-from ml_platform.model_registry.dataset_models.naming import dataset_model_name
+from ml_platform.model_registry.dataset.naming import dataset_model_name
 from ml_platform.model_registry.tracking import open_client
 from ml_platform.services import finetuning
 from ml_platform.services.dataset_versions import DatasetVersion, make_version

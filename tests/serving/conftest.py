@@ -23,9 +23,12 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 
 from ml_platform.domain import Box, BuiltinEmbeddingType, DerivativeType, WeightsStatus
-from ml_platform.model_registry.aliases import promote
-from ml_platform.model_registry.naming import VersionTag
-from ml_platform.model_registry.registry import ClassifierPayload, log_and_register
+from ml_platform.model_registry.collection.naming import VersionTag
+from ml_platform.model_registry.collection.register import (
+    ClassifierPayload,
+    log_and_register,
+    promote,
+)
 from ml_platform.serving import ServeOptions, create_app
 from ml_platform.settings import Settings
 from ml_platform.vision.detectors import DetectionResult

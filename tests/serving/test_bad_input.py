@@ -65,7 +65,7 @@ def test_image_over_the_pixel_limit_is_a_413(make_app: AppFactory) -> None:
 
     assert response.status_code == 413
     assert "120x100 = 12000 pixels; the limit is 10000" in response.json()["detail"]
-    assert refused_by_pil.status_code == 413  # over twice the limit: PIL's check, same message
+    assert refused_by_pil.status_code == 413  # far over: the same header check, same message
     assert "24000 pixels; the limit is 10000" in refused_by_pil.json()["detail"]
 
 

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from ml_platform.domain import DerivativeType
-from ml_platform.model_registry.naming import VersionTag, model_name
+from ml_platform.model_registry.collection.naming import VersionTag, model_name
 from ml_platform.serving.batching import BatchingConfig, DynamicBatcher
 from ml_platform.serving.vision_models import split_key
 from ml_platform.vision.embedders import Embedder

@@ -10,7 +10,7 @@ import pytest
 from mlflow import MlflowClient
 
 from ml_platform.domain import DerivativeType
-from ml_platform.model_registry.aliases import rollback
+from ml_platform.model_registry.collection.register import rollback
 from ml_platform.serving import ServeOptions
 from tests.serving.conftest import (
     CLIP,

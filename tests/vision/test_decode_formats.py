@@ -13,13 +13,6 @@ from ml_platform.vision.decode import ImageTooLargeError, decode_image
 RED = (200, 20, 30)
 
 
-@pytest.fixture(autouse=True)
-def _restore_pil_pixel_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    """decode sets PIL's process-wide pixel limit to the caller's; these tests ask for a tiny
-    one, which must not leak into later tests (they fail when no test in between resets it)."""
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
-
-
 def encoded(image_format: str, size: tuple[int, int] = (64, 48)) -> bytes:
     """HEIF through pillow-heif's own writer, so PIL's opener is not registered by the test."""
     import pillow_heif
@@ -51,3 +44,14 @@ def test_a_phone_format_over_the_pixel_limit_is_refused_before_decoding(
 ) -> None:
     with pytest.raises(ImageTooLargeError, match="limit"):
         decode_image(encoded(image_format, (200, 200)), max_pixels=10_000)
+
+
+def test_one_callers_pixel_limit_never_binds_another_caller() -> None:
+    """The limit is per call: a tiny one refused here leaves PIL's process-wide state as it was,
+    so a thread decoding a large stored image at the same time is not refused."""
+    before = Image.MAX_IMAGE_PIXELS
+    with pytest.raises(ImageTooLargeError):
+        decode_image(encoded("PNG", (200, 100)), max_pixels=100)
+
+    assert before == Image.MAX_IMAGE_PIXELS
+    assert decode_image(encoded("PNG", (200, 100)), max_pixels=1_000_000).image.size == (200, 100)

@@ -4,18 +4,18 @@ import warnings
 
 import dagster as dg
 
-from ml_platform.defs.assets.classifier_support import (
-    ClassifierConfig,
-    classifier_metadata,
-    skipped,
-)
+from ml_platform.defs.assets.classifier_launchpad import ClassifierConfig
+from ml_platform.defs.assets.classifier_results import classifier_metadata, skipped
 from ml_platform.defs.partitions import collection_partitions
 from ml_platform.defs.resources import StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.learning.training import InsufficientTrainingDataError, train_classifier
-from ml_platform.model_registry.naming import ClassifierProvenance, config_digest
-from ml_platform.model_registry.registry import config_params
+from ml_platform.model_registry.collection.naming import (
+    ClassifierProvenance,
+    config_digest,
+    config_params,
+)
 from ml_platform.services.curation_scores import keep_out_of_fold
 from ml_platform.services.promotion import register_and_gate
 from ml_platform.services.retraining import label_token

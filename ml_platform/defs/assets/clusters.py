@@ -9,13 +9,9 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from ml_platform.defs.assets.cluster_launchpad import ClusterAssetConfig, HeroConfig
 from ml_platform.defs.assets.cluster_pictures import PetHeroes, hero_sheet_entries
-from ml_platform.defs.assets.cluster_support import (
-    ClusterAssetConfig,
-    HeroConfig,
-    cluster_metadata,
-    hero_inputs,
-)
+from ml_platform.defs.assets.cluster_results import cluster_metadata, hero_inputs
 from ml_platform.defs.partitions import ingestion_batches
 from ml_platform.defs.resources import StorageResource
 from ml_platform.domain import Focus, IngestStatus

@@ -3,19 +3,15 @@
 
 import dagster as dg
 
-from ml_platform.defs.assets.dataset_support import (
-    FinetuneAssetConfig,
-    LabelSuggestionConfig,
-    finetune_result,
-    version_metadata,
-)
+from ml_platform.defs.assets.dataset_launchpad import FinetuneAssetConfig, LabelSuggestionConfig
+from ml_platform.defs.assets.dataset_results import finetune_result, version_metadata
 from ml_platform.defs.dataset_planning import accepted_labels, dataset_token, new_partitions
 from ml_platform.defs.partitions import dataset_partitions
 from ml_platform.defs.resources import StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.resources.vision_models import ModelsResource
-from ml_platform.model_registry.dataset_models.naming import DatasetTag
-from ml_platform.model_registry.dataset_models.register import log_dataset_version
+from ml_platform.model_registry.dataset.naming import DatasetTag
+from ml_platform.model_registry.dataset.register import log_dataset_version
 from ml_platform.services.dataset_planning import DATASET_VERSION_TAG, MEMBERSHIP_TAG
 from ml_platform.services.dataset_versions import (
     DatasetVersion,

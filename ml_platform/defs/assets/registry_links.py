@@ -8,12 +8,12 @@ from typing import Any
 
 import dagster as dg
 
-from ml_platform.model_registry.decision import PromotionDecision
-from ml_platform.model_registry.registry import RegisteredClassifier
+from ml_platform.model_registry.aliases import PromotionDecision
+from ml_platform.model_registry.versions import RegisteredVersion
 
 
 def registration(
-    registered: RegisteredClassifier, decision: PromotionDecision, champion_before: str | None
+    registered: RegisteredVersion, decision: PromotionDecision, champion_before: str | None
 ) -> dict[str, str | bool]:
     """The registered version and what the promotion gate decided about it."""
     return {
@@ -26,7 +26,7 @@ def registration(
 
 
 def mlflow_links(
-    registered: RegisteredClassifier, ui_url: str, tracking_uri: str
+    registered: RegisteredVersion, ui_url: str, tracking_uri: str
 ) -> dict[str, dg.MetadataValue | str]:  # type: ignore[type-arg]
     """Links to the training run and the registered version in the MLflow UI."""
     ui = ui_url.rstrip("/")

@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 
-from ml_platform.model_registry.lookup import ModelVersionInfo, get_champion
-from ml_platform.model_registry.naming import model_name
+from ml_platform.model_registry.collection.lookup import get_champion
+from ml_platform.model_registry.collection.naming import model_name
+from ml_platform.model_registry.versions import ModelVersionInfo
 from ml_platform.serving.champion import focus_of
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.model_cache import REGISTRY_ERRORS

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from ml_platform.model_registry.aliases import ModelNotFoundError
+from ml_platform.model_registry.versions import ModelNotFoundError
 from ml_platform.services import curation
 from ml_platform.services.curation_scores import (
     ChampionView,

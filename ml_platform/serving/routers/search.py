@@ -17,7 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 from starlette.datastructures import UploadFile
 
 from ml_platform.domain import Focus
-from ml_platform.model_registry.naming import VersionTag
+from ml_platform.model_registry.collection.naming import VersionTag
 from ml_platform.services import search as service
 from ml_platform.services.search_encoders import linear_direction, text_features, text_tower_of
 from ml_platform.serving import images

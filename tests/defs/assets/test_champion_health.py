@@ -19,7 +19,7 @@ from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.defs.sensors import alert_on_run_failure, health_retrain_sensor
 from ml_platform.domain import Collection, DerivativeType, Focus
-from ml_platform.model_registry.lookup import get_champion
+from ml_platform.model_registry.collection.lookup import get_champion
 from tests.alert_receiver import Receiver, alert_receiver
 from tests.synthetic_home import SyntheticImage, add_batch, set_collections
 

@@ -20,10 +20,10 @@ from ml_platform.defs.resources import StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.domain import Collection, DerivativeType, Focus
-from ml_platform.model_registry import registry
 from ml_platform.model_registry.aliases import gate_decision, read_history
-from ml_platform.model_registry.lookup import show
-from ml_platform.model_registry.naming import model_name
+from ml_platform.model_registry.collection import register as registry
+from ml_platform.model_registry.collection.lookup import show
+from ml_platform.model_registry.collection.naming import model_name
 from tests.synthetic_home import SyntheticImage, add_batch, set_collections
 
 CLIP = Focus(DerivativeType.WHOLE_IMAGE, "embed_clip_vit_b_32")

@@ -17,8 +17,8 @@ from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.domain import Collection, DerivativeType, Focus
 from ml_platform.learning.training import TrainingConfig, train_classifier
-from ml_platform.model_registry.lookup import get_champion, show
-from ml_platform.model_registry.naming import VersionTag
+from ml_platform.model_registry.collection.lookup import get_champion, show
+from ml_platform.model_registry.collection.naming import VersionTag
 from ml_platform.services.promotion import GateSettings, run_gate
 from ml_platform.services.training_data import build_training_set, load_focus, load_images
 from tests.synthetic_home import SyntheticImage, add_batch, set_collections
@@ -162,8 +162,8 @@ def test_challenger_trained_on_corrupted_labels_stays_challenger(home: dict[str,
                                   negative_sample_size=20, seed=0)  # fmt: skip
     shuffled = np.random.default_rng(3).permutation(training.y)
     worse = train_classifier(training.X, shuffled, TrainingConfig())
-    from ml_platform.model_registry.naming import ClassifierProvenance
-    from ml_platform.model_registry.registry import register_classifier
+    from ml_platform.model_registry.collection.naming import ClassifierProvenance
+    from ml_platform.model_registry.collection.register import register_classifier
 
     provenance = ClassifierProvenance(7, CLIP, "synthetic", "v1", training.embedded.weights, "x")
     registered = register_classifier(client(home), worse, provenance)

@@ -19,8 +19,8 @@ from ml_platform.defs.dataset_planning import declared_datasets, finetune_runs, 
 from ml_platform.defs.resources import StorageResource
 from ml_platform.defs.runner import instance_for
 from ml_platform.domain import Collection
-from ml_platform.model_registry.dataset_models.lookup import dataset_champion
-from ml_platform.model_registry.dataset_models.naming import DatasetTag
+from ml_platform.model_registry.dataset.lookup import dataset_champion
+from ml_platform.model_registry.dataset.naming import DatasetTag
 from ml_platform.services.dataset_versions import read_version
 from ml_platform.services.datasets import LabelSource
 from ml_platform.serving import ServeOptions, create_app

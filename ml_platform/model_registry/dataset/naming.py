@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from ml_platform.model_registry.versions import GATE_TAG, SOURCE_TAG
+
 DATASET_MODEL_PREFIX = "dataset-"
 DATASET_EXPERIMENT = "dataset-classifiers"
 
@@ -33,10 +35,10 @@ class DatasetTag(StrEnum):
     N_TEST = "n_test"
     DAGSTER_RUN_ID = "dagster_run_id"
     DAGSTER_PARTITION = "dagster_partition"
-    SOURCE = "source"
+    SOURCE = SOURCE_TAG  # ModelSource
     TRAINING_CONFIG_DIGEST = "training_config_digest"
     INFERENCE_VARIANT = "inference_variant"  # torch | onnx | onnx-int8 (learning.finetune)
-    GATE_DECISION = "gate_decision"  # set last, after the aliases moved: the gate is complete
+    GATE_DECISION = GATE_TAG  # set last, after the aliases moved: the gate is complete
 
 
 def dataset_model_name(dataset: str) -> str:

@@ -1,34 +1,28 @@
-"""Names the registry uses: registered-model names, aliases, tag keys, provenance.
+"""Collection classifiers' names and what a version records: the registered-model name
+`crawlr-collection-<id>`, tag keys, provenance, and the tags, metrics and params of a
+training result.
 
 Serving and the CLI read these tags, so they are StrEnums, never string literals elsewhere.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum, StrEnum
+from typing import TYPE_CHECKING
 
 from ml_platform.domain import Focus, WeightsStatus
+from ml_platform.model_registry.versions import GATE_TAG, HISTORY_TAG, SOURCE_TAG
+
+if TYPE_CHECKING:  # training pulls in scikit-learn; naming is read by alerts and serving
+    from ml_platform.learning.training import TrainingConfig, TrainingResult
 
 MODEL_NAME_PREFIX = "crawlr-collection-"
 DEFAULT_EXPERIMENT = "crawlr-collection-classifiers"
-
-
-class Alias(StrEnum):
-    """Registered-model aliases; stages are never used."""
-
-    CHAMPION = "champion"
-    CHALLENGER = "challenger"
-
-
-class ModelSource(StrEnum):
-    """Where a model version came from."""
-
-    TRAINING = "training"
-    LEGACY = "legacy"
 
 
 class VersionTag(StrEnum):
@@ -55,17 +49,17 @@ class VersionTag(StrEnum):
     DAGSTER_PARTITION = "dagster_partition"
     TRAINING_DATA_FINGERPRINT = "training_data_fingerprint"
     TRAINING_CONFIG_DIGEST = "training_config_digest"
-    SOURCE = "source"
+    SOURCE = SOURCE_TAG  # ModelSource
     LEGACY_FILE = "legacy_file"
     LEGACY_SHA256 = "legacy_sha256"
-    GATE_DECISION = "gate_decision"  # set last, after the aliases moved: the gate is complete
+    GATE_DECISION = GATE_TAG  # set last, after the aliases moved: the gate is complete
 
 
 class ModelTag(StrEnum):
     """Tags on the registered model itself."""
 
     COLLECTION_ID = "collection_id"
-    PROMOTION_HISTORY = "promotion_history"
+    PROMOTION_HISTORY = HISTORY_TAG
 
 
 UNKNOWN = "unknown"  # tag value where a legacy model cannot know a figure
@@ -135,3 +129,64 @@ def config_digest(params: Mapping[str, str]) -> str:
     new one, so the same data trained another way is a new model version)."""
     payload = json.dumps(dict(sorted(params.items())), separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def training_tags(result: TrainingResult) -> dict[str, str]:
+    """Version tags describing a training result (threshold, support, CV figures)."""
+    best = result.winner_metrics
+    return {
+        VersionTag.DIMENSIONALITY: str(result.dimensionality),
+        VersionTag.THRESHOLD: repr(result.threshold),
+        VersionTag.N_POSITIVES: str(result.n_pos),
+        VersionTag.N_NEGATIVES: str(result.n_neg),
+        VersionTag.CV_FOLDS: str(result.folds),
+        VersionTag.WINNER_CANDIDATE: result.winner.value,
+        VersionTag.CV_AVERAGE_PRECISION_MEAN: f"{best.average_precision_mean:.6f}",
+        VersionTag.CV_AVERAGE_PRECISION_STD: f"{best.average_precision_std:.6f}",
+        VersionTag.CV_OOF_AVERAGE_PRECISION: f"{best.out_of_fold.average_precision:.6f}",
+        VersionTag.CV_ROC_AUC: f"{best.roc_auc:.6f}",
+        VersionTag.CV_F1: f"{best.f1_at_threshold:.6f}",
+    }
+
+
+def training_metrics(result: TrainingResult) -> dict[str, float]:
+    """The winner's CV figures unprefixed, and every candidate's as `<candidate>/<figure>`."""
+    metrics = dict(result.winner_metrics.as_metrics())
+    for candidate in result.candidates:
+        for key, value in candidate.as_metrics().items():
+            metrics[f"{candidate.name.value}/{key}"] = value
+    return metrics
+
+
+def config_params(config: TrainingConfig) -> dict[str, str]:
+    """Every knob of the training configuration as a plain string (MLflow params)."""
+
+    def plain(value: object) -> str:
+        if isinstance(value, tuple):
+            return ",".join(plain(v) for v in value)
+        return str(value.value if isinstance(value, Enum) else value)
+
+    return {f.name: plain(getattr(config, f.name)) for f in dataclasses.fields(config)}
+
+
+def training_params(result: TrainingResult) -> dict[str, str]:
+    config = result.config
+    return {
+        **config_params(config),
+        "winner_candidate": result.winner.value,
+        "cv_folds_requested": str(config.cv_folds),
+        "cv_folds_used": str(result.folds),
+        "threshold_rule": "max F1 on out-of-fold probabilities",
+    }
+
+
+def version_description(tags: Mapping[str, str]) -> str:
+    """The first line MLflow shows on a version's page: the weights its embeddings came from
+    (a tag MLflow lists far down) and, for random weights, what that means."""
+    weights = tags.get(VersionTag.WEIGHTS, "unknown")
+    if weights == "random":
+        return (
+            "weights=random: trained on embeddings from randomly initialised weights; "
+            "shows the plumbing, not quality."
+        )
+    return f"weights={weights}: trained on {tags.get(VersionTag.EMBEDDER_ID, 'its')} embeddings."

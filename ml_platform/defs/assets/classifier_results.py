@@ -1,35 +1,12 @@
-"""Run-time knobs and metadata of `collection_classifier` (kept out of the asset body)."""
+"""What `collection_classifier` returns: its metadata, its gate check, a skipped result."""
 
 import dagster as dg
 
 from ml_platform.defs.assets.registry_links import gate_check, mlflow_links, registration
-from ml_platform.defs.knobs import knobs_of
-from ml_platform.learning.training import TrainingConfig, TrainingResult
-from ml_platform.model_registry.registry import RegisteredClassifier
-from ml_platform.services.promotion import GateOutcome, GateSettings
+from ml_platform.learning.training import TrainingResult
+from ml_platform.model_registry.versions import RegisteredVersion
+from ml_platform.services.promotion import GateOutcome
 from ml_platform.services.training_data import TrainingSet
-
-
-class TrainingKnobs(knobs_of(TrainingConfig)):  # type: ignore[misc]
-    """`learning.training.TrainingConfig` in the launchpad: candidates, folds, minimums, seed
-    and the treatment of sampled unlabelled negatives."""
-
-
-class ClassifierConfig(dg.Config):  # type: ignore[misc]
-    """Shown in the launchpad: the training knobs (nested, from TrainingConfig), the negative
-    sample and the promotion tolerance."""
-
-    training: TrainingKnobs = TrainingKnobs()
-    negative_sample_size: int = 20
-    promotion_tolerance: float = 0.02
-
-    def training_config(self) -> TrainingConfig:
-        config: TrainingConfig = self.training.build(TrainingConfig)
-        return config
-
-    def gate(self) -> GateSettings:
-        t = self.training_config()
-        return GateSettings(self.promotion_tolerance, t.min_positives, t.min_negatives)
 
 
 def skipped(
@@ -53,7 +30,7 @@ def skipped(
 
 def classifier_metadata(
     check: str,
-    registered: RegisteredClassifier,
+    registered: RegisteredVersion,
     result: TrainingResult,
     training: TrainingSet,
     outcome: GateOutcome,
@@ -93,7 +70,7 @@ def classifier_metadata(
 
 
 def gate_metadata(
-    registered: RegisteredClassifier, result: TrainingResult, outcome: GateOutcome
+    registered: RegisteredVersion, result: TrainingResult, outcome: GateOutcome
 ) -> dict[str, dg.MetadataValue]:  # type: ignore[type-arg]
     """The gate's decision and the two APs it compared on the same images: the challenger's
     out-of-fold AP (its `cv_oof_average_precision`) and the champion's AP."""

@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ml_platform.defs.assets.dataset_support import FinetuneAssetConfig, FinetuneKnobs
+from ml_platform.defs.assets.dataset_launchpad import FinetuneAssetConfig, FinetuneKnobs
 from ml_platform.defs.assets.registry_links import gate_check
 from ml_platform.learning.finetune import Augmentation, FinetuneConfig, ModelName
 
@@ -63,12 +63,12 @@ def test_a_class_without_a_validation_image_fails_the_blocking_split_check(
 
 
 def test_a_decision_recorded_before_reports_no_training_figures() -> None:
-    from ml_platform.defs.assets.dataset_support import finetune_result
-    from ml_platform.model_registry.decision import PromotionDecision
-    from ml_platform.model_registry.registry import RegisteredClassifier
+    from ml_platform.defs.assets.dataset_results import finetune_result
+    from ml_platform.model_registry.aliases import PromotionDecision
+    from ml_platform.model_registry.versions import RegisteredVersion
     from ml_platform.services.finetuning import FinetuneOutcome
 
-    registered = RegisteredClassifier("dataset-breeds", "3", "r1", "1", "models:/m-1", "sqlite://")
+    registered = RegisteredVersion("dataset-breeds", "3", "r1", "1", "models:/m-1", "sqlite://")
     why = "version 3 has this dataset version and configuration and was gated: not worse"
     outcome = FinetuneOutcome(
         registered, None, 0.9, PromotionDecision(True, why), "3", None, "base@r"

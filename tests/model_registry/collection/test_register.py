@@ -19,7 +19,7 @@ from ml_platform.learning.training import TrainingConfig, TrainingResult, train_
 from ml_platform.model_registry import (
     Alias,
     ClassifierProvenance,
-    RegisteredClassifier,
+    RegisteredVersion,
     VersionTag,
     get_champion,
     list_models,
@@ -29,7 +29,7 @@ from ml_platform.model_registry import (
     show,
     training_data_fingerprint,
 )
-from ml_platform.model_registry.lookup import load_classifier
+from ml_platform.model_registry.collection.lookup import load_classifier
 from ml_platform.model_registry.tracking import fluent_tracking_uri
 from tests.model_registry.conftest import fresh_sqlite_uri
 
@@ -48,7 +48,7 @@ class Store:
 class Registered:
     store: Store
     result: TrainingResult
-    registered: RegisteredClassifier
+    registered: RegisteredVersion
     X: np.ndarray  # type: ignore[type-arg]
 
 

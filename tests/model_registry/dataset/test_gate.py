@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ml_platform.model_registry.dataset_models.gate import accuracy_decision, sanity_problems
+from ml_platform.model_registry.dataset.gate import accuracy_decision, sanity_problems
 
 
 @pytest.mark.parametrize(

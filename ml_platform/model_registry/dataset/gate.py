@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ml_platform.model_registry.decision import FLOAT_SLACK, PromotionDecision
+from ml_platform.model_registry.aliases import FLOAT_SLACK, PromotionDecision
 
 
 def accuracy_decision(

@@ -1,4 +1,5 @@
-"""Whether a challenger replaces the champion: metric comparison plus sanity checks.
+"""The promotion gate of collection classifiers: out-of-fold AP against the champion's AP on
+the same images, plus sanity checks.
 
 Pure functions: no MLflow calls. The protocol expected by `decide_promotion` is that both
 evaluations were made on the same labelled images (same n_pos and n_neg): the champion with
@@ -10,26 +11,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from ml_platform.learning.evaluation import Evaluation
+from ml_platform.model_registry.aliases import FLOAT_SLACK, PromotionDecision
 
 MAX_WALK_DEPTH = 8
-FLOAT_SLACK = 1e-9  # 0.80 - 0.78 is 0.0200000000000000018: that is not beyond 0.02
 # The AP the gate compares: one AP over the pooled out-of-fold predictions (MLflow tag
 # cv_oof_average_precision). Not the mean of the per-fold APs (cv_average_precision_mean),
 # which picks the winning candidate and is usually a little higher.
 OOF_AP = "out-of-fold AP"
-
-
-@dataclass(frozen=True)
-class PromotionDecision:
-    """Promote or not, and a sentence saying why."""
-
-    promote: bool
-    reason: str
 
 
 def decide_promotion(

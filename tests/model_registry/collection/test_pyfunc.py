@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from ml_platform.model_registry.pyfunc_model import (
+from ml_platform.model_registry.collection.pyfunc import (
     DECISION_COLUMN,
     PROBABILITY_COLUMN,
     CollectionClassifierModel,

@@ -17,25 +17,28 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import torch
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
+from mlflow import ActiveRun, MlflowClient
 
-from ml_platform.model_registry.dataset_models.naming import (
+from ml_platform.model_registry.artifacts import ensure_experiment
+from ml_platform.model_registry.dataset.naming import (
     DATASET_EXPERIMENT,
     DatasetTag,
     dataset_model_name,
 )
-from ml_platform.model_registry.dataset_models.pyfunc import (
+from ml_platform.model_registry.dataset.pyfunc import (
     WEIGHTS_ARTIFACT,
     FinetunedClassifierModel,
     input_example,
     signature,
 )
-from ml_platform.model_registry.naming import Alias
-from ml_platform.model_registry.registry import RegisteredClassifier, ensure_experiment, plain_tags
 from ml_platform.model_registry.requirements import model_pip_requirements
 from ml_platform.model_registry.tracking import fluent_tracking_uri, owner_tags
+from ml_platform.model_registry.versions import (
+    Alias,
+    RegisteredVersion,
+    create_version,
+    plain_tags,
+)
 
 log = logging.getLogger(__name__)
 EXTRA_PACKAGES = ("torch", "pillow", "onnxruntime")
@@ -66,7 +69,7 @@ class FinetuneRun:
         state_dict: dict[str, torch.Tensor],
         tags: Mapping[str, str],
         artifacts: Mapping[str, str] | None = None,
-    ) -> RegisteredClassifier:
+    ) -> RegisteredVersion:
         """Log the pyfunc model with its weights (and `artifacts`: its ONNX variants), create a
         version and alias it challenger."""
         name = dataset_model_name(self.dataset)
@@ -79,17 +82,12 @@ class FinetuneRun:
                 signature=signature(model.class_names), input_example=input_example(),
                 metadata=plain_tags(tags), pip_requirements=_requirements(),
             )  # fmt: skip
-        _ensure_registered_model(self.client, name, self.dataset)
-        version = self.client.create_model_version(
-            name=name, source=info.model_uri, run_id=self.run_id, tags=plain_tags(tags),
-            model_id=info.model_id,
-        )  # fmt: skip
-        self.client.set_registered_model_alias(name, Alias.CHALLENGER.value, str(version.version))
-        log.info("registered %s version %s (run %s)", name, version.version, self.run_id)
-        return RegisteredClassifier(
-            name, str(version.version), self.run_id, self.experiment_id, info.model_uri,
-            self.client.tracking_uri,
-        )  # fmt: skip
+        model_tags = {DatasetTag.DATASET.value: self.dataset}
+        version = create_version(self.client, name, info, self.run_id, tags, model_tags)
+        self.client.set_registered_model_alias(name, Alias.CHALLENGER.value, version)
+        log.info("registered %s version %s (run %s)", name, version, self.run_id)
+        return RegisteredVersion(name, version, self.run_id, self.experiment_id, info.model_uri,
+                                 self.client.tracking_uri)  # fmt: skip
 
 
 @contextmanager
@@ -103,13 +101,23 @@ def finetune_run(
     """An MLflow run for one fine-tuning of `dataset`, with its params and dataset input."""
     experiment_id = ensure_experiment(client, DATASET_EXPERIMENT, artifact_location)
     name = dataset_model_name(dataset.name)
+    with owned_run(client, experiment_id, name, tags) as run:
+        mlflow.log_params(dict(params))
+        log_dataset_input(dataset)
+        yield FinetuneRun(client, dataset.name, run.info.run_id, experiment_id)
+
+
+@contextmanager
+def owned_run(
+    client: MlflowClient, experiment_id: str, name: str, tags: Mapping[str, str]
+) -> Iterator[ActiveRun]:
+    """A run on the client's store, tagged with `tags` and this process as its owner; MLflow's
+    process-wide URI points at the client's store while it is open (`log_input` and
+    `log_model` are fluent)."""
+    run_tags = {**plain_tags(tags), **owner_tags()}
     with fluent_tracking_uri(client.tracking_uri):  # noqa: SIM117 (the run needs the URI)
-        with mlflow.start_run(
-            experiment_id=experiment_id, run_name=name, tags={**plain_tags(tags), **owner_tags()}
-        ) as run:
-            mlflow.log_params(dict(params))
-            log_dataset_input(dataset)
-            yield FinetuneRun(client, dataset.name, run.info.run_id, experiment_id)
+        with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=run_tags) as run:
+            yield run
 
 
 def log_dataset_input(dataset: DatasetInput, context: str = "training") -> None:
@@ -129,14 +137,6 @@ def _requirements() -> list[str]:
     return [*model_pip_requirements(), *(f"{p}=={version(p)}" for p in EXTRA_PACKAGES)]
 
 
-def _ensure_registered_model(client: MlflowClient, name: str, dataset: str) -> None:
-    try:
-        client.create_registered_model(name, tags={DatasetTag.DATASET.value: dataset})
-    except MlflowException as error:
-        if error.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
-            raise
-
-
 DATASETS_EXPERIMENT = "datasets"
 
 
@@ -153,10 +153,7 @@ def log_dataset_version(
     """
     experiment_id = ensure_experiment(client, DATASETS_EXPERIMENT, artifact_location)
     name = f"{dataset.name}@{dataset.digest}"
-    with fluent_tracking_uri(client.tracking_uri):  # noqa: SIM117 (the run needs the URI)
-        with mlflow.start_run(
-            experiment_id=experiment_id, run_name=name, tags={**plain_tags(tags), **owner_tags()}
-        ) as run:
-            log_dataset_input(dataset, context="version")
-            mlflow.log_metrics(dict(metrics))
+    with owned_run(client, experiment_id, name, tags) as run:
+        log_dataset_input(dataset, context="version")
+        mlflow.log_metrics(dict(metrics))
     return experiment_id, run.info.run_id

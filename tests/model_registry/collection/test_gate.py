@@ -9,7 +9,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ml_platform.learning.evaluation import Evaluation
-from ml_platform.model_registry.decision import decide_promotion, input_width, sanity_check
+from ml_platform.model_registry.collection.gate import decide_promotion, input_width, sanity_check
 
 
 def evaluation(ap: float, n_pos: int = 10, n_neg: int = 30) -> Evaluation:

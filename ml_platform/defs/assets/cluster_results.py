@@ -1,52 +1,15 @@
-"""Launchpad config and metadata of the cluster assets (kept out of the asset bodies)."""
+"""What the cluster assets read and return: the heroes' inputs, and the clusters' metadata."""
 
 import dagster as dg
 
 from ml_platform.defs.assets.cluster_pictures import projection_entries
-from ml_platform.defs.knobs import knobs_of
 from ml_platform.domain import Focus
 from ml_platform.learning.cluster_store import PetClusters
-from ml_platform.learning.clustering import ClusterConfig
-from ml_platform.learning.hero import HeroFloor, HeroWeights
 from ml_platform.services.pets import HeroInputs, PetVectors, measure_quality
 from ml_platform.services.training_data import images_by_batch
 from ml_platform.store.detections_table import read_detections
 from ml_platform.store.layout import Layout
 from ml_platform.store.pet_tables import has_quality, read_quality, write_quality
-
-
-class ClusterAssetConfig(knobs_of(ClusterConfig)):  # type: ignore[misc]
-    """`learning.clustering.ClusterConfig` in the launchpad: method, limits, thresholds."""
-
-    def cluster_config(self) -> ClusterConfig:
-        config: ClusterConfig = self.build(ClusterConfig)
-        return config
-
-
-class HeroWeightsKnobs(knobs_of(HeroWeights)):  # type: ignore[misc]
-    """`learning.hero.HeroWeights`: the weight of each score part and the recency half-life."""
-
-
-class HeroFloorKnobs(knobs_of(HeroFloor)):  # type: ignore[misc]
-    """`learning.hero.HeroFloor`: the least pixel quality of a hero; 0 admits everything."""
-
-
-class HeroConfig(dg.Config):  # type: ignore[misc]
-    """Shown in the launchpad: heroes per cluster, the near-duplicate cosine, and the nested
-    score weights and quality floor (from learning.hero)."""
-
-    top_n: int = 3
-    duplicate_threshold: float = 0.97
-    weights: HeroWeightsKnobs = HeroWeightsKnobs()
-    floor: HeroFloorKnobs = HeroFloorKnobs()
-
-    def score_weights(self) -> HeroWeights:
-        weights: HeroWeights = self.weights.build(HeroWeights)
-        return weights
-
-    def quality_floor(self) -> HeroFloor:
-        floor: HeroFloor = self.floor.build(HeroFloor)
-        return floor
 
 
 def hero_inputs(layout: Layout, own_batch: str, pets: set[int]) -> HeroInputs:
