@@ -93,7 +93,7 @@ def export_variants(
     """fp32 ONNX and static INT8 of `net` in `directory`, checked on `val`."""
     net.eval()
     reference = predict_proba(net, val.images, spec)
-    torch_check = _check(Backend.TORCH, reference, reference, val.labels, _speed(
+    torch_check = drift_check(Backend.TORCH, reference, reference, val.labels, _speed(
         lambda im: predict_proba(net, im, spec), val.images))  # fmt: skip
     fp32_path = directory / "model.onnx"
     export_onnx(net, lambda m, x: m(x), (3, spec.crop_height, spec.crop_width), fp32_path)
@@ -138,10 +138,10 @@ def _run_check(
 ) -> VariantCheck:
     probabilities = model.predict_proba(val.images, spec)
     speed = _speed(lambda im: model.predict_proba(im, spec), val.images)
-    return _check(model.backend, probabilities, reference, val.labels, speed, min_accuracy)
+    return drift_check(model.backend, probabilities, reference, val.labels, speed, min_accuracy)
 
 
-def _check(
+def drift_check(
     backend: Backend,
     probabilities: NDArray[np.float32],
     reference: NDArray[np.float32],
@@ -149,6 +149,8 @@ def _check(
     speed: float,
     min_accuracy: float | None = None,
 ) -> VariantCheck:
+    """Accepted when top-1 agreement with `reference` is >= MIN_AGREEMENT and (given
+    `min_accuracy`) the accuracy on `labels` is at least that."""
     agreement = float((probabilities.argmax(1) == reference.argmax(1)).mean())
     accuracy = float((probabilities.argmax(1) == labels).mean())
     problems = [f"top-1 agreement {agreement:.4f} < {MIN_AGREEMENT}"] * (agreement < MIN_AGREEMENT)
