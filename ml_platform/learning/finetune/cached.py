@@ -12,7 +12,6 @@ whole `ClassifierNet`, registrable and served like any other.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from typing import Any
 
@@ -34,6 +33,7 @@ from ml_platform.learning.finetune.train import (
     candidate,
     clock,
     finish,
+    finite_mean,
     make_stepper,
     score,
 )
@@ -179,17 +179,8 @@ def _epoch(
         loss = torch.nn.functional.cross_entropy(
             tail(batch), labels[rows], label_smoothing=config.label_smoothing
         )
-        stepper.optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        stepper.optimizer.step()
-        stepper.schedule.step()
-        if stepper.average is not None:
-            stepper.average.update_parameters(net)
-        total += float(loss.detach()) * len(rows)
-    mean = total / len(order)
-    if not math.isfinite(mean):
-        raise FloatingPointError(f"training loss became {mean}; lower the learning rate")
-    return mean
+        total += stepper.step(net, loss) * len(rows)
+    return finite_mean(total, len(order))
 
 
 def _measure(

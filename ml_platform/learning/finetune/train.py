@@ -96,6 +96,24 @@ class Stepper:
     schedule: torch.optim.lr_scheduler.LRScheduler
     average: AveragedModel | None
 
+    def step(self, net: ClassifierNet, loss: torch.Tensor) -> float:
+        """Back-propagate `loss`, step the optimiser, the schedule and the average; the loss."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        self.optimizer.step()
+        self.schedule.step()
+        if self.average is not None:
+            self.average.update_parameters(net)
+        return float(loss.detach())
+
+
+def finite_mean(total: float, count: int) -> float:
+    """The epoch's mean training loss; FloatingPointError when it diverged."""
+    mean = total / count
+    if not math.isfinite(mean):
+        raise FloatingPointError(f"training loss became {mean}; lower the learning rate")
+    return mean
+
 
 def finetune(
     built: BuiltModel,
@@ -223,14 +241,5 @@ def _train_epoch(
         batch = mix_batch(torch.from_numpy(pixels), torch.from_numpy(data.labels[rows]),
                           policy.mix_p, rng)  # fmt: skip
         loss = batch.loss(net(batch.pixels), config.label_smoothing)
-        stepper.optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        stepper.optimizer.step()
-        stepper.schedule.step()
-        if stepper.average is not None:
-            stepper.average.update_parameters(net)
-        total += float(loss.detach()) * len(rows)
-    mean = total / len(order)
-    if not math.isfinite(mean):
-        raise FloatingPointError(f"training loss became {mean}; lower the learning rate")
-    return mean
+        total += stepper.step(net, loss) * len(rows)
+    return finite_mean(total, len(order))
