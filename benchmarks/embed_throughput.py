@@ -31,9 +31,8 @@ from shared_models import SHARED, TYPES_YAML
 from ml_platform.vision.embedders import (
     Embedder,
     EmbedderOptions,
+    build_embedder,
     build_random_embedder,
-    clear_embedder_cache,
-    get_embedder,
 )
 from ml_platform.vision.pipeline import iter_embedded_batches
 
@@ -70,9 +69,8 @@ def embedder_for(key: str, backend: str, args: argparse.Namespace, scratch: Path
     types = scratch / "types.yaml"
     onnx = SHARED / "models" / "efficientnet_lite0_features.onnx"
     types.write_text(TYPES_YAML.format(name=MODELS[key], onnx=onnx) + "    int8: auto\n")
-    clear_embedder_cache()
     options = EmbedderOptions(custom_types_file=types, **common)  # type: ignore[arg-type]
-    return get_embedder(MODELS[key], options)
+    return build_embedder(MODELS[key], options)
 
 
 def platform_run(embedder: Embedder, paths: list[Path]) -> Run:

@@ -152,9 +152,9 @@ def timed(fn: Callable[[], np.ndarray]) -> tuple[np.ndarray, float, float]:
 
 
 def platform_vectors(crops: dict[str, Image.Image]) -> dict[str, np.ndarray]:
-    from ml_platform.vision.embedders import EmbedderOptions, get_embedder
+    from ml_platform.vision.embedders import EmbedderOptions, build_embedder
 
-    embedder = get_embedder(FACE, EmbedderOptions())
+    embedder = build_embedder(FACE, EmbedderOptions())
     embedder.embed([next(iter(crops.values()))])  # warm up
     vectors, wall, cpu = {}, [], []
     for name, crop in crops.items():
@@ -299,11 +299,11 @@ def platform_pipeline() -> Callable[[Path], np.ndarray | None]:
     from ml_platform.vision.crops import crop_for
     from ml_platform.vision.decode import load_rgb
     from ml_platform.vision.detectors import DetectionResult, get_detector
-    from ml_platform.vision.embedders import EmbedderOptions, get_embedder
+    from ml_platform.vision.embedders import EmbedderOptions, build_embedder
 
     yunet = shared_dir() / "models" / "face_detection_yunet_2023mar.onnx"
     detector = get_detector(yunet_model=yunet if yunet.is_file() else None, person_onnx=None)
-    embedder = get_embedder(FACE, EmbedderOptions())
+    embedder = build_embedder(FACE, EmbedderOptions())
     boxes = JsonCache(f"faces_{detector.face_detector_name}_{source_key(*DETECTOR_SOURCES)}")
     print(f"platform: face detector {detector.face_detector_name}, person detector "
           f"{detector.person_detector_name}, embedder {embedder!r}")  # fmt: skip

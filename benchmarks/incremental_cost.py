@@ -45,7 +45,8 @@ from ml_platform.services.retraining import RetrainPolicy, label_token
 from ml_platform.store.collections_file import write_collections
 from ml_platform.store.detections_table import DetectionRow, write_detections
 from ml_platform.store.tables import write_catalog
-from ml_platform.store.vectors import EmbedderIdentity, EmbeddingRow, write_embeddings
+from ml_platform.store.vectors import EmbeddingRow, write_embeddings
+from ml_platform.vision.embedders.identity import EmbedderIdentity
 
 CLIP = Focus(DerivativeType.WHOLE_IMAGE, "embed_clip_vit_b_32")
 BASE = datetime(2025, 1, 1, tzinfo=UTC)
@@ -126,8 +127,7 @@ def new_batch_seconds(history: int, n: int, models: dict[str, str], work: Path) 
     write_collections(storage.layout(), [Collection(1, "all", CLIP)])
     models_resource = ModelsResource(home=str(home), overrides=overrides)
     embedder = models_resource.embedder(CLIP.embedding_type)  # history made by the same model
-    who = EmbedderIdentity("whole_image", CLIP.embedding_type, embedder.model_id,
-                           embedder.revision, embedder.weights.value)  # fmt: skip
+    who = EmbedderIdentity.of(embedder)
     for b in range(history):
         pets = [10_000 + b * 10 + p for p in range(10)]
         ids = range(1_000_000 + b * n, 1_000_000 + (b + 1) * n)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ml_platform.vision.embedders import Embedder, EmbedderOptions, get_embedder
+from ml_platform.vision.embedders import Embedder, EmbedderOptions, build_embedder
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ML_PLATFORM_SHARED_DIR", REPO.parent / "shared"))
@@ -45,4 +45,4 @@ def efficientnet_embedder(
         onnx_cache_dir=scratch / "onnx",
         calibration_dir=calibration_dir or SHARED / "data" / "pets",
     )
-    return get_embedder(EFFICIENTNET_TYPE, options)
+    return build_embedder(EFFICIENTNET_TYPE, options)

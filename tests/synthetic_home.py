@@ -24,7 +24,8 @@ from ml_platform.store.collections_file import write_collections
 from ml_platform.store.detections_table import DetectionRow, write_detections
 from ml_platform.store.image_store import ImageStore
 from ml_platform.store.tables import write_catalog
-from ml_platform.store.vectors import EmbedderIdentity, EmbeddingRow, write_embeddings
+from ml_platform.store.vectors import EmbeddingRow, write_embeddings
+from ml_platform.vision.embedders.identity import EmbedderIdentity
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,7 @@ def add_batch(
     write_detections(layout, key, rows)
     for focus in foci:
         dim = images[0].vector.shape[0]
-        who = EmbedderIdentity(focus.derivative_type.value, focus.embedding_type, "synthetic",
-                               "v1", "pretrained")  # fmt: skip
+        who = EmbedderIdentity(focus.embedding_type, "synthetic", "v1")
         vectors = [EmbeddingRow(im.id, "ok", im.vector.astype(np.float32)) for im in images]
         write_embeddings(layout, focus, key, vectors, who, dim)
     layout.metadata().register_batch(key, [r.image for r in ingested])

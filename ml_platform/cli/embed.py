@@ -88,11 +88,11 @@ def _load(
 ) -> tuple[Embedder, Detector | None]:
     """The embedder (and the detector for crops), loaded before the clock starts."""
     from ml_platform.vision.detectors import get_detector
-    from ml_platform.vision.embedders import EmbedderUnavailableError, get_embedder
+    from ml_platform.vision.embedders import EmbedderUnavailableError, build_embedder
     from ml_platform.vision.embedders.options import embedder_options
 
     try:
-        embedder = get_embedder(embedding_type, embedder_options(settings))
+        embedder = build_embedder(embedding_type, embedder_options(settings))
     except (KeyError, EmbedderUnavailableError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     if target is DerivativeType.WHOLE_IMAGE:

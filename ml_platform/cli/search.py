@@ -121,14 +121,14 @@ def _image(settings: Settings, focus: Focus, data: bytes) -> Encoded:
     from ml_platform.services.search import Encoded, SearchError
     from ml_platform.vision.crops import crop_for
     from ml_platform.vision.detectors import get_detector
-    from ml_platform.vision.embedders import get_embedder
+    from ml_platform.vision.embedders import build_embedder
     from ml_platform.vision.embedders.options import embedder_options
 
     try:
         picture = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
     except (UnidentifiedImageError, OSError) as exc:
         raise SearchError(f"the example is not an image Pillow can read: {exc}", 400) from exc
-    embedder = get_embedder(focus.embedding_type, embedder_options(settings))
+    embedder = build_embedder(focus.embedding_type, embedder_options(settings))
     if focus.derivative_type is not DerivativeType.WHOLE_IMAGE:
         detector = get_detector(yunet_model=settings.yunet_model,
                                 person_onnx=settings.person_detector_onnx)  # fmt: skip

@@ -27,7 +27,7 @@ import joblib
 import numpy as np
 from mlflow import MlflowClient
 
-from ml_platform.domain import BuiltinEmbeddingType, WeightsStatus
+from ml_platform.domain import BuiltinEmbeddingType
 from ml_platform.model_registry.collection.gate import parameter_problems
 from ml_platform.model_registry.collection.lookup import get_champion
 from ml_platform.model_registry.collection.naming import (
@@ -51,6 +51,7 @@ from ml_platform.model_registry.legacy_manifest import (
     resolve_model_file,
 )
 from ml_platform.model_registry.versions import ModelSource
+from ml_platform.vision.embedders.identity import EmbedderIdentity
 
 log = logging.getLogger(__name__)
 BUILTIN_EMBEDDING_TYPES = frozenset(t.value for t in BuiltinEmbeddingType)
@@ -195,14 +196,19 @@ def _import_entry(directory: Path, entry: LegacyEntry, target: _Target) -> Legac
     return LegacyImportOutcome(key, LegacyStatus.IMPORTED, file, registered.version, champion)
 
 
+def _legacy_embedder(entry: LegacyEntry, target: _Target) -> EmbedderIdentity:
+    """A legacy file records no embedder: its id from `embedder_ids`, revision unknown."""
+    embedding_type = entry.focus.embedding_type
+    return EmbedderIdentity(
+        embedding_type, target.embedder_ids.get(embedding_type, UNKNOWN), UNKNOWN
+    )
+
+
 def _legacy_tags(entry: LegacyEntry, target: _Target, digest: str) -> dict[str, str]:
     return {
         VersionTag.COLLECTION_ID: str(entry.collection_id),
         VersionTag.DERIVATIVE_TYPE: entry.focus.derivative_type.value,
-        VersionTag.EMBEDDING_TYPE: entry.focus.embedding_type,
-        VersionTag.EMBEDDER_ID: target.embedder_ids.get(entry.focus.embedding_type, UNKNOWN),
-        VersionTag.EMBEDDER_REVISION: UNKNOWN,
-        VersionTag.WEIGHTS: WeightsStatus.PRETRAINED.value,
+        **_legacy_embedder(entry, target).to_tags(),
         VersionTag.DIMENSIONALITY: str(entry.dimensionality),
         VersionTag.THRESHOLD: repr(LEGACY_THRESHOLD),
         VersionTag.N_POSITIVES: UNKNOWN,

@@ -107,7 +107,7 @@ def fresh_set(layout: Layout, collection: Collection, since: datetime, embedder_
     assert collection.focus is not None
     labelled = fresh_labels(layout.metadata(), collection.id, since)
     embedded = load_focus(layout, collection.focus)
-    if embedded.embedder_id != embedder_id or not labelled:
+    if embedded.embedder.model_id != embedder_id or not labelled:
         return FreshSet(np.zeros(0, np.int64), np.zeros((0, 0), np.float32), np.zeros(0, np.int64))
     rows = [i for i, image_id in enumerate(embedded.ids) if int(image_id) in labelled]
     ids = embedded.ids[rows]

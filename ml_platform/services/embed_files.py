@@ -22,6 +22,7 @@ from ml_platform.vision.decode import load_rgb
 from ml_platform.vision.detectors import Detector
 from ml_platform.vision.embedders import Embedder
 from ml_platform.vision.embedders.backends import backend_label
+from ml_platform.vision.embedders.identity import EmbedderIdentity, IdentityField
 from ml_platform.vision.pipeline import NO_DERIVATIVE, EmbeddedBatch, draft_size_for
 from ml_platform.vision.pipeline import iter_embedded_batches as iter_batches
 
@@ -110,7 +111,7 @@ def write_batches(
 def schema(dim: int) -> pa.Schema:
     text = pa.string()
     fields = [("path", text), ("status", text), ("error", text), ("derivative_type", text)]
-    identity = ["embedding_type", "embedder_id", "embedder_revision", "weights", "backend"]
+    identity = [*(f.value for f in IdentityField), "backend"]
     return pa.schema(
         [*fields, *((name, text) for name in identity), ("vector", pa.list_(pa.float32()))],
         metadata={"dimensionality": str(dim)},
@@ -126,9 +127,7 @@ def batch_table(batch: EmbeddedBatch[Path], embedder: Embedder, target: Derivati
     n = len(paths)
     columns = {
         "path": paths, "status": statuses, "error": errors,
-        "derivative_type": [target.value] * n, "embedding_type": [embedder.name] * n,
-        "embedder_id": [embedder.model_id] * n, "embedder_revision": [embedder.revision] * n,
-        "weights": [embedder.weights.value] * n,
+        "derivative_type": [target.value] * n, **EmbedderIdentity.of(embedder).to_columns(n),
         "backend": [backend_label(embedder)] * n,
         "vector": vectors,
     }  # fmt: skip

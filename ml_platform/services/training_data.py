@@ -43,6 +43,7 @@ from ml_platform.store.detections_table import read_detections
 from ml_platform.store.layout import Layout
 from ml_platform.store.tables import read_catalog
 from ml_platform.store.vectors import has_embeddings, read_table, vectors_of
+from ml_platform.vision.embedders.identity import EmbedderIdentity
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,12 @@ class EmbeddedFocus:
     focus: Focus
     ids: NDArray[np.int64]
     vectors: NDArray[np.float32]
-    embedder_id: str
-    embedder_revision: str
-    weights: WeightsStatus
+    embedder: EmbedderIdentity
     low_quality_ids: frozenset[int] = frozenset()  # faces below the quality threshold
+
+    @property
+    def weights(self) -> WeightsStatus:
+        return self.embedder.weights
 
     @property
     def dim(self) -> int:
@@ -157,7 +160,7 @@ def load_focus(
     keys = _embedded_batches(layout, focus, batches)
     files = [vectors_of([read_table(layout, focus, b)]) for b in keys]
     files = [f for f in files if f[2]]
-    who = files[-1][2][0] if files else {}
+    who = files[-1][2][0] if files else EmbedderIdentity(focus.embedding_type, "", "")
     same = [f for f in files if f[2][0] == who]
     if len(same) < len(files):
         log.warning(
@@ -173,9 +176,7 @@ def load_focus(
         focus=focus,
         ids=ids,
         vectors=vectors,
-        embedder_id=who.get("embedder_id", ""),
-        embedder_revision=who.get("embedder_revision", ""),
-        weights=WeightsStatus(who.get("weights", WeightsStatus.PRETRAINED.value)),
+        embedder=who,
         low_quality_ids=low_quality_faces(layout, focus, keys, face_quality_threshold),
     )
 

@@ -44,7 +44,7 @@ def create_app(
     detector_factory: DetectorFactory | None = None,
 ) -> FastAPI:
     """The serving app; ``options`` default to what the settings say (`options_from_settings`).
-    The factories replace `get_embedder`/`get_detector` (tests, tuning)."""
+    The factories replace `build_embedder`/`get_detector` (tests, tuning)."""
     app = FastAPI(
         title="ml_platform serving",
         version="1",

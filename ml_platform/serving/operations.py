@@ -31,9 +31,10 @@ from ml_platform.serving.schemas import (
     OperationOutcome,
     OperationResult,
 )
-from ml_platform.serving.vision_models import VisionModels, random_variant
+from ml_platform.serving.vision_models import VisionModels
 from ml_platform.vision.embedders import Embedder
-from ml_platform.vision.embedders.backends import Backend, split_revision
+from ml_platform.vision.embedders.backends import Backend
+from ml_platform.vision.embedders.identity import EmbedderIdentity, EmbedderKey
 
 log = logging.getLogger(__name__)
 Champions = Mapping[int, Champion | ServingError]
@@ -137,7 +138,7 @@ def classify(
 
 
 def embedder_for(champion: Champion, models: VisionModels) -> tuple[str, Embedder]:
-    """The champion's type on the backend it was trained with (its embedder_revision names
+    """The champion's type on the backend it was trained with (its embedder identity names
     it). For a champion trained on random weights (the offline demo) whose configured
     embedder is pretrained or cannot load, the seeded random-weight embedder it was trained
     on, so its answers stay consistent."""
@@ -147,23 +148,30 @@ def embedder_for(champion: Champion, models: VisionModels) -> tuple[str, Embedde
 
 def champion_backend(champion: Champion) -> Backend | None:
     """The backend of the embeddings a champion was trained on (None: the type's native)."""
-    return split_revision(champion.tags.get(VersionTag.EMBEDDER_REVISION.value, "")).backend
-
-
-def weights_key(champion: Champion, models: VisionModels) -> str:
-    """The embedder key for the champion's weights: its type, or `<type>@random`."""
-    name = champion.focus.embedding_type
-    if champion.weights is not WeightsStatus.RANDOM:
-        return name
     try:
-        embedder = models.embedder(name)
+        return EmbedderIdentity.from_tags(champion.tags).backend
+    except ValueError as exc:
+        raise ServingError(
+            ErrorKind.INCOMPATIBLE_CLASSIFIER,
+            f"{champion.name} version {champion.version} has unreadable embedder tags ({exc}); "
+            "fix the model-version tags in MLflow or register a new version",
+        ) from exc
+
+
+def weights_key(champion: Champion, models: VisionModels) -> EmbedderKey:
+    """The embedder key for the champion's weights: its type, or its random variant."""
+    key = EmbedderKey(champion.focus.embedding_type)
+    if champion.weights is not WeightsStatus.RANDOM:
+        return key
+    try:
+        embedder = models.embedder(key)
     except ServingError as exc:
         if exc.kind is not ErrorKind.MODEL_UNAVAILABLE:
             raise
     else:
         if embedder.weights is WeightsStatus.RANDOM:
-            return name
-    return random_variant(name)
+            return key
+    return EmbedderKey(key.embedding_type, random=True)
 
 
 def check_compatible(champion: Champion, embedder: Embedder) -> None:
@@ -177,7 +185,7 @@ def check_compatible(champion: Champion, embedder: Embedder) -> None:
             f"embeddings but this server's embedder ({embedder.model_id}) makes {embedder.dim}-d "
             "ones; configure the embedder it was trained with, or retrain the classifier",
         )
-    wanted, served = champion_backend(champion), split_revision(embedder.revision).backend
+    wanted, served = champion_backend(champion), EmbedderIdentity.of(embedder).backend
     if wanted != served:
         raise ServingError(
             ErrorKind.INCOMPATIBLE_CLASSIFIER,

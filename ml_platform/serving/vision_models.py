@@ -23,12 +23,13 @@ from ml_platform.vision.detectors import DetectionResult, get_detector
 from ml_platform.vision.embedders import (
     Embedder,
     EmbedderUnavailableError,
+    build_embedder,
     build_random_embedder,
-    get_embedder,
     known_embedding_types,
 )
-from ml_platform.vision.embedders.backends import Backend, split_revision
+from ml_platform.vision.embedders.backends import Backend
 from ml_platform.vision.embedders.by_name import BUILTIN_NAMES
+from ml_platform.vision.embedders.identity import EmbedderIdentity, EmbedderKey
 from ml_platform.vision.embedders.options import embedder_options
 
 
@@ -38,36 +39,17 @@ class ProminentDetector(Protocol):
     def detect(self, image: Image.Image) -> DetectionResult: ...
 
 
+# The factory gets the key's string form (`EmbedderKey`: `<type>[@random][:<backend>]`).
 EmbedderFactory = Callable[[str], Embedder]
-# "<embedding type>@random": the seeded random-weight embedder a weights=random champion was
-# trained on (e.g. by the offline demo); its answers are consistent with it and labelled so.
-RANDOM_VARIANT = "@random"
-# "<key>:<backend>": the embedder of that key pinned to one backend (a champion's backend).
-BACKEND_VARIANT = ":"
-
-
-def random_variant(embedding_type: str) -> str:
-    return f"{embedding_type}{RANDOM_VARIANT}"
-
-
-def backend_variant(key: str, backend: Backend) -> str:
-    return f"{key}{BACKEND_VARIANT}{backend.value}"
-
-
-def split_key(key: str) -> tuple[str, Backend | None]:
-    """(key without a backend suffix, the pinned backend or None)."""
-    head, sep, tail = key.rpartition(BACKEND_VARIANT)
-    return (head, Backend(tail)) if sep and tail in set(Backend) else (key, None)
-
-
 DetectorFactory = Callable[[], ProminentDetector]
 DETECTOR_KEY = "detector"
 
 
 class VisionModels:
-    """Lazily loaded embedders (by embedding type) and the detector.
+    """Lazily loaded embedders (by `EmbedderKey`) and the detector. This is the app's only
+    embedder cache: the default factory builds uncached embedders.
 
-    The factories default to `vision.embedders.get_embedder` with the settings' options and
+    The factories default to `vision.embedders.build_embedder` with the settings' options and
     `vision.detectors.get_detector` with the settings' detector files.
     """
 
@@ -103,25 +85,26 @@ class VisionModels:
             self._known = sorted(known_embedding_types(self._options))
         return self._known
 
-    def embedder(self, embedding_type: str) -> Embedder:
-        """The embedder of `embedding_type`; 422 when unknown, 503 when it cannot load."""
-        return self._embedder(embedding_type).model
+    def embedder(self, key: str | EmbedderKey) -> Embedder:
+        """The embedder of an embedding type (or key); 422 when unknown, 503 when it cannot
+        load."""
+        return self._embedder(str(key)).model
 
-    def embedder_on(self, key: str, backend: Backend | None) -> tuple[str, Embedder]:
+    def embedder_on(self, key: EmbedderKey, backend: Backend | None) -> tuple[str, Embedder]:
         """The embedder of `key` running on `backend` (None: the type's native one), as
         (key, embedder): the configured one when it is set to, or already runs on, that
         backend; else that backend's variant (the configured one is then never loaded). A
         factory given to the constructor is asked for the configured key first."""
-        native = Backend.TORCH if key.split("@")[0] in BUILTIN_NAMES else Backend.ONNX
+        native = Backend.TORCH if key.embedding_type in BUILTIN_NAMES else Backend.ONNX
         wanted = backend or native
-        if self._options.backend_for(key.split("@")[0]) is wanted:
-            return key, self.embedder(key)
-        if self._custom_factory or key in self._embedders.loaded_keys():
+        if self._options.backend_for(key.embedding_type) is wanted:
+            return str(key), self.embedder(key)
+        if self._custom_factory or str(key) in self._embedders.loaded_keys():
             configured = self.embedder(key)
-            if split_revision(configured.revision).backend == backend:
-                return key, configured
-        variant = backend_variant(key, wanted)
-        return variant, self.embedder(variant)
+            if EmbedderIdentity.of(configured).backend == backend:
+                return str(key), configured
+        variant = key.on(wanted)
+        return str(variant), self.embedder(variant)
 
     def embed(self, embedding_type: str, image: Image.Image) -> NDArray[np.float32]:
         """One image's embedding, float32 `[dim]` (batched with concurrent requests)."""
@@ -173,7 +156,7 @@ class VisionModels:
 
     def _embedder(self, key: str) -> Loaded[Embedder]:
         known = self.known_embedding_types()
-        embedding_type = split_key(key)[0].removesuffix(RANDOM_VARIANT)
+        embedding_type = EmbedderKey.parse(key).embedding_type
         if embedding_type not in known:
             raise ServingError(
                 ErrorKind.UNKNOWN_EMBEDDING_TYPE,
@@ -182,16 +165,15 @@ class VisionModels:
         return self._embedders.get(key, lambda: self._embedder_factory(key))
 
     def _default_embedder(self, key: str) -> Embedder:
-        """`get_embedder`, or for `<type>@random` the seeded random-weight embedder; a
-        `:<backend>` suffix pins the backend."""
-        base, backend = split_key(key)
-        embedding_type = base.removesuffix(RANDOM_VARIANT)
+        """`build_embedder`, or for a random key the seeded random-weight embedder; a key's
+        backend pins the backend."""
+        wanted = EmbedderKey.parse(key)
         options = self._options
-        if backend is not None:
-            options = options.with_backend(embedding_type, backend)
-        if embedding_type == base:
-            return get_embedder(base, options)
+        if wanted.backend is not None:
+            options = options.with_backend(wanted.embedding_type, wanted.backend)
+        if not wanted.random:
+            return build_embedder(wanted.embedding_type, options)
         try:
-            return build_random_embedder(embedding_type, options=options)
+            return build_random_embedder(wanted.embedding_type, options=options)
         except ValueError as exc:
             raise EmbedderUnavailableError(str(exc)) from exc

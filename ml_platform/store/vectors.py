@@ -1,7 +1,9 @@
 """Embedding tables: one Parquet object per (focus, batch), vectors as float32 lists of one width.
 
-Rows whose status is `no_derivative` (e.g. no face in the image) or `failed` carry a null vector
-and the reason; `ok` and `no_derivative` rows count as computed and are never recomputed.
+The embedder is recorded in every row under the names of `EmbedderIdentity.to_columns` (the
+same names and grammar as a classifier's MLflow tags). Rows whose status is `no_derivative`
+(e.g. no face in the image) or `failed` carry a null vector and the reason; `ok` and
+`no_derivative` rows count as computed and are never recomputed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import pyarrow as pa
 
 from ml_platform.domain import Focus
 from ml_platform.store.layout import Layout
+from ml_platform.vision.embedders.identity import EmbedderIdentity
 
 DONE_STATUSES = ("ok", "no_derivative")
 
@@ -25,28 +28,18 @@ class EmbeddingRow:
     error: str | None = None
 
 
-@dataclass(frozen=True)
-class EmbedderIdentity:
-    derivative_type: str
-    embedding_type: str
-    embedder_id: str
-    embedder_revision: str
-    weights: str
-
-
-def _table(rows: list[EmbeddingRow], who: EmbedderIdentity, dim: int) -> pa.Table:
+def _table(rows: list[EmbeddingRow], focus: Focus, who: EmbedderIdentity, dim: int) -> pa.Table:
     vectors = [None if r.vector is None else r.vector.astype(np.float32).tolist() for r in rows]
-    n = len(rows)
+    identity = {
+        name: pa.array(values, pa.string()) for name, values in who.to_columns(len(rows)).items()
+    }
     return pa.table(
         {
             "image_id": pa.array([r.image_id for r in rows], pa.int64()),
             "status": pa.array([r.status for r in rows], pa.string()),
             "error": pa.array([r.error for r in rows], pa.string()),
-            "derivative_type": pa.array([who.derivative_type] * n, pa.string()),
-            "embedding_type": pa.array([who.embedding_type] * n, pa.string()),
-            "embedder_id": pa.array([who.embedder_id] * n, pa.string()),
-            "embedder_revision": pa.array([who.embedder_revision] * n, pa.string()),
-            "weights": pa.array([who.weights] * n, pa.string()),
+            "derivative_type": pa.array([focus.derivative_type.value] * len(rows), pa.string()),
+            **identity,  # embedding_type, embedder_id, embedder_revision, weights
             "vector": pa.array(vectors, pa.list_(pa.float32())),
         },
         # Parquet has no fixed-size lists that round-trip with nulls; the width is metadata.
@@ -58,7 +51,7 @@ def write_embeddings(
     layout: Layout, focus: Focus, batch: str, rows: list[EmbeddingRow], who: EmbedderIdentity,
     dim: int,
 ) -> None:  # fmt: skip
-    layout.store.write_parquet(layout.embeddings(focus, batch), _table(rows, who, dim))
+    layout.store.write_parquet(layout.embeddings(focus, batch), _table(rows, focus, who, dim))
 
 
 def read_table(layout: Layout, focus: Focus, batch: str) -> pa.Table:
@@ -82,12 +75,14 @@ def read_rows(layout: Layout, focus: Focus, batch: str) -> list[EmbeddingRow]:
     return rows_of(read_table(layout, focus, batch))
 
 
-def vectors_of(tables: list[pa.Table]) -> tuple[np.ndarray, np.ndarray, list[dict[str, str]]]:
+def vectors_of(
+    tables: list[pa.Table],
+) -> tuple[np.ndarray, np.ndarray, list[EmbedderIdentity]]:
     """Ids [n], float32 matrix [n, dim] and the embedder identity of each non-empty table,
     `ok` rows only."""
     ids: list[int] = []
     vectors: list[np.ndarray] = []
-    identities: list[dict[str, str]] = []
+    identities: list[EmbedderIdentity] = []
     for table in tables:
         if table.num_rows == 0:
             continue
@@ -96,17 +91,13 @@ def vectors_of(tables: list[pa.Table]) -> tuple[np.ndarray, np.ndarray, list[dic
             ids.extend(ok.column("image_id").to_pylist())
             flat = ok.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
             vectors.append(flat.reshape(ok.num_rows, -1).astype(np.float32))
-        first = table.slice(0, 1).to_pylist()[0]
-        identities.append(
-            {k: str(first[k]) for k in ("embedder_id", "embedder_revision", "weights")}
-        )
+        identities.append(EmbedderIdentity.from_columns(table.slice(0, 1).to_pylist()[0]))
     matrix = np.concatenate(vectors) if vectors else np.zeros((0, 0), np.float32)
     return np.asarray(ids, np.int64), matrix, identities
 
 
-def stored_identity(table: pa.Table) -> tuple[str, str] | None:
-    """(embedder id, revision) a table was written with; None when it is empty."""
+def stored_identity(table: pa.Table) -> EmbedderIdentity | None:
+    """The embedder a table was written with; None when it is empty."""
     if table.num_rows == 0:
         return None
-    first = table.slice(0, 1).to_pylist()[0]
-    return str(first["embedder_id"]), str(first["embedder_revision"])
+    return EmbedderIdentity.from_columns(table.slice(0, 1).to_pylist()[0])

@@ -11,7 +11,6 @@ from click.testing import CliRunner
 from PIL import Image
 
 from ml_platform.cli import main
-from ml_platform.vision.embedders import clear_embedder_cache
 
 SUMMARY = re.compile(r"^embedded (\d+) images in [\d.]+ s \([\d.]+ img/s\)$")
 
@@ -37,7 +36,6 @@ def test_embed_writes_one_row_per_image_and_ends_with_the_rate(
     backend: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    clear_embedder_cache()
     monkeypatch.setenv("ML_PLATFORM_DINO_MODEL", str(tiny_model_dirs["dino"]))
     out = tmp_path / "vectors.parquet"
     args = ["embed", str(photos), "--embedding-type", "embed_dino_v2", "--backend", backend]

@@ -10,7 +10,7 @@ import pytest
 from ml_platform.learning import cluster_select
 from ml_platform.learning.cluster_store import ClusterMethod
 from ml_platform.learning.clustering import ClusterConfig, cluster_pet
-from ml_platform.vision.embedders import EmbedderOptions, get_embedder
+from ml_platform.vision.embedders import EmbedderOptions, build_embedder
 from ml_platform.vision.pipeline import embed_images
 from tests.learning.test_clustering import DIM, ids, mixture, purity
 
@@ -80,7 +80,7 @@ def test_real_photos_of_three_breeds_make_three_pure_clusters(
 ) -> None:
     types_file = tmp_path / "types.yaml"
     types_file.write_text(TYPES_YAML.format(onnx=efficientnet_onnx))
-    embedder = get_embedder(
+    embedder = build_embedder(
         "embed_efficientnet_lite0", EmbedderOptions(custom_types_file=types_file)
     )
     breeds = ["Bombay", "beagle", "Birman"]

@@ -26,6 +26,7 @@ from ml_platform.model_registry import (
     model_name,
 )
 from ml_platform.model_registry.legacy_manifest import LegacyEntryError, resolve_model_file
+from ml_platform.vision.embedders.identity import EmbedderIdentity
 from tests.model_registry.conftest import fresh_sqlite_uri
 
 
@@ -125,6 +126,10 @@ def test_old_format_entry_is_imported_as_clip_whole_image_champion(imported: Imp
     assert tags[VersionTag.LEGACY_FILE] == "collection_10_classifier_2023.pkl"
     assert tags[VersionTag.WEIGHTS] == "pretrained"
     assert tags[VersionTag.EMBEDDER_ID] == "openai/clip-vit-base-patch32"
+    assert tags[VersionTag.EMBEDDER_REVISION] == "unknown"
+    embedder = EmbedderIdentity.from_tags(tags)  # a legacy version reads as one identity
+    assert embedder == EmbedderIdentity("embed_clip_vit_b_32", "openai/clip-vit-base-patch32",
+                                        "unknown")  # fmt: skip
     assert any("old format" in message for message in imported.warnings)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from ml_platform.domain import DerivativeType, Focus, WeightsStatus
+from ml_platform.domain import DerivativeType, Focus
 from ml_platform.learning.candidates import CandidateName
 from ml_platform.learning.evaluation import evaluate_on
 from ml_platform.learning.training import TrainingConfig, TrainingResult, train_classifier
@@ -27,6 +27,7 @@ from ml_platform.model_registry import (
     sanity_check,
 )
 from ml_platform.model_registry.collection.lookup import load_classifier
+from ml_platform.vision.embedders.identity import EmbedderIdentity
 from tests.model_registry.conftest import fresh_sqlite_uri
 
 DIM = 8
@@ -42,7 +43,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[MlflowClient, str]:
 def register(store: tuple[MlflowClient, str], collection_id: int, result: TrainingResult) -> str:
     client, artifacts = store
     provenance = ClassifierProvenance(
-        collection_id, FOCUS, "openai/clip-vit-base-patch32", "r1", WeightsStatus.PRETRAINED, "fp"
+        collection_id,
+        FOCUS,
+        EmbedderIdentity(FOCUS.embedding_type, "openai/clip-vit-base-patch32", "r1"),
+        "fp",
     )
     return register_classifier(client, result, provenance, artifact_location=artifacts).version
 

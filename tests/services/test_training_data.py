@@ -16,9 +16,14 @@ from ml_platform.domain import (
     WeightsStatus,
 )
 from ml_platform.services.training_data import EmbeddedFocus, build_training_set
+from ml_platform.vision.embedders.identity import EmbedderIdentity
 
 FOCUS = Focus(DerivativeType.WHOLE_IMAGE, "embed_clip_vit_b_32")
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def who(focus: Focus, weights: WeightsStatus = WeightsStatus.PRETRAINED) -> EmbedderIdentity:
+    return EmbedderIdentity(focus.embedding_type, "e", "r", weights=weights)
 
 
 def image(
@@ -34,7 +39,7 @@ def test_rejections_are_labelled_and_sampled_negatives_unlabelled() -> None:
     images += [image(i) for i in range(9, 30)]
     ids = np.arange(30, dtype=np.int64)
     vectors = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
-    embedded = EmbeddedFocus(FOCUS, ids, vectors, "e", "r", WeightsStatus.PRETRAINED)
+    embedded = EmbeddedFocus(FOCUS, ids, vectors, who(FOCUS))
     training = build_training_set(
         Collection(7, "cats", FOCUS), images, embedded, negative_sample_size=10, seed=0
     )
@@ -50,7 +55,7 @@ def groups_of(weights: WeightsStatus) -> dict[int, int]:
     images = [image(i, members=(7,)) for i in range(6)] + [image(i) for i in range(6, 14)]
     vectors = np.random.default_rng(1).normal(size=(14, 8)).astype(np.float32)
     vectors[1] = vectors[0] * 1.01 + 0.001
-    embedded = EmbeddedFocus(FOCUS, np.arange(14, dtype=np.int64), vectors, "e", "r", weights)
+    embedded = EmbeddedFocus(FOCUS, np.arange(14, dtype=np.int64), vectors, who(FOCUS, weights))
     training = build_training_set(
         Collection(7, "cats", FOCUS), images, embedded, negative_sample_size=8, seed=0
     )
@@ -74,9 +79,7 @@ def test_face_embeddings_are_not_merged() -> None:
     images = [image(i, members=(7,)) for i in range(6)] + [image(i) for i in range(6, 14)]
     vectors = np.random.default_rng(1).normal(size=(14, 8)).astype(np.float32)
     vectors[1] = vectors[0]
-    embedded = EmbeddedFocus(
-        face, np.arange(14, dtype=np.int64), vectors, "e", "r", WeightsStatus.PRETRAINED
-    )
+    embedded = EmbeddedFocus(face, np.arange(14, dtype=np.int64), vectors, who(face))
     training = build_training_set(
         Collection(7, "person", face), images, embedded, negative_sample_size=8, seed=0
     )
@@ -87,9 +90,7 @@ def test_vectors_that_all_look_alike_keep_their_photo_groups() -> None:
     """An embedder that maps every photo to about the same vector would join all rows."""
     images = [image(i, members=(7,)) for i in range(6)] + [image(i) for i in range(6, 14)]
     vectors = 1.0 + np.random.default_rng(2).normal(size=(14, 8)).astype(np.float32) * 1e-3
-    embedded = EmbeddedFocus(
-        FOCUS, np.arange(14, dtype=np.int64), vectors, "e", "r", WeightsStatus.PRETRAINED
-    )
+    embedded = EmbeddedFocus(FOCUS, np.arange(14, dtype=np.int64), vectors, who(FOCUS))
     training = build_training_set(
         Collection(7, "cats", FOCUS), images, embedded, negative_sample_size=8, seed=0
     )

@@ -175,7 +175,7 @@ AppFactory = Callable[..., Harness]
 def make_app(store: Store, embedders: dict[str, Embedder], tmp_path: Path) -> Iterator[AppFactory]:
     """An app on the session store; keyword arguments override settings.
 
-    `spy_embedders=False` keeps the app's own embedders (`get_embedder` with the settings).
+    `spy_embedders=False` keeps the app's own embedders (`build_embedder` with the settings).
     """
     clients: list[TestClient] = []
 

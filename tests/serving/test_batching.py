@@ -14,8 +14,8 @@ from PIL import Image
 from ml_platform.domain import DerivativeType
 from ml_platform.model_registry.collection.naming import VersionTag, model_name
 from ml_platform.serving.batching import BatchingConfig, DynamicBatcher
-from ml_platform.serving.vision_models import split_key
 from ml_platform.vision.embedders import Embedder
+from ml_platform.vision.embedders.identity import EmbedderKey
 from tests.serving.conftest import CLIP, CLIP_DIM, AppFactory, SpyEmbedder, Store, analyze_json
 from tests.serving.conftest import image_bytes as make_image
 
@@ -175,8 +175,9 @@ def test_a_champion_is_served_on_the_backend_it_was_trained_with(
 
     def factory(key: str) -> Embedder:
         asked.append(key)
-        base, backend = split_key(key)
-        return OnnxSpy(embedders[base]) if backend is not None else SpyEmbedder(embedders[base])
+        wanted = EmbedderKey.parse(key)
+        base = embedders[str(wanted.on(None))]
+        return OnnxSpy(base) if wanted.backend is not None else SpyEmbedder(base)
 
     harness = make_app()
     app = harness.client.app
@@ -196,7 +197,7 @@ def test_a_champion_whose_backend_this_server_cannot_give_is_refused(
     harness = make_app()  # the spies run on torch whatever key they are asked for
     original = harness.client.app.state.serving.models._embedder_factory  # type: ignore[attr-defined]
     harness.client.app.state.serving.models._embedder_factory = (  # type: ignore[attr-defined]
-        lambda key: original(split_key(key)[0])
+        lambda key: original(str(EmbedderKey.parse(key).on(None)))
     )
     body = analyze_json(make_image(), {"type": "classify", "collection_id": 142})
     response = harness.client.post("/v1/analyze", json=body)

@@ -23,10 +23,11 @@ from ml_platform.vision.embedders.backend_select import torch_maker, torch_with_
 from ml_platform.vision.embedders.backends import (
     Backend,
     Int8Mode,
+    RevisionParts,
     backend_of_revision,
     candidates,
     split_revision,
-    tagged_revision,
+    suffixed_revision,
 )
 from ml_platform.vision.embedders.export import QUANTIZERS, quantize_dynamic_int8
 from ml_platform.vision.embedders.onnx_cache import ExportRecord
@@ -97,14 +98,11 @@ def test_the_backend_is_part_of_the_identity(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("revision", ["abc123", "sha256:0f0f", "random-init", "a+b"])
 @pytest.mark.parametrize("backend", list(Backend))
-def test_tagged_revisions_split_back(revision: str, backend: Backend) -> None:
-    aligned = f"{tagged_revision(revision, backend, Backend.TORCH)}+align-five-point"
-    expected = None if backend is Backend.TORCH else backend
-    assert split_revision(aligned).backend == expected
-    tagged = tagged_revision(revision, backend, Backend.TORCH)
-    parts = split_revision(tagged)
-    assert parts.checkpoint == revision
-    assert parts.backend == (None if backend is Backend.TORCH else backend)
+def test_suffixed_revisions_split_back(revision: str, backend: Backend) -> None:
+    aligned = f"{suffixed_revision(revision, backend)}+align-five-point"  # the pre-identity order
+    assert split_revision(aligned) == RevisionParts(f"{revision}+align-five-point", backend)
+    assert split_revision(suffixed_revision(revision, backend)) == RevisionParts(revision, backend)
+    assert split_revision(suffixed_revision(revision, None)) == RevisionParts(revision, None)
 
 
 @pytest.mark.parametrize(

@@ -6,13 +6,11 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from ml_platform.vision.decode import load_rgb
 from ml_platform.vision.embedders import (
     EmbedderOptions,
-    clear_embedder_cache,
-    get_embedder,
+    build_embedder,
     l2_normalize,
 )
 from ml_platform.vision.embedders.backends import Backend
@@ -37,11 +35,6 @@ ENTRY = """embedding_types:
 {extra}"""
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> None:
-    clear_embedder_cache()
-
-
 def types_file(directory: Path, onnx_path: Path, extra: str = "") -> Path:
     path = directory / "types.yaml"
     path.write_text(ENTRY.format(onnx=onnx_path, extra=extra))
@@ -61,8 +54,8 @@ def test_static_int8_of_efficientnet_is_kept_only_when_it_agrees_with_fp32_on_pe
     model serves only when its drift check passed, and then agrees with fp32 on pet photos."""
     pets = shared_dir / "data" / "pets"
     types = types_file(tmp_path, efficientnet_onnx, "    int8: static\n")
-    int8 = get_embedder(NAME, opts(types, tmp_path / "cache", "onnx-int8", pets))
-    fp32 = get_embedder(NAME, opts(types, tmp_path / "cache", "onnx", pets))
+    int8 = build_embedder(NAME, opts(types, tmp_path / "cache", "onnx-int8", pets))
+    fp32 = build_embedder(NAME, opts(types, tmp_path / "cache", "onnx", pets))
     record = only_int8_record(tmp_path / "cache")
     assert record.cpu == this_cpu().label and record.recipe == platform_recipe().label
     if not record.accepted:
@@ -92,7 +85,7 @@ def test_dynamic_int8_of_a_cnn_is_refused_and_the_fp32_model_kept(
     """Dynamic quantisation of EfficientNet drifts (mean cosine about 0.92): refused."""
     types = types_file(tmp_path, efficientnet_onnx, "    int8: dynamic\n")
     options = opts(types, tmp_path / "cache", "onnx-int8", shared_dir / "data" / "pets")
-    embedder = get_embedder(NAME, options)
+    embedder = build_embedder(NAME, options)
     assert getattr(embedder, "backend", None) is Backend.ONNX
     assert not embedder.revision.endswith("+onnx-int8")
     records = list((tmp_path / "cache").rglob("onnx-int8.json"))
@@ -103,7 +96,7 @@ def test_without_opting_in_a_custom_type_stays_on_its_own_model(
     efficientnet_onnx: Path, tmp_path: Path
 ) -> None:
     types = types_file(tmp_path, efficientnet_onnx)
-    embedder = get_embedder(NAME, opts(types, tmp_path / "cache", "auto", tmp_path))
+    embedder = build_embedder(NAME, opts(types, tmp_path / "cache", "auto", tmp_path))
     assert getattr(embedder, "backend", None) is Backend.ONNX
     assert getattr(embedder, "path", None) == efficientnet_onnx.resolve()
     assert not (tmp_path / "cache").exists()
@@ -134,12 +127,11 @@ def test_a_static_int8_model_made_with_another_recipe_is_remade(
     with this CPU's recipe, and serves only when accepted (else fp32 serves), does not."""
     types = types_file(tmp_path, efficientnet_onnx, "    int8: static\n")
     options = opts(types, tmp_path / "cache", "onnx-int8", shared_dir / "data" / "faces")
-    get_embedder(NAME, options)
+    build_embedder(NAME, options)
     (record_path,) = (tmp_path / "cache").rglob("onnx-int8.json")
     record = ExportRecord.from_json(record_path.read_text())
     record_path.write_text(dataclasses.replace(record, recipe="an older recipe").to_json())
-    clear_embedder_cache()
-    embedder = get_embedder(NAME, options)
+    embedder = build_embedder(NAME, options)
     remade = ExportRecord.from_json(record_path.read_text())
     assert remade.recipe == platform_recipe().label and remade.cpu == this_cpu().label
     if remade.accepted:

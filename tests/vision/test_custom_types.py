@@ -12,8 +12,7 @@ from ml_platform.domain import WeightsStatus
 from ml_platform.vision.embedders import (
     EmbedderOptions,
     EmbedderUnavailableError,
-    clear_embedder_cache,
-    get_embedder,
+    build_embedder,
     known_embedding_types,
     l2_normalize,
     load_custom_types,
@@ -39,11 +38,6 @@ def write_types(directory: Path, body: str) -> Path:
     path = directory / "embedding_types.yaml"
     path.write_text("embedding_types:\n" + body)
     return path
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> None:
-    clear_embedder_cache()
 
 
 def test_entry_parses_into_a_preprocess_spec(tmp_path: Path) -> None:
@@ -124,7 +118,7 @@ def test_missing_onnx_file_is_unavailable_not_a_crash(tmp_path: Path) -> None:
     path = write_types(tmp_path, EFFICIENTNET_ENTRY.format(onnx="missing.onnx"))
     options = EmbedderOptions(custom_types_file=path)
     with pytest.raises(EmbedderUnavailableError, match="missing.onnx"):
-        get_embedder("embed_efficientnet_lite0", options)
+        build_embedder("embed_efficientnet_lite0", options)
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +140,7 @@ def test_custom_types_are_known_after_the_builtins(effnet_options: EmbedderOptio
 
 
 def test_efficientnet_custom_type_loads_as_pretrained(effnet_options: EmbedderOptions) -> None:
-    embedder = get_embedder("embed_efficientnet_lite0", effnet_options)
+    embedder = build_embedder("embed_efficientnet_lite0", effnet_options)
     assert (embedder.dim, embedder.weights) == (1280, WeightsStatus.PRETRAINED)
     assert embedder.revision == "sha256:4fd9d4f4e7b6"  # models/README.md
 
@@ -154,7 +148,7 @@ def test_efficientnet_custom_type_loads_as_pretrained(effnet_options: EmbedderOp
 def test_efficientnet_same_breed_pets_are_closer_than_other_breeds(
     effnet_options: EmbedderOptions, pet_photos: dict[str, list[Path]]
 ) -> None:
-    embedder = get_embedder("embed_efficientnet_lite0", effnet_options)
+    embedder = build_embedder("embed_efficientnet_lite0", effnet_options)
     paths = [p for files in pet_photos.values() for p in files[:5]]
     result = embed_images(paths, embedder)
     assert result.items == tuple(paths)
@@ -173,7 +167,7 @@ def test_efficientnet_l2_normalize_flag_gives_unit_vectors(
 ) -> None:
     body = EFFICIENTNET_ENTRY.format(onnx=efficientnet_onnx) + "    l2_normalize: true\n"
     options = EmbedderOptions(custom_types_file=write_types(tmp_path, body))
-    embedder = get_embedder("embed_efficientnet_lite0", options)
+    embedder = build_embedder("embed_efficientnet_lite0", options)
     paths = list(itertools.islice(pet_photos["beagle"], 2))
     vectors = embed_images(paths, embedder).vectors
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)

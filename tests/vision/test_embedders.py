@@ -20,11 +20,11 @@ from transformers import (
 from ml_platform.domain import WeightsStatus
 from ml_platform.vision.embedders import (
     Embedder,
+    EmbedderCache,
     EmbedderOptions,
     EmbedderUnavailableError,
+    build_embedder,
     build_random_embedder,
-    clear_embedder_cache,
-    get_embedder,
     known_embedding_types,
     l2_normalize,
 )
@@ -49,11 +49,6 @@ def tiny_dino_config() -> Dinov2Config:
     return Dinov2Config(
         hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2, patch_size=14
     )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache() -> None:
-    clear_embedder_cache()
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +130,7 @@ def test_missing_weights_without_random_permission_raise_with_instructions(
 ) -> None:
     options = EmbedderOptions(clip_model=str(tmp_path), dino_model=str(tmp_path))
     with pytest.raises(EmbedderUnavailableError) as error:
-        get_embedder(name, options)
+        build_embedder(name, options)
     message = str(error.value)
     assert setting in message
     assert "ML_PLATFORM_ALLOW_RANDOM_WEIGHTS=1" in message
@@ -146,7 +141,7 @@ def test_missing_weights_fall_back_to_the_real_architecture_when_allowed(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     options = EmbedderOptions(dino_model=str(tmp_path), allow_random_weights=True)
-    embedder = get_embedder(DINO, options)
+    embedder = build_embedder(DINO, options)
     assert embedder.weights is WeightsStatus.RANDOM
     assert embedder.revision == "random-init"
     assert embedder.dim == 384  # ViT-S/14, the default variant
@@ -161,28 +156,35 @@ def tiny_dino_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def test_get_embedder_returns_one_instance_per_name_and_options(tiny_dino_dir: Path) -> None:
+def test_a_cache_holds_one_instance_per_name_and_options(tiny_dino_dir: Path) -> None:
+    cache = EmbedderCache()
     options = EmbedderOptions(dino_model=str(tiny_dino_dir))
-    first = get_embedder(DINO, options)
+    first = cache.get(DINO, options)
     assert first.weights is WeightsStatus.PRETRAINED
-    assert get_embedder(DINO, EmbedderOptions(dino_model=str(tiny_dino_dir))) is first
+    assert cache.get(DINO, EmbedderOptions(dino_model=str(tiny_dino_dir))) is first
     assert (
-        get_embedder(DINO, EmbedderOptions(dino_model=str(tiny_dino_dir), batch_size=8))
-        is not first
+        cache.get(DINO, EmbedderOptions(dino_model=str(tiny_dino_dir), batch_size=8)) is not first
     )
 
 
+def test_each_owner_has_its_own_cache(tiny_dino_dir: Path) -> None:
+    options = EmbedderOptions(dino_model=str(tiny_dino_dir))
+    assert EmbedderCache().get(DINO, options) is not EmbedderCache().get(DINO, options)
+    assert build_embedder(DINO, options) is not build_embedder(DINO, options)
+
+
 def test_concurrent_first_calls_build_a_single_instance(tiny_dino_dir: Path) -> None:
+    cache = EmbedderCache()
     options = EmbedderOptions(dino_model=str(tiny_dino_dir))
     with ThreadPoolExecutor(max_workers=4) as pool:
-        embedders = list(pool.map(lambda _: get_embedder(DINO, options), range(8)))
+        embedders = list(pool.map(lambda _: cache.get(DINO, options), range(8)))
     assert len({id(e) for e in embedders}) == 1
 
 
 def test_checkpoint_without_processor_file_uses_the_builtin_preprocessing(
     tiny_dino_dir: Path, images: list[Image.Image]
 ) -> None:
-    embedder = get_embedder(DINO, EmbedderOptions(dino_model=str(tiny_dino_dir)))
+    embedder = build_embedder(DINO, EmbedderOptions(dino_model=str(tiny_dino_dir)))
     assert embedder.preprocess(images).shape == (3, 3, 224, 224)
     assert embedder.embed(images).shape == (3, 32)
 
@@ -195,7 +197,7 @@ def test_pretrained_weights_load_from_a_local_directory(
     model.save_pretrained(tmp_path)
     processor = {"size": {"shortest_edge": 64}, "crop_size": {"height": 64, "width": 64}}
     CLIPImageProcessorPil(**processor).save_pretrained(tmp_path)
-    embedder = get_embedder(CLIP, EmbedderOptions(clip_model=str(tmp_path)))
+    embedder = build_embedder(CLIP, EmbedderOptions(clip_model=str(tmp_path)))
     assert embedder.weights is WeightsStatus.PRETRAINED
     assert embedder.revision.startswith("sha256:")
     assert embedder.preprocess(images).shape == (3, 3, 64, 64)  # the checkpoint's processor
@@ -211,7 +213,7 @@ def test_known_types_are_the_builtins_without_a_custom_file() -> None:
 
 def test_unknown_type_names_the_known_ones() -> None:
     with pytest.raises(KeyError, match="embed_clip_vit_b_32"):
-        get_embedder("embed_nope", EmbedderOptions())
+        build_embedder("embed_nope", EmbedderOptions())
 
 
 def test_l2_normalize_gives_unit_rows_and_keeps_zero_rows() -> None:

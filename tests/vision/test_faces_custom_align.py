@@ -15,8 +15,7 @@ from PIL import Image
 from ml_platform.vision.decode import load_rgb
 from ml_platform.vision.embedders import (
     EmbedderOptions,
-    clear_embedder_cache,
-    get_embedder,
+    build_embedder,
     load_custom_types,
 )
 from ml_platform.vision.embedders.custom_types import AlignMode
@@ -68,12 +67,11 @@ def test_align_with_a_resize_is_rejected_with_the_reason(tmp_path: Path) -> None
 def test_aligned_custom_type_feeds_the_model_the_arcface_chip(
     tmp_path: Path, efficientnet_onnx: Path, face_crop: Image.Image
 ) -> None:
-    clear_embedder_cache()
     aligned_file = types_file(tmp_path / "aligned", efficientnet_onnx, "    align: five_point")
     aligned_options = EmbedderOptions(custom_types_file=aligned_file)
     plain_options = EmbedderOptions(custom_types_file=types_file(tmp_path, efficientnet_onnx, ""))
-    aligned = get_embedder("embed_face_custom", aligned_options)
-    plain = get_embedder("embed_face_custom", plain_options)
+    aligned = build_embedder("embed_face_custom", aligned_options)
+    plain = build_embedder("embed_face_custom", plain_options)
     assert isinstance(aligned, FivePointAlignedEmbedder) and aligned.dim == plain.dim == 1280
     assert aligned.revision == plain.revision + REVISION_SUFFIX  # stored vectors re-embed
     chip = aligned.aligned(face_crop)

@@ -19,8 +19,7 @@ from ml_platform.vision.embedders import (
     Embedder,
     EmbedderOptions,
     EmbedderUnavailableError,
-    clear_embedder_cache,
-    get_embedder,
+    build_embedder,
     known_embedding_types,
 )
 from ml_platform.vision.faces import model_files as models
@@ -47,8 +46,7 @@ def faces_dir(shared_dir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def embedder() -> Embedder:
-    clear_embedder_cache()
-    return get_embedder(FACE, EmbedderOptions())
+    return build_embedder(FACE, EmbedderOptions())
 
 
 def golden_crops(faces_dir: Path) -> list[Image.Image]:
@@ -102,10 +100,8 @@ def test_same_person_is_closer_than_different_people(
 def test_without_the_extra_the_error_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "dlib", None)  # `import dlib` now raises ImportError
     monkeypatch.setattr(models, "_loaded", {})
-    clear_embedder_cache()
     with pytest.raises(EmbedderUnavailableError, match=r"ml_platform\[faces\]"):
-        get_embedder(FACE, EmbedderOptions())
-    clear_embedder_cache()
+        build_embedder(FACE, EmbedderOptions())
 
 
 def test_without_the_model_files_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,7 +15,7 @@ from ml_platform.domain import DerivativeType
 from ml_platform.vision.crops import crop_for
 from ml_platform.vision.decode import load_rgb
 from ml_platform.vision.detectors import Detector, get_detector
-from ml_platform.vision.embedders import EmbedderOptions, get_embedder
+from ml_platform.vision.embedders import EmbedderOptions, build_embedder
 
 pytest.importorskip("dlib", reason="the [faces] extra (dlib-bin) is not installed")
 
@@ -60,7 +60,7 @@ def test_a_person_box_without_a_face_does_not_hide_the_centred_face(
 def test_lfw_pairs_fall_on_the_right_side_of_the_threshold(
     lfw_dir: Path, detector: Detector
 ) -> None:
-    embedder = get_embedder("embed_face_dlib_resnet_v1", EmbedderOptions())
+    embedder = build_embedder("embed_face_dlib_resnet_v1", EmbedderOptions())
 
     def vector(name: str, index: int) -> np.ndarray:
         image = photo(lfw_dir, name, index)

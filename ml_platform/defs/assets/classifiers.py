@@ -93,9 +93,8 @@ def collection_classifier(
     except InsufficientTrainingDataError as exc:
         return skipped(GATE, f"collection {cid}: {exc}", version)
     provenance = ClassifierProvenance(
-        cid, collection.focus, training.embedded.embedder_id, training.embedded.embedder_revision,
-        training.embedded.weights, training.fingerprint, context.run_id, context.partition_key,
-        config_digest(config_params(knobs)),
+        cid, collection.focus, training.embedded.embedder, training.fingerprint, context.run_id,
+        context.partition_key, config_digest(config_params(knobs)),
     )  # fmt: skip
     decision = register_and_gate(
         mlflow.client(), result, training, provenance,

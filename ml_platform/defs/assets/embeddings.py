@@ -16,7 +16,6 @@ from ml_platform.store.detections_table import DetectionRow, read_detections
 from ml_platform.store.layout import Layout
 from ml_platform.store.tables import read_catalog
 from ml_platform.store.vectors import (
-    EmbedderIdentity,
     EmbeddingRow,
     has_embeddings,
     read_table,
@@ -24,6 +23,7 @@ from ml_platform.store.vectors import (
     stored_identity,
     write_embeddings,
 )
+from ml_platform.vision.embedders.identity import EmbedderIdentity
 
 
 @dg.asset(
@@ -62,7 +62,8 @@ def _embed_focus(
 ) -> dict[str, object]:
     layout = storage.layout()
     embedder = models.embedder(focus.embedding_type)
-    kept = _reusable(layout, focus, key, (embedder.model_id, embedder.revision))
+    who = EmbedderIdentity.of(embedder)
+    kept = _reusable(layout, focus, key, who)
     done = {r.image_id for r in kept}
     todo = [e for e in catalog if e.image.id not in done]
     started = time.perf_counter()
@@ -70,10 +71,6 @@ def _embed_focus(
     images = layout.images()
     fresh = embed_focus(todo, detections, focus, embedder, batch_size, images) if todo else []
     seconds = time.perf_counter() - started
-    who = EmbedderIdentity(
-        focus.derivative_type.value, focus.embedding_type, embedder.model_id,
-        embedder.revision, embedder.weights.value,
-    )  # fmt: skip
     write_embeddings(layout, focus, key, [*kept, *fresh], who, embedder.dim)
     statuses = Counter(r.status for r in [*kept, *fresh])
     if embedder.weights.value == "random":
@@ -88,7 +85,7 @@ def _embed_focus(
 
 
 def _reusable(
-    layout: Layout, focus: Focus, key: str, identity: tuple[str, str]
+    layout: Layout, focus: Focus, key: str, identity: EmbedderIdentity
 ) -> list[EmbeddingRow]:
     """Rows of an earlier run of this batch that a re-run keeps: computed (ok or no
     derivative) by the same embedder."""

@@ -34,7 +34,7 @@ def similarity_index(
     report: dict[str, dict[str, object]] = {}
     for focus in layout.embedded_foci(key):
         ids, vectors, who = vectors_of([read_table(layout, focus, key)])
-        weights = who[0]["weights"] if who else "unknown"
+        weights = who[0].weights.value if who else "unknown"
         if not len(ids):  # e.g. no image of the batch has a face
             report[focus.key] = {"added": 0, "size": None, "near_duplicates": 0, "examples": [],
                                  "weights": weights}  # fmt: skip

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING
 
-from ml_platform.domain import Focus, WeightsStatus
+from ml_platform.domain import Focus
 from ml_platform.model_registry.versions import GATE_TAG, HISTORY_TAG, SOURCE_TAG
+from ml_platform.vision.embedders.identity import EmbedderIdentity, IdentityField
 
 if TYPE_CHECKING:  # training pulls in scikit-learn; naming is read by alerts and serving
     from ml_platform.learning.training import TrainingConfig, TrainingResult
@@ -30,10 +31,10 @@ class VersionTag(StrEnum):
 
     COLLECTION_ID = "collection_id"
     DERIVATIVE_TYPE = "derivative_type"
-    EMBEDDING_TYPE = "embedding_type"
-    EMBEDDER_ID = "embedder_id"
-    EMBEDDER_REVISION = "embedder_revision"
-    WEIGHTS = "weights"
+    EMBEDDING_TYPE = IdentityField.EMBEDDING_TYPE.value  # the embedder: EmbedderIdentity.to_tags
+    EMBEDDER_ID = IdentityField.EMBEDDER_ID.value
+    EMBEDDER_REVISION = IdentityField.EMBEDDER_REVISION.value
+    WEIGHTS = IdentityField.WEIGHTS.value
     DIMENSIONALITY = "dimensionality"
     THRESHOLD = "threshold"
     N_POSITIVES = "n_positives"
@@ -84,22 +85,24 @@ class ClassifierProvenance:
 
     collection_id: int
     focus: Focus
-    embedder_id: str
-    embedder_revision: str
-    weights: WeightsStatus
+    embedder: EmbedderIdentity
     training_data_fingerprint: str
     dagster_run_id: str | None = None
     dagster_partition: str | None = None
     training_config_digest: str = ""
 
+    def __post_init__(self) -> None:
+        if self.embedder.embedding_type != self.focus.embedding_type:
+            raise ValueError(
+                f"collection {self.collection_id}: vectors of {self.embedder.embedding_type!r} "
+                f"cannot train a classifier of focus {self.focus.key!r}"
+            )
+
     def tags(self) -> dict[str, str]:
         return {
+            **self.embedder.to_tags(),  # embedding_type, embedder_id, embedder_revision, weights
             VersionTag.COLLECTION_ID: str(self.collection_id),
             VersionTag.DERIVATIVE_TYPE: self.focus.derivative_type.value,
-            VersionTag.EMBEDDING_TYPE: self.focus.embedding_type,
-            VersionTag.EMBEDDER_ID: self.embedder_id,
-            VersionTag.EMBEDDER_REVISION: self.embedder_revision,
-            VersionTag.WEIGHTS: self.weights.value,
             VersionTag.TRAINING_DATA_FINGERPRINT: self.training_data_fingerprint,
             VersionTag.TRAINING_CONFIG_DIGEST: self.training_config_digest,
             VersionTag.DAGSTER_RUN_ID: self.dagster_run_id or "",

@@ -13,10 +13,10 @@ from ml_platform.vision.embedders.base import (
     l2_normalize,
 )
 from ml_platform.vision.embedders.by_name import (
+    EmbedderCache,
+    build_embedder,
     build_random_embedder,
-    clear_embedder_cache,
     custom_embedding_types,
-    get_embedder,
     known_embedding_types,
 )
 from ml_platform.vision.embedders.custom_types import CustomEmbeddingType, load_custom_types
@@ -24,12 +24,12 @@ from ml_platform.vision.embedders.custom_types import CustomEmbeddingType, load_
 __all__ = [
     "CustomEmbeddingType",
     "Embedder",
+    "EmbedderCache",
     "EmbedderOptions",
     "EmbedderUnavailableError",
+    "build_embedder",
     "build_random_embedder",
-    "clear_embedder_cache",
     "custom_embedding_types",
-    "get_embedder",
     "known_embedding_types",
     "l2_normalize",
     "load_custom_types",

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ml_platform.vision.embedders.backends import Backend, Int8Mode, tagged_revision
+from ml_platform.vision.embedders.backends import Backend, Int8Mode
 from ml_platform.vision.embedders.base import Embedder, EmbedderOptions
 from ml_platform.vision.embedders.custom_types import CustomEmbeddingType
+from ml_platform.vision.embedders.identity import EmbedderIdentity
 from ml_platform.vision.embedders.onnx import OnnxEmbedder
 from ml_platform.vision.embedders.onnx_cache import cache_entry, fingerprint
-from ml_platform.vision.embedders.spec_embedder import Identity
 from ml_platform.vision.embedders.variants import Reference, VariantMaker, first_accepted
 
 log = logging.getLogger(__name__)
@@ -40,9 +40,8 @@ def torch_maker(source: Embedder, options: EmbedderOptions) -> VariantMaker:
     cache = options.resolved_onnx_cache_dir
 
     def load(backend: Backend, path: Path) -> Embedder:
-        revision = tagged_revision(source.revision, backend, Backend.TORCH)
         return OrtEmbedder(
-            Identity(source.name, source.model_id, revision, source.weights),
+            EmbedderIdentity.of(source).on(backend, native=Backend.TORCH),
             backend=backend,
             path=path,
             spec=spec,

@@ -68,9 +68,9 @@ def candidates(choice: Backend | None, native: Backend, device: str) -> tuple[Ba
     return tried[: tried.index(native) + 1]
 
 
-def tagged_revision(revision: str, backend: Backend, native: Backend) -> str:
-    """The identity revision: ``revision`` itself for the native backend, else suffixed."""
-    return revision if backend is native else f"{revision}{REVISION_SEPARATOR}{backend.value}"
+def suffixed_revision(revision: str, backend: Backend | None) -> str:
+    """``revision`` with ``+<backend>`` (None: the native backend, no suffix)."""
+    return revision if backend is None else f"{revision}{REVISION_SEPARATOR}{backend.value}"
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,10 @@ class RevisionParts:
 
 
 def split_revision(revision: str) -> RevisionParts:
-    """Inverse of ``tagged_revision``. Other ``+`` suffixes (e.g. ``+align-five-point``)
-    stay in the checkpoint part; an unknown suffix is not a backend."""
+    """Inverse of ``suffixed_revision``. Other ``+`` suffixes (e.g. ``+align-five-point``)
+    stay in the checkpoint part, wherever they sit (revisions written before
+    ``EmbedderIdentity`` put ``+align-five-point`` after the backend); an unknown suffix is
+    not a backend."""
     head, *suffixes = revision.split(REVISION_SEPARATOR)
     names = [s for s in suffixes if s in CHOICES and s != AUTO]
     if not names:

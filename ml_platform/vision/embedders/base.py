@@ -22,7 +22,7 @@ DEFAULT_ONNX_CACHE = Path("~/.ml-platform/models/onnx")
 
 @dataclass(frozen=True)
 class EmbedderOptions:
-    """Everything that decides which embedder instance ``get_embedder`` returns."""
+    """Everything that decides which embedder instance ``build_embedder`` returns."""
 
     clip_model: str = setting_default("clip_model")
     dino_model: str = setting_default("dino_model")

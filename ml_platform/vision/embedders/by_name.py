@@ -1,4 +1,4 @@
-"""Embedding types by name: built-ins plus custom ONNX types; one instance per process.
+"""Embedding types by name: built-ins plus custom ONNX types, built on demand.
 
 torch, transformers and onnxruntime are imported when an embedder is first built, so
 listing the known types stays cheap (Dagster imports this at definition load).
@@ -18,8 +18,6 @@ log = logging.getLogger(__name__)
 
 BUILTIN_NAMES = [b.value for b in BuiltinEmbeddingType]
 RANDOM_CAPABLE = [BuiltinEmbeddingType.CLIP_VIT_B_32.value, BuiltinEmbeddingType.DINO_V2.value]
-_cache: dict[tuple[str, EmbedderOptions], Embedder] = {}
-_cache_lock = threading.Lock()
 
 
 def custom_embedding_types(options: EmbedderOptions) -> dict[str, CustomEmbeddingType]:
@@ -34,33 +32,35 @@ def known_embedding_types(options: EmbedderOptions) -> list[str]:
     return [*BUILTIN_NAMES, *custom_embedding_types(options)]
 
 
-def get_embedder(name: str, options: EmbedderOptions) -> Embedder:
-    """The embedder for ``name``: created on first use under a lock, then reused.
+def build_embedder(name: str, options: EmbedderOptions) -> Embedder:
+    """A new embedder for ``name``, uncached: its owner keeps it (serving's per-app
+    ``LazyModels``, a run's ``EmbedderCache``, a one-shot CLI command).
 
     Raises KeyError for an unknown name and EmbedderUnavailableError when pretrained
     weights cannot be loaded and ``options.allow_random_weights`` is False.
     """
-    key = (name, options)
-    with _cache_lock:
-        cached = _cache.get(key)
-        if cached is None:
-            cached = _create(name, options)
-            _cache[key] = cached
-            log.info(
-                "embedder %s ready: %s@%s weights=%s dim=%d",
-                name,
-                cached.model_id,
-                cached.revision,
-                cached.weights.value,
-                cached.dim,
-            )
-        return cached
+    embedder = _create(name, options)
+    log.info("embedder %s ready: %s@%s weights=%s dim=%d", name, embedder.model_id,
+             embedder.revision, embedder.weights.value, embedder.dim)  # fmt: skip
+    return embedder
 
 
-def clear_embedder_cache() -> None:
-    """Forget every cached embedder (tests, or after changing weights on disk)."""
-    with _cache_lock:
-        _cache.clear()
+class EmbedderCache:
+    """Embedders by (name, options), each built once under a lock: one per owner (a Dagster
+    resource for its run, a benchmark), never a module global."""
+
+    def __init__(self) -> None:
+        self._embedders: dict[tuple[str, EmbedderOptions], Embedder] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str, options: EmbedderOptions) -> Embedder:
+        """The embedder for ``name``: built on first use (``build_embedder``), then reused."""
+        with self._lock:
+            embedder = self._embedders.get((name, options))
+            if embedder is None:
+                embedder = build_embedder(name, options)
+                self._embedders[(name, options)] = embedder
+            return embedder
 
 
 def build_random_embedder(

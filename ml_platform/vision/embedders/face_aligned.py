@@ -9,12 +9,14 @@ preprocessing. Needs the ``[faces]`` extra for the landmarks.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 from PIL import Image
 
 from ml_platform.vision.embedders.base import embed_in_batches
 from ml_platform.vision.embedders.custom_types import AlignMode, CustomEmbeddingType
+from ml_platform.vision.embedders.identity import EmbedderIdentity
 from ml_platform.vision.embedders.onnx import OnnxEmbedder
 from ml_platform.vision.faces.landmarks import arcface_chip, crop_face_box
 from ml_platform.vision.faces.model_files import FaceModelFile, load_model
@@ -29,7 +31,10 @@ class FivePointAlignedEmbedder:
         load_model(FaceModelFile.LANDMARKS_68)  # fail at load time without the extra
         self.inner = inner
         self.name, self.model_id, self.dim = inner.name, inner.model_id, inner.dim
-        self.revision = f"{inner.revision}{REVISION_SUFFIX}"  # aligned vectors differ
+        # aligned vectors differ: the suffix is part of the checkpoint (before any backend)
+        inner_identity = EmbedderIdentity.of(inner)
+        checkpoint = f"{inner_identity.checkpoint}{REVISION_SUFFIX}"
+        self.revision = replace(inner_identity, checkpoint=checkpoint).revision
         self.weights = inner.weights
         self.spec = inner.spec
         self.batch_size = inner.batch_size

@@ -16,8 +16,8 @@ from ml_platform.vision.embedders.base import (
     EmbedderOptions,
     EmbedderUnavailableError,
 )
+from ml_platform.vision.embedders.identity import EmbedderIdentity
 from ml_platform.vision.embedders.processor_config import spec_for_checkpoint
-from ml_platform.vision.embedders.spec_embedder import Identity
 from ml_platform.vision.embedders.torch_base import (
     Forward,
     TorchEmbedder,
@@ -71,7 +71,7 @@ class HubEmbedding:
         random = revision == RANDOM_REVISION
         weights = WeightsStatus.RANDOM if random else WeightsStatus.PRETRAINED
         return TorchEmbedder(
-            Identity(self.name, model_id, revision, weights),
+            EmbedderIdentity(self.name, model_id, revision, None, weights),
             model=model,
             forward=self.forward,
             dim=dim,

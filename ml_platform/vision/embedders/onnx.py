@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from ml_platform.domain import WeightsStatus
-from ml_platform.vision.embedders.backends import Backend, tagged_revision
+from ml_platform.vision.embedders.backends import Backend
 from ml_platform.vision.embedders.base import (
     EmbedderOptions,
     EmbedderUnavailableError,
@@ -17,7 +16,8 @@ from ml_platform.vision.embedders.base import (
     l2_normalize,
 )
 from ml_platform.vision.embedders.custom_types import CustomEmbeddingType
-from ml_platform.vision.embedders.spec_embedder import Identity, SpecEmbedder
+from ml_platform.vision.embedders.identity import EmbedderIdentity
+from ml_platform.vision.embedders.spec_embedder import SpecEmbedder
 from ml_platform.vision.preprocess import Layout, PreprocessSpec
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class OrtEmbedder(SpecEmbedder):
 
     def __init__(
         self,
-        identity: Identity,
+        identity: EmbedderIdentity,
         *,
         backend: Backend,
         path: Path,
@@ -112,14 +112,10 @@ class OnnxEmbedder(OrtEmbedder):
                 f"{custom.name}: ONNX file {custom.onnx_path} does not exist; fix 'onnx:' "
                 "in the custom embedding types file (relative paths are from that file)"
             )
-        revision = f"sha256:{file_sha256([custom.onnx_path])}"
+        checkpoint = f"sha256:{file_sha256([custom.onnx_path])}"
+        identity = EmbedderIdentity(custom.name, str(custom.onnx_path), checkpoint)
         super().__init__(
-            Identity(
-                name=custom.name,
-                model_id=str(custom.onnx_path),
-                revision=tagged_revision(revision, backend, Backend.ONNX),
-                weights=WeightsStatus.PRETRAINED,
-            ),
+            identity.on(backend, native=Backend.ONNX),
             backend=backend,
             path=path or custom.onnx_path,
             spec=custom.spec,

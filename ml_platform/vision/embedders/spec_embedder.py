@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
-from ml_platform.domain import WeightsStatus
 from ml_platform.vision.embedders.base import embed_in_batches
+from ml_platform.vision.embedders.identity import EmbedderIdentity
 from ml_platform.vision.preprocess import PreprocessSpec, preprocess_images
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who an embedder is: what every embedding it makes is recorded with."""
-
-    name: str
-    model_id: str
-    revision: str
-    weights: WeightsStatus
 
 
 class SpecEmbedder:
@@ -32,8 +21,8 @@ class SpecEmbedder:
     PREPROCESS_BY_SPEC = True
     dim: int
 
-    def __init__(self, identity: Identity, spec: PreprocessSpec, batch_size: int) -> None:
-        self.name = identity.name
+    def __init__(self, identity: EmbedderIdentity, spec: PreprocessSpec, batch_size: int) -> None:
+        self.name = identity.embedding_type
         self.model_id = identity.model_id
         self.revision = identity.revision
         self.weights = identity.weights

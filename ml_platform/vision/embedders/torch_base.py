@@ -15,7 +15,8 @@ import torch
 
 from ml_platform.vision.embedders.backends import Backend
 from ml_platform.vision.embedders.base import EmbedderUnavailableError, file_sha256
-from ml_platform.vision.embedders.spec_embedder import Identity, SpecEmbedder
+from ml_platform.vision.embedders.identity import EmbedderIdentity
+from ml_platform.vision.embedders.spec_embedder import SpecEmbedder
 from ml_platform.vision.preprocess import PreprocessSpec
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class TorchEmbedder(SpecEmbedder):
 
     def __init__(
         self,
-        identity: Identity,
+        identity: EmbedderIdentity,
         *,
         model: torch.nn.Module,
         forward: Forward,

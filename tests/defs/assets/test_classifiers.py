@@ -165,7 +165,7 @@ def test_challenger_trained_on_corrupted_labels_stays_challenger(home: dict[str,
     from ml_platform.model_registry.collection.naming import ClassifierProvenance
     from ml_platform.model_registry.collection.register import register_classifier
 
-    provenance = ClassifierProvenance(7, CLIP, "synthetic", "v1", training.embedded.weights, "x")
+    provenance = ClassifierProvenance(7, CLIP, training.embedded.embedder, "x")
     registered = register_classifier(client(home), worse, provenance)
     outcome = run_gate(
         client(home), registered.version, worse, training, 16, GateSettings(0.02, 5, 5)

@@ -94,4 +94,4 @@ def test_changing_the_embedder_reembeds_instead_of_mixing_vectors(
     }
     assert run(env)[CLIP_WHOLE.key]["computed_now"] == 5  # type: ignore[index]
     embedded = load_focus(env["storage"].layout(), CLIP_WHOLE)  # type: ignore[attr-defined]
-    assert embedded.embedder_id == str(other) and len(embedded.ids) == 5
+    assert embedded.embedder.model_id == str(other) and len(embedded.ids) == 5

@@ -31,6 +31,7 @@ from ml_platform.model_registry import (
 )
 from ml_platform.model_registry.collection.lookup import load_classifier
 from ml_platform.model_registry.tracking import fluent_tracking_uri
+from ml_platform.vision.embedders.identity import EmbedderIdentity
 from tests.model_registry.conftest import fresh_sqlite_uri
 
 DIM = 8
@@ -72,9 +73,9 @@ def registered(store: Store) -> Registered:
     provenance = ClassifierProvenance(
         collection_id=COLLECTION,
         focus=FOCUS,
-        embedder_id="facebook/dinov2-small",
-        embedder_revision="rev-abc",
-        weights=WeightsStatus.RANDOM,
+        embedder=EmbedderIdentity(
+            FOCUS.embedding_type, "facebook/dinov2-small", "rev-abc", None, WeightsStatus.RANDOM
+        ),
         training_data_fingerprint=training_data_fingerprint(
             [(i, bool(label)) for i, label in enumerate(y)], FOCUS
         ),
@@ -112,6 +113,9 @@ def test_registered_version_carries_every_tag(registered: Registered) -> None:
     assert {key.value: tags.get(key.value) for key in expected} == {
         key.value: value for key, value in expected.items()
     }
+    embedder = EmbedderIdentity.from_tags(tags)
+    assert embedder == EmbedderIdentity(FOCUS.embedding_type, "facebook/dinov2-small", "rev-abc",
+                                        None, WeightsStatus.RANDOM)  # fmt: skip
     assert float(tags[VersionTag.THRESHOLD]) == result.threshold
     assert len(tags[VersionTag.TRAINING_DATA_FINGERPRINT]) == 64
     cv_ap = float(tags[VersionTag.CV_AVERAGE_PRECISION_MEAN])
@@ -193,3 +197,9 @@ def test_fluent_uri_is_restored_including_the_environment(
         assert mlflow.get_tracking_uri().endswith("other.db")
     assert "MLFLOW_TRACKING_URI" not in os.environ
     assert mlflow.get_tracking_uri() == before
+
+
+def test_provenance_refuses_vectors_of_another_embedding_type() -> None:
+    clip = EmbedderIdentity("embed_clip_vit_b_32", "openai/clip-vit-base-patch32", "r1")
+    with pytest.raises(ValueError, match="'embed_clip_vit_b_32' cannot train .*embed_dino_v2"):
+        ClassifierProvenance(COLLECTION, FOCUS, clip, "fingerprint")
