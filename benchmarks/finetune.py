@@ -52,7 +52,7 @@ from ml_platform.services.datasets import DatasetSpec, Split, SplitFractions
 from ml_platform.vision.decode import load_rgb
 
 C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
-# The cached-trunk recipe, tuned on validation splits (docs/datasets.md).
+# The cached-trunk recipe: one setting, not yet searched on validation splits (docs/datasets.md).
 D = FinetuneConfig(epochs=4, batch_size=32, learning_rate=5e-4, patience=2, train_blocks=1,
                    cache_trunk=True, augmentation=Augmentation.NONE, warmup_epochs=0.5)  # fmt: skip
 
@@ -63,8 +63,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--data-dir", type=Path, default=None, help="default ../shared/data/<dataset>")
     p.add_argument("--model", default="auto", choices=["auto", *(m.value for m in ModelName
                                                                   if m.is_lite)])  # fmt: skip
-    p.add_argument("--budget-s", type=float, default=900.0,
-                   help="time budget of --model auto's choice (trunk passes and first seed)")
+    p.add_argument(
+        "--budget-s",
+        type=float,
+        default=900.0,
+        help="time budget of --model auto's choice (trunk passes and first seed)",
+    )
     p.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     p.add_argument("--per-class", type=int, default=None, help="at most this many photos a class")
     p.add_argument("--epochs", type=int, default=D.epochs)
@@ -73,8 +77,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--warmup-epochs", type=float, default=D.warmup_epochs)
     p.add_argument("--ema-decay", type=float, default=D.ema_decay)
     p.add_argument("--patience", type=int, default=D.patience)
-    p.add_argument("--augmentation", default=D.augmentation.value,
-                   choices=["none", "light"], help="light: the mirror image is cached too")
+    p.add_argument(
+        "--augmentation",
+        default=D.augmentation.value,
+        choices=["none", "light"],
+        help="light: the mirror image is cached too",
+    )
     p.add_argument("--train-blocks", type=int, default=D.train_blocks)
     p.add_argument("--image-size", type=int, default=None, help="default: the network's own")
     p.add_argument("--threads", type=int, default=2)

@@ -12,7 +12,6 @@ whole `ClassifierNet`, registrable and served like any other.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import numpy as np
@@ -26,7 +25,6 @@ from ml_platform.learning.finetune.probe import probe_on_features
 from ml_platform.learning.finetune.recipe import evaluated_net
 from ml_platform.learning.finetune.train import (
     EpochCallback,
-    EpochMetrics,
     FinetuneResult,
     NetworkCallback,
     Stepper,
@@ -35,6 +33,7 @@ from ml_platform.learning.finetune.train import (
     finish,
     finite_mean,
     make_stepper,
+    measure,
     score,
 )
 
@@ -123,13 +122,17 @@ def finetune_cached(
         cached = cache_trunk(net, first, train, built, flip), views
     x_train, x_val = cached
     y_train, y_val = torch.from_numpy(train.labels), torch.from_numpy(val.labels)
+
+    def scores(scored: ClassifierNet) -> tuple[float, float]:
+        return tail_scores(scored, first, x_val, y_val)
+
     started = clock()
     fit = probe_on_features(
         net.head, (pooled_features(net, first, x_train[:, 0]), y_train),
         (pooled_features(net, first, x_val), y_val), config.label_smoothing,
     )  # fmt: skip
     log.info("linear probe on cached trunk: L2 %s, val loss %.3f", fit.l2, fit.val_loss)
-    history = [_measure(net, first, (x_val, y_val), 0, config, fit.train_loss, started, len(train))]
+    history = [measure(net, scores, 0, config, fit.train_loss, started, len(train))]
     if inspect is not None:
         inspect(history[0], net)
     stepper = make_stepper(net, config, len(train))
@@ -138,8 +141,7 @@ def finetune_cached(
         started = clock()
         loss = _epoch(net, first, (x_train, y_train), config, stepper, rng)
         scored = evaluated_net(net, stepper.average)
-        history.append(_measure(scored, first, (x_val, y_val), epoch, config, loss, started,
-                                len(train)))  # fmt: skip
+        history.append(measure(scored, scores, epoch, config, loss, started, len(train)))
         if on_epoch is not None:
             on_epoch(history[-1])
         if inspect is not None:
@@ -181,21 +183,6 @@ def _epoch(
         )
         total += stepper.step(net, loss) * len(rows)
     return finite_mean(total, len(order))
-
-
-def _measure(
-    net: ClassifierNet,
-    first: int,
-    val: tuple[torch.Tensor, torch.Tensor],
-    epoch: int,
-    config: FinetuneConfig,
-    train_loss: float,
-    started: tuple[float, float],
-    images: int,
-) -> EpochMetrics:
-    seconds, cpu = time.perf_counter() - started[0], time.process_time() - started[1]
-    loss, accuracy = tail_scores(net, first, *val)
-    return EpochMetrics(epoch, config.epochs, train_loss, loss, accuracy, seconds, images, cpu)
 
 
 def tail_scores(

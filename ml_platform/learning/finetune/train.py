@@ -139,6 +139,10 @@ def finetune(
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     net, spec = built.net, built.preprocess
+
+    def scores(scored: ClassifierNet) -> tuple[float, float]:
+        return evaluate(scored, val, spec)
+
     if config.train_blocks is not None:
         net.freeze_all_but_last_blocks(config.train_blocks)
     history: list[EpochMetrics] = []
@@ -146,7 +150,7 @@ def finetune(
         started = clock()
         fit = probe_head(net, train, val, spec, config.label_smoothing)
         log.info("linear probe: L2 %s, val loss %.3f", fit.l2, fit.val_loss)
-        history.append(_measure(net, val, spec, 0, config, fit.train_loss, started, len(train)))
+        history.append(measure(net, scores, 0, config, fit.train_loss, started, len(train)))
         if inspect is not None:
             inspect(history[-1], net)
     stepper = make_stepper(net, config, len(train))
@@ -155,7 +159,7 @@ def finetune(
         started = clock()
         loss = _train_epoch(net, train, spec, config, stepper, rng)
         scored = evaluated_net(net, stepper.average)
-        history.append(_measure(scored, val, spec, epoch, config, loss, started, len(train)))
+        history.append(measure(scored, scores, epoch, config, loss, started, len(train)))
         if on_epoch is not None:
             on_epoch(history[-1])
         if inspect is not None:
@@ -193,18 +197,19 @@ def clock() -> tuple[float, float]:
     return time.perf_counter(), time.process_time()
 
 
-def _measure(
+def measure(
     net: ClassifierNet,
-    val: LabelledImages,
-    spec: PreprocessSpec,
+    scores: Callable[[ClassifierNet], tuple[float, float]],
     epoch: int,
     config: FinetuneConfig,
     train_loss: float,
     started: tuple[float, float],
     images: int,
 ) -> EpochMetrics:
+    """The epoch's metrics: time since `started` (not counting validation), then `scores`
+    (validation loss and accuracy) of `net`."""
     seconds, cpu = time.perf_counter() - started[0], time.process_time() - started[1]
-    val_loss, val_accuracy = evaluate(net, val, spec)
+    val_loss, val_accuracy = scores(net)
     return EpochMetrics(
         epoch, config.epochs, train_loss, val_loss, val_accuracy, seconds, images, cpu
     )
