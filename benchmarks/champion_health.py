@@ -15,9 +15,13 @@ far (as `champion_health` does, from `--min-fresh` labels on):
 Scenarios, per breed and seed: (c) `--clean` clean batches; (a) label shift: after
 `--before` clean batches, the collection's new members come from another breed; (b) domain
 shift: after `--before` clean batches, the rejections are faces (../shared/data/faces) or
-clothing photos (../shared/data/clothing) instead of pets. Prints false alarms per 100 clean
-batches and, per shift, the detection delay (batches from the shift to the first alarm;
-"missed" when none within `--after` batches) for both, in one run. Never asserts.
+clothing photos (../shared/data/clothing) instead of pets. The drift detectors of
+`champion_drift.py` (the `batch_drift` check: MMD + predicted-positive shares of all 12
+champions of the focus; and MMD alone, shares alone, a domain classifier's AUC) judge each
+batch's images against the champions' training embeddings, at `--alpha`. Prints false alarms
+per 100 clean batches and, per shift, the detection delay (batches from the shift to the first
+alarm; "missed" when none within `--after` batches) for every detector, in one run. Never
+asserts.
 
     python benchmarks/champion_health.py [--seeds 3] [--clean 20] [--batch 8]
 """
@@ -27,11 +31,12 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from champion_drift import DRIFT_DETECTORS, Champion, drift_alarms
 from numpy.typing import NDArray
 from PIL import ImageOps
 from shared_models import SHARED, efficientnet_embedder
@@ -40,6 +45,7 @@ from threadpoolctl import threadpool_limits
 from ml_platform.learning.candidates import CandidateName
 from ml_platform.learning.health_metrics import HealthLimits, decide_health, health_figures
 from ml_platform.learning.training import TrainingConfig, train_classifier
+from ml_platform.settings import Settings
 from ml_platform.vision.decode import load_rgb
 
 Batch = tuple[NDArray[np.float32], NDArray[np.int64]]
@@ -58,6 +64,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--max-drop", type=float, default=0.05)
     p.add_argument("--floor", type=float, default=0.5)
     p.add_argument("--clothing-per-class", type=int, default=6)
+    p.add_argument("--alpha", type=float, default=Settings.model_fields["drift_alpha"].default,
+                   help="the drift check's false-alarm level per clean batch")  # fmt: skip
     p.add_argument("--intervals", type=float, nargs="*", default=[],
                    help="also the rule with these bootstrap coverages (e.g. 0.8 0.6)")  # fmt: skip
     return p.parse_args()
@@ -117,7 +125,10 @@ def baseline(y: NDArray[np.int64], p: NDArray[np.float64], threshold: float, cv:
 
 
 LIMITS = HealthLimits(0.05, 0.5)
-DETECTORS: dict[str, Detector] = {"method": method(0.95), "baseline": baseline}
+DETECTORS: dict[str, Detector] = {
+    "health: champion_fresh_ap rule (method)": method(0.95),
+    "health baseline: fresh AP < CV AP - 0.05": baseline,
+}
 
 
 def draw(rng: np.random.Generator, pool: NDArray[np.float32], n: int) -> NDArray[np.float32]:
@@ -176,38 +187,48 @@ def delay(fired: list[bool], before: int) -> int | None:
 def main() -> None:
     args = parse_args()
     for coverage in args.intervals:
-        DETECTORS[f"method, {coverage:.0%} interval"] = method(coverage)
-    with threadpool_limits(2):
+        DETECTORS[f"health: the rule, {coverage:.0%} interval"] = method(coverage)
+    names = [*DETECTORS, *DRIFT_DETECTORS]
+    clean = {name: [0, 0] for name in names}  # alarms, batches
+    delays: dict[tuple[str, str], list[int | None]] = {}
+    with threadpool_limits(1):  # faster than 2 on a shared 2-core machine
         corpus = embed(args)
-        config = TrainingConfig(candidates=(CandidateName.LOGISTIC_REGRESSION,), cv_folds=3)
-        clean = {name: [0, 0] for name in DETECTORS}  # alarms, batches
-        delays: dict[tuple[str, str], list[int | None]] = {}
         start = time.perf_counter()
         for seed in range(args.seeds):
-            rng = np.random.default_rng(seed)
-            order = rng.permutation(10)
-            train = np.isin(corpus.index, order[: args.train])
-            for target in range(12):
-                y = (corpus.breed[train] == target).astype(np.int64)
-                result = train_classifier(corpus.pets[train], y, config)
-                cv = result.out_of_fold.average_precision
-                for scenario in ("clean", "label", "domain"):
-                    run = batches(corpus, ~train, target, scenario, args, rng)
-                    fired = alarms(result.estimator, result.threshold, cv, run, args)
-                    for name, flags in fired.items():
-                        if scenario == "clean":
-                            clean[name][0] += sum(flags)
-                            clean[name][1] += len(flags)
-                        else:
-                            delays.setdefault((scenario, name), []).append(
-                                delay(flags, args.before)
-                            )
+            for scenario, fired in seed_runs(corpus, seed, args):
+                for name, flags in fired.items():
+                    if scenario == "clean":
+                        clean[name][0] += sum(flags)
+                        clean[name][1] += len(flags)
+                    else:
+                        delays.setdefault((scenario, name), []).append(delay(flags, args.before))
         seconds = time.perf_counter() - start
-    report(args, clean, delays, seconds)
+    report(args, names, clean, delays, seconds)
+
+
+def seed_runs(
+    corpus: Corpus, seed: int, args: argparse.Namespace
+) -> Iterator[tuple[str, dict[str, list[bool]]]]:
+    """Each breed's champion on each scenario: every detector's alarm after each batch.
+    The 12 champions share a focus, so the drift check tests every one's share."""
+    rng = np.random.default_rng(seed)
+    train = np.isin(corpus.index, rng.permutation(10)[: args.train])
+    reference = corpus.pets[train]
+    config = TrainingConfig(candidates=(CandidateName.LOGISTIC_REGRESSION,), cv_folds=3)
+    results = [train_classifier(reference, (corpus.breed[train] == t).astype(np.int64), config)
+               for t in range(12)]  # fmt: skip
+    champions = [Champion.of(r.estimator, r.threshold, reference) for r in results]
+    for target, result in enumerate(results):
+        cv = result.out_of_fold.average_precision
+        for scenario in ("clean", "label", "domain"):
+            run = batches(corpus, ~train, target, scenario, args, rng)
+            fired = alarms(result.estimator, result.threshold, cv, run, args)
+            yield scenario, {**fired, **drift_alarms(run, reference, champions, args.alpha)}
 
 
 def report(
     args: argparse.Namespace,
+    names: list[str],
     clean: dict[str, list[int]],
     delays: dict[tuple[str, str], list[int | None]],
     seconds: float,
@@ -220,7 +241,7 @@ def report(
         "(caught within 2 / missed) | domain shift: median delay (caught within 2 / missed) |"
     )
     print("|---|---|---|---|")
-    for name in DETECTORS:
+    for name in names:
         alarms_, total = clean[name]
         cells = []
         for scenario in ("label", "domain"):

@@ -11,13 +11,17 @@ figure is measured beside a peer in the same process, on the same embeddings:
   fill 10), raw hits@10 / 10 is printed beside it; recall is hidden members within the top
   2 x hidden.
 - audit: 10 % of the images moved to a random wrong class; each collection's champion OOF
-  probabilities (members vs every other image as rejections) go to `find_label_issues` and
-  to cleanlab's `find_label_issues` (same probabilities); precision and recall of flagged
-  members (moved in) and flagged rejections (moved out), pooled over collections and seeds.
+  probabilities (members vs every other image as rejections) go to `find_label_issues` (with
+  the embeddings, as the service; "OOF only": without them) and to cleanlab's
+  `find_label_issues` (same probabilities); precision and recall of flagged members (moved
+  in) and flagged rejections (moved out), pooled over collections and seeds.
 - review queue: 30 % of the images held out for AP; from 4 members and 4 non-members, 5
   rounds of 8 labels chosen by `review_queue`, by random choice and by pure uncertainty
   (platform logistic regression candidate refitted each round); AP on the held-out images
-  after each round, mean and standard error over seeds x collections.
+  after each round, mean and standard error over seeds x collections. `members_first` reads
+  the true labels (the pool's remaining members first, then the most probable non-members):
+  not a peer; where few members remain in the pool (pets: 3 of 76 images) it shows how much
+  finding all of them can gain over random.
 - cost: scoring a 500-image batch with 100 collections (`score_matrix`) against rescoring
   every image of the focus.
 
@@ -37,7 +41,7 @@ from sklearn.metrics import average_precision_score
 from threadpoolctl import threadpool_limits
 
 from ml_platform.learning.candidates import CandidateName
-from ml_platform.learning.curation.audit import IssueKind, find_label_issues
+from ml_platform.learning.curation.audit import IssueKind, LabelIssue, find_label_issues
 from ml_platform.learning.curation.review_queue import PROBABLE_SHARE, review_queue, uncertainty
 from ml_platform.learning.curation.scores import prefer_out_of_fold, score_matrix
 from ml_platform.learning.curation.suggestions import rank_suggestions
@@ -45,6 +49,7 @@ from ml_platform.learning.fitting import fit_candidate
 from ml_platform.learning.training import TrainingConfig, train_classifier
 
 Rows = NDArray[np.intp]
+NOT_MEMBER = IssueKind.LIKELY_NOT_MEMBER
 
 
 def parse_args() -> argparse.Namespace:
@@ -114,8 +119,8 @@ def _ranking_figures(ranked: list[int], hidden: Rows) -> tuple[float, float, flo
 
 
 def audit(data: LabelledSet, seeds: int) -> None:
-    counts = {k: np.zeros(3) for k in ("ours members", "cleanlab members", "ours rejections",
-                                       "cleanlab rejections")}  # fmt: skip
+    counts = {f"{who} {side}": np.zeros(3) for side in ("members", "rejections")
+              for who in ("ours", "OOF only", "cleanlab")}  # fmt: skip
     ids = np.arange(len(data.labels))
     for seed in range(seeds):
         rng = np.random.default_rng(100 + seed)
@@ -126,20 +131,26 @@ def audit(data: LabelledSet, seeds: int) -> None:
         for c in range(k):
             y = (noisy == c).astype(np.int64)
             p = train_classifier(data.X, y, _config(seed)).out_of_fold_probabilities
-            issues = find_label_issues(ids, y, p)
+            issues = find_label_issues(ids, y, p, data.X)
+            alone = find_label_issues(ids, y, p)
             wrong_in = set(np.flatnonzero((y == 1) & (data.labels != c)).tolist())
             wrong_out = set(np.flatnonzero((y == 0) & (data.labels == c)).tolist())
-            ours_in = {i.image_id for i in issues if i.kind is IssueKind.LIKELY_NOT_MEMBER}
-            ours_out = {i.image_id for i in issues if i.kind is IssueKind.LIKELY_MEMBER}
             theirs = set(cleanlab_issues(y, p).tolist())
-            _count(counts["ours members"], ours_in, wrong_in)
+            for who, found in (("ours", issues), ("OOF only", alone)):
+                _count(counts[f"{who} members"], _kind(found, NOT_MEMBER), wrong_in)
+                _count(
+                    counts[f"{who} rejections"], _kind(found, IssueKind.LIKELY_MEMBER), wrong_out
+                )
             _count(counts["cleanlab members"], {i for i in theirs if y[i] == 1}, wrong_in)
-            _count(counts["ours rejections"], ours_out, wrong_out)
             _count(counts["cleanlab rejections"], {i for i in theirs if y[i] == 0}, wrong_out)
     for name, (tp, flagged, truth) in counts.items():
         precision = tp / flagged if flagged else float("nan")
         print(f"  audit {name:20s} precision {precision:.3f}  recall {tp / truth:.3f}  "
               f"(flagged {int(flagged)}, wrong {int(truth)}, {seeds} seeds)")  # fmt: skip
+
+
+def _kind(issues: list[LabelIssue], kind: IssueKind) -> set[int]:
+    return {i.image_id for i in issues if i.kind is kind}
 
 
 def _count(acc: NDArray[np.float64], flagged: set[int], truth: set[int]) -> None:
@@ -148,7 +159,7 @@ def _count(acc: NDArray[np.float64], flagged: set[int], truth: set[int]) -> None
 
 def queue(data: LabelledSet, seeds: int, rounds: int = 5, per_round: int = 8) -> None:
     aps: dict[str, list[list[float]]] = {
-        "review_queue": [], "no_probable": [], "random": [], "uncertainty": []
+        "review_queue": [], "no_probable": [], "random": [], "uncertainty": [], "members_first": []
     }  # fmt: skip
     for seed in range(seeds):
         rng = np.random.default_rng(1000 + seed)
@@ -169,7 +180,7 @@ def queue(data: LabelledSet, seeds: int, rounds: int = 5, per_round: int = 8) ->
             f"{m:.3f}+/-{s:.3f}" for m, s in zip(a.mean(axis=0), se, strict=True)
         )
         gain_se = gain.std(ddof=1) / np.sqrt(len(gain))
-        print(f"  queue {name:12s} AP {rounds_text}  | after 40 vs random "
+        print(f"  queue {name:13s} AP {rounds_text}  | after 40 vs random "
               f"{gain.mean():+.4f}+/-{gain_se:.4f}")  # fmt: skip
     print(f"  (columns: 8 initial labels, then after each round of {per_round}; n={len(base)})")
 
@@ -201,6 +212,9 @@ def _simulate(
         elif strategy == "uncertainty":
             open_rows = np.flatnonzero(~closed)
             pick = open_rows[np.argsort(-uncertainty(p[open_rows], 0.5))[:per_round]]
+        elif strategy == "members_first":
+            open_rows = np.flatnonzero(~closed)
+            pick = open_rows[np.lexsort((-p[open_rows], -y[open_rows]))[:per_round]]
         else:
             keep = ~test  # the held-out images are neither labelled nor candidates
             share = 0.0 if strategy == "no_probable" else PROBABLE_SHARE

@@ -1,6 +1,7 @@
 """Alerts out: a signed JSON POST to `ML_PLATFORM_ALERT_WEBHOOK_URL`.
 
-Sent on a failing champion-health check (`champion_health` asset), a failed run
+Sent on a failing champion-health check (`champion_health` asset), a drifted batch
+(`batch_drift` asset), a failed run
 (`defs/sensors.alert_on_run_failure`) and every champion change (promote, rollback, the
 promotion gate's promotion: `model_registry.aliases._move_champion`). The body is one JSON
 object (`Alert.body`); with `ML_PLATFORM_ALERT_WEBHOOK_SECRET` set, the header
@@ -37,6 +38,7 @@ RETRY_DELAY_S = 0.5
 
 class AlertKind(StrEnum):
     HEALTH_CHECK_FAILED = "health_check_failed"
+    DRIFT_CHECK_FAILED = "drift_check_failed"
     RUN_FAILED = "run_failed"
     CHAMPION_CHANGED = "champion_changed"
 

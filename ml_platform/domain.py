@@ -188,6 +188,7 @@ class Stage(StrEnum):
     CLUSTERS = "pet_clusters"
     HEROES = "pet_heroes"
     SIMILARITY = "similarity_index"
+    DRIFT = "batch_drift"
 
 
 @dataclass(frozen=True)

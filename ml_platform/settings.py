@@ -309,6 +309,19 @@ class Settings(BaseSettings):
         description="The champion_health check ERRORs when even the bootstrap upper bound "
         "of fresh AP is below this floor.",
     )
+    drift_alpha: float = Field(
+        0.005,
+        gt=0.0,
+        lt=1.0,
+        description="The batch_drift check WARNs when a batch's tests reject 'no drift' at "
+        "this family-wise level: the false-alarm rate per clean batch it allows.",
+    )
+    drift_reference_size: int = Field(
+        500,
+        ge=10,
+        description="At most this many training-time embeddings (a seeded sample) are the "
+        "reference each batch of a focus is compared to.",
+    )
     alert_webhook_url: str | None = Field(
         None,
         description="Where alerts are POSTed as JSON (failing health checks, failed runs, "

@@ -45,19 +45,6 @@ OFFLINE_NOTICE = (
 )
 
 
-def demo_home_offline(settings: Settings) -> bool | None:
-    """The demo's rule, for commands run on a demo home (it holds the sample snapshot) while
-    the hub is unreachable: local cache only, random weights allowed, said in one line.
-    Elsewhere None: the settings decide (ML_PLATFORM_ALLOW_RANDOM_WEIGHTS)."""
-    from ml_platform.vision.hub import hub_offline
-
-    if not (settings.sample_snapshot_dir / "SAMPLE_VERSION").is_file() or not hub_offline():
-        return None
-    os.environ["HF_HUB_OFFLINE"] = "1"  # before the hub client is imported: it reads it once
-    click.echo(OFFLINE_NOTICE, err=True)
-    return True
-
-
 HOME_OPTION = click.option(
     "--home", type=click.Path(path_type=Path), default=None,
     help="Platform home (default: ML_PLATFORM_HOME, else ~/.ml-platform).",
@@ -79,6 +66,7 @@ def main(ctx: click.Context, verbose: bool) -> None:
 @HOME_OPTION
 def demo(home: Path | None) -> None:
     """Build the built-in sample crawlr snapshot under home and run everything on it, offline."""
+    from ml_platform.demo.offline_home import mark_made_offline
     from ml_platform.demo.sample import DEMO_DATASET, build_sample_snapshot, write_demo_datasets
     from ml_platform.services.datasets import datasets_file
     from ml_platform.vision.hub import hub_offline
@@ -97,6 +85,7 @@ def demo(home: Path | None) -> None:
     if hub_offline():
         os.environ["HF_HUB_OFFLINE"] = "1"  # local cache only: no retries against the hub
         allow_random = True
+        mark_made_offline(settings.resolved_home)  # `serve` and the rest follow the same rule
         click.echo(OFFLINE_NOTICE)
     from ml_platform.cli.progress import job_progress
     from ml_platform.defs.runner import (
@@ -354,12 +343,15 @@ def mlflow_ui(home: Path | None, port: int) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 def serve(home: Path | None, host: str, port: int) -> None:
     """Serve classify, embed, detect, zero-shot and clusters over HTTP (FastAPI, /docs)."""
+    from ml_platform.cli.weights import home_rule, start_up_line
     from ml_platform.serving.app import run_server
     from ml_platform.serving.options import options_from_settings
 
     settings = _settings(home)
     require_home(settings, registry=False)  # embed, detect, zero-shot need no champion
+    settings = home_rule(settings, say=False)  # the start-up line says it
     _export(settings)
+    click.echo(start_up_line(settings, host, port), err=True)
     run_server(settings, host=host, port=port, options=options_from_settings(settings))
 
 

@@ -47,9 +47,10 @@ def embed(
     batch_size: int | None,
 ) -> None:
     """Embed image files and folders (searched recursively) into one Parquet file."""
+    from ml_platform.cli.weights import home_rule
     from ml_platform.services.embed_files import find_images
 
-    settings = _settings(home, backend, batch_size)
+    settings = home_rule(_settings(home, backend, batch_size))
     files = find_images(list(paths))
     if not files:
         raise click.ClickException(f"no images found under {', '.join(map(str, paths))}")

@@ -33,19 +33,19 @@ def labels() -> None:
 @HOME
 def suggest(dataset: str, model: str, top_k: int, home: Path | None) -> None:
     """Run the label_suggestions asset for DATASET and list its suggestions."""
-    from ml_platform.cli import demo_home_offline
     from ml_platform.cli.datasets_input import checked_dataset
     from ml_platform.cli.errors import RunFailedError
+    from ml_platform.cli.weights import home_rule
     from ml_platform.defs.assets.datasets import register_dataset_partitions
     from ml_platform.defs.runner import Platform, instance_for, run_failure
     from ml_platform.services.label_suggestions import read_suggestions
 
     settings, storage = _storage(home)
     specs, _ = checked_dataset(settings, dataset)
-    allow_random = demo_home_offline(settings)
+    settings = home_rule(settings)
     instance = instance_for(settings)
     register_dataset_partitions(instance, sorted(specs))
-    platform = Platform.for_settings(settings, allow_random)
+    platform = Platform.for_settings(settings, settings.allow_random_weights or None)
     job = platform.definitions().resolve_job_def("label_suggestions_job")
     config = {"ops": {"label_suggestions": {"config": {"model": model, "top_k": top_k}}},
               **QUIET}  # fmt: skip
@@ -72,6 +72,7 @@ def accept(
 ) -> None:
     """Accept the top suggestion of each (chosen) image as its label in DATASET."""
     from ml_platform.defs.dataset_planning import accepted_labels
+    from ml_platform.domain import WeightsStatus
     from ml_platform.services.label_suggestions import read_suggestions, to_accept
 
     _, storage = _storage(home)
@@ -85,3 +86,6 @@ def accept(
         click.echo(f"  image {label.image_id}: {label.label} ({label.confidence:.2f})")
     click.echo(f"accepted {written} suggested labels for {dataset} (marked accepted_suggestion); "
                "the next `datasets` materialization makes a new version with them")  # fmt: skip
+    if found.weights == WeightsStatus.RANDOM.value:
+        click.echo(f"they were suggested by {found.model} with weights=random: they carry no "
+                   "meaning, and neither does a model trained on them")  # fmt: skip

@@ -45,11 +45,12 @@ def search(
 ) -> None:  # fmt: skip
     """Search the indexed images of one focus; best first, with cosine scores."""
     from ml_platform.cli import _settings
+    from ml_platform.cli.weights import home_rule
     from ml_platform.services import search as service
     from ml_platform.store.layout import Layout
     from ml_platform.store.search_cache import IndexCache
 
-    settings = _settings(home)
+    settings = home_rule(_settings(home))
     layout = Layout.for_settings(settings)
     query = service.Query(text, image.read_bytes() if image else None, image_id, collection)
     filters = service.Filters(pet, in_collection, exclude_collection, batch,

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from ml_platform.defs.assets.batch_drift import batch_drift
 from ml_platform.defs.assets.champion_health import champion_health
 from ml_platform.defs.assets.classifiers import collection_classifier
 from ml_platform.defs.assets.clusters import pet_clusters, pet_heroes
@@ -60,6 +61,7 @@ def build_definitions(
             collection_classifier,
             collection_scores,
             champion_health,
+            batch_drift,
             pet_clusters,
             pet_heroes,
             similarity_index,

@@ -38,7 +38,11 @@ training_job = dg.define_asset_job(
 clusters_job = dg.define_asset_job(
     JobName.CLUSTERS.value,
     selection=dg.AssetSelection.assets(
-        Stage.THUMBNAILS.value, Stage.CLUSTERS.value, Stage.HEROES.value, Stage.SIMILARITY.value
+        Stage.THUMBNAILS.value,
+        Stage.CLUSTERS.value,
+        Stage.HEROES.value,
+        Stage.SIMILARITY.value,
+        Stage.DRIFT.value,
     ),
     partitions_def=ingestion_batches,
 )

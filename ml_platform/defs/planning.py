@@ -27,7 +27,12 @@ from ml_platform.services.planning import (
     plan_batches,
     plan_collections,
 )
-from ml_platform.services.retraining import RetrainPolicy, RetrainReason, plan_retraining
+from ml_platform.services.retraining import (
+    RetrainPolicy,
+    RetrainReason,
+    drift_retrains,
+    plan_retraining,
+)
 from ml_platform.store.collections_file import foci_in_use, has_collections, read_collections
 from ml_platform.store.metadata import BatchConflictError
 
@@ -155,6 +160,16 @@ def retrain_runs(
     trained = {int(k): t[DATA_VERSION_TAG] for k, t in versions.items() if DATA_VERSION_TAG in t}
     labels = storage.metadata().label_fingerprints()
     return plan_retraining(read_collections(storage.layout()), labels, trained, policy)
+
+
+def drift_retrain_runs(
+    storage: StorageResource, drifted: dict[int, str], policy: RetrainPolicy
+) -> list[RetrainReason]:
+    """The retrains a drifted batch asks for (`drifted`: collection -> the batch)."""
+    if not drifted or not has_collections(storage.layout()):
+        return []
+    labels = storage.metadata().label_fingerprints(sorted(drifted))
+    return drift_retrains(read_collections(storage.layout()), labels, drifted, policy)
 
 
 def still_planned(

@@ -190,7 +190,7 @@ def train_changed(
 ) -> None:
     """What the nightly schedule does, with the schedule's own planner and policy."""
     for item in retrain_runs(instance, platform.storage, RETRAIN_POLICY):
-        summary.retrained.append(f"collection {item.collection_id}: {item.reason}")
+        summary.retrained.append(f"collection {item.collection_id} (why: {item.reason})")
         run = PlannedRun(JobName.TRAINING, str(item.collection_id), item.reason, "")
         _claimed_execute(platform, defs, instance, run, summary)
 

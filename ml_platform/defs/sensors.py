@@ -10,6 +10,7 @@ import dagster as dg
 from ml_platform.alerts import AlertConfig, run_failure_alert, send_alert
 from ml_platform.crawlr.client import CrawlrError
 from ml_platform.crawlr.contract import MalformedReplyError
+from ml_platform.defs.assets.batch_drift import drifted_since_training
 from ml_platform.defs.assets.champion_health import failing_health
 from ml_platform.defs.dataset_planning import declared_datasets, new_partitions, version_runs
 from ml_platform.defs.jobs import (
@@ -24,7 +25,7 @@ from ml_platform.defs.jobs import (
 from ml_platform.defs.label_planning import apply_label_changes, label_retrains
 from ml_platform.defs.leftovers import clear_leftovers
 from ml_platform.defs.partitions import dataset_partitions
-from ml_platform.defs.planning import plan_tick, retrain_runs
+from ml_platform.defs.planning import drift_retrain_runs, plan_tick, retrain_runs
 from ml_platform.defs.resources import CrawlrResource, StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.schedules import RETRAIN_POLICY
@@ -131,32 +132,40 @@ def label_sensor(
 def health_retrain_sensor(
     context: dg.SensorEvaluationContext, storage: StorageResource
 ) -> dg.SensorResult | dg.SkipReason:
-    """A failing `champion_health` check asks the retrain planner for a training run of its
-    collection (the gate still decides the champion). The planner retrains only when the
-    labels changed since the last training decision: when that decision already saw them
-    (the gate kept the champion), a retrain would reproduce it, and the check's alert stands."""
+    """A failing `champion_health` check, or a drifted batch (`batch_drift`), asks the retrain
+    planner for a training run of each collection concerned (the gate still decides the
+    champion). Failing health retrains only when the labels changed since the last training
+    decision (else a retrain would reproduce it, and the check's alert stands); a drifted
+    batch retrains each of its collections once, when their last training came before it
+    (the batch's images join the training sample of the focus)."""
     failing = failing_health(context.instance)
-    if not failing:
-        return dg.SkipReason("no champion_health check is failing")
+    drifted = drifted_since_training(context.instance)
+    if not failing and not drifted:
+        return dg.SkipReason("no champion_health check is failing and no batch drifted")
     planned = {r.collection_id: r for r in retrain_runs(context.instance, storage, RETRAIN_POLICY)}
-    current = sorted(set(failing) - set(planned))
-    if current:
+    if current := sorted(set(failing) - set(planned)):
         context.log.info("failing health, but the last training saw the current labels: %s",
                          current)  # fmt: skip
-    requests = [
-        dg.RunRequest(
-            job_name=training_job.name,
-            partition_key=str(cid),
-            run_key=f"health:{cid}:{at}",
-            tags={"retrain_reason": f"champion_health {status}; {planned[cid].reason}"[:200]},
-        )
-        for cid, (status, at) in sorted(failing.items())
-        if cid in planned
-    ]
+    requests = {cid: _retrain(cid, f"health:{cid}:{at}", f"champion_health {status}",
+                              planned[cid].reason)
+                for cid, (status, at) in failing.items() if cid in planned}  # fmt: skip
+    for r in drift_retrain_runs(storage, drifted, RETRAIN_POLICY):
+        batch = drifted[r.collection_id]
+        run_key, why = f"drift:{r.collection_id}:{batch}", f"batch_drift on {batch}"
+        requests.setdefault(r.collection_id, _retrain(r.collection_id, run_key, why, r.reason))
     if not requests:
-        return dg.SkipReason(f"collections {sorted(failing)} fail champion_health; none has "
-                             "labels its last training decision did not see")  # fmt: skip
-    return dg.SensorResult(run_requests=requests)
+        return dg.SkipReason(f"collections {sorted({*failing, *drifted})} fail health or "
+                             "drift; none has anything its last training did not see")  # fmt: skip
+    return dg.SensorResult(run_requests=[requests[cid] for cid in sorted(requests)])
+
+
+def _retrain(cid: int, run_key: str, why: str, reason: str) -> dg.RunRequest:
+    return dg.RunRequest(
+        job_name=training_job.name,
+        partition_key=str(cid),
+        run_key=run_key,
+        tags={"retrain_reason": f"{why}; {reason}"[:200]},
+    )
 
 
 @dg.run_failure_sensor(default_status=dg.DefaultSensorStatus.RUNNING)

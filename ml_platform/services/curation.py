@@ -144,11 +144,21 @@ def suggestions(
 
 
 def label_issues(layout: Layout, view: ChampionView) -> AuditAnswer:
-    """Members and rejections the champion's out-of-fold probabilities contradict."""
-    return AuditAnswer(view.collection.id, view.version, tuple(_issues(layout, view)))
+    """Members and rejections the champion's out-of-fold probabilities and the images'
+    nearest labelled neighbours contradict."""
+    focus = view.collection.focus
+    assert focus is not None  # champion_view checked it
+    embedded = load_focus(layout, focus)
+    issues = _issues(layout, view, embedded.ids, embedded.vectors)
+    return AuditAnswer(view.collection.id, view.version, tuple(issues))
 
 
-def _issues(layout: Layout, view: ChampionView) -> list[LabelIssue]:
+def _issues(
+    layout: Layout,
+    view: ChampionView,
+    focus_ids: NDArray[np.int64],
+    focus_vectors: NDArray[np.float32],
+) -> list[LabelIssue]:
     cid = view.collection.id
     try:
         oof = read_out_of_fold(layout, cid, view.version)
@@ -159,19 +169,39 @@ def _issues(layout: Layout, view: ChampionView) -> list[LabelIssue]:
             "probabilities (trained before they were kept); retrain it to audit its labels",
         ) from exc
     explicit = ~oof.unlabelled  # sampled negatives are not labels a person gave
-    labels = oof.labels[explicit]
+    ids, labels = oof.image_ids[explicit], oof.labels[explicit]
     if labels.min(initial=1) == labels.max(initial=0):
         return []  # only members (or only rejections): nothing to compare them with
-    return find_label_issues(oof.image_ids[explicit], labels, oof.probabilities[explicit])
+    vectors = _rows_of(ids, focus_ids, focus_vectors, cid)
+    return find_label_issues(ids, labels, oof.probabilities[explicit], vectors)
+
+
+def _rows_of(
+    ids: NDArray[np.int64],
+    focus_ids: NDArray[np.int64],
+    focus_vectors: NDArray[np.float32],
+    cid: int,
+) -> NDArray[np.float32] | None:
+    """The vectors of `ids`; None (the audit then reads the probabilities alone) when one of
+    them is no longer embedded in the focus."""
+    where = {int(i): r for r, i in enumerate(focus_ids.tolist())}
+    rows = [where.get(int(i), -1) for i in ids.tolist()]
+    if min(rows, default=0) < 0:
+        log.warning(
+            "collection %s: %d audited images have no vector; auditing without neighbours",
+            cid, rows.count(-1),
+        )  # fmt: skip
+        return None
+    return np.asarray(focus_vectors[rows], dtype=np.float32)
 
 
 def review(layout: Layout, view: ChampionView, limit: int = DEFAULT_QUEUE) -> QueueAnswer:
     """Uncertain, diverse unlabelled images, after the audit's surest suspects."""
+    s = focus_scores(layout, view)
     try:
-        suspects = _issues(layout, view)
+        suspects = _issues(layout, view, s.image_ids, s.vectors)
     except CurationError:
         suspects = []  # no OOF for this version: the queue is uncertainty and diversity only
-    s = focus_scores(layout, view)
     threshold = min(max(view.model.threshold, 1e-6), 1 - 1e-6)  # uncertainty needs (0, 1)
     queue = review_queue(
         s.image_ids, s.probabilities, s.vectors, s.labelled,

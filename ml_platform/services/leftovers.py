@@ -26,6 +26,7 @@ from ml_platform.model_registry.tracking import owner_gone
 log = logging.getLogger(__name__)
 FAILURE_REASON = "ml_platform.failure_reason"
 PAGE = 500
+MODELS_URI = "models:/"
 
 
 def fail_dead_mlflow_runs(client: MlflowClient) -> list[str]:
@@ -65,7 +66,7 @@ def orphaned_models(client: MlflowClient, artifact_root: str) -> list[OrphanedMo
     directory = None if root is None else root / "models"
     if directory is None or not directory.is_dir():
         return []
-    used = {str(v.model_id) for v in _all_versions(client) if getattr(v, "model_id", None)}
+    used = {_model_id(v) for v in _all_versions(client)}
     found = []
     for path in sorted(p for p in directory.iterdir() if p.is_dir()):
         if path.name in used:
@@ -96,6 +97,15 @@ def _orphan_reason(client: MlflowClient, model_id: str) -> str | None:
     if run.info.status == "RUNNING" and owner_gone(run.data.tags) is None:
         return None  # its run may still register it
     return f"no model version uses it; its run {run_id} is {run.info.status}"
+
+
+def _model_id(version: ModelVersion) -> str | None:
+    """The logged model a version uses: its `model_id`, else the id in its `models:/<id>`
+    source (the SQL store leaves `model_id` empty on versions registered that way)."""
+    if getattr(version, "model_id", None):
+        return str(version.model_id)
+    source = str(version.source or "")
+    return source.removeprefix(MODELS_URI).split("/")[0] if source.startswith(MODELS_URI) else None
 
 
 def _all_versions(client: MlflowClient) -> list[ModelVersion]:

@@ -69,3 +69,23 @@ def plan_retraining(
         if reason is not None:
             out.append(RetrainReason(collection.id, reason))
     return out
+
+
+def drift_retrains(
+    collections: list[Collection],
+    labels: Mapping[int, LabelCounts],
+    drifted: Mapping[int, str],
+    policy: RetrainPolicy,
+) -> list[RetrainReason]:
+    """Collections in `drifted` (collection -> a drifted batch its last training did not see)
+    that the classifier asset would train: a retrain is not a repeat even with the same
+    labels, since the batch's images are in its sample of the focus now."""
+    out = []
+    for collection in collections:
+        batch = drifted.get(collection.id)
+        counts = labels.get(collection.id, (0, 0, 0))
+        if batch is None or not collection.usable or counts[0] < policy.min_positives:
+            continue
+        reason = f"batch {batch} drifted after the last training saw the focus"
+        out.append(RetrainReason(collection.id, reason))
+    return out

@@ -316,8 +316,8 @@ class Readiness(BaseModel):
     failing: list[str] = Field(default_factory=list, description="the models that failed")
     warnings: list[str] = Field(
         default_factory=list,
-        description="failures that do not stop serving (e.g. an embedder "
-        "whose random-weight variant serves instead)",
+        description="what does not change the status: set while this server may answer "
+        "with random weights (why, and that such answers say weights=random)",
     )
     loaded_classifiers: dict[str, str] = Field(
         default_factory=dict, description="collection id -> version served"

@@ -12,6 +12,7 @@ from typing import ParamSpec, TypeVar
 from fastapi import Request
 from mlflow import MlflowClient
 
+from ml_platform.home import with_home_rule
 from ml_platform.serving.clusters_cache import ClustersCache
 from ml_platform.serving.dataset_models import DatasetModelCache
 from ml_platform.serving.images import DecodeOptions
@@ -67,6 +68,7 @@ def build_state(
     embedder_factory: EmbedderFactory | None = None,
     detector_factory: DetectorFactory | None = None,
 ) -> ServingState:
+    settings = with_home_rule(settings)  # a home the demo made offline allows random weights
     metrics = ServingMetrics()
     uri = settings.tracking_uri
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)

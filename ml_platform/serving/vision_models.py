@@ -151,8 +151,8 @@ class VisionModels:
     def detector_failed(self) -> dict[str, str]:
         return self._detectors.failed()
 
-    def embedder_problems(self) -> list[str]:
-        return self._embedders.problems()
+    def embedders_failed(self) -> dict[str, str]:
+        return self._embedders.failed()
 
     def _embedder(self, key: str) -> Loaded[Embedder]:
         known = self.known_embedding_types()

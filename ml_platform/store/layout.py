@@ -8,6 +8,7 @@ data/detections/<batch>.parquet                 detections
 data/embeddings/<focus>/<batch>.parquet         embeddings, one file per focus
 data/quality/<batch>.parquet                    pet_heroes (image quality, measured once)
 data/thumbnails/<batch>.parquet                 thumbnails
+data/drift/<batch>.parquet                      batch_drift (one row per test)
 data/clusters/<focus>/pet_<id>/v<version>-...   pet_clusters: one new object per save
 data/heroes/pet_<id>/v<cluster version>-...     pet_heroes: one new object per write
 data/ann/<focus>/<batch>.faiss                  similarity_index: one shard per batch
@@ -92,6 +93,9 @@ class Layout:
 
     def thumbnails(self, batch: str) -> Key:
         return Key(f"{DATA}/thumbnails/{batch}.parquet", _asset("thumbnails", batch))
+
+    def drift(self, batch: str) -> Key:
+        return Key(f"{DATA}/drift/{batch}.parquet", _asset("batch_drift", batch))
 
     def quality(self, batch: str) -> Key:
         return Key(f"{DATA}/quality/{batch}.parquet", _asset("pet_heroes", batch))

@@ -3,7 +3,9 @@
 Both towers run through transformers (`CLIPModel`, `SiglipModel`) with the model's own
 tokenizer. Weights follow the embedders' rule: pretrained when `from_pretrained` works, else
 a random initialisation of the model's configuration (its local `config.json`, else the
-architecture's default) only when random weights are allowed; a tokenizer is always needed.
+architecture's default) only when random weights are allowed. Without the model's tokenizer
+files, random weights are all there can be: when they are allowed the towers are random and
+a byte-level stand-in tokenizer built in code feeds them (`stand_in_tokenizer`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from ml_platform.domain import WeightsStatus
+from ml_platform.vision.stand_in_tokenizer import STAND_IN_NAME, stand_in_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +95,12 @@ def load_zero_shot(
 
     The tokenizer loads first: it is small and the usual thing missing offline, so a model
     that cannot be used fails before its towers (gigabytes) are built."""
-    tokenizer = _load_tokenizer(model_id)
-    model, weights = _load_towers(kind, model_id, allow_random_weights)
+    tokenizer = _load_tokenizer(model_id, allow_random_weights)
+    if tokenizer is None:  # pretrained towers would be meaningless with a stand-in tokenizer
+        model, tokenizer = _random_towers_and_stand_in(kind, model_id)
+        weights = WeightsStatus.RANDOM
+    else:
+        model, weights = _load_towers(kind, model_id, allow_random_weights)
     model.to(device).eval()
     return ZeroShotModel(
         kind=kind,
@@ -119,7 +126,7 @@ def _classes(kind: ZeroShotKind) -> tuple[Any, Any]:
 def _load_towers(
     kind: ZeroShotKind, model_id: str, allow_random: bool
 ) -> tuple[Any, WeightsStatus]:
-    model_cls, config_cls = _classes(kind)
+    model_cls, _ = _classes(kind)
     try:
         return model_cls.from_pretrained(model_id), WeightsStatus.PRETRAINED
     except (OSError, ValueError) as exc:
@@ -130,27 +137,66 @@ def _load_towers(
                 "(testing only)"
             ) from exc
         log.warning("%s %r: no pretrained weights (%s); using RANDOM weights", kind, model_id, exc)
+    return _random_towers(kind, _config(kind, model_id)), WeightsStatus.RANDOM
+
+
+def _random_towers(kind: ZeroShotKind, config: Any) -> Any:
+    """`kind`'s towers in `config` with seeded random weights (the same in every process)."""
     from ml_platform.vision.embedders.torch_base import seeded_random_model
 
+    model_cls, _ = _classes(kind)
+    return seeded_random_model(lambda: model_cls(config))
+
+
+def _random_towers_and_stand_in(kind: ZeroShotKind, model_id: str) -> tuple[Any, Any]:
+    """Random towers and the stand-in tokenizer for their vocabulary (made first: a
+    vocabulary it cannot serve fails before the towers are built)."""
+    config = _config(kind, model_id)
     try:
-        config = config_cls.from_pretrained(model_id)
+        tokenizer = stand_in_tokenizer(int(config.text_config.vocab_size))
+    except ValueError as exc:
+        raise ZeroShotUnavailableError(f"no tokenizer for {model_id!r}: {exc}") from exc
+    return _random_towers(kind, config), tokenizer
+
+
+def _config(kind: ZeroShotKind, model_id: str) -> Any:
+    """The checkpoint's configuration when its `config.json` can be read, else the
+    architecture's default."""
+    _, config_cls = _classes(kind)
+    try:
+        return config_cls.from_pretrained(model_id)
     except (OSError, ValueError):
-        config = config_cls()
-    return seeded_random_model(lambda: model_cls(config)), WeightsStatus.RANDOM
+        return config_cls()
 
 
-def _load_tokenizer(model_id: str) -> Any:
+def _load_tokenizer(model_id: str, allow_random: bool) -> Any | None:
+    """The model's tokenizer; None when it cannot be loaded but random weights are allowed
+    (the caller then builds random towers and the stand-in tokenizer)."""
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(model_id)
+        tokenizer = _with_vocabulary(AutoTokenizer.from_pretrained(model_id))
     except (OSError, ValueError) as exc:
+        if allow_random:
+            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.warning("no tokenizer for %r (%s): RANDOM weights with the %s", model_id,
+                        first_line, STAND_IN_NAME)  # fmt: skip
+            return None
         raise ZeroShotUnavailableError(
-            f"no tokenizer for {model_id!r} ({exc}); zero-shot needs the model's tokenizer files "
-            "even with random weights"
+            f"no tokenizer for {model_id!r} ({exc}); zero-shot needs the model's tokenizer "
+            "files: download the model to a local directory and point the model setting at "
+            "it, or allow random weights (ML_PLATFORM_ALLOW_RANDOM_WEIGHTS=1; testing only)"
         ) from exc
     if tokenizer.pad_token is None:
         raise ZeroShotUnavailableError(f"the tokenizer of {model_id!r} has no pad token")
+    return tokenizer
+
+
+def _with_vocabulary(tokenizer: Any) -> Any:
+    """`tokenizer`, unless it knows only its special tokens (transformers builds such a CLIP
+    tokenizer from a directory without tokenizer files): ValueError then."""
+    if len(tokenizer.get_vocab()) <= len(set(tokenizer.all_special_tokens)):
+        raise ValueError("no tokenizer files: its vocabulary holds only the special tokens")
     return tokenizer
 
 

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from ml_platform.cli import main
+from ml_platform.home import made_offline
 
 
 def test_demo_runs_offline_labels_random_weights_and_is_idempotent(
@@ -22,12 +23,13 @@ def test_demo_runs_offline_labels_random_weights_and_is_idempotent(
     first = runner.invoke(main, ["demo", "--home", str(tmp_path)], catch_exceptions=False)
     assert first.exit_code == 0, first.output
     assert "OFFLINE" in first.output  # tests run with HF_HUB_OFFLINE=1 (tests/conftest.py)
+    assert made_offline(tmp_path)  # `serve` and the other commands allow random weights there
     for cid in (1, 2, 3, 4):
         assert f"  {cid} '" in first.output
     assert first.output.count("champion v1 (weights=random)") == 4
     assert "no collection_focus" in first.output and "embed_siglip_so400m" in first.output
     # one vocabulary: why each collection was trained, then its champion; no contradiction
-    assert "trained: collection 1: never trained" in first.output
+    assert "trained: collection 1 (why: never trained)" in first.output
     assert "no champion yet" not in first.output
     # the demo declares its dataset and names what to run next, `serve` last
     assert (

@@ -93,3 +93,37 @@ def test_a_killed_process_leaves_runs_the_next_tick_fails_and_orphans_a_command_
     assert pruned.exit_code == 0 and "1 removed" in pruned.output, pruned.output
     assert not orphan.path.exists()
     assert orphaned_models(client, settings.mlflow_artifact_root) == []
+
+
+def test_a_registered_model_is_never_an_orphan(tmp_path: Path) -> None:
+    """A version registered from `models:/<id>` (how training registers) uses its model
+    directory: `status` must not list it and `prune-orphans` must not delete it."""
+    import mlflow
+    from mlflow.pyfunc.model import PythonModel
+
+    from ml_platform.model_registry.artifacts import ensure_experiment, local_path
+    from ml_platform.model_registry.tracking import fluent_tracking_uri
+
+    class Echo(PythonModel):
+        def predict(self, context: object, model_input: object, params: object = None) -> object:
+            return model_input
+
+    home = tmp_path / "home"
+    resource = MlflowResource(home=str(home))
+    client = resource.client()
+    experiment = ensure_experiment(client, "crawlr-collection-classifiers",
+                                   resource.artifact_location())  # fmt: skip
+    with fluent_tracking_uri(client.tracking_uri):  # as training registers
+        with mlflow.start_run(experiment_id=experiment):
+            logged = mlflow.pyfunc.log_model(name="model", python_model=Echo())
+        client.create_registered_model("crawlr-collection-1")
+        version = client.create_model_version(
+            "crawlr-collection-1", logged.model_uri, model_id=logged.model_id
+        )
+    source = client.get_model_version("crawlr-collection-1", version.version).source
+    assert str(source).startswith("models:/")
+
+    root = Settings(home=home).mlflow_artifact_root
+    directory = local_path(root)
+    assert directory is not None and (directory / "models" / logged.model_id).is_dir()
+    assert orphaned_models(client, root) == []

@@ -66,7 +66,7 @@ def test_clusters_older_than_the_embeddings_are_stale() -> None:
     latest = {s: dict(v) for s, v in done.latest.items()}
     latest[Stage.EMBEDDINGS] = {"b1": 100}
     state = batch_state("b1", DoneState(latest, GRAPH, done.foci_versions), FOCI)
-    assert set(state.stale) == {Stage.CLUSTERS, Stage.SIMILARITY}
+    assert set(state.stale) == {Stage.CLUSTERS, Stage.SIMILARITY, Stage.DRIFT}
     (run,) = plan_batches(["b1"], DoneState(latest, GRAPH, done.foci_versions), FOCI, {})
     assert run.job is JobName.CLUSTERS
 

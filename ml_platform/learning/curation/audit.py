@@ -11,6 +11,13 @@ how many members are wrong, and that many members, least self-confident first, a
 (cleanlab's `prune_by_noise_rate`, restricted to the rows the joint itself counts). Each
 issue's score is how far it passes the other class's threshold, scaled to [0, 1]: 1 - the
 self-confidence divided by the class threshold, so scores compare across collections.
+
+With the images' embeddings, the probability audited is the out-of-fold probability pooled
+with what each image's nearest labelled images say (`neighbours.py`): the two views err on
+different images. benchmarks/curation.py (10 % of labels moved; pets 10 seeds, clothing 3),
+flagged members, precision / recall: pets 0.84 / 0.85 from the out-of-fold probability
+alone, 1.00 / 0.81 pooled; clothing 0.50 / 0.91 alone, 0.63 / 0.89 pooled (flagged
+rejections: pets 0.51 / 0.64 -> 0.70 / 0.68, clothing 0.44 / 0.68 -> 0.55 / 0.66).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ml_platform.learning.curation.geometry import check_rows
+from ml_platform.learning.curation.neighbours import neighbour_probability, pooled_probability
 from ml_platform.learning.evaluation import validate_labels
 
 
@@ -51,15 +59,19 @@ def find_label_issues(
     image_ids: NDArray[np.int64],
     labels: NDArray[np.generic],
     out_of_fold: NDArray[np.floating],
+    vectors: NDArray[np.floating] | None = None,
 ) -> list[LabelIssue]:
     """Issues of one collection, surest first. `labels`: 1 member, 0 rejected (explicit
-    labels only; unlabelled images are not audited)."""
+    labels only; unlabelled images are not audited). `vectors`, the images' embeddings
+    (one row each), add the nearest labelled images' view."""
     y = validate_labels(labels)
     p = np.asarray(out_of_fold, dtype=np.float64)
     check_rows("out_of_fold", p, y.shape[0])
     check_rows("image_ids", np.asarray(image_ids), y.shape[0])
     if not ((p >= 0) & (p <= 1)).all():
         raise ValueError("out_of_fold holds values outside [0, 1]; pass probabilities")
+    if vectors is not None:
+        p = pooled_probability(p, neighbour_probability(vectors, y))
     t = per_class_thresholds(y, p)
     issues = [
         *_side(image_ids, y, p, t, IssueKind.LIKELY_NOT_MEMBER),

@@ -5,7 +5,9 @@ start-up preload runs (`loading`) and when nothing can be served (`unavailable`:
 registry does not answer and no classifier or zero-shot model is loaded). A failed model
 (a champion or its embedder, the detector, a zero-shot model) degrades only the routes and
 collections that need it: the answer is then 200 with `degraded` and the failing models
-listed. Failures that do not change what is served are `warnings`. It never waits long:
+listed; an embedder that cannot load always degrades (embed and search on its type fail, even
+when a champion serves on its random-weight variant). `warnings` never change the status:
+they say when this server may answer with random weights (and why). It never waits long:
 the registry ping has a deadline of its own.
 """
 
@@ -18,6 +20,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from ml_platform.home import random_weights_notice
 from ml_platform.serving.model_cache import REGISTRY_ERRORS
 from ml_platform.serving.openapi import OPEN_STATUSES, error_responses
 from ml_platform.serving.preload import PreloadStatus
@@ -71,7 +74,7 @@ async def readyz(request: Request) -> JSONResponse:
         reasons.insert(0, f"loading models at start-up ({preload.step or 'starting'})")
     readiness = Readiness(
         status=status, reasons=reasons, models=models, failing=sorted(failed),
-        warnings=state.models.embedder_problems(), loaded_classifiers=loaded,
+        warnings=weights_warnings(state), loaded_classifiers=loaded,
     )  # fmt: skip
     code = 503 if status in ("loading", "unavailable") else 200
     return JSONResponse(readiness.model_dump(mode="json"), status_code=code)
@@ -88,8 +91,16 @@ def failing_models(state: ServingState) -> dict[str, str]:
         **state.champions.stale(),
         **state.datasets.stale(),
         **state.models.detector_failed(),
+        **state.models.embedders_failed(),
         **state.zero_shot.failed(),
     }
+
+
+def weights_warnings(state: ServingState) -> list[str]:
+    """Said while this server may answer with random weights (it never changes the status)."""
+    if not state.settings.allow_random_weights:
+        return []
+    return [random_weights_notice(state.settings)]
 
 
 @router.get("/metrics", response_class=Response, responses=error_responses(OPEN_STATUSES))

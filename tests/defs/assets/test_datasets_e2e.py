@@ -82,6 +82,7 @@ def test_dataset_to_prediction(home: Path, tmp_path: Path, monkeypatch: pytest.M
     assert "3 unlabelled images" in suggested and "image 25:" in suggested
     accepted = invoke(["labels", "accept", "colours", "--image", "25", "--home", str(home)], env)
     assert "accepted 1 suggested labels" in accepted
+    assert "with weights=random: they carry no meaning" in accepted  # the tiny CLIP is random
     vit = str(tiny_vit(tmp_path / "vit"))
     args = ["finetune", "--dataset", "colours", "--model", "vit_base_patch16_224", "--epochs",
             "3", "--weights", vit, "--home", str(home)]  # fmt: skip

@@ -1,0 +1,129 @@
+"""Drift of what arrives: is a batch of embeddings drawn from the reference it is compared to?
+
+Pure functions, no I/O. Each test returns a statistic and a p-value that is calibrated for
+any batch size (a permutation test or an exact null), so a threshold on the p-value is a
+false-alarm rate per clean batch, not a constant tuned to one batch size:
+
+- `mmd_test` (the platform's, chosen by `benchmarks/champion_health.py`): the squared maximum
+  mean discrepancy under an RBF kernel on L2-normalised vectors, bandwidth by the median
+  heuristic on the pooled sample, p-value by permuting which rows are the batch.
+- `classifier_test`: a domain classifier (logistic regression on a PCA of the pooled sample)
+  fitted on half of the batch and reference and scored on the other half; its held-out AUC's
+  p-value is the Mann-Whitney test's (exact: the held-out half never trained the classifier).
+- `share_test`: a collection's share of the batch predicted positive against the share the
+  champion predicts on its training-time images (Fisher's exact test of the two counts).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.stats import fisher_exact, mannwhitneyu
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+
+PERMUTATIONS = 1000
+PCA_DIM = 16
+Vectors = NDArray[np.floating]
+
+
+@dataclass(frozen=True)
+class DriftTest:
+    """One two-sample test: its statistic and its p-value under "no drift"."""
+
+    statistic: float
+    p_value: float
+
+
+def normalised(x: Vectors) -> NDArray[np.float64]:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    v = np.asarray(x, np.float64)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    return v / np.where(norms > 0, norms, 1.0)
+
+
+def rbf_kernel(pooled: NDArray[np.float64]) -> NDArray[np.float64]:
+    """exp(-d^2 / median(d^2)) over the pooled rows: the median heuristic (2 sigma^2 = the
+    median pairwise squared distance)."""
+    sq = np.sum(pooled**2, axis=1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * pooled @ pooled.T, 0.0)
+    upper = d2[np.triu_indices_from(d2, k=1)]
+    median = float(np.median(upper[upper > 0])) if np.any(upper > 0) else 1.0
+    return np.asarray(np.exp(-d2 / median), np.float64)
+
+
+def mmd_test(
+    batch: Vectors, reference: Vectors, permutations: int = PERMUTATIONS, seed: int = 0
+) -> DriftTest:
+    """Squared MMD (biased V-statistic) of `batch` vs `reference` and its permutation p-value
+    `(1 + #{permuted >= observed}) / (1 + permutations)`."""
+    m, n = _sizes(batch, reference)
+    kernel = rbf_kernel(normalised(np.concatenate([batch, reference])))
+    weights = np.r_[np.full(m, 1.0 / m), np.full(n, -1.0 / n)]
+    rng = np.random.default_rng(seed)
+    shuffled = rng.permuted(np.tile(weights, (permutations, 1)), axis=1)
+    observed = float(weights @ kernel @ weights)
+    null = np.einsum("ij,ij->i", shuffled @ kernel, shuffled)
+    exceed = int(np.sum(null >= observed - 1e-12))
+    return DriftTest(observed, (1 + exceed) / (1 + permutations))
+
+
+def classifier_test(batch: Vectors, reference: Vectors, seed: int = 0) -> DriftTest:
+    """Held-out AUC of a batch-vs-reference classifier, with the one-sided Mann-Whitney
+    p-value of that AUC (0.5: the classifier cannot tell them apart)."""
+    m, n = _sizes(batch, reference)
+    pooled = normalised(np.concatenate([batch, reference]))
+    domain = np.r_[np.ones(m), np.zeros(n)].astype(np.int64)
+    dim = min(PCA_DIM, pooled.shape[0] // 2 - 1, pooled.shape[1])
+    features = PCA(dim, random_state=seed).fit_transform(pooled)
+    fit_x, test_x, fit_y, test_y = train_test_split(
+        features, domain, test_size=0.5, stratify=domain, random_state=seed
+    )
+    model = LogisticRegression(class_weight="balanced", max_iter=1000).fit(fit_x, fit_y)
+    scores = model.decision_function(test_x)
+    pos, neg = scores[test_y == 1], scores[test_y == 0]
+    u = mannwhitneyu(pos, neg, alternative="greater")
+    return DriftTest(float(u.statistic) / (pos.size * neg.size), float(u.pvalue))
+
+
+def share_test(batch_positive: int, batch_size: int, ref_positive: int, ref_size: int) -> (
+    DriftTest
+):  # fmt: skip
+    """The batch's predicted-positive share against the reference's (two-sided Fisher's
+    exact test); the statistic is the batch share minus the reference share."""
+    if not (0 <= batch_positive <= batch_size and 0 <= ref_positive <= ref_size):
+        raise ValueError(f"counts out of range: {batch_positive}/{batch_size}, "
+                         f"{ref_positive}/{ref_size}")  # fmt: skip
+    if batch_size == 0 or ref_size == 0:
+        raise ValueError("share_test needs a non-empty batch and reference")
+    table = [[batch_positive, batch_size - batch_positive], [ref_positive, ref_size - ref_positive]]
+    _, p = fisher_exact(table)
+    return DriftTest(batch_positive / batch_size - ref_positive / ref_size, float(p))
+
+
+def _sizes(batch: Vectors, reference: Vectors) -> tuple[int, int]:
+    m, n = len(batch), len(reference)
+    if m < 2 or n < 2:
+        raise ValueError(f"a two-sample test needs 2 rows on each side; got {m} and {n}")
+    if batch.shape[1] != reference.shape[1]:
+        raise ValueError(f"batch has {batch.shape[1]} dimensions, reference {reference.shape[1]}")
+    return m, n
+
+
+def check_levels(alpha: float, n_embedding: int, n_share: int) -> tuple[float, float]:
+    """(level of each embedding test, level of each share test) so that a batch with no drift
+    is called drifted with probability at most `alpha` (Bonferroni): half of `alpha` for each
+    family, all of it for the only one that has tests."""
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1); got {alpha}")
+    halves = 2 if n_embedding and n_share else 1
+    return alpha / halves / max(1, n_embedding), alpha / halves / max(1, n_share)
+
+
+def permutations_for(level: float) -> int:
+    """Permutations a test needs so that its smallest p-value is a tenth of `level`."""
+    return max(PERMUTATIONS, math.ceil(10 / level) - 1)

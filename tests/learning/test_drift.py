@@ -1,0 +1,92 @@
+"""The two-sample tests of `learning.drift`: calibrated under no drift, powerful under a shift,
+and the level arithmetic the `batch_drift` check relies on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ml_platform.learning.drift import (
+    check_levels,
+    classifier_test,
+    mmd_test,
+    normalised,
+    permutations_for,
+    share_test,
+)
+
+
+def sample(rng: np.random.Generator, n: int, shift: float = 0.0) -> np.ndarray:
+    return np.asarray(rng.standard_normal((n, 16)) + shift * np.eye(16)[0] + 2.0 * np.eye(16)[1])
+
+
+def test_mmd_finds_a_shifted_batch_with_the_smallest_p_value_it_can_give() -> None:
+    rng = np.random.default_rng(0)
+    result = mmd_test(sample(rng, 12, shift=3.0), sample(rng, 80), permutations=499)
+    assert result.statistic > 0
+    assert result.p_value == pytest.approx(1 / 500)
+
+
+def test_mmd_p_values_of_clean_batches_are_not_small() -> None:
+    rng = np.random.default_rng(1)
+    reference = sample(rng, 80)
+    p = [mmd_test(sample(rng, 12), reference, permutations=199, seed=s).p_value for s in range(40)]
+    assert min(p) >= 1 / 200 and sum(v < 0.05 for v in p) <= 6  # about 2 of 40 expected
+    assert np.mean(p) == pytest.approx(0.5, abs=0.15)
+
+
+def test_mmd_is_the_same_for_the_same_seed_and_ignores_vector_length() -> None:
+    rng = np.random.default_rng(2)
+    batch, reference = sample(rng, 10), sample(rng, 30)
+    first = mmd_test(batch, reference, permutations=99, seed=4)
+    assert mmd_test(batch, reference, permutations=99, seed=4) == first
+    scaled = mmd_test(batch * 7.0, reference, permutations=99, seed=4)  # L2-normalised first
+    assert scaled.statistic == pytest.approx(first.statistic)
+
+
+def test_the_domain_classifier_separates_a_shifted_batch_and_not_a_clean_one() -> None:
+    rng = np.random.default_rng(3)
+    reference = sample(rng, 80)
+    shifted = classifier_test(sample(rng, 40, shift=3.0), reference)
+    clean = classifier_test(sample(rng, 40), reference)
+    assert shifted.statistic > 0.9 and shifted.p_value < 1e-4
+    assert clean.p_value > 1e-3
+
+
+def test_share_test_compares_the_predicted_positive_shares() -> None:
+    same = share_test(3, 30, 30, 300)
+    assert same.statistic == pytest.approx(0.0) and same.p_value == pytest.approx(1.0)
+    more = share_test(25, 30, 30, 300)
+    assert more.statistic == pytest.approx(25 / 30 - 0.1) and more.p_value < 1e-10
+
+
+@pytest.mark.parametrize("counts", [(5, 4, 1, 10), (-1, 4, 1, 10), (0, 0, 1, 10)])
+def test_share_test_refuses_impossible_counts(counts: tuple[int, int, int, int]) -> None:
+    with pytest.raises(ValueError):
+        share_test(*counts)
+
+
+def test_a_test_needs_two_rows_on_each_side_and_one_dimensionality() -> None:
+    rng = np.random.default_rng(4)
+    with pytest.raises(ValueError, match="2 rows on each side"):
+        mmd_test(sample(rng, 1), sample(rng, 10))
+    with pytest.raises(ValueError, match="dimensions"):
+        mmd_test(sample(rng, 5), sample(rng, 10)[:, :8])
+
+
+def test_levels_split_alpha_over_the_families_and_their_tests() -> None:
+    assert check_levels(0.01, 2, 4) == pytest.approx((0.0025, 0.00125))
+    assert check_levels(0.01, 1, 0) == pytest.approx((0.01, 0.01))
+    with pytest.raises(ValueError, match="alpha"):
+        check_levels(1.0, 1, 1)
+
+
+def test_enough_permutations_to_reach_a_tenth_of_the_level() -> None:
+    assert permutations_for(0.05) == 1000
+    n = permutations_for(0.0025)
+    assert 1 / (1 + n) <= 0.00025
+
+
+def test_normalised_rows_have_unit_length_and_zero_rows_stay_zero() -> None:
+    rows = normalised(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    assert rows.tolist() == [[0.6, 0.8], [0.0, 0.0]]
