@@ -110,7 +110,7 @@ def test_a_relabel_seen_by_the_sensor_retrains_exactly_that_collection(
     ]
     after = run_once(settings)  # executes what the sensor requested (the same planner)
     assert after.failed_runs == [] and after.planned == []  # no ingest, no embeddings
-    assert after.retrained == ["collection 1: training data changed since the last training"]
+    assert after.retrained == ["collection 1 (why: training data changed since the last training)"]
     # one training run, scored by its champion for the curation answers
     assert after.materialized == ["collection_classifier[1]", "collection_scores[1]"]
     assert image_hits(state) == downloads  # nothing downloaded again
@@ -147,7 +147,7 @@ def test_a_relabel_seen_by_run_retrains_exactly_that_collection(
     after = run_once(settings)
     assert after.failed_runs == [] and after.planned == []
     assert len(after.labels) == 1 and "collections [4]" in after.labels[0]
-    assert after.retrained == ["collection 4: training data changed since the last training"]
+    assert after.retrained == ["collection 4 (why: training data changed since the last training)"]
     assert after.materialized == ["collection_classifier[4]", "collection_scores[4]"]
     now = models(settings)
     assert int(now[4].champion_version or 0) > int(before[4].champion_version or 0)
