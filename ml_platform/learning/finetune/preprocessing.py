@@ -32,7 +32,7 @@ CROP_FRACTION = 224 / 256
 
 def preprocess_spec(model_name: ModelName, size: int, source: str | None = None) -> PreprocessSpec:
     """The architecture's preprocessing at `size`; a checkpoint's own mean/std when it has one."""
-    if model_name is ModelName.EFFICIENTNET_LITE0:
+    if model_name.is_lite:
         return _spec(size, round(size / CROP_FRACTION), LITE_MEAN, LITE_STD)
     vit = model_name is ModelName.VIT_BASE_PATCH16_224
     mean: tuple[float, ...] = HALF if vit else IMAGENET_MEAN

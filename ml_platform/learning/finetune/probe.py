@@ -43,7 +43,17 @@ def probe_head(
     The L2 strength is chosen on plain validation cross-entropy."""
     x_train, x_val = frozen_features(net, train, spec), frozen_features(net, val, spec)
     y_train, y_val = torch.from_numpy(train.labels), torch.from_numpy(val.labels)
-    head = net.head
+    return probe_on_features(net.head, (x_train, y_train), (x_val, y_val), label_smoothing)
+
+
+def probe_on_features(
+    head: torch.nn.Linear,
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor],
+    label_smoothing: float = 0.0,
+) -> ProbeFit:
+    """`probe_head` on features already computed: (features, labels) of train and val."""
+    (x_train, y_train), (x_val, y_val) = train, val
     fits: list[tuple[ProbeFit, dict[str, torch.Tensor]]] = []
     for l2 in PROBE_L2_GRID:
         train_loss = fit_head(head, x_train, y_train, l2, label_smoothing)

@@ -96,6 +96,24 @@ class Stepper:
     schedule: torch.optim.lr_scheduler.LRScheduler
     average: AveragedModel | None
 
+    def step(self, net: ClassifierNet, loss: torch.Tensor) -> float:
+        """Back-propagate `loss`, step the optimiser, the schedule and the average; the loss."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        self.optimizer.step()
+        self.schedule.step()
+        if self.average is not None:
+            self.average.update_parameters(net)
+        return float(loss.detach())
+
+
+def finite_mean(total: float, count: int) -> float:
+    """The epoch's mean training loss; FloatingPointError when it diverged."""
+    mean = total / count
+    if not math.isfinite(mean):
+        raise FloatingPointError(f"training loss became {mean}; lower the learning rate")
+    return mean
+
 
 def finetune(
     built: BuiltModel,
@@ -114,39 +132,47 @@ def finetune(
         raise ValueError(
             f"fine-tuning needs training and validation images; got {len(train)} and {len(val)}"
         )
+    if config.cache_trunk:
+        from ml_platform.learning.finetune.cached import finetune_cached
+
+        return finetune_cached(built, train, val, config, on_epoch, inspect)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     net, spec = built.net, built.preprocess
+
+    def scores(scored: ClassifierNet) -> tuple[float, float]:
+        return evaluate(scored, val, spec)
+
     if config.train_blocks is not None:
         net.freeze_all_but_last_blocks(config.train_blocks)
     history: list[EpochMetrics] = []
     if config.probe_head:  # epoch 0: the pretrained features with a fitted head
-        started = _clock()
+        started = clock()
         fit = probe_head(net, train, val, spec, config.label_smoothing)
         log.info("linear probe: L2 %s, val loss %.3f", fit.l2, fit.val_loss)
-        history.append(_measure(net, val, spec, 0, config, fit.train_loss, started, len(train)))
+        history.append(measure(net, scores, 0, config, fit.train_loss, started, len(train)))
         if inspect is not None:
             inspect(history[-1], net)
-    stepper = _stepper(net, config, len(train))
-    best = _candidate(net, history[0]) if history else None
+    stepper = make_stepper(net, config, len(train))
+    best = candidate(net, history[0]) if history else None
     for epoch in range(1, config.epochs + 1):
-        started = _clock()
+        started = clock()
         loss = _train_epoch(net, train, spec, config, stepper, rng)
         scored = evaluated_net(net, stepper.average)
-        history.append(_measure(scored, val, spec, epoch, config, loss, started, len(train)))
+        history.append(measure(scored, scores, epoch, config, loss, started, len(train)))
         if on_epoch is not None:
             on_epoch(history[-1])
         if inspect is not None:
             inspect(history[-1], scored)
-        if best is None or _score(history[-1]) > _score(best[0]):
-            best = _candidate(scored, history[-1])
+        if best is None or score(history[-1]) > score(best[0]):
+            best = candidate(scored, history[-1])
         elif epoch - best[0].epoch >= config.patience:
             log.info("early stop at epoch %d: best was epoch %d", epoch, best[0].epoch)
             break
-    return _result(net, best, history, config)
+    return finish(net, best, history, config)
 
 
-def _result(
+def finish(
     net: ClassifierNet, best: Candidate | None, history: list[EpochMetrics], config: FinetuneConfig
 ) -> FinetuneResult:
     assert best is not None
@@ -158,37 +184,38 @@ def _result(
                           stopped, net, chosen.val_loss)  # fmt: skip
 
 
-def _score(metrics: EpochMetrics) -> tuple[float, float]:
+def score(metrics: EpochMetrics) -> tuple[float, float]:
     """Lower validation loss first (a steadier signal than accuracy on a small split)."""
     return -round(metrics.val_loss, 4), metrics.val_accuracy
 
 
-def _candidate(net: ClassifierNet, metrics: EpochMetrics) -> Candidate:
+def candidate(net: ClassifierNet, metrics: EpochMetrics) -> Candidate:
     return metrics, copy.deepcopy(net.state_dict())
 
 
-def _clock() -> tuple[float, float]:
+def clock() -> tuple[float, float]:
     return time.perf_counter(), time.process_time()
 
 
-def _measure(
+def measure(
     net: ClassifierNet,
-    val: LabelledImages,
-    spec: PreprocessSpec,
+    scores: Callable[[ClassifierNet], tuple[float, float]],
     epoch: int,
     config: FinetuneConfig,
     train_loss: float,
     started: tuple[float, float],
     images: int,
 ) -> EpochMetrics:
+    """The epoch's metrics: time since `started` (not counting validation), then `scores`
+    (validation loss and accuracy) of `net`."""
     seconds, cpu = time.perf_counter() - started[0], time.process_time() - started[1]
-    val_loss, val_accuracy = evaluate(net, val, spec)
+    val_loss, val_accuracy = scores(net)
     return EpochMetrics(
         epoch, config.epochs, train_loss, val_loss, val_accuracy, seconds, images, cpu
     )
 
 
-def _stepper(net: ClassifierNet, config: FinetuneConfig, images: int) -> Stepper:
+def make_stepper(net: ClassifierNet, config: FinetuneConfig, images: int) -> Stepper:
     groups = [
         {"params": list(net.backbone_parameters()), "lr": config.learning_rate},
         {"params": list(net.head_parameters()),
@@ -219,14 +246,5 @@ def _train_epoch(
         batch = mix_batch(torch.from_numpy(pixels), torch.from_numpy(data.labels[rows]),
                           policy.mix_p, rng)  # fmt: skip
         loss = batch.loss(net(batch.pixels), config.label_smoothing)
-        stepper.optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        stepper.optimizer.step()
-        stepper.schedule.step()
-        if stepper.average is not None:
-            stepper.average.update_parameters(net)
-        total += float(loss.detach()) * len(rows)
-    mean = total / len(order)
-    if not math.isfinite(mean):
-        raise FloatingPointError(f"training loss became {mean}; lower the learning rate")
-    return mean
+        total += stepper.step(net, loss) * len(rows)
+    return finite_mean(total, len(order))

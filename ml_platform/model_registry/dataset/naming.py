@@ -37,6 +37,7 @@ class DatasetTag(StrEnum):
     DAGSTER_PARTITION = "dagster_partition"
     SOURCE = SOURCE_TAG  # ModelSource
     TRAINING_CONFIG_DIGEST = "training_config_digest"
+    INFERENCE_VARIANT = "inference_variant"  # torch | onnx | onnx-int8 (learning.finetune)
     GATE_DECISION = GATE_TAG  # set last, after the aliases moved: the gate is complete
 
 

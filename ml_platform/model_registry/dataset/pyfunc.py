@@ -24,6 +24,7 @@ from PIL import Image
 
 from ml_platform.learning.finetune.architectures import Architecture, rebuild
 from ml_platform.learning.finetune.net import ClassifierNet
+from ml_platform.learning.finetune.onnx_runtime import OnnxClassifier, load_variant
 from ml_platform.learning.finetune.preprocessing import spec_from_json
 from ml_platform.learning.finetune.train import predict_proba
 from ml_platform.vision.decode import decode_image
@@ -43,17 +44,24 @@ class FinetunedClassifierModel(PythonModel):
         self.preprocessing = preprocessing
         self.class_names = list(class_names)
         self._net: ClassifierNet | None = None
+        self._onnx: OnnxClassifier | None = None
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("_net", "_lock")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_net", "_onnx", "_lock")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._net, self._lock = None, threading.Lock()
+        self._net, self._onnx, self._lock = None, None, threading.Lock()
 
     def load_context(self, context: Any) -> None:
         self.attach_weights(torch.load(context.artifacts[WEIGHTS_ARTIFACT], weights_only=True))
+        self._onnx = load_variant(context.artifacts)  # None: registered before ONNX variants
+
+    @property
+    def variant(self) -> str:
+        """The runtime of the forward pass: torch, onnx or onnx-int8 (part of its identity)."""
+        return "torch" if self._onnx is None else self._onnx.backend.value
 
     def attach_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
         net = rebuild(Architecture.from_json(self.architecture))
@@ -84,6 +92,8 @@ class FinetunedClassifierModel(PythonModel):
         """Probabilities `[n, num_classes]` for decoded RGB images."""
         if self._net is None:
             raise RuntimeError("weights are not loaded; load the model with mlflow.pyfunc")
+        if self._onnx is not None:
+            return self._onnx.predict_proba(images, spec_from_json(self.preprocessing))
         with self._lock:
             return predict_proba(self._net, images, spec_from_json(self.preprocessing))
 

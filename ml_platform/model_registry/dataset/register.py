@@ -41,7 +41,7 @@ from ml_platform.model_registry.versions import (
 )
 
 log = logging.getLogger(__name__)
-EXTRA_PACKAGES = ("torch", "pillow")
+EXTRA_PACKAGES = ("torch", "pillow", "onnxruntime")
 
 
 @dataclass(frozen=True)
@@ -68,14 +68,17 @@ class FinetuneRun:
         model: FinetunedClassifierModel,
         state_dict: dict[str, torch.Tensor],
         tags: Mapping[str, str],
+        artifacts: Mapping[str, str] | None = None,
     ) -> RegisteredVersion:
-        """Log the pyfunc model with its weights, create a version and alias it challenger."""
+        """Log the pyfunc model with its weights (and `artifacts`: its ONNX variants), create a
+        version and alias it challenger."""
         name = dataset_model_name(self.dataset)
         with tempfile.TemporaryDirectory(prefix="ml-platform-finetune-") as tmp:
             weights = Path(tmp) / "weights.pt"
             torch.save(state_dict, weights)
             info = mlflow.pyfunc.log_model(
-                name="model", python_model=model, artifacts={WEIGHTS_ARTIFACT: str(weights)},
+                name="model", python_model=model,
+                artifacts={WEIGHTS_ARTIFACT: str(weights), **(artifacts or {})},
                 signature=signature(model.class_names), input_example=input_example(),
                 metadata=plain_tags(tags), pip_requirements=_requirements(),
             )  # fmt: skip

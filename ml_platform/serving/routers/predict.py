@@ -118,6 +118,7 @@ def _predict(
     names = loaded.model.class_names
     return PredictResponse(
         dataset=loaded.dataset, model_name=loaded.name, model_version=loaded.version,
+        model_variant=loaded.model.variant,
         predictions=[LabelConfidence(label=names[i], confidence=float(probabilities[i]))
                      for i in order],
         timings_ms=PredictTimings(fetch_ms=clock.ms(Stage.FETCH), decode_ms=clock.ms(Stage.DECODE),

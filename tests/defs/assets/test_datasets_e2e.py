@@ -115,6 +115,9 @@ def test_dataset_to_prediction(home: Path, tmp_path: Path, monkeypatch: pytest.M
         reply = answer.json()
         assert reply["model_version"] == "1" and len(reply["predictions"]) == 1
         assert reply["predictions"][0]["label"] in {"red", "blue"}
+        # the variant registration checked and kept is the one served (ONNX Runtime, not torch)
+        assert reply["model_variant"] == champion.tags[DatasetTag.INFERENCE_VARIANT]
+        assert reply["model_variant"] in {"onnx", "onnx-int8"}
         form = {"dataset": "colours", "top_k": "2"}
         files = {"image": ("blue.png", photo(COLOURS[BLUE], 98), "image/png")}
         uploaded = client.post("/v1/predict", data=form, files=files)
