@@ -20,7 +20,7 @@ from ml_platform.defs.sensors import health_retrain_sensor
 from ml_platform.domain import Collection, DerivativeType, Focus
 from ml_platform.store.drift_table import read_drift
 from tests.alert_receiver import Receiver
-from tests.defs.assets.test_champion_health import materialize
+from tests.defs.assets.conftest import materialize, only_check
 from tests.synthetic_home import SyntheticImage, add_batch, set_collections
 
 CLIP = Focus(DerivativeType.WHOLE_IMAGE, "embed_clip_vit_b_32")  # tiny checkpoint: 16-d
@@ -66,16 +66,10 @@ def home(
     return home
 
 
-def check_of(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
-    (evaluation,) = result.get_asset_check_evaluations()
-    assert evaluation.check_name == CHECK
-    return evaluation
-
-
 def test_a_clean_batch_of_pets_passes_and_is_recorded(home: dict[str, object],
                                                       receiver: Receiver) -> None:  # fmt: skip
     result = materialize(home, batch_drift, "b2")
-    evaluation = check_of(result)
+    evaluation = only_check(result, CHECK)
     assert evaluation.passed and evaluation.partition == "b2"
     assert evaluation.metadata["status"].value == "ok"
     rows = read_drift(home["storage"].layout(), "b2")  # type: ignore[attr-defined]
@@ -90,7 +84,7 @@ def test_a_clean_batch_of_pets_passes_and_is_recorded(home: dict[str, object],
 
 def test_a_batch_of_faces_in_a_pets_focus_warns_and_alerts(home: dict[str, object],
                                                            receiver: Receiver) -> None:  # fmt: skip
-    evaluation = check_of(materialize(home, batch_drift, "b3"))
+    evaluation = only_check(materialize(home, batch_drift, "b3"), CHECK)
     assert not evaluation.passed and evaluation.severity is dg.AssetCheckSeverity.WARN
     assert evaluation.partition == "b3" and evaluation.metadata["status"].value == "drifted"
     assert "MMD" in (evaluation.description or "")
@@ -125,7 +119,7 @@ def test_a_batch_without_a_champion_on_its_focus_is_not_evaluated(
     dino = Focus(DerivativeType.WHOLE_IMAGE, "embed_dinov2_small")
     set_collections(storage, [Collection(7, "cats", CLIP), Collection(8, "dogs", dino)])
     try:
-        evaluation = check_of(materialize(home, batch_drift, "b2"))
+        evaluation = only_check(materialize(home, batch_drift, "b2"), CHECK)
     finally:
         set_collections(storage, [Collection(7, "cats", CLIP)])
     assert evaluation.passed

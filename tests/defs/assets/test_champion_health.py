@@ -5,7 +5,6 @@ promotes a new champion (alert), all signed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -20,7 +19,8 @@ from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.defs.sensors import alert_on_run_failure, health_retrain_sensor
 from ml_platform.domain import Collection, DerivativeType, Focus
 from ml_platform.model_registry.collection.lookup import get_champion
-from tests.alert_receiver import Receiver, alert_receiver
+from tests.alert_receiver import Receiver
+from tests.defs.assets.conftest import materialize, only_check
 from tests.synthetic_home import SyntheticImage, add_batch, set_collections
 
 CLIP = Focus(DerivativeType.WHOLE_IMAGE, "embed_clip_vit_b_32")  # tiny checkpoint: 16-d
@@ -29,12 +29,6 @@ DIRECTION = np.ones(16) / 4.0
 
 def vector(rng: np.random.Generator, positive: bool) -> np.ndarray:
     return rng.standard_normal(16) + (2.5 if positive else -2.5) * DIRECTION
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    with alert_receiver() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
@@ -68,25 +62,10 @@ def home(
     return home
 
 
-def materialize(home: dict[str, object], asset: dg.AssetsDefinition, partition: str) -> (
-    dg.ExecuteInProcessResult
-):  # fmt: skip
-    result = dg.materialize([asset], partition_key=partition, instance=home["instance"],  # type: ignore[arg-type]
-                            resources=home["resources"])  # type: ignore[arg-type]  # fmt: skip
-    assert result.success
-    return result
-
-
-def check_of(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
-    (evaluation,) = result.get_asset_check_evaluations()
-    assert evaluation.check_name == CHECK
-    return evaluation
-
-
 def test_agreeing_labels_pass_the_check_with_a_trend_plot(home: dict[str, object],
                                                           receiver: Receiver) -> None:  # fmt: skip
     result = materialize(home, champion_health, "7")
-    evaluation = check_of(result)
+    evaluation = only_check(result, CHECK)
     assert evaluation.passed and evaluation.partition == "7"
     (event,) = result.get_asset_materialization_events()
     metadata = event.materialization.metadata
@@ -99,7 +78,7 @@ def test_agreeing_labels_pass_the_check_with_a_trend_plot(home: dict[str, object
 def test_contradicting_labels_fail_the_check_as_an_error_and_alert(
     home: dict[str, object], receiver: Receiver
 ) -> None:
-    evaluation = check_of(materialize(home, champion_health, "9"))
+    evaluation = only_check(materialize(home, champion_health, "9"), CHECK)
     assert not evaluation.passed and evaluation.severity is dg.AssetCheckSeverity.ERROR
     assert "below the floor" in (evaluation.description or "")
     (alert,) = receiver.of_kind("health_check_failed")
@@ -163,6 +142,6 @@ def test_a_failed_run_is_an_alert(home: dict[str, object], receiver: Receiver) -
 def test_a_partition_whose_collection_is_gone_is_not_evaluated(home: dict[str, object]) -> None:
     instance: dg.DagsterInstance = home["instance"]  # type: ignore[assignment]
     instance.add_dynamic_partitions("collections", ["11"])
-    evaluation = check_of(materialize(home, champion_health, "11"))
+    evaluation = only_check(materialize(home, champion_health, "11"), CHECK)
     assert evaluation.passed and evaluation.metadata["status"].value == "not_evaluated"
     assert "not in crawlr_collections" in (evaluation.description or "")
