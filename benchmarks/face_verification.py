@@ -2,8 +2,9 @@
 
 detect (the platform Detector: YuNet when the model file is present, else Haar) -> the
 `prominent_face` crop -> `embed_face_dlib_resnet_v1` (dlib 5 landmarks on the face box,
-found again on the box in dlib's own convention, dlib's 150 px chip, ResNet, L2-normalised).
-Distances are Euclidean between unit vectors.
+found again on the box in dlib's own convention, dlib's 150 px chip, ResNet on the chip and its
+mirror, averaged, L2-normalised). Distances are Euclidean between unit vectors. The alignment
+alternatives below run the network once per face (no mirror).
 
 Prints, never asserts:
 - AUC over all pairs, and accuracy on held-out pairs: the pairs are split in two halves
@@ -15,15 +16,11 @@ Prints, never asserts:
   with its server-side embedding time and whether its vectors equal the in-process ones.
 
 With ``--lfw``: LFW's verification protocol on the folds in ../shared/data/lfw (benchmarks/
-lfw.py), the platform's path (the Detector, the `prominent_face` crop, the embedder: the
-functions `serve`'s embed operation calls) beside dlib's own reference pipeline in the same
-run (dlib's python example face_recognition.py: `get_frontal_face_detector` upsampling once,
-`shape_predictor_5_face_landmarks`, `compute_face_descriptor` with its defaults: 150 px chip,
-padding 0.25, no jitter; of several faces, the one nearest the centre, where LFW puts the
-named person).
+lfw.py), the platform's path and its options beside dlib's own reference pipeline in the same
+run, and CPU ms per face of each option (benchmarks/face_lfw.py).
 
     python benchmarks/face_verification.py [--seed 0] [--no-server]
-    nice -n 10 python benchmarks/face_verification.py --lfw
+    nice -n 10 python benchmarks/face_verification.py --lfw [--jitters 4 [--jitter-accuracy]]
 """
 
 from __future__ import annotations
@@ -45,15 +42,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # this checkout's ml_platform
-from lfw import (
-    JsonCache,
-    cached_vectors,
-    load_lfw_pairs,
-    photos_of,
-    score_folds,
-    source_key,
-    summary,
-)
+from lfw import unit
 from serve_latency import ServerThread, free_port, shared_dir
 
 FACE = "embed_face_dlib_resnet_v1"
@@ -228,10 +217,6 @@ def dlib_chip_vectors(crops: dict[str, Image.Image]) -> dict[str, np.ndarray]:
     return vectors
 
 
-def unit(v: np.ndarray) -> np.ndarray:
-    return np.asarray(v / np.linalg.norm(v), dtype=np.float32)
-
-
 def server_vectors(faces: Path, names: list[str]) -> dict[str, np.ndarray]:
     """The real app on 127.0.0.1: one `embed` request per photo (the full JPEG file)."""
     import httpx
@@ -276,128 +261,20 @@ def _embed_over_http(client: object, faces: Path, names: list[str]) -> dict[str,
     return vectors
 
 
-REPO = Path(__file__).resolve().parent.parent
-PLATFORM_SOURCES = [
-    *sorted((REPO / "ml_platform" / "vision" / "faces").glob("*.py")),
-    *sorted((REPO / "ml_platform" / "vision" / "detectors").glob("*.py")),
-    REPO / "ml_platform" / "vision" / "embedders" / "dlib_face.py",
-    REPO / "ml_platform" / "vision" / "crops.py",
-]
-
-
-DETECTOR_SOURCES = [
-    *sorted((REPO / "ml_platform" / "vision" / "detectors").glob("*.py")),
-    REPO / "ml_platform" / "vision" / "decode.py",
-]
-
-
-def platform_pipeline() -> Callable[[Path], np.ndarray | None]:
-    """One photo through what `serve`'s embed operation does for `prominent_face`: the
-    Detector (YuNet, the HOG person detector), `crop_for`, the face embedder. The face box
-    (all `crop_for` reads of the detection) is cached under the detector's code."""
-    from ml_platform.domain import Box, DerivativeType
-    from ml_platform.vision.crops import crop_for
-    from ml_platform.vision.decode import load_rgb
-    from ml_platform.vision.detectors import DetectionResult, get_detector
-    from ml_platform.vision.embedders import EmbedderOptions, build_embedder
-
-    yunet = shared_dir() / "models" / "face_detection_yunet_2023mar.onnx"
-    detector = get_detector(yunet_model=yunet if yunet.is_file() else None, person_onnx=None)
-    embedder = build_embedder(FACE, EmbedderOptions())
-    boxes = JsonCache(f"faces_{detector.face_detector_name}_{source_key(*DETECTOR_SOURCES)}")
-    print(f"platform: face detector {detector.face_detector_name}, person detector "
-          f"{detector.person_detector_name}, embedder {embedder!r}")  # fmt: skip
-
-    def detect(image: Image.Image) -> list[float] | None:
-        result = detector.detect(image)
-        face = result.face
-        return None if face is None else [face.x0, face.y0, face.x1, face.y1, face.score]
-
-    def run(path: Path) -> np.ndarray | None:
-        image = load_rgb(path)
-        face = boxes.get(str(path), lambda: detect(image))
-        box = None if face is None else Box(*face)  # type: ignore[misc]
-        result = DetectionResult(None, box, detector.person_detector_name, "", 0)
-        crop = crop_for(image, DerivativeType.PROMINENT_FACE, result)
-        return None if crop is None else np.asarray(embedder.embed([crop])[0])
-
-    return run
-
-
-def dlib_reference_pipeline() -> Callable[[Path], np.ndarray | None]:
-    """dlib's python example face_recognition.py on one photo (the most central face)."""
-    import dlib
-
-    from ml_platform.vision.faces.model_files import FaceModelFile, load_model
-
-    detector = dlib.get_frontal_face_detector()
-    predictor = load_model(FaceModelFile.LANDMARKS_5)
-    net = load_model(FaceModelFile.RESNET_V1)
-
-    def run(path: Path) -> np.ndarray | None:
-        rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.uint8)
-        faces = detector(rgb, 1)
-        if not len(faces):
-            return None
-        cx, cy = rgb.shape[1] / 2, rgb.shape[0] / 2
-        face = min(faces, key=lambda r: (r.center().x - cx) ** 2 + (r.center().y - cy) ** 2)
-        return unit(np.asarray(net.compute_face_descriptor(rgb, predictor(rgb, face))))
-
-    return run
-
-
-def run_lfw(folds: int | None) -> None:
-    import logging
-
-    import dlib
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    lfw = shared_dir() / "data" / "lfw"
-    if not (lfw / "pairs.txt").is_file():
-        raise SystemExit(f"{lfw}/pairs.txt not found (set ML_PLATFORM_SHARED_DIR)")
-    pairs = [p for p in load_lfw_pairs(lfw) if folds is None or p.fold < folds]
-    names = photos_of(pairs)
-    print(f"LFW: {len(pairs)} pairs in {len(set(p.fold for p in pairs))} folds over "
-          f"{len(names)} photos; threshold chosen on the other folds; mean ± std over folds; "
-          "a pair with a photo without a face counts as an error")  # fmt: skip
-    results = {
-        "platform (serve's prominent_face path)": cached_vectors(
-            "platform", source_key(*PLATFORM_SOURCES), lfw, names, platform_pipeline()
-        ),
-        "dlib reference (HOG + 5 points + chip)": cached_vectors(
-            "dlib",
-            source_key(extra=f"dlib {dlib.__version__} v1"),
-            lfw,
-            names,
-            dlib_reference_pipeline(),
-        ),
-    }
-    for label, vectors in results.items():
-        print(summary(label, score_folds(vectors, pairs)))
-    found = [p for p in pairs if all(v[p.a] is not None and v[p.b] is not None
-                                     for v in results.values())]  # fmt: skip
-    print(f"the {len(found)} pairs whose faces every pipeline found:")
-    for label, vectors in results.items():
-        print(summary(f"  {label}", score_folds(vectors, found)))
-    for label, vectors in results.items():
-        missing = [n for n, v in vectors.items() if v is None]
-        print(f"{label}: {len(missing)} photos without a face: {', '.join(missing) or '-'}")
-    platform, reference = results.values()
-    both = [n for n in names if platform[n] is not None and reference[n] is not None]
-    gaps = [float(np.linalg.norm(platform[n] - reference[n])) for n in both]  # type: ignore[operator]
-    print(f"distance of the platform's vector to the reference's, same photo: mean "
-          f"{np.mean(gaps):.4f}, median {np.median(gaps):.4f} ({len(both)} photos)")  # fmt: skip
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-server", action="store_true")
     parser.add_argument("--lfw", action="store_true", help="LFW's protocol on ../shared/data/lfw")
     parser.add_argument("--folds", type=int, help="only the first FOLDS LFW folds (>= 2)")
+    jitters = "with --lfw: also dlib's num_jitters=N on the platform's chips (ms, spread)"
+    parser.add_argument("--jitters", type=int, default=0, help=jitters)
+    parser.add_argument("--jitter-accuracy", action="store_true", help="and its LFW accuracy")
     args = parser.parse_args()
     if args.lfw:
-        run_lfw(args.folds)
+        from face_lfw import run_lfw
+
+        run_lfw(args.folds, args.jitters, args.jitter_accuracy)
         return
     faces = shared_dir() / "data" / "faces"
     if not (faces / "pairs.csv").is_file():

@@ -201,6 +201,20 @@ def score_folds(vectors: dict[str, Vector | None], pairs: list[LfwPair]) -> Fold
     return FoldScores(accuracies, thresholds, int(np.isnan(d).sum()), wrong)
 
 
+def paired_difference(scores: FoldScores, base: FoldScores) -> str:
+    """``scores`` - ``base``, fold by fold: the mean difference in accuracy ± its standard
+    error (the folds' standard deviation / sqrt(folds)), and the errors gained or lost."""
+    diff = np.array(scores.accuracies) - np.array(base.accuracies)
+    se = float(np.std(diff, ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+    return (f"{float(diff.mean()):+.4f} ± {se:.4f}  errors {len(scores.wrong)} vs "
+            f"{len(base.wrong)}")  # fmt: skip
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    """``v`` scaled to unit length, float32."""
+    return np.asarray(v / np.linalg.norm(v), dtype=np.float32)
+
+
 def summary(label: str, scores: FoldScores) -> str:
     folds = " ".join(f"{a:.4f}" for a in scores.accuracies)
     return (

@@ -19,8 +19,9 @@ from ml_platform.vision.embedders import EmbedderOptions, build_embedder
 
 pytest.importorskip("dlib", reason="the [faces] extra (dlib-bin) is not installed")
 
-# The threshold LFW's protocol chooses for this path is 0.43-0.46 (docs/embedding_types.md).
-THRESHOLD = 0.45
+# The threshold LFW's protocol chooses for this path: 0.418 on average over folds 1-5 (0.429
+# before the mirror average; docs/embedding_types.md).
+THRESHOLD = 0.42
 SAME = [("Akhmed_Zakayev", 1, "Akhmed_Zakayev", 3), ("Amber_Tamblyn", 1, "Amber_Tamblyn", 2),
         ("Harry_Kalas", 1, "Harry_Kalas", 2)]  # fmt: skip
 # Donald_Keyser_0001 and Joe_Strummer_0001: HOG's person box at the image border holds no

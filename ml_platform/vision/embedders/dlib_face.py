@@ -5,8 +5,9 @@ Input: a ``prominent_face`` crop as the platform cuts it (the detected face box 
 face box inside the crop (twice: the second time on the box dlib's own detector would draw
 around the first points, ``faces.landmarks.dlib_five_points``) and warps the face onto dlib's
 150x150 chip; ``embed_preprocessed`` runs the ResNet (``dlib_face_recognition_resnet_model_v1``,
-99.38% on LFW per dlib) on the chips. Needs the ``[faces]`` extra (dlib-bin,
-face-recognition-models).
+99.38% on LFW per dlib with 100 random jitters) on each chip and on its horizontal mirror and
+averages the two descriptors (test-time mirroring: LFW figures in docs/embedding_types.md).
+Needs the ``[faces]`` extra (dlib-bin, face-recognition-models).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ DIM = 128
 # Part of the revision: vectors of an older alignment differ, so they are not reused. v2: the
 # 5 points found again on a box in the predictor's own convention, dlib's get_face_chip.
 ALIGNMENT = "align-v2"
+# Part of the revision too: a face's vector is the mean of the chip's and its mirror's unit
+# descriptors (the default). Without it (``mirror=False``) the network runs once per face.
+MIRROR = "mirror"
 _net_lock = threading.Lock()  # a dlib network is not re-entrant; one forward pass at a time
 
 
@@ -48,9 +52,11 @@ class DlibFaceEmbedder:
     weights = WeightsStatus.PRETRAINED
     dim = DIM
 
-    def __init__(self, options: EmbedderOptions) -> None:
+    def __init__(self, options: EmbedderOptions, mirror: bool = True) -> None:
         files = [model_path(FaceModelFile.RESNET_V1), model_path(FaceModelFile.LANDMARKS_5)]
-        self.revision = f"sha256:{file_sha256(files)}+{ALIGNMENT}"
+        self.mirror = mirror
+        suffixes = [ALIGNMENT, MIRROR] if mirror else [ALIGNMENT]
+        self.revision = "+".join([f"sha256:{file_sha256(files)}", *suffixes])
         self.batch_size = options.batch_size
         self._net = load_model(FaceModelFile.RESNET_V1)
         load_model(FaceModelFile.LANDMARKS_5)
@@ -69,15 +75,23 @@ class DlibFaceEmbedder:
         return np.stack(chips)
 
     def embed_preprocessed(self, pixels: np.ndarray) -> np.ndarray:
-        """[n, 128] float32 unit vectors for [n, 150, 150, 3] uint8 chips."""
+        """[n, 128] float32 unit vectors for [n, 150, 150, 3] uint8 chips: the views (the
+        chip, and its mirror when ``mirror``) L2-normalised, averaged, L2-normalised."""
+        return l2_normalize(l2_normalize(self.view_descriptors(pixels)).mean(axis=0))
+
+    def view_descriptors(self, pixels: np.ndarray) -> np.ndarray:
+        """[views, n, 128] float32 raw descriptors of each chip (view 0) and, when ``mirror``,
+        of its horizontal mirror (view 1); one network call for all of them."""
         if pixels.ndim != 4 or pixels.shape[1:] != (DLIB_CHIP_SIZE, DLIB_CHIP_SIZE, 3):
             raise ValueError(f"{NAME} takes [n, 150, 150, 3] chips, got {pixels.shape}")
+        views = [pixels, pixels[:, :, ::-1]] if self.mirror else [pixels]
         if not len(pixels):
-            return np.zeros((0, DIM), dtype=np.float32)
-        chips = [np.ascontiguousarray(c, dtype=np.uint8) for c in pixels]
+            return np.zeros((len(views), 0, DIM), dtype=np.float32)
+        chips = [np.ascontiguousarray(c, dtype=np.uint8) for view in views for c in view]
         with _net_lock:
             descriptors = self._net.compute_face_descriptor(chips)
-        return l2_normalize(np.asarray([np.asarray(d) for d in descriptors], np.float32))
+        raw = np.asarray([np.asarray(d) for d in descriptors], np.float32)
+        return raw.reshape(len(views), len(pixels), DIM)
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         return embed_in_batches(
@@ -91,5 +105,6 @@ def _chip(image: Image.Image) -> np.ndarray:
 
 
 def load_dlib_face(options: EmbedderOptions) -> DlibFaceEmbedder:
-    """The pretrained dlib face embedder; FacesExtraMissingError without the extra."""
+    """The pretrained dlib face embedder (mirror-averaged); FacesExtraMissingError without the
+    extra."""
     return DlibFaceEmbedder(options)
