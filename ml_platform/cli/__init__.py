@@ -38,6 +38,14 @@ def _export(settings: Settings) -> None:
     os.environ["ML_PLATFORM_HOME"] = str(settings.resolved_home)
 
 
+def _registered_home(home: Path | None) -> Settings:
+    """Settings for a home whose registry must exist, exported to child processes."""
+    settings = _settings(home)
+    require_home(settings)
+    _export(settings)
+    return settings
+
+
 OFFLINE_NOTICE = (
     "OFFLINE: the model hub is unreachable, so CLIP and DINOv2 use pretrained weights only if "
     "they are in the local cache, else RANDOM weights. Everything made from random weights is "
@@ -281,9 +289,7 @@ def _print_collections(settings: Settings) -> None:
 @click.option("--port", default=3000, show_default=True)
 def dagster_ui(home: Path | None, port: int) -> None:
     """Open the Dagster UI (dagster dev) on this home's instance."""
-    settings = _settings(home)
-    require_home(settings)
-    _export(settings)
+    settings = _registered_home(home)
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
     (settings.dagster_home / "dagster.yaml").touch()
@@ -326,9 +332,7 @@ def automation_lines() -> list[str]:
 @click.option("--port", default=5000, show_default=True)
 def mlflow_ui(home: Path | None, port: int) -> None:
     """Open the MLflow UI on this home's tracking store."""
-    settings = _settings(home)
-    require_home(settings)
-    _export(settings)
+    settings = _registered_home(home)
     settings.mlflow_artifacts_dir.mkdir(parents=True, exist_ok=True)
     args = [
         sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", settings.tracking_uri,

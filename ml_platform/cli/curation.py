@@ -19,15 +19,12 @@ JSON = click.option("--json", "as_json", is_flag=True, help="Print the API's JSO
 
 
 def _ask(home: Path | None, collection_id: int, ask: Callable[[Any, Any], Any]) -> Any:
-    from ml_platform.cli import _export, _settings
-    from ml_platform.cli.errors import require_home
+    from ml_platform.cli import _registered_home
     from ml_platform.defs.resources.mlflow import MlflowResource
     from ml_platform.services.curation_scores import CurationError, champion_view
     from ml_platform.store.layout import Layout
 
-    settings = _settings(home)
-    require_home(settings)
-    _export(settings)
+    settings = _registered_home(home)
     layout = Layout.for_settings(settings)
     client = MlflowResource(home=str(settings.resolved_home)).client()
     try:

@@ -1,6 +1,10 @@
 """Jobs: what the sensors, schedules and the CLI launch (names: `JobName`; the per-batch asset
 keys: `Stage`; the planner reads these selections back through defs/batch_graph.py)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
 from ml_platform.defs.partitions import (
@@ -11,62 +15,42 @@ from ml_platform.defs.partitions import (
 from ml_platform.domain import Stage
 from ml_platform.services.planning import JobName
 
-collections_job = dg.define_asset_job(
-    JobName.COLLECTIONS.value, selection=dg.AssetSelection.assets("crawlr_collections")
-)
+if TYPE_CHECKING:  # what define_asset_job returns; dagster does not export the name
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
 
-ingest_job = dg.define_asset_job(
-    JobName.INGEST.value,
-    selection=dg.AssetSelection.assets(
-        Stage.CATALOG.value, Stage.DETECTIONS.value, Stage.EMBEDDINGS.value
-    ),
-    partitions_def=ingestion_batches,
-)
 
-embeddings_job = dg.define_asset_job(
-    JobName.EMBEDDINGS.value,
-    selection=dg.AssetSelection.assets(Stage.EMBEDDINGS.value),
-    partitions_def=ingestion_batches,
-)
+def _job(
+    name: str, partitions: dg.PartitionsDefinition | None, *assets: str
+) -> UnresolvedAssetJobDefinition:
+    """A job that materializes `assets` (keys; StrEnum members are taken by value), one
+    partition of `partitions` a run."""
+    return dg.define_asset_job(
+        str(name),
+        selection=dg.AssetSelection.assets(*(str(a) for a in assets)),
+        partitions_def=partitions,
+    )
 
-training_job = dg.define_asset_job(
-    JobName.TRAINING.value,
-    selection=dg.AssetSelection.assets("collection_classifier", "collection_scores"),
-    partitions_def=collection_partitions,
-)
 
-clusters_job = dg.define_asset_job(
-    JobName.CLUSTERS.value,
-    selection=dg.AssetSelection.assets(
-        Stage.THUMBNAILS.value,
-        Stage.CLUSTERS.value,
-        Stage.HEROES.value,
-        Stage.SIMILARITY.value,
-        Stage.DRIFT.value,
-    ),
-    partitions_def=ingestion_batches,
+collections_job = _job(JobName.COLLECTIONS, None, "crawlr_collections")
+ingest_job = _job(
+    JobName.INGEST, ingestion_batches, Stage.CATALOG, Stage.DETECTIONS, Stage.EMBEDDINGS
 )
-
-dataset_versions_job = dg.define_asset_job(
-    JobName.DATASET_VERSIONS.value,
-    selection=dg.AssetSelection.assets("datasets"),
-    partitions_def=dataset_partitions,
+embeddings_job = _job(JobName.EMBEDDINGS, ingestion_batches, Stage.EMBEDDINGS)
+training_job = _job(
+    JobName.TRAINING, collection_partitions, "collection_classifier", "collection_scores"
 )
-
-finetune_job = dg.define_asset_job(
-    JobName.FINETUNE.value,
-    selection=dg.AssetSelection.assets("datasets", "finetuned_classifier"),
-    partitions_def=dataset_partitions,
+clusters_job = _job(
+    JobName.CLUSTERS,
+    ingestion_batches,
+    Stage.THUMBNAILS,
+    Stage.CLUSTERS,
+    Stage.HEROES,
+    Stage.SIMILARITY,
+    Stage.DRIFT,
 )
-
-label_suggestions_job = dg.define_asset_job(
-    "label_suggestions_job",
-    selection=dg.AssetSelection.assets("label_suggestions"),
-    partitions_def=dataset_partitions,
-)
-
-health_job = dg.define_asset_job(
-    "health_job",
-    selection=dg.AssetSelection.assets("champion_health"),
-    partitions_def=collection_partitions,
-)
+dataset_versions_job = _job(JobName.DATASET_VERSIONS, dataset_partitions, "datasets")
+finetune_job = _job(JobName.FINETUNE, dataset_partitions, "datasets", "finetuned_classifier")
+label_suggestions_job = _job("label_suggestions_job", dataset_partitions, "label_suggestions")
+health_job = _job("health_job", collection_partitions, "champion_health")

@@ -44,23 +44,30 @@ def membership_token(
 
 def plan_versions(tokens: Mapping[str, str], versioned: Mapping[str, str]) -> list[DatasetRun]:
     """Datasets whose membership changed since their last `datasets` materialization."""
-    out = []
-    for name, token in sorted(tokens.items()):
-        before = versioned.get(name)
-        if before == token:
-            continue
-        why = "no version yet" if before is None else "membership changed since the last version"
-        out.append(DatasetRun(name, why, f"dataset_version:{name}:{token}"))
-    return out
+    return [
+        DatasetRun(
+            name,
+            "no version yet" if before is None else "membership changed since the last version",
+            f"dataset_version:{name}:{token}",
+        )
+        for name, token, before in _changed(tokens, versioned)
+    ]
 
 
 def plan_finetunes(versions: Mapping[str, str], trained: Mapping[str, str]) -> list[DatasetRun]:
     """Datasets whose newest version has not been fine-tuned on yet."""
-    out = []
-    for name, version in sorted(versions.items()):
-        before = trained.get(name)
-        if before == version:
-            continue
-        why = "never fine-tuned" if before is None else f"new version {version} (last {before})"
-        out.append(DatasetRun(name, why, f"finetune:{name}:{version}"))
-    return out
+    return [
+        DatasetRun(
+            name,
+            "never fine-tuned" if before is None else f"new version {version} (last {before})",
+            f"finetune:{name}:{version}",
+        )
+        for name, version, before in _changed(versions, trained)
+    ]
+
+
+def _changed(now: Mapping[str, str], done: Mapping[str, str]) -> list[tuple[str, str, str | None]]:
+    """(dataset, its mark now, the mark last acted on or None) where the two differ, by name."""
+    return [
+        (name, mark, done.get(name)) for name, mark in sorted(now.items()) if done.get(name) != mark
+    ]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ml_platform.domain import Collection
 
 LabelCounts = tuple[int, int, int]  # members, rejections, id checksum
+NO_LABELS: LabelCounts = (0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,8 @@ def plan_retraining(
 ) -> list[RetrainReason]:
     """Usable collections with enough labelled images whose last decision is not current."""
     out = []
-    for collection in collections:
-        if not collection.usable or collection.focus is None:
-            continue
-        counts = labels.get(collection.id, (0, 0, 0))
-        if counts[0] < policy.min_positives:
-            continue  # the classifier asset would skip it; planned again once labels land
+    for collection in _trainable(collections, labels, policy):
+        counts = labels.get(collection.id, NO_LABELS)
         reason = retrain_reason(collection, counts, trained.get(collection.id))
         if reason is not None:
             out.append(RetrainReason(collection.id, reason))
@@ -80,12 +77,20 @@ def drift_retrains(
     """Collections in `drifted` (collection -> a drifted batch its last training did not see)
     that the classifier asset would train: a retrain is not a repeat even with the same
     labels, since the batch's images are in its sample of the focus now."""
-    out = []
-    for collection in collections:
-        batch = drifted.get(collection.id)
-        counts = labels.get(collection.id, (0, 0, 0))
-        if batch is None or not collection.usable or counts[0] < policy.min_positives:
-            continue
-        reason = f"batch {batch} drifted after the last training saw the focus"
-        out.append(RetrainReason(collection.id, reason))
-    return out
+    return [
+        RetrainReason(c.id, f"batch {drifted[c.id]} drifted after the last training saw the focus")
+        for c in _trainable(collections, labels, policy)
+        if c.id in drifted
+    ]
+
+
+def _trainable(
+    collections: list[Collection], labels: Mapping[int, LabelCounts], policy: RetrainPolicy
+) -> list[Collection]:
+    """The collections the classifier asset would train; it skips the others (too few
+    labelled members: planned again once labels land)."""
+    return [
+        c
+        for c in collections
+        if c.usable and labels.get(c.id, NO_LABELS)[0] >= policy.min_positives
+    ]

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar, cast
+from typing import Generic, TypedDict, TypeVar, Unpack, cast
 
 import numpy as np
 from PIL import Image
@@ -115,26 +115,20 @@ def iter_embedded_batches(
                 yield _run(embedder, prepared)
 
 
+class BatchOptions(TypedDict, Generic[T], total=False):
+    """The keyword arguments of `iter_embedded_batches`, for callers that pass them on."""
+
+    load: Loader[T] | None
+    batch_size: int | None
+    prefetch: bool
+    loader_threads: int | None
+
+
 def embed_images(
-    items: Iterable[T],
-    embedder: Embedder,
-    *,
-    load: Loader[T] | None = None,
-    batch_size: int | None = None,
-    prefetch: bool = True,
-    loader_threads: int | None = None,
+    items: Iterable[T], embedder: Embedder, **options: Unpack[BatchOptions[T]]
 ) -> EmbeddedBatch[T]:
     """All of ``iter_embedded_batches`` in one result."""
-    parts = list(
-        iter_embedded_batches(
-            items,
-            embedder,
-            load=load,
-            batch_size=batch_size,
-            prefetch=prefetch,
-            loader_threads=loader_threads,
-        )
-    )
+    parts = list(iter_embedded_batches(items, embedder, **options))
     vectors = [p.vectors for p in parts if len(p.items)]
     return EmbeddedBatch(
         items=tuple(i for p in parts for i in p.items),

@@ -1,15 +1,18 @@
 """`collection_classifier`: one classifier per collection, registered in MLflow, gated."""
 
-import warnings
-
 import dagster as dg
 
 from ml_platform.defs.assets.classifier_launchpad import ClassifierConfig
 from ml_platform.defs.assets.classifier_results import classifier_metadata, skipped
-from ml_platform.defs.partitions import collection_partitions
+from ml_platform.defs.partitions import (
+    collection_partitions,
+    every_batch_of,
+    partitioned_check_spec,
+)
 from ml_platform.defs.resources import StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.resources.vision_models import ModelsResource
+from ml_platform.domain import Stage
 from ml_platform.learning.training import InsufficientTrainingDataError, train_classifier
 from ml_platform.model_registry.collection.naming import (
     ClassifierProvenance,
@@ -30,26 +33,15 @@ GATE_DESCRIPTION = (
     "the same grouped folds of the current labels. Metadata: the decision and both APs."
 )
 
-with warnings.catch_warnings():
-    # a partitioned check (preview in dagster 1.13.27, pinned) records one result per
-    # collection, so the UI shows each collection's last decision instead of the newest one
-    warnings.simplefilter("ignore", dg.PreviewWarning)
-    GATE_SPEC = dg.AssetCheckSpec(
-        GATE,
-        asset="collection_classifier",
-        blocking=True,
-        description=GATE_DESCRIPTION,
-        partitions_def=collection_partitions,
-    )
+GATE_SPEC = partitioned_check_spec(
+    GATE, "collection_classifier", GATE_DESCRIPTION, collection_partitions, blocking=True
+)
 
 
 @dg.asset(
     group_name="classifiers",
     partitions_def=collection_partitions,
-    deps=[
-        "crawlr_collections",
-        dg.AssetDep("embeddings", partition_mapping=dg.AllPartitionMapping()),
-    ],
+    deps=["crawlr_collections", every_batch_of(Stage.EMBEDDINGS.value)],
     check_specs=[GATE_SPEC],
     kinds={"scikitlearn", "mlflow"},
 )

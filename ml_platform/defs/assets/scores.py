@@ -7,7 +7,6 @@ carries the audit's counts and a contact sheet of its surest issues.
 """
 
 import io
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,9 +14,14 @@ import dagster as dg
 from PIL import Image
 
 from ml_platform.defs.assets.cluster_pictures import inline_png
-from ml_platform.defs.partitions import collection_partitions
+from ml_platform.defs.partitions import (
+    collection_partitions,
+    every_batch_of,
+    partitioned_check_spec,
+)
 from ml_platform.defs.resources import StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
+from ml_platform.domain import Stage
 from ml_platform.learning.curation.audit import IssueKind
 from ml_platform.services.curation import label_issues, suggestions
 from ml_platform.services.curation_scores import (
@@ -34,27 +38,19 @@ from ml_platform.vision.contact_sheet import SheetRow, Tile, contact_sheet
 AUDIT = "label_audit"
 SHEET_SIZE = 16
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", dg.PreviewWarning)  # partitioned checks: see classifiers.py
-    AUDIT_SPEC = dg.AssetCheckSpec(
-        AUDIT,
-        asset="collection_scores",
-        blocking=False,
-        description=(
-            "Members the champion's out-of-fold probabilities say do not belong, and rejections "
-            "they say do (confident learning). Warns when it finds any; never changes a label."
-        ),
-        partitions_def=collection_partitions,
-    )
+AUDIT_SPEC = partitioned_check_spec(
+    AUDIT,
+    "collection_scores",
+    "Members the champion's out-of-fold probabilities say do not belong, and rejections "
+    "they say do (confident learning). Warns when it finds any; never changes a label.",
+    collection_partitions,
+)
 
 
 @dg.asset(
     group_name="classifiers",
     partitions_def=collection_partitions,
-    deps=[
-        "collection_classifier",
-        dg.AssetDep("embeddings", partition_mapping=dg.AllPartitionMapping()),
-    ],
+    deps=["collection_classifier", every_batch_of(Stage.EMBEDDINGS.value)],
     check_specs=[AUDIT_SPEC],
     kinds={"parquet"},
 )

@@ -32,18 +32,19 @@ def _image_embeds(model: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
     return embeds
 
 
-CLIP = HubEmbedding(NAME, SETTING, _image_embeds, CLIP_SPEC)
+CLIP = HubEmbedding(
+    NAME,
+    SETTING,
+    _image_embeds,
+    CLIP_SPEC,
+    CLIPVisionModelWithProjection.from_pretrained,
+    "projection_dim",
+)
 
 
 def load_clip(options: EmbedderOptions) -> TorchEmbedder:
     """Pretrained CLIP from ``options.clip_model``; random init only when allowed."""
-    return CLIP.load(
-        CLIPVisionModelWithProjection.from_pretrained,
-        options.clip_model,
-        options,
-        lambda config: int(config.projection_dim),
-        random_clip,
-    )
+    return CLIP.load(options.clip_model, options, random_clip)
 
 
 def random_clip(options: EmbedderOptions, config: CLIPVisionConfig | None = None) -> TorchEmbedder:
@@ -56,5 +57,5 @@ def random_clip(options: EmbedderOptions, config: CLIPVisionConfig | None = None
     if not isinstance(side, int):
         raise ValueError(f"{NAME}: image_size must be one int, got {side!r}")
     spec = dataclasses.replace(CLIP_SPEC, crop_height=side, crop_width=side, resize_short_side=side)
-    dim = int(config.projection_dim)
+    dim = CLIP.dim(config)
     return CLIP.wrap(model, options.clip_model, options, RANDOM_REVISION, spec, dim)

@@ -54,18 +54,14 @@ def _cls_token(model: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
     return pooled
 
 
-DINO = HubEmbedding(NAME, SETTING, _cls_token, DINO_SPEC)
+DINO = HubEmbedding(
+    NAME, SETTING, _cls_token, DINO_SPEC, Dinov2Model.from_pretrained, "hidden_size"
+)
 
 
 def load_dino(options: EmbedderOptions) -> TorchEmbedder:
     """Pretrained DINOv2 from ``options.dino_model``; random init only when allowed."""
-    return DINO.load(
-        Dinov2Model.from_pretrained,
-        options.dino_model,
-        options,
-        lambda config: int(config.hidden_size),
-        random_dino,
-    )
+    return DINO.load(options.dino_model, options, random_dino)
 
 
 def random_dino(options: EmbedderOptions, config: Dinov2Config | None = None) -> TorchEmbedder:
@@ -78,5 +74,5 @@ def random_dino(options: EmbedderOptions, config: Dinov2Config | None = None) ->
         raise TypeError(f"{NAME} needs a Dinov2Config, got {type(config).__name__}")
     config = config if config is not None else variant_config(options.dino_model)
     model = seeded_random_model(lambda: Dinov2Model(config))
-    dim = int(config.hidden_size)
+    dim = DINO.dim(config)
     return DINO.wrap(model, options.dino_model, options, RANDOM_REVISION, DINO_SPEC, dim)

@@ -35,19 +35,22 @@ class HubEmbedding:
     setting: str  # the setting that names its checkpoint
     forward: Forward  # model, pixels -> vectors
     spec: PreprocessSpec  # the processor's preprocessing, when the checkpoint says nothing
+    from_pretrained: Callable[[str], torch.nn.Module]  # the model class's from_pretrained
+    dim_field: str  # the config field that gives the embedding's dimensionality
+
+    def dim(self, config: Any) -> int:
+        return int(getattr(config, self.dim_field))
 
     def load(
         self,
-        from_pretrained: Callable[[str], torch.nn.Module],
         model_id: str,
         options: EmbedderOptions,
-        dim_of: Callable[[Any], int],
         random: Callable[[EmbedderOptions], TorchEmbedder],
     ) -> TorchEmbedder:
         """The pretrained checkpoint ``model_id``; ``random(options)`` only when allowed."""
         try:
             model, revision = load_pretrained(
-                from_pretrained, model_id, name=self.name, setting=self.setting
+                self.from_pretrained, model_id, name=self.name, setting=self.setting
             )
         except EmbedderUnavailableError as exc:
             if not options.allow_random_weights:
@@ -55,7 +58,7 @@ class HubEmbedding:
             random_fallback_warning(self.name, model_id, exc)
             return random(options)
         spec = spec_for_checkpoint(model_id, self.spec)
-        dim = dim_of(getattr(model, "config", None))
+        dim = self.dim(getattr(model, "config", None))
         return self.wrap(model, model_id, options, revision, spec, dim)
 
     def wrap(
