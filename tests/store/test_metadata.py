@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from ml_platform.domain import AttemptStatus, ImageRecord, Stage, WeightsStatus
 from ml_platform.store.accepted_labels import SUGGESTION_SOURCE, AcceptedLabel, AcceptedLabels
-from ml_platform.store.metadata import BatchConflictError, MetadataDB, make_engine, meta
+from ml_platform.store.metadata import BatchConflictError, MetadataDB, meta
 from ml_platform.store.migrations import add_missing_columns
 
 BASE = datetime(2025, 1, 1, tzinfo=UTC)
@@ -112,24 +112,14 @@ def test_accepted_labels_keep_the_weights_that_suggested_them(db: MetadataDB) ->
 def test_a_database_made_before_the_weights_column_gains_it_when_opened(url: str) -> None:
     """A home's database from before `accepted_labels.weights` existed: opened, it has the
     column, its old rows read as unrecorded, and new rows keep their weights."""
-    old = sa.MetaData()
-    table = sa.Table(
-        "accepted_labels", old,
-        sa.Column("dataset", sa.String(200), primary_key=True),
-        sa.Column("image_id", sa.BigInteger, primary_key=True, autoincrement=False),
-        sa.Column("label", sa.String(300), nullable=False),
-        sa.Column("source", sa.String(40), nullable=False),
-        sa.Column("model", sa.String(300), nullable=False),
-        sa.Column("confidence", sa.Float, nullable=False),
-        sa.Column("accepted_at", sa.DateTime(timezone=True), nullable=False),
-    )  # fmt: skip
-    engine = make_engine(url)
-    old.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(table.insert().values(dataset="pets", image_id=7, label="beagle",
-                     source=SUGGESTION_SOURCE, model="clip:tiny", confidence=0.8,
-                     accepted_at=BASE))  # fmt: skip
-    engine.dispose()
+    made = MetadataDB(url)  # then set back to the old schema, with a row written under it
+    with made.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE accepted_labels DROP COLUMN weights")
+        conn.execute(sa.text(
+            "INSERT INTO accepted_labels (dataset, image_id, label, source, model, confidence, "
+            "accepted_at) VALUES ('pets', 7, 'beagle', :source, 'clip:tiny', 0.8, :at)"
+        ), {"source": SUGGESTION_SOURCE, "at": BASE})  # fmt: skip
+    made.engine.dispose()
     db = MetadataDB(url)
     store = AcceptedLabels(db)
     assert store.suggested_with("pets") == {7: None} and store.labels("pets") == {7: "beagle"}
