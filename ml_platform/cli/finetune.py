@@ -12,10 +12,12 @@ from ml_platform.learning.finetune.config import ModelName
 # Dagster's console log quiet: a failure is the one sentence the command prints (exit 1).
 CONSOLE_QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 SHOWN = {
-    "datasets": ("version", "new_version", "split_totals", "label_sources"),
+    "datasets": ("version", "new_version", "split_totals", "label_sources", "label_weights",
+                 "labels_from_random_suggestions"),
     "finetuned_classifier": (
         "model", "model_version", "promoted", "decision", "train_loss", "val_accuracy",
-        "best_epoch", "test_accuracy", "seconds_per_epoch", "base_weights", "mlflow_run",
+        "best_epoch", "test_accuracy", "seconds_per_epoch", "base_weights", "label_weights",
+        "labels_from_random_suggestions", "mlflow_run",
     ),
 }  # fmt: skip
 
@@ -83,11 +85,13 @@ def _print_outcome(result: Any) -> None:
     """A failure first, as one sentence (exit 1) and nothing else; else what was made."""
     from ml_platform.cli.errors import RunFailedError
     from ml_platform.defs.runner import run_failure
+    from ml_platform.services.label_provenance import labels_notice
 
     if not result.success:
         raise RunFailedError(
             f"finetune failed: {run_failure(result)} (Dagster run {result.run_id})"
         )
+    notice = None
     for event in result.get_asset_materialization_events():
         key = event.asset_key.to_user_string()
         metadata = {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
@@ -95,4 +99,8 @@ def _print_outcome(result: Any) -> None:
         for name in SHOWN.get(key, ()):
             if name in metadata:
                 click.echo(f"  {name}: {metadata[name]}")
+        if key == "finetuned_classifier":
+            notice = labels_notice({k: str(v) for k, v in metadata.items()})
+    if notice:  # the rule: a model trained on random-weight output says so where it is shown
+        click.echo(f"WARNING: training labels {notice}")
     click.echo(f"Dagster run {result.run_id}: succeeded")

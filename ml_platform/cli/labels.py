@@ -88,4 +88,5 @@ def accept(
                "the next `datasets` materialization makes a new version with them")  # fmt: skip
     if found.weights == WeightsStatus.RANDOM.value:
         click.echo(f"they were suggested by {found.model} with weights=random: they carry no "
-                   "meaning, and neither does a model trained on them")  # fmt: skip
+                   "meaning, and neither does a model trained on them (its dataset version, "
+                   "model tags and /v1/predict answers will say label_weights=random)")  # fmt: skip

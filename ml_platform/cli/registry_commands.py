@@ -74,12 +74,13 @@ def list_cmd(home: Path | None, as_json: bool) -> None:
         )
     if datasets:
         click.echo(f"\n{'dataset model':<22}  {'champion':>8}  {'challenger':>10}  "
-                   "model / weights / test accuracy")  # fmt: skip
+                   "model / weights / label weights / test accuracy")  # fmt: skip
     for s in datasets:
         t = s.champion_tags
         click.echo(
             f"{s.name:<22}  {s.champion_version or '-':>8}  {s.challenger_version or '-':>10}  "
             f"{t.get('model_name', '-')} / {t.get('weights', '-')} / "
+            f"{t.get('label_weights', '-')} / "
             f"{t.get('test_accuracy', '-')}{_ungated(s.ungated_versions)}"
         )
 

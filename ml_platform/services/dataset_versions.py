@@ -2,17 +2,20 @@
 
 Written by the `datasets` asset under `<data>/datasets/<name>/` as `versions/<version>.json`
 plus `latest.json`; read by `finetuned_classifier` and the CLI. `version` is the digest's
-first 12 hex characters.
+first 12 hex characters. Each accepted suggestion keeps the weights that suggested it
+(`suggested_with`), and the version counts them (`services.label_provenance`); they are not
+part of the digest (the labels are).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from ml_platform.domain import IngestedImage
+from ml_platform.domain import IngestedImage, WeightsStatus
 from ml_platform.services.datasets import (
     DatasetItem,
     DatasetSpec,
@@ -23,6 +26,7 @@ from ml_platform.services.datasets import (
     dataset_digest,
     label_images,
 )
+from ml_platform.services.label_provenance import LabelProvenance
 from ml_platform.store.layout import Layout
 
 VERSION_CHARS = 12
@@ -73,20 +77,44 @@ class DatasetVersion:
         found = Counter(item.source for item in self.items)
         return {s.value: found[s] for s in LabelSource}
 
+    def label_provenance(self) -> LabelProvenance:
+        return LabelProvenance.of(self.items)
+
 
 def make_version(
     spec: DatasetSpec,
     images: list[IngestedImage],
     accepted: dict[int, str],
     fractions: SplitFractions,
+    suggested_with: Mapping[int, WeightsStatus | None] | None = None,
 ) -> DatasetVersion:
+    """`suggested_with`: the weights that suggested each accepted label (absent: unknown)."""
     labels, conflicts = label_images(spec, images, accepted)
     items, regrouped = build_items(spec, images, labels, fractions)
+    items = _with_weights(items, suggested_with or {})
     return DatasetVersion(
         dataset=spec.name, digest=dataset_digest(spec, items), classes=tuple(spec.labels),
         collections=spec.collections, items=tuple(items), conflicts=tuple(conflicts),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"), regrouped=tuple(regrouped),
     )  # fmt: skip
+
+
+def _with_weights(
+    items: list[DatasetItem], weights: Mapping[int, WeightsStatus | None]
+) -> list[DatasetItem]:
+    return [
+        replace(i, suggested_with=weights.get(i.image_id))
+        if i.source is LabelSource.ACCEPTED_SUGGESTION else i
+        for i in items
+    ]  # fmt: skip
+
+
+def _item(item: DatasetItem) -> dict[str, Any]:
+    out = {"image_id": item.image_id, "label": item.label, "split": item.split.value,
+           "group": item.group, "source": item.source.value}  # fmt: skip
+    if item.source is LabelSource.ACCEPTED_SUGGESTION:
+        out["suggested_with"] = item.suggested_with.value if item.suggested_with else None
+    return out
 
 
 def _payload(version: DatasetVersion) -> dict[str, Any]:
@@ -96,11 +124,8 @@ def _payload(version: DatasetVersion) -> dict[str, Any]:
         "conflicts": list(version.conflicts), "created_at": version.created_at,
         "counts": version.counts(), "split_totals": version.split_totals(),
         "source_totals": version.source_totals(), "regrouped": list(version.regrouped),
-        "items": [
-            {"image_id": i.image_id, "label": i.label, "split": i.split.value, "group": i.group,
-             "source": i.source.value}
-            for i in version.items
-        ],
+        **version.label_provenance().tags(),
+        "items": [_item(i) for i in version.items],
     }  # fmt: skip
 
 
@@ -121,7 +146,7 @@ def read_version(layout: Layout, name: str, version: str | None = None) -> Datas
     data = layout.store.read_json(key)
     items = tuple(
         DatasetItem(int(i["image_id"]), str(i["label"]), Split(i["split"]), str(i["group"]),
-                    LabelSource(i["source"]))
+                    LabelSource(i["source"]), _weights(i.get("suggested_with")))
         for i in data["items"]
     )  # fmt: skip
     return DatasetVersion(
@@ -130,3 +155,7 @@ def read_version(layout: Layout, name: str, version: str | None = None) -> Datas
         conflicts=tuple(data["conflicts"]), created_at=data["created_at"],
         regrouped=tuple(data.get("regrouped", ())),
     )  # fmt: skip
+
+
+def _weights(value: str | None) -> WeightsStatus | None:
+    return WeightsStatus(value) if value else None

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_platform.config_files import ConfigFileError, read_yaml, unknown_keys
-from ml_platform.domain import IngestedImage
+from ml_platform.domain import IngestedImage, WeightsStatus
 from ml_platform.settings import Settings
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -86,6 +86,7 @@ class DatasetItem:
     split: Split
     group: str
     source: LabelSource
+    suggested_with: WeightsStatus | None = None  # an accepted suggestion's model's weights
 
 
 def datasets_file(settings: Settings) -> Path:

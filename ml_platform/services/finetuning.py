@@ -126,7 +126,8 @@ def version_tags(
         DatasetTag.N_TRAIN: str(splits[Split.TRAIN]), DatasetTag.N_VAL: str(splits[Split.VAL]),
         DatasetTag.N_TEST: str(splits[Split.TEST]),
     }  # fmt: skip
-    return {key.value: value for key, value in tags.items()}
+    return {**{key.value: value for key, value in tags.items()},
+            **version.label_provenance().tags()}  # fmt: skip
 
 
 def config_params(config: FinetuneConfig) -> dict[str, str]:

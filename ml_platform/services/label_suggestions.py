@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 from PIL import Image
 
-from ml_platform.domain import IngestedImage
+from ml_platform.domain import IngestedImage, WeightsStatus
 from ml_platform.settings import Settings
 from ml_platform.store.accepted_labels import AcceptedLabel
 from ml_platform.store.layout import Layout
@@ -97,8 +97,10 @@ def suggest(
 def to_accept(
     found: SuggestionSet, image_ids: Sequence[int] | None, min_confidence: float
 ) -> list[AcceptedLabel]:
-    """The top suggestion of each chosen image (all when `image_ids` is None) as labels."""
+    """The top suggestion of each chosen image (all when `image_ids` is None) as labels, each
+    with the weights of the model that suggested it (random ones carry no meaning)."""
     wanted = None if image_ids is None else set(image_ids)
+    weights = WeightsStatus(found.weights)
     out = []
     for s in found.suggestions:
         if (
@@ -107,7 +109,8 @@ def to_accept(
             and s.labels[0][1] >= min_confidence
         ):
             label, confidence = s.labels[0]
-            out.append(AcceptedLabel(found.dataset, s.image_id, label, found.model, confidence))
+            out.append(AcceptedLabel(found.dataset, s.image_id, label, found.model, confidence,
+                                     weights=weights))  # fmt: skip
     return out
 
 

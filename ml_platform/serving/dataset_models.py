@@ -15,6 +15,7 @@ from ml_platform.model_registry.dataset.lookup import dataset_champion, load_dat
 from ml_platform.model_registry.dataset.naming import dataset_model_name
 from ml_platform.model_registry.dataset.pyfunc import FinetunedClassifierModel
 from ml_platform.model_registry.versions import ModelVersionInfo
+from ml_platform.services.label_provenance import LabelWeights, label_weights, labels_notice
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.metrics import ServingMetrics
 from ml_platform.serving.model_budget import ModelBudget
@@ -27,6 +28,8 @@ class DatasetModel:
     name: str
     version: str
     model: FinetunedClassifierModel
+    label_weights: LabelWeights = LabelWeights.UNKNOWN  # of its training labels (its tags)
+    labels: str | None = None  # said in every answer when they are not trustworthy
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,8 @@ class DatasetClassifiers:
 
     def load(self, key: str, info: ModelVersionInfo) -> DatasetModel:
         model = load_dataset_model(self.client, info.name, info.version, self.artifact_root)
-        return DatasetModel(key, info.name, info.version, model)
+        return DatasetModel(key, info.name, info.version, model, label_weights(info.tags),
+                            labels_notice(info.tags))  # fmt: skip
 
 
 class DatasetModelCache(RegistryCache[str, DatasetModel]):

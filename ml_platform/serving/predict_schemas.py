@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from ml_platform.services.datasets import NAME_PATTERN
+from ml_platform.services.label_provenance import LabelWeights
 
 MAX_TOP_K = 100
 DATASET_NAME = NAME_PATTERN.pattern  # what a datasets file may declare
@@ -59,3 +60,14 @@ class PredictResponse(BaseModel):
     )
     predictions: list[LabelConfidence]
     timings_ms: PredictTimings
+    label_weights: LabelWeights = Field(
+        description="which weights suggested the model's training labels (its `label_weights` "
+        "tag): random (some came from random-weight suggestions: they carry no meaning), "
+        "unknown (not recorded), pretrained (suggestions from pretrained weights), none (every "
+        "label is crawlr membership)"
+    )
+    labels: str | None = Field(
+        None,
+        description="a sentence when the training labels are random or unrecorded, e.g. "
+        "'from random-weight suggestions (3 of 27 labels): ...'; null otherwise",
+    )

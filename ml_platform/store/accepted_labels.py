@@ -3,7 +3,9 @@
 crawlr stays the source of truth for collection membership; these rows (table
 `accepted_labels` of `store.metadata`, sqlite or PostgreSQL) only label images that are in
 no class of a dataset, and every row says it was accepted on the platform from a suggestion
-(source, model, confidence, when). A dataset version marks such items `accepted_suggestion`.
+(source, model, its weights, confidence, when). A dataset version marks such items
+`accepted_suggestion` with the weights that suggested them: labels suggested with random
+weights (the offline demo) carry no meaning, and the models trained on them say so.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from ml_platform.domain import WeightsStatus
 from ml_platform.store.metadata import MetadataDB, accepted_labels, utcnow
 
 SUGGESTION_SOURCE = "label_suggestion"
@@ -28,6 +31,7 @@ class AcceptedLabel:
     confidence: float
     source: str = SUGGESTION_SOURCE
     accepted_at: datetime | None = None  # None: now, when written
+    weights: WeightsStatus | None = None  # the suggesting model's; None: not recorded
 
 
 class AcceptedLabels:
@@ -60,12 +64,17 @@ class AcceptedLabels:
         """image id -> accepted label."""
         return {row.image_id: row.label for row in self.for_dataset(dataset)}
 
+    def suggested_with(self, dataset: str) -> dict[int, WeightsStatus | None]:
+        """image id -> the weights of the model that suggested its accepted label."""
+        return {row.image_id: row.weights for row in self.for_dataset(dataset)}
+
 
 def _row(label: AcceptedLabel) -> dict[str, object]:
     return {
         "dataset": label.dataset, "image_id": label.image_id, "label": label.label,
         "source": label.source, "model": label.model, "confidence": float(label.confidence),
         "accepted_at": label.accepted_at or utcnow(),
+        "weights": label.weights.value if label.weights else None,
     }  # fmt: skip
 
 
@@ -73,6 +82,7 @@ def _label(row: sa.RowMapping) -> AcceptedLabel:
     return AcceptedLabel(
         str(row["dataset"]), int(row["image_id"]), str(row["label"]), str(row["model"]),
         float(row["confidence"]), str(row["source"]), _utc(row["accepted_at"]),
+        WeightsStatus(row["weights"]) if row["weights"] else None,
     )  # fmt: skip
 
 

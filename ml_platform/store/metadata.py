@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ml_platform.domain import AttemptStatus, ImageRecord
+from ml_platform.store.migrations import add_missing_columns
 
 meta = sa.MetaData()
 batches = sa.Table(
@@ -107,6 +108,8 @@ accepted_labels = sa.Table(
     sa.Column("model", sa.String(300), nullable=False),
     sa.Column("confidence", sa.Float, nullable=False),
     sa.Column("accepted_at", sa.DateTime(timezone=True), nullable=False),
+    # pretrained | random: the suggesting model's weights (NULL: accepted before it was kept)
+    sa.Column("weights", sa.String(20), nullable=True),
 )
 
 
@@ -161,6 +164,7 @@ class MetadataDB:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(url)
         meta.create_all(self.engine)
+        add_missing_columns(self.engine, meta)  # columns added since the database was made
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:

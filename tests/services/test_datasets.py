@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ml_platform.domain import WeightsStatus
 from ml_platform.services.dataset_versions import make_version, read_version, write_version
 from ml_platform.services.datasets import (
     LabelSource,
@@ -107,6 +108,8 @@ def test_accepting_suggestions_keeps_them_marked_in_the_store(tmp_path: Path) ->
     rows = store.for_dataset("colours")
     assert store.labels("colours") == {25: "red", 26: "blue"}
     assert {r.source for r in rows} == {"label_suggestion"} and rows[0].model == "clip:tiny"
+    # the suggestions came from random weights: every accepted label keeps that
+    assert store.suggested_with("colours") == {25: WeightsStatus.RANDOM, 26: WeightsStatus.RANDOM}
 
 
 def test_a_class_with_too_few_pets_is_split_by_image_and_says_so(tmp_path: Path) -> None:

@@ -6,19 +6,26 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
-from ml_platform.domain import AttemptStatus, ImageRecord, Stage
+from ml_platform.domain import AttemptStatus, ImageRecord, Stage, WeightsStatus
 from ml_platform.store.accepted_labels import SUGGESTION_SOURCE, AcceptedLabel, AcceptedLabels
-from ml_platform.store.metadata import BatchConflictError, MetadataDB
+from ml_platform.store.metadata import BatchConflictError, MetadataDB, meta
+from ml_platform.store.migrations import add_missing_columns
 
 BASE = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> MetadataDB:
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        return MetadataDB(f"sqlite:///{tmp_path / 'metadata.sqlite'}")
-    return MetadataDB(request.getfixturevalue("postgres_url"))
+        return f"sqlite:///{tmp_path / 'metadata.sqlite'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def db(url: str) -> MetadataDB:
+    return MetadataDB(url)
 
 
 def record(image_id: int, pet: int | None = None, members: tuple[int, ...] = ()) -> ImageRecord:
@@ -90,3 +97,33 @@ def test_accepted_labels_are_replaced_per_image_and_marked_as_suggestions(db: Me
     assert {r.source for r in rows} == {SUGGESTION_SOURCE} and rows[0].accepted_at == BASE
     assert rows[1].accepted_at is not None and rows[1].accepted_at.tzinfo is not None
     assert store.labels("cats") == {7: "Bengal"}
+    assert {r.weights for r in rows} == {None}  # accepted without a record of the weights
+
+
+def test_accepted_labels_keep_the_weights_that_suggested_them(db: MetadataDB) -> None:
+    store = AcceptedLabels(db)
+    store.accept([AcceptedLabel("pets", 7, "beagle", "clip:tiny", 0.8,
+                                weights=WeightsStatus.RANDOM),
+                  AcceptedLabel("pets", 8, "boxer", "clip:vit", 0.6,
+                                weights=WeightsStatus.PRETRAINED)])  # fmt: skip
+    assert store.suggested_with("pets") == {7: WeightsStatus.RANDOM, 8: WeightsStatus.PRETRAINED}
+
+
+def test_a_database_made_before_the_weights_column_gains_it_when_opened(url: str) -> None:
+    """A home's database from before `accepted_labels.weights` existed: opened, it has the
+    column, its old rows read as unrecorded, and new rows keep their weights."""
+    made = MetadataDB(url)  # then set back to the old schema, with a row written under it
+    with made.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE accepted_labels DROP COLUMN weights")
+        conn.execute(sa.text(
+            "INSERT INTO accepted_labels (dataset, image_id, label, source, model, confidence, "
+            "accepted_at) VALUES ('pets', 7, 'beagle', :source, 'clip:tiny', 0.8, :at)"
+        ), {"source": SUGGESTION_SOURCE, "at": BASE})  # fmt: skip
+    made.engine.dispose()
+    db = MetadataDB(url)
+    store = AcceptedLabels(db)
+    assert store.suggested_with("pets") == {7: None} and store.labels("pets") == {7: "beagle"}
+    store.accept([AcceptedLabel("pets", 8, "boxer", "clip:tiny", 0.6,
+                                weights=WeightsStatus.RANDOM)])  # fmt: skip
+    assert store.suggested_with("pets") == {7: None, 8: WeightsStatus.RANDOM}
+    assert add_missing_columns(db.engine, meta) == []  # opened again: nothing left to add

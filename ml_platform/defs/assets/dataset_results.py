@@ -9,6 +9,7 @@ import dagster as dg
 from ml_platform.defs.assets.registry_links import gate_check, mlflow_links, registration
 from ml_platform.services.dataset_versions import DatasetVersion
 from ml_platform.services.finetuning import FinetuneOutcome
+from ml_platform.services.label_provenance import LabelProvenance
 
 
 def counts_table(version: DatasetVersion) -> str:
@@ -30,6 +31,7 @@ def version_metadata(version: DatasetVersion, new: bool) -> dict[str, Any]:
         "counts": dg.MetadataValue.md(counts_table(version)),
         # warning: these classes had too few pets for a val and a test pet; split by image
         "regrouped_by_image": dg.MetadataValue.json(list(version.regrouped)),
+        **version.label_provenance().tags(),  # label_weights=random: labels carry no meaning
     }
 
 
@@ -39,7 +41,9 @@ def finetune_result(
     ui_url: str,
     tracking_uri: str,
     tags: dict[str, str] | None = None,
+    labels: LabelProvenance | None = None,
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    """`labels`: the trained version's label provenance, shown beside the base weights."""
     registered, result, decision = outcome.registered, outcome.result, outcome.decision
     history = [
         {
@@ -64,6 +68,7 @@ def finetune_result(
             **trained,
             "test_accuracy": outcome.test_accuracy,
             "base_weights": outcome.base_weights,
+            **(labels.tags() if labels else {}),
             "epochs": dg.MetadataValue.json(history),
             **mlflow_links(registered, ui_url, tracking_uri),
         },

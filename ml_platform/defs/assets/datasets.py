@@ -27,6 +27,7 @@ from ml_platform.services.datasets import (
     unlabelled_images,
 )
 from ml_platform.services.finetuning import dataset_input, finetune_version
+from ml_platform.services.label_provenance import labels_notice
 from ml_platform.services.label_suggestions import suggest, write_suggestions, zero_shot_model
 from ml_platform.services.perception import stored_rgb
 from ml_platform.services.training_data import load_images
@@ -58,13 +59,15 @@ def datasets(
     name = context.partition_key
     spec = require_spec(read_dataset_specs(datasets_file(storage.settings())), name)
     token = dataset_token(context.instance, storage, spec)  # first: a later change re-plans
-    accepted, layout = accepted_labels(storage).labels(name), storage.layout()
-    version = make_version(spec, load_images(layout), accepted, SplitFractions())
+    accepted, layout = accepted_labels(storage), storage.layout()
+    version = make_version(spec, load_images(layout), accepted.labels(name), SplitFractions(),
+                           accepted.suggested_with(name))  # fmt: skip
     new = write_version(layout, version)
     metadata = version_metadata(version, new)
     if new:
         totals = {f"images_{k}": float(v) for k, v in version.split_totals().items()}
-        tags = {DatasetTag.DATASET.value: name, "dagster_run_id": context.run_id}
+        tags = {DatasetTag.DATASET.value: name, "dagster_run_id": context.run_id,
+                **version.label_provenance().tags()}  # fmt: skip
         _, run_id = log_dataset_version(mlflow.client(), dataset_input(version), totals, tags,
                                         mlflow.artifact_location())  # fmt: skip
         metadata["mlflow_run_id"] = run_id
@@ -154,5 +157,9 @@ def finetuned_classifier(
         artifact_location=mlflow.artifact_location(),
     )  # fmt: skip
     context.log.info("dataset %s: %s", context.partition_key, outcome.decision.reason)
+    notice = labels_notice(version.label_provenance().tags())
+    if notice:
+        context.log.warning("dataset %s: training labels %s", context.partition_key, notice)
     return finetune_result(GATE, outcome, mlflow.settings().mlflow_ui_url, mlflow.resolved_uri,
-                           tags={DATASET_VERSION_TAG: version.version})  # fmt: skip
+                           tags={DATASET_VERSION_TAG: version.version},
+                           labels=version.label_provenance())  # fmt: skip

@@ -38,6 +38,11 @@ class DatasetTag(StrEnum):
     SOURCE = SOURCE_TAG  # ModelSource
     TRAINING_CONFIG_DIGEST = "training_config_digest"
     INFERENCE_VARIANT = "inference_variant"  # torch | onnx | onnx-int8 (learning.finetune)
+    # which weights suggested the training labels (services.label_provenance): random |
+    # unknown | pretrained | none, and "N of M" labels from random / unrecorded suggestions
+    LABEL_WEIGHTS = "label_weights"
+    LABELS_FROM_RANDOM_SUGGESTIONS = "labels_from_random_suggestions"
+    LABELS_FROM_UNRECORDED_SUGGESTIONS = "labels_from_unrecorded_suggestions"
     GATE_DECISION = GATE_TAG  # set last, after the aliases moved: the gate is complete
 
 

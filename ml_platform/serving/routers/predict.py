@@ -123,4 +123,5 @@ def _predict(
                      for i in order],
         timings_ms=PredictTimings(fetch_ms=clock.ms(Stage.FETCH), decode_ms=clock.ms(Stage.DECODE),
                                   inference_ms=clock.ms(Stage.CLASSIFICATION)),
+        label_weights=loaded.label_weights, labels=loaded.labels,
     )  # fmt: skip

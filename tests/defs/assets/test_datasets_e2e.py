@@ -23,6 +23,7 @@ from ml_platform.model_registry.dataset.lookup import dataset_champion
 from ml_platform.model_registry.dataset.naming import DatasetTag
 from ml_platform.services.dataset_versions import read_version
 from ml_platform.services.datasets import LabelSource
+from ml_platform.services.label_provenance import LabelWeights
 from ml_platform.serving import ServeOptions, create_app
 from ml_platform.settings import Settings
 from ml_platform.store.collections_file import write_collections
@@ -38,6 +39,9 @@ from tests.finetune_home import (
 )
 from tests.serving.conftest import b64
 from tests.serving.test_zero_shot import write_tokenizer
+
+# the same classes with crawlr's labels only: no accepted suggestion trains it
+PLAIN_YAML = "  plain:\n    classes:\n      red: 21\n      blue: 22\n"
 
 
 def tiny_clip(directory: Path) -> Path:
@@ -60,7 +64,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_catalog(storage, "b1", coloured_images(root))
     # crawlr's collections as `crawlr_collections` stores them: the CLI checks the classes
     write_collections(storage.layout(), [Collection(21, "red", None), Collection(22, "blue", None)])
-    (root / "datasets.yaml").write_text(DATASETS_YAML)
+    (root / "datasets.yaml").write_text(DATASETS_YAML + PLAIN_YAML)
     return root
 
 
@@ -88,6 +92,14 @@ def test_dataset_to_prediction(home: Path, tmp_path: Path, monkeypatch: pytest.M
             "3", "--weights", vit, "--home", str(home)]  # fmt: skip
     trained = invoke(args, env)
     assert "model_version: 1" in trained and "promoted: True" in trained
+    # 24 crawlr labels and image 25's, accepted from the random CLIP's suggestion
+    assert trained.count("label_weights: random") == 2  # the version and the model
+    assert trained.count("labels_from_random_suggestions: 1 of 25") == 2
+    assert "WARNING: training labels from random-weight suggestions (1 of 25 labels)" in trained
+    args = ["finetune", "--dataset", "plain", "--model", "vit_base_patch16_224", "--epochs",
+            "1", "--weights", vit, "--home", str(home)]  # fmt: skip
+    plain = invoke(args, env)
+    assert "label_weights: none" in plain and "WARNING: training labels" not in plain
     instance, storage = instance_for(Settings(home=home)), StorageResource(home=str(home))
     assert version_runs(instance, storage, declared_datasets(storage)) == []  # sensor: current
     assert finetune_runs(instance, ["colours"]) == []  # the nightly schedule: nothing to train
@@ -107,6 +119,18 @@ def test_dataset_to_prediction(home: Path, tmp_path: Path, monkeypatch: pytest.M
     assert json.loads(champion.tags[DatasetTag.CLASS_NAMES]) == ["red", "blue"]
     assert champion.tags[DatasetTag.DATASET_VERSION] == version.version
     assert champion.tags[DatasetTag.BASE_WEIGHTS].startswith(vit)
+    assert version.label_provenance().weights is LabelWeights.RANDOM
+    assert champion.tags[DatasetTag.LABEL_WEIGHTS] == "random"
+    assert champion.tags[DatasetTag.LABELS_FROM_RANDOM_SUGGESTIONS] == "1 of 25"
+    run = _client(settings).get_run(champion.run_id or "")
+    assert run.data.tags[DatasetTag.LABEL_WEIGHTS] == "random"  # the fine-tune run logs it
+    plain_champion = dataset_champion(_client(settings), "plain")
+    assert plain_champion is not None
+    assert plain_champion.tags[DatasetTag.LABEL_WEIGHTS] == "none"
+    assert plain_champion.tags[DatasetTag.LABELS_FROM_RANDOM_SUGGESTIONS] == "0 of 24"
+    listed = invoke(["models", "list", "--home", str(home)], env).splitlines()
+    (line,) = [row for row in listed if row.startswith("dataset-colours ")]
+    assert f"/ {champion.tags[DatasetTag.WEIGHTS]} / random / " in line  # base, then labels
 
     with TestClient(create_app(settings, ServeOptions(refresh_interval_s=0.0))) as client:
         body = {"dataset": "colours", "image_base64": b64(photo(COLOURS[RED], 99)), "top_k": 1}
@@ -118,10 +142,15 @@ def test_dataset_to_prediction(home: Path, tmp_path: Path, monkeypatch: pytest.M
         # the variant registration checked and kept is the one served (ONNX Runtime, not torch)
         assert reply["model_variant"] == champion.tags[DatasetTag.INFERENCE_VARIANT]
         assert reply["model_variant"] in {"onnx", "onnx-int8"}
+        assert reply["label_weights"] == "random"  # every answer says the labels are random
+        assert reply["labels"].startswith("from random-weight suggestions (1 of 25 labels)")
+        clean = client.post("/v1/predict", json={**body, "dataset": "plain"}).json()
+        assert clean["label_weights"] == "none" and clean["labels"] is None, clean
         form = {"dataset": "colours", "top_k": "2"}
         files = {"image": ("blue.png", photo(COLOURS[BLUE], 98), "image/png")}
         uploaded = client.post("/v1/predict", data=form, files=files)
         assert uploaded.status_code == 200, uploaded.text
+        assert uploaded.json()["label_weights"] == "random"
         confidences = [p["confidence"] for p in uploaded.json()["predictions"]]
         assert sum(confidences) == pytest.approx(1.0, abs=1e-5)
         missing = client.post("/v1/predict", json={**body, "dataset": "nope"})
@@ -131,7 +160,7 @@ def test_dataset_to_prediction(home: Path, tmp_path: Path, monkeypatch: pytest.M
 
     state = create_app(settings).state.serving
     assert "dataset colours" not in state.preloader.load_all()  # the preload warms them too
-    assert state.datasets.loaded_versions() == {"colours": "1"}
+    assert state.datasets.loaded_versions() == {"colours": "1", "plain": "1"}
 
 
 def _client(settings: Settings):  # type: ignore[no-untyped-def]
