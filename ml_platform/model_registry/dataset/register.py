@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -120,15 +121,22 @@ def owned_run(
             yield run
 
 
+# MLflow's advice for model signatures inferred from integer columns, printed when it infers a
+# dataset input's schema too, where it does not apply (the schema only describes the table).
+INTEGER_SCHEMA_HINT = "Hint: Inferred schema contains integer column"
+
+
 def log_dataset_input(dataset: DatasetInput, context: str = "training") -> None:
     """Log the version as an MLflow dataset input of the active run (digest = version)."""
     from mlflow.data.pandas_dataset import from_pandas
 
-    source = from_pandas(
-        dataset.frame, name=dataset_model_name(dataset.name), digest=dataset.digest,
-        targets="label",
-    )  # fmt: skip
-    mlflow.log_input(source, context=context)
+    with warnings.catch_warnings():  # the schema only describes the table: no model reads it
+        warnings.filterwarnings("ignore", INTEGER_SCHEMA_HINT, UserWarning)
+        source = from_pandas(
+            dataset.frame, name=dataset_model_name(dataset.name), digest=dataset.digest,
+            targets="label",
+        )  # fmt: skip
+        mlflow.log_input(source, context=context)
 
 
 def _requirements() -> list[str]:
