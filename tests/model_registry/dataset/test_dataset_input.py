@@ -29,6 +29,8 @@ def test_a_version_with_integer_columns_is_logged_without_mlflows_signature_hint
         )  # fmt: skip
     said = [str(w.message) for w in caught if "Inferred schema" in str(w.message)]
     assert said == []
-    inputs = client.get_run(run_id).inputs.dataset_inputs
+    run_inputs = client.get_run(run_id).inputs
+    assert run_inputs is not None
+    inputs = run_inputs.dataset_inputs
     assert [i.dataset.digest for i in inputs] == ["abc123"]
-    assert "image_id" in inputs[0].dataset.schema
+    assert "image_id" in str(inputs[0].dataset.schema)
