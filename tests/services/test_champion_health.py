@@ -26,6 +26,7 @@ from ml_platform.services.champion_health import (
 )
 from ml_platform.services.health_history import health_history
 from ml_platform.services.label_shift import arrival_order
+from ml_platform.store.curation_tables import out_of_fold_key
 from ml_platform.store.fresh_labels import fresh_labels
 from ml_platform.store.label_index import apply_labels
 from tests.synthetic_home import SyntheticImage, add_batch, set_collections
@@ -150,3 +151,13 @@ def test_a_relabelled_image_is_fresh_and_one_changed_back_is_not(home: dict[str,
     assert set(after) - set(before) == {3} and after[3] is False
     order = arrival_order(storage.layout(), 7, np.asarray([3, 101, 100], np.int64))
     assert order.tolist() == [2, 1, 0]  # b2's by image id (one batch), then the relabel
+
+
+def test_a_version_without_out_of_fold_predictions_is_judged_by_the_ap_rule_alone(
+    home: dict[str, object],
+) -> None:
+    storage: StorageResource = home["storage"]  # type: ignore[assignment]
+    assert storage.layout().store.delete(out_of_fold_key(9, "1"))
+    report = evaluate(home, TURNED, datetime.now(UTC) + timedelta(hours=48))
+    assert report.label_shift is None and report.status is HealthStatus.ERROR
+    assert "label_shift_p_value" not in report.metrics() and "newest" not in report.reason
