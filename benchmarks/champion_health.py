@@ -10,7 +10,11 @@ far (as `champion_health` does, from `--min-fresh` labels on):
 
 - **method**: `learning.health_metrics.decide_health` (WARN or ERROR: the drop beyond
   `--max-drop` confirmed by the bootstrap upper bound, or the upper bound under the floor);
-- **baseline**: a fixed AP drop on the raw fresh set: alarm when fresh AP < CV AP - max-drop.
+- **baseline**: a fixed AP drop on the raw fresh set: alarm when fresh AP < CV AP - max-drop;
+- **label-shift tests** (`label_shift_detectors.py`): the newest `--min-fresh` fresh labels'
+  log-loss against the champion's own out-of-fold predictions (a stratified permutation test
+  at `--health-alpha`, `learning.label_shift`, what `champion_fresh_ap` adds to the AP rule),
+  and two peers: the same test on the whole fresh set, and Mann-Whitney per class.
 
 Scenarios, per breed and seed: (c) `--clean` clean batches; (a) label shift: after
 `--before` clean batches, the collection's new members come from another breed; (b) domain
@@ -37,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 from champion_drift import DRIFT_DETECTORS, Champion, drift_alarms
+from label_shift_detectors import SHIFT_DETECTORS, Oof, shift_alarms
 from numpy.typing import NDArray
 from PIL import ImageOps
 from shared_models import SHARED, efficientnet_embedder
@@ -66,6 +71,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--clothing-per-class", type=int, default=6)
     p.add_argument("--alpha", type=float, default=Settings.model_fields["drift_alpha"].default,
                    help="the drift check's false-alarm level per clean batch")  # fmt: skip
+    p.add_argument("--health-alpha", type=float,
+                   default=Settings.model_fields["health_alpha"].default,
+                   help="the label-shift test's false-alarm level per evaluation")  # fmt: skip
+    p.add_argument("--no-drift", action="store_true", help="skip the drift detectors (faster)")
     p.add_argument("--intervals", type=float, nargs="*", default=[],
                    help="also the rule with these bootstrap coverages (e.g. 0.8 0.6)")  # fmt: skip
     return p.parse_args()
@@ -188,7 +197,7 @@ def main() -> None:
     args = parse_args()
     for coverage in args.intervals:
         DETECTORS[f"health: the rule, {coverage:.0%} interval"] = method(coverage)
-    names = [*DETECTORS, *DRIFT_DETECTORS]
+    names = [*DETECTORS, *SHIFT_DETECTORS, *([] if args.no_drift else DRIFT_DETECTORS)]
     clean = {name: [0, 0] for name in names}  # alarms, batches
     delays: dict[tuple[str, str], list[int | None]] = {}
     with threadpool_limits(1):  # faster than 2 on a shared 2-core machine
@@ -220,10 +229,15 @@ def seed_runs(
     champions = [Champion.of(r.estimator, r.threshold, reference) for r in results]
     for target, result in enumerate(results):
         cv = result.out_of_fold.average_precision
+        oof = Oof((corpus.breed[train] == target).astype(np.int64),
+                  result.out_of_fold_probabilities)  # fmt: skip
         for scenario in ("clean", "label", "domain"):
             run = batches(corpus, ~train, target, scenario, args, rng)
             fired = alarms(result.estimator, result.threshold, cv, run, args)
-            yield scenario, {**fired, **drift_alarms(run, reference, champions, args.alpha)}
+            fired |= shift_alarms(result.estimator, oof, run, args.min_fresh, args.health_alpha)
+            if not args.no_drift:
+                fired |= drift_alarms(run, reference, champions, args.alpha)
+            yield scenario, fired
 
 
 def report(

@@ -319,6 +319,14 @@ class Settings(BaseSettings):
         description="The champion_health check ERRORs when even the bootstrap upper bound "
         "of fresh AP is below this floor.",
     )
+    health_alpha: float = Field(
+        0.005,
+        gt=0.0,
+        lt=1.0,
+        description="The champion_health check WARNs when the newest fresh labels disagree "
+        "with the champion more than its out-of-fold labels did at this level (a permutation "
+        "test): the false-alarm rate per evaluation it allows.",
+    )
     drift_alpha: float = Field(
         0.005,
         gt=0.0,

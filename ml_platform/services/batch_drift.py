@@ -4,10 +4,13 @@ Per focus in use, the batch's embeddings are compared with the champions' traini
 embeddings: the focus's vectors of the batches registered before the newest champion of a
 collection with that focus was created (training reads every image of the focus registered
 by then: members, rejections and a sample of the rest), at most `reference_size` of them,
-sampled with a fixed seed. The test is `learning.drift.mmd_test` (chosen over a domain
-classifier by `benchmarks/champion_health.py`). Per collection with a champion, the share of
-the batch its champion predicts positive is compared with the share it predicts on those
-training-time images (`share_test`).
+sampled with a fixed seed. The sample is cached per (focus, champion versions) in the store
+(`store.drift_table.reference_key`), so a batch reads its own embeddings and the cached
+sample, not every earlier batch; a new champion gets a new sample. The test is
+`learning.drift.mmd_test` (chosen over a domain classifier by
+`benchmarks/champion_health.py`). Per collection with a champion, the share of the batch its
+champion predicts positive is compared with the share it predicts on those training-time
+images (`share_test`).
 
 Every p-value is calibrated (a permutation test, Fisher's exact test), so the check's level is
 a false-alarm rate: `alpha` per batch, family-wise (Bonferroni), half for the embedding tests
@@ -34,13 +37,14 @@ from ml_platform.model_registry.collection.naming import VersionTag, model_name
 from ml_platform.model_registry.collection.pyfunc import CollectionClassifierModel
 from ml_platform.model_registry.versions import ModelVersionInfo
 from ml_platform.services.champion_health import load_version
+from ml_platform.services.drift_reference import training_reference
 from ml_platform.services.training_data import load_focus
 from ml_platform.settings import Settings
-from ml_platform.store.drift_table import DriftRow, batches_registered_before, read_drift
+from ml_platform.store.drift_table import DriftRow, read_drift
 from ml_platform.store.layout import Layout
 
 DRIFT_ASSET = "batch_drift"
-SEED = 0
+SEED = 0  # the MMD test's permutations
 
 
 class DriftStatus(StrEnum):
@@ -152,14 +156,11 @@ def focus_inputs(
         why = "fewer than 2 embeddings in the batch" if len(arrived.ids) < 2 else (
             f"no champion uses this batch's embedder {arrived.embedder.model_id!r}")  # fmt: skip
         return FocusInputs(focus, empty, empty, {}, why)
-    cutoff = max(v.created_at for v in same.values())
-    before = [b for b in batches_registered_before(layout.metadata(), cutoff) if b != batch]
-    seen = load_focus(layout, focus, before) if before else None
-    if seen is None or seen.embedder.model_id != arrived.embedder.model_id or len(seen.ids) < 2:
+    reference = training_reference(layout, focus, batch, same, arrived.embedder.model_id,
+                                   config.reference_size)  # fmt: skip
+    if reference is None:
         return FocusInputs(focus, empty, empty, {}, "fewer than 2 training-time embeddings")
-    rng = np.random.default_rng(SEED)
-    take = np.sort(rng.permutation(len(seen.ids))[: config.reference_size])
-    return FocusInputs(focus, arrived.vectors, seen.vectors[take], same)
+    return FocusInputs(focus, arrived.vectors, reference, same)
 
 
 def embedding_row(batch: str, inputs: FocusInputs, level: float) -> DriftRow:

@@ -5,7 +5,10 @@ cannot be inverted into the images it covers): the labels that arrived or change
 champion's model version was created (`store.fresh_labels`). Training reads its labels before
 the version is created, so the set never holds a label the champion trained on. Once the set
 reaches `min_fresh_labels` with both members and rejections, the champion is scored
-(`learning.health_metrics`) and the evaluation is logged as an MLflow run in the
+(`learning.health_metrics`), its newest fresh labels are tested against its out-of-fold
+predictions for a label shift (`services.label_shift`: a WARN of its own, so a few members
+from another class are caught before the AP of the whole fresh set moves), and the
+evaluation is logged as an MLflow run in the
 `crawlr-collection-health` experiment, tagged with the model name and version, its metrics
 stepped by the evaluation time (seconds since the epoch) so the MLflow UI plots them over
 time. The `champion_health` asset and its check call `evaluate_health`; the check's failure
@@ -31,12 +34,14 @@ from ml_platform.learning.health_metrics import (
     decide_health,
     health_figures,
 )
+from ml_platform.learning.label_shift import LabelShiftTest, label_shift_decision
 from ml_platform.model_registry.artifacts import ensure_experiment
 from ml_platform.model_registry.collection.lookup import get_champion
 from ml_platform.model_registry.collection.naming import VersionTag, model_name
 from ml_platform.model_registry.collection.pyfunc import CollectionClassifierModel
 from ml_platform.model_registry.loading import load_python_model
 from ml_platform.model_registry.versions import ModelVersionInfo
+from ml_platform.services.label_shift import fresh_label_shift
 from ml_platform.services.training_data import load_focus
 from ml_platform.settings import Settings
 from ml_platform.store.fresh_labels import fresh_labels
@@ -56,14 +61,19 @@ class HealthRunTag:
 
 @dataclass(frozen=True)
 class HealthConfig:
+    """`min_fresh_labels` is also the label-shift test's window (the newest that many fresh
+    labels), `alpha` its level."""
+
     min_fresh_labels: int
     limits: HealthLimits
+    alpha: float = Settings.model_fields["health_alpha"].default
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HealthConfig:
         return cls(
             settings.health_min_fresh_labels,
             HealthLimits(settings.health_max_ap_drop, settings.health_ap_floor),
+            settings.health_alpha,
         )
 
 
@@ -81,11 +91,23 @@ class HealthReport:
     figures: HealthFigures | None = None
     run_id: str | None = None  # the MLflow run of the evaluation
     experiment_id: str | None = None
+    label_shift: LabelShiftTest | None = None  # None: not run (no OOF predictions kept)
+    label_shift_level: float | None = None
 
     @property
     def step(self) -> int:
         """The MLflow metric step: the evaluation time in seconds since the epoch."""
         return int(self.evaluated_at.timestamp())
+
+    def metrics(self) -> dict[str, float]:
+        """Every figure of the evaluation: fresh AP and the rest, the label-shift test, the
+        training CV AP (MLflow metrics, check metadata, alert figures)."""
+        out = dict(self.figures.as_metrics()) if self.figures else {}
+        if self.label_shift is not None and self.label_shift_level is not None:
+            out |= {**self.label_shift.as_metrics(), "label_shift_level": self.label_shift_level}
+        if self.cv_ap is not None:
+            out["cv_oof_average_precision"] = self.cv_ap
+        return out
 
 
 @dataclass(frozen=True)
@@ -144,8 +166,12 @@ def evaluate_health(
     model = load_version(client, champion, artifact_root)
     scores = np.asarray(model.estimator.predict_proba(fresh.X), np.float64)[:, 1]
     figures = health_figures(fresh.y, scores, model.threshold)
-    decision = decide_health(figures, cv_ap, config.limits)
-    report = replace(base, status=decision.status, reason=decision.reason, figures=figures)
+    shift = fresh_label_shift(layout, cid, champion, (fresh.image_ids, fresh.y, scores),
+                              config.min_fresh_labels)  # fmt: skip
+    decision = label_shift_decision(decide_health(figures, cv_ap, config.limits), shift,
+                                    config.alpha)  # fmt: skip
+    report = replace(base, status=decision.status, reason=decision.reason, figures=figures,
+                     label_shift=shift, label_shift_level=config.alpha)  # fmt: skip
     experiment_id, run_id = log_health_run(client, champion, report, artifact_location)
     return replace(report, run_id=run_id, experiment_id=experiment_id)
 
@@ -198,9 +224,7 @@ def log_health_run(
     millis = int(report.evaluated_at.timestamp() * 1000)
     name = f"{champion.name}-v{champion.version}-health"
     run_id = str(client.create_run(experiment_id, millis, tags, name).info.run_id)
-    metrics = {**report.figures.as_metrics(), "n_fresh": float(report.n_fresh)}
-    if report.cv_ap is not None:
-        metrics["cv_oof_average_precision"] = report.cv_ap
+    metrics = {**report.metrics(), "n_fresh": float(report.n_fresh)}
     for key, value in metrics.items():
         client.log_metric(run_id, key, value, timestamp=millis, step=report.step)
     client.set_terminated(run_id, end_time=millis)
@@ -220,9 +244,7 @@ def health_alert(report: HealthReport, config: AlertConfig, dagster_run_id: str 
         links["mlflow_version"] = ui.mlflow_version(name, report.champion_version)
     if report.run_id and report.experiment_id:
         links["mlflow_run"] = ui.mlflow_run(report.experiment_id, report.run_id)
-    figures = dict(report.figures.as_metrics()) if report.figures else {}
-    if report.cv_ap is not None:
-        figures["cv_oof_average_precision"] = report.cv_ap
+    figures = report.metrics()
     return Alert(
         kind=AlertKind.HEALTH_CHECK_FAILED,
         summary=f"{name} champion v{report.champion_version} {report.status.value}: "
@@ -233,42 +255,4 @@ def health_alert(report: HealthReport, config: AlertConfig, dagster_run_id: str 
         figures=figures,
         links=links,
         at=report.evaluated_at,
-    )
-
-
-@dataclass(frozen=True)
-class HealthPoint:
-    """One past evaluation, for the trend plot."""
-
-    evaluated_at: datetime
-    version: str
-    average_precision: float
-    ap_low: float
-    ap_high: float
-    cv_ap: float | None
-
-
-def health_history(client: MlflowClient, collection_id: int, limit: int = 200) -> list[HealthPoint]:
-    """The logged evaluations of a collection's champions, oldest first."""
-    experiment = client.get_experiment_by_name(HEALTH_EXPERIMENT)
-    if experiment is None:
-        return []
-    runs = client.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"tags.{HealthRunTag.MODEL_NAME} = '{model_name(collection_id)}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=limit,
-    )
-    points = [_point(r.data.metrics, r.data.tags, r.info.start_time) for r in runs]
-    return sorted(points, key=lambda p: p.evaluated_at)
-
-
-def _point(metrics: dict[str, float], tags: dict[str, str], start_ms: int) -> HealthPoint:
-    return HealthPoint(
-        evaluated_at=datetime.fromtimestamp(start_ms / 1000, tz=UTC),
-        version=tags.get(HealthRunTag.MODEL_VERSION, "?"),
-        average_precision=metrics["fresh_average_precision"],
-        ap_low=metrics["fresh_ap_low"],
-        ap_high=metrics["fresh_ap_high"],
-        cv_ap=metrics.get("cv_oof_average_precision"),
     )

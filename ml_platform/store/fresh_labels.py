@@ -52,3 +52,33 @@ def fresh_labels(db: MetadataDB, collection_id: int, since: datetime) -> dict[in
         for image_id, state in current.items()
         if image_id in arrived or first_before.get(image_id, state) is not state
     }
+
+
+def label_times(db: MetadataDB, collection_id: int, image_ids: list[int]) -> dict[int, datetime]:
+    """image id -> when its current label for the collection was made, as far as the platform
+    knows: the newest label change recorded, else its batch's registration."""
+    wanted = sorted({int(i) for i in image_ids})
+    if not wanted:
+        return {}
+    with db.transaction() as conn:
+        out = {
+            int(image_id): utc_aware(at)
+            for image_id, at in conn.execute(
+                sa.select(images.c.image_id, batches.c.registered_at)
+                .join(batches, images.c.batch_key == batches.c.batch_key)
+                .where(images.c.image_id.in_(wanted))
+            )
+        }
+        for image_id, at in conn.execute(
+            sa.select(label_history.c.image_id, sa.func.max(label_history.c.changed_at))
+            .where(label_history.c.collection_id == collection_id)
+            .where(label_history.c.image_id.in_(wanted))
+            .group_by(label_history.c.image_id)
+        ):
+            out[int(image_id)] = max(out.get(int(image_id), utc_aware(at)), utc_aware(at))
+    return out
+
+
+def utc_aware(value: datetime) -> datetime:
+    """`value` as UTC when the database gave it without a zone (SQLite does)."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -23,8 +23,10 @@ from ml_platform.services.champion_health import (
     HealthConfig,
     HealthReport,
     evaluate_health,
-    health_history,
 )
+from ml_platform.services.health_history import health_history
+from ml_platform.services.label_shift import arrival_order
+from ml_platform.store.curation_tables import out_of_fold_key
 from ml_platform.store.fresh_labels import fresh_labels
 from ml_platform.store.label_index import apply_labels
 from tests.synthetic_home import SyntheticImage, add_batch, set_collections
@@ -105,8 +107,16 @@ def test_new_labels_that_agree_keep_it_ok_and_contradicting_ones_are_an_error(
     assert turned.status is HealthStatus.ERROR, turned.reason
     assert turned.figures is not None and turned.figures.ap_high < 0.5
     assert "below the floor" in turned.reason
+    assert kept.label_shift is not None and kept.label_shift.p_value >= CONFIG.alpha
+    assert turned.label_shift is not None and turned.label_shift.p_value < CONFIG.alpha
+    # the newest 20 of the 30 fresh labels; training had no explicit rejections (sampled
+    # unlabelled negatives only), the 10 older fresh labels give the rejections a reference
+    assert (turned.label_shift.n_members, turned.label_shift.n_rejections) == (10, 10)
+    assert "labels shifted" in turned.reason and "labels shifted" not in kept.reason
     assert turned.run_id is not None
     run = client(home).get_run(turned.run_id)
+    assert run.data.metrics["label_shift_level"] == CONFIG.alpha
+    assert run.data.metrics["label_shift_p_value"] == turned.label_shift.p_value
     assert run.data.tags["model_name"] == "crawlr-collection-9"
     assert run.data.tags["model_version"] == "1" and run.data.tags["health_status"] == "error"
     (point,) = client(home).get_metric_history(run.info.run_id, "fresh_average_precision")
@@ -139,3 +149,15 @@ def test_a_relabelled_image_is_fresh_and_one_changed_back_is_not(home: dict[str,
     apply_labels(db, [ImageLabels(6, (7, 9), ())], LabelSource.LABELS_JSON, "c")  # ...and back
     after = fresh_labels(db, 7, champion.created_at)
     assert set(after) - set(before) == {3} and after[3] is False
+    order = arrival_order(storage.layout(), 7, np.asarray([3, 101, 100], np.int64))
+    assert order.tolist() == [2, 1, 0]  # b2's by image id (one batch), then the relabel
+
+
+def test_a_version_without_out_of_fold_predictions_is_judged_by_the_ap_rule_alone(
+    home: dict[str, object],
+) -> None:
+    storage: StorageResource = home["storage"]  # type: ignore[assignment]
+    assert storage.layout().store.delete(out_of_fold_key(9, "1"))
+    report = evaluate(home, TURNED, datetime.now(UTC) + timedelta(hours=48))
+    assert report.label_shift is None and report.status is HealthStatus.ERROR
+    assert "label_shift_p_value" not in report.metrics() and "newest" not in report.reason

@@ -23,12 +23,11 @@ from ml_platform.learning.health_plot import trend_png
 from ml_platform.services.champion_health import (
     HEALTH_ASSET,
     HealthConfig,
-    HealthPoint,
     HealthReport,
     evaluate_health,
     health_alert,
-    health_history,
 )
+from ml_platform.services.health_history import HealthPoint, health_history
 from ml_platform.store.collections_file import read_collections
 
 CHECK = "champion_fresh_ap"
@@ -36,7 +35,10 @@ CHECK_DESCRIPTION = (
     "The champion scored on labels made after its training (ML_PLATFORM_HEALTH_MIN_FRESH_LABELS "
     "at least, members and rejections). WARN when fresh AP is more than "
     "ML_PLATFORM_HEALTH_MAX_AP_DROP below the training CV AP and the bootstrap interval's upper "
-    "bound is too; ERROR when even the upper bound is below ML_PLATFORM_HEALTH_AP_FLOOR. A "
+    "bound is too; WARN too when the newest ML_PLATFORM_HEALTH_MIN_FRESH_LABELS fresh labels "
+    "disagree with the champion more than its out-of-fold labels did (a permutation test of "
+    "their log-loss at ML_PLATFORM_HEALTH_ALPHA); ERROR when even the upper bound is below "
+    "ML_PLATFORM_HEALTH_AP_FLOOR. A "
     "failing check alerts and asks the retrain planner for a training run; the promotion gate "
     "still decides the champion."
 )
@@ -98,7 +100,7 @@ def check_result(report: HealthReport) -> dg.AssetCheckResult:
         description=report.reason,
         metadata={"status": report.status.value, "champion_version": report.champion_version or
                   "none", "n_fresh": report.n_fresh,
-                  **(report.figures.as_metrics() if report.figures else {})},
+                  **report.metrics()},
     )  # fmt: skip
 
 
@@ -117,7 +119,7 @@ def health_metadata(
     }
     if report.cv_ap is not None:
         out["training_cv_ap"] = dg.MetadataValue.float(report.cv_ap)
-    for key, value in (report.figures.as_metrics() if report.figures else {}).items():
+    for key, value in report.metrics().items():
         out[key] = dg.MetadataValue.float(value)
     if report.run_id is not None and report.experiment_id is not None:
         url = links_of(alerts).mlflow_run(report.experiment_id, report.run_id)
