@@ -8,6 +8,12 @@ object (`Alert.body`); with `ML_PLATFORM_ALERT_WEBHOOK_SECRET` set, the header
 `X-ML-Platform-Signature: sha256=<hex HMAC-SHA256 of the body>` signs it. Each POST has a
 timeout and one retry; a receiver that is down, slow or answers an error is logged and never
 fails the caller (`send_alert` returns whether it was delivered).
+
+A failing check is a state, not an event: `alert_check` sends its alert once when the check
+starts failing for a subject (a collection's champion version, a batch), again only after
+`ML_PLATFORM_ALERT_REPEAT_AFTER_HOURS` or when the severity rises (WARN -> ERROR), and a
+`resolved` alert when it passes again (`decide_alert`; what was sent is kept in the metadata
+database, `store.alert_log`). Champion changes and failed runs are events: always sent.
 """
 
 from __future__ import annotations
@@ -18,8 +24,8 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 import httpx
@@ -29,6 +35,7 @@ from pydantic import ValidationError
 
 from ml_platform.model_registry.collection.naming import VersionTag, collection_id_of
 from ml_platform.settings import Settings
+from ml_platform.store.alert_log import AlertLog, SentAlert
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-ML-Platform-Signature"
@@ -43,6 +50,22 @@ class AlertKind(StrEnum):
     CHAMPION_CHANGED = "champion_changed"
 
 
+class AlertStatus(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"  # the check passes again for the subject
+
+
+class Severity(StrEnum):
+    """A failing check's severity, as its asset check reports it."""
+
+    WARN = "warn"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        return 2 if self is Severity.ERROR else 1
+
+
 @dataclass(frozen=True)
 class Alert:
     """What happened, to which collection and versions, its figures and where to look."""
@@ -55,10 +78,14 @@ class Alert:
     figures: Mapping[str, float] = field(default_factory=dict)
     links: Mapping[str, str] = field(default_factory=dict)
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    status: AlertStatus = AlertStatus.FIRING
+    severity: Severity | None = None  # a check's alert: its severity; events: None
 
     def body(self) -> bytes:
         payload = {
             "kind": self.kind.value,
+            "status": self.status.value,
+            "severity": None if self.severity is None else self.severity.value,
             "summary": self.summary,
             "collection_id": self.collection_id,
             "model": self.model,
@@ -77,12 +104,16 @@ class AlertConfig:
     timeout_s: float
     dagster_ui_url: str
     mlflow_ui_url: str
+    repeat_after: timedelta = timedelta(
+        hours=Settings.model_fields["alert_repeat_after_hours"].default
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> AlertConfig:
         s = settings or Settings()
         return cls(s.alert_webhook_url, s.alert_webhook_secret, s.alert_timeout_s,
-                   s.dagster_ui_url.rstrip("/"), s.mlflow_ui_url.rstrip("/"))  # fmt: skip
+                   s.dagster_ui_url.rstrip("/"), s.mlflow_ui_url.rstrip("/"),
+                   timedelta(hours=s.alert_repeat_after_hours))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -133,6 +164,74 @@ def send_alert(alert: Alert, config: AlertConfig) -> bool:
         if attempt < RETRIES:
             time.sleep(RETRY_DELAY_S)
     return False
+
+
+class Verdict(StrEnum):
+    """What to do with a check's outcome for one subject, given what was last sent."""
+
+    SEND = "send"  # it started failing
+    ESCALATE = "escalate"  # its severity rose
+    REPEAT = "repeat"  # still failing, the quiet period is over
+    SUPPRESS = "suppress"  # still failing within the quiet period: nothing is sent
+    RESOLVE = "resolve"  # passing again after an alert
+    QUIET = "quiet"  # passing, and nothing was sent
+
+    @property
+    def sends(self) -> bool:
+        return self not in (Verdict.SUPPRESS, Verdict.QUIET)
+
+
+def decide_alert(
+    last: SentAlert | None, severity: Severity | None, now: datetime, repeat_after: timedelta
+) -> Verdict:
+    """`severity` None: the check passes. A fall in severity (ERROR -> WARN) is no news."""
+    if severity is None:
+        return Verdict.QUIET if last is None else Verdict.RESOLVE
+    if last is None:
+        return Verdict.SEND
+    if severity.rank > Severity(last.severity).rank:
+        return Verdict.ESCALATE
+    return Verdict.REPEAT if now - last.last_sent >= repeat_after else Verdict.SUPPRESS
+
+
+def alert_check(alerts: AlertLog, config: AlertConfig, subject: str, severity: Severity | None,
+                alert: Alert) -> str:  # fmt: skip
+    """Send `alert` (a check's outcome for `subject` at `alert.at`; `severity` None: it
+    passes) as `decide_alert` says, and record what was delivered. Returns the line for the
+    check's metadata: `sent`, `repeat suppressed (last sent ...)`, `resolved sent`, ..."""
+    if not config.url:
+        return "off (no ML_PLATFORM_ALERT_WEBHOOK_URL)"
+    kind = alert.kind.value
+    last = alerts.last(kind, subject)
+    verdict = decide_alert(last, severity, alert.at, config.repeat_after)
+    if not verdict.sends:
+        if last is not None:
+            log.info("alert %s for %s: repeat suppressed (last sent %s)", kind, subject,
+                     last.last_sent.isoformat(timespec="seconds"))  # fmt: skip
+        return _said(verdict, last)
+    status = AlertStatus.RESOLVED if verdict is Verdict.RESOLVE else AlertStatus.FIRING
+    out = replace(alert, status=status, severity=severity)
+    if not send_alert(out, config):
+        return f"{verdict.value}: not delivered (see the log)"
+    if severity is None:
+        alerts.clear(kind, subject)
+    else:
+        alerts.record(kind, subject, severity.value, fingerprint(out), alert.at)
+    return _said(verdict, last)
+
+
+def _said(verdict: Verdict, last: SentAlert | None) -> str:
+    if verdict is Verdict.SUPPRESS and last is not None:
+        return f"repeat suppressed (last sent {last.last_sent.isoformat(timespec='seconds')})"
+    return {Verdict.QUIET: "none", Verdict.RESOLVE: "resolved sent",
+            Verdict.ESCALATE: "sent (severity rose)", Verdict.REPEAT: "sent (repeat)"}.get(
+        verdict, "sent")  # fmt: skip
+
+
+def fingerprint(alert: Alert) -> str:
+    """What an alert said (kind, status, severity, summary), as 16 hex digits."""
+    said = f"{alert.kind.value}|{alert.status.value}|{alert.severity}|{alert.summary}"
+    return hashlib.sha256(said.encode()).hexdigest()[:16]
 
 
 def _post(url: str, body: bytes, headers: Mapping[str, str], timeout_s: float) -> str | None:

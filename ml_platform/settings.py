@@ -353,6 +353,12 @@ class Settings(BaseSettings):
     dagster_ui_url: str = Field(
         "http://127.0.0.1:3000", description="Base URL of the Dagster UI, for links in alerts."
     )
+    alert_repeat_after_hours: float = Field(
+        24.0,
+        ge=0.0,
+        description="A check that keeps failing at the same severity alerts again only after "
+        "this many hours (a rise to ERROR alerts at once; passing again sends 'resolved').",
+    )
 
     @property
     def resolved_home(self) -> Path:

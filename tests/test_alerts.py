@@ -6,6 +6,8 @@ import hashlib
 import hmac
 import logging
 import socket
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,12 +17,18 @@ from ml_platform.alerts import (
     Alert,
     AlertConfig,
     AlertKind,
+    Severity,
+    Verdict,
+    alert_check,
     champion_alert,
+    decide_alert,
     notify_champion_change,
     run_failure_alert,
     send_alert,
     signature,
 )
+from ml_platform.store.alert_log import AlertLog, SentAlert
+from ml_platform.store.metadata import MetadataDB
 from tests.alert_receiver import alert_receiver
 
 
@@ -104,3 +112,66 @@ def test_invalid_settings_never_fail_the_promotion_that_moved_the_alias(
         sent = notify_champion_change(client, "crawlr-collection-7", "2", "1", "promote", "x")
     assert sent is False
     assert "settings invalid" in caplog.text
+
+
+T0 = datetime(2026, 12, 7, 4, 30, tzinfo=UTC)
+DAY = timedelta(hours=24)
+
+
+def sent(severity: str, hours_ago: float) -> SentAlert:
+    at = T0 - timedelta(hours=hours_ago)
+    return SentAlert("health_check_failed", "collection 9 v1", severity, at, at, "f")
+
+
+@pytest.mark.parametrize(
+    ("last", "severity", "verdict"),
+    [
+        (None, Severity.WARN, Verdict.SEND),
+        (sent("warn", 1), Severity.WARN, Verdict.SUPPRESS),
+        (sent("warn", 1), Severity.ERROR, Verdict.ESCALATE),
+        (sent("error", 1), Severity.WARN, Verdict.SUPPRESS),
+        (sent("warn", 24), Severity.WARN, Verdict.REPEAT),
+        (sent("warn", 1), None, Verdict.RESOLVE),
+        (None, None, Verdict.QUIET),
+    ],
+)
+def test_decide_alert_sends_news_and_suppresses_repeats_within_the_quiet_period(
+    last: SentAlert | None, severity: Severity | None, verdict: Verdict
+) -> None:
+    assert decide_alert(last, severity, T0, DAY) is verdict
+
+
+def test_a_failing_check_alerts_once_then_on_escalation_repeat_and_resolution(
+    tmp_path: Path,
+) -> None:
+    alerts = AlertLog(MetadataDB(f"sqlite:///{tmp_path / 'metadata.db'}"))
+    subject, failing = "collection 9 v1", replace(ALERT, at=T0)
+
+    def evaluate(severity: Severity | None, hours: float) -> str:
+        at = T0 + timedelta(hours=hours)
+        return alert_check(alerts, config(receiver.url), subject, severity, replace(failing, at=at))
+
+    with alert_receiver() as receiver:
+        assert evaluate(Severity.WARN, 0) == "sent"
+        assert evaluate(Severity.WARN, 1).startswith("repeat suppressed (last sent 2026-12-07T04")
+        assert evaluate(Severity.ERROR, 2) == "sent (severity rose)"
+        assert evaluate(Severity.WARN, 3).startswith("repeat suppressed")
+        assert evaluate(Severity.WARN, 26) == "sent (repeat)"
+        assert evaluate(None, 27) == "resolved sent"
+        assert evaluate(None, 28) == "none"
+    said = [(r.body["status"], r.body["severity"]) for r in receiver.received]
+    assert said == [("firing", "warn"), ("firing", "error"), ("firing", "warn"), ("resolved", None)]
+    assert all(r.signature_valid for r in receiver.received)
+    assert alerts.last("health_check_failed", subject) is None
+
+
+def test_an_undelivered_alert_is_not_recorded_and_goes_out_at_the_next_evaluation(
+    tmp_path: Path,
+) -> None:
+    alerts = AlertLog(MetadataDB(f"sqlite:///{tmp_path / 'metadata.db'}"))
+    with alert_receiver() as receiver:
+        receiver.fail_next = 2  # the try and its retry
+        first = alert_check(alerts, config(receiver.url), "batch b3", Severity.WARN, ALERT)
+        second = alert_check(alerts, config(receiver.url), "batch b3", Severity.WARN, ALERT)
+    assert first == "send: not delivered (see the log)" and second == "sent"
+    assert len(receiver.received) == 1

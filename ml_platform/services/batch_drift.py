@@ -29,7 +29,7 @@ import numpy as np
 from mlflow import MlflowClient
 from numpy.typing import NDArray
 
-from ml_platform.alerts import Alert, AlertConfig, AlertKind, links_of
+from ml_platform.alerts import Alert, AlertConfig, AlertKind, Severity, alert_check, links_of
 from ml_platform.domain import Collection, Focus
 from ml_platform.learning.drift import check_levels, mmd_test, permutations_for, share_test
 from ml_platform.model_registry.collection.lookup import get_champion
@@ -40,6 +40,7 @@ from ml_platform.services.champion_health import load_version
 from ml_platform.services.drift_reference import training_reference
 from ml_platform.services.training_data import load_focus
 from ml_platform.settings import Settings
+from ml_platform.store.alert_log import AlertLog
 from ml_platform.store.drift_table import DriftRow, read_drift
 from ml_platform.store.layout import Layout
 
@@ -198,10 +199,22 @@ def _positives(model: CollectionClassifierModel, vectors: NDArray[np.float32]) -
     return int(np.sum(proba >= model.threshold)), len(vectors)
 
 
+def alert_drift(
+    alerts: AlertLog, config: AlertConfig, report: BatchDriftReport, dagster_run_id: str | None
+) -> str:
+    """Alert on the batch (the subject) once when it drifted, `resolved` when a re-run finds
+    it clean (`alert_check`); a batch not evaluated changes nothing. Returns what it did."""
+    if report.status is DriftStatus.NOT_EVALUATED:
+        return "none (not evaluated)"
+    severity = Severity.WARN if report.status is DriftStatus.DRIFTED else None
+    return alert_check(alerts, config, f"batch {report.batch}", severity,
+                       drift_alert(report, config, dagster_run_id))  # fmt: skip
+
+
 def drift_alert(report: BatchDriftReport, config: AlertConfig, dagster_run_id: str | None) -> (
     Alert
 ):  # fmt: skip
-    """The alert of a drifted batch: each drifted test's statistic and p-value, the
+    """The alert of a batch's drift: each drifted test's statistic and p-value, the
     champions of the collections concerned, links to the asset and the run."""
     ui = links_of(config)
     links = {"dagster_asset": ui.dagster_asset(DRIFT_ASSET)}
@@ -216,7 +229,7 @@ def drift_alert(report: BatchDriftReport, config: AlertConfig, dagster_run_id: s
     only = cids[0] if len(cids) == 1 else None
     return Alert(
         kind=AlertKind.DRIFT_CHECK_FAILED,
-        summary=f"batch {report.batch} drifted: {report.reason}",
+        summary=f"batch {report.batch} {report.status.value}: {report.reason}",
         collection_id=only,
         model=None if only is None else model_name(only),
         versions={"batch": report.batch, **{f"collection_{r.collection_id}": r.champion_version

@@ -25,7 +25,7 @@ import numpy as np
 from mlflow import MlflowClient
 from numpy.typing import NDArray
 
-from ml_platform.alerts import Alert, AlertConfig, AlertKind, links_of
+from ml_platform.alerts import Alert, AlertConfig, AlertKind, Severity, alert_check, links_of
 from ml_platform.domain import Collection
 from ml_platform.learning.health_metrics import (
     HealthFigures,
@@ -44,6 +44,7 @@ from ml_platform.model_registry.versions import ModelVersionInfo
 from ml_platform.services.label_shift import fresh_label_shift
 from ml_platform.services.training_data import load_focus
 from ml_platform.settings import Settings
+from ml_platform.store.alert_log import AlertLog
 from ml_platform.store.fresh_labels import fresh_labels
 from ml_platform.store.layout import Layout
 
@@ -234,8 +235,22 @@ def log_health_run(
     return experiment_id, run_id
 
 
+def alert_health(
+    alerts: AlertLog, config: AlertConfig, report: HealthReport, dagster_run_id: str | None
+) -> str:
+    """Alert on the evaluation of one champion version (the subject): once when its check
+    starts failing, `resolved` when it passes again (`alert_check`); a champion not evaluated
+    changes nothing. Returns what the alert did."""
+    if report.status is HealthStatus.NOT_EVALUATED or report.champion_version is None:
+        return "none (not evaluated)"
+    subject = f"collection {report.collection_id} v{report.champion_version}"
+    severity = Severity(report.status.value) if report.status.failing else None
+    return alert_check(alerts, config, subject, severity,
+                       health_alert(report, config, dagster_run_id))  # fmt: skip
+
+
 def health_alert(report: HealthReport, config: AlertConfig, dagster_run_id: str | None) -> Alert:
-    """The alert of a failing evaluation: figures, versions and links to both UIs."""
+    """The alert of an evaluation: figures, versions and links to both UIs."""
     ui, name = links_of(config), model_name(report.collection_id)
     links = {"dagster_asset": ui.dagster_asset(HEALTH_ASSET)}
     if dagster_run_id:

@@ -5,7 +5,8 @@ batch whatever planners race), each image's pet and collection labels (the index
 clustering and retrain planning proportional to the new work), download attempts with backoff
 and quarantine, claims that serialize runs of one partition, the shared feed cursor, and the
 labels people accepted from zero-shot suggestions (`accepted_labels`, see
-`store.accepted_labels`: platform-made labels, never crawlr membership).
+`store.accepted_labels`: platform-made labels, never crawlr membership) and the alerts last
+sent per failing check (`alert_log`, see `store.alert_log`).
 sqlite under home by default; PostgreSQL (the server Dagster and MLflow share) by one URL.
 """
 
@@ -110,6 +111,19 @@ accepted_labels = sa.Table(
     sa.Column("accepted_at", sa.DateTime(timezone=True), nullable=False),
     # pretrained | random: the suggesting model's weights (NULL: accepted before it was kept)
     sa.Column("weights", sa.String(20), nullable=True),
+)
+
+# What was last sent per alerting subject (`store.alert_log`): a failing check alerts once,
+# repeats after a quiet period or a rise in severity, and its row goes when it passes again.
+alert_log = sa.Table(
+    "alert_log",
+    meta,
+    sa.Column("kind", sa.String(40), primary_key=True),
+    sa.Column("subject", sa.String(300), primary_key=True),
+    sa.Column("severity", sa.String(10), nullable=False),
+    sa.Column("first_sent", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_sent", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
 )
 
 

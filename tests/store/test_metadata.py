@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from ml_platform.domain import AttemptStatus, ImageRecord, Stage, WeightsStatus
 from ml_platform.store.accepted_labels import SUGGESTION_SOURCE, AcceptedLabel, AcceptedLabels
+from ml_platform.store.alert_log import AlertLog
 from ml_platform.store.metadata import BatchConflictError, MetadataDB, meta
 from ml_platform.store.migrations import add_missing_columns
 
@@ -127,3 +128,24 @@ def test_a_database_made_before_the_weights_column_gains_it_when_opened(url: str
                                 weights=WeightsStatus.RANDOM)])  # fmt: skip
     assert store.suggested_with("pets") == {7: None, 8: WeightsStatus.RANDOM}
     assert add_missing_columns(db.engine, meta) == []  # opened again: nothing left to add
+
+
+def test_the_alert_log_keeps_when_a_failure_began_and_what_was_sent_last(db: MetadataDB) -> None:
+    alerts = AlertLog(db)
+    alerts.record("drift_check_failed", "batch b3", "warn", "aa", BASE)
+    row = alerts.record("drift_check_failed", "batch b3", "error", "bb", BASE + timedelta(days=1))
+    assert (row.first_sent, row.last_sent, row.severity, row.fingerprint) == (
+        BASE, BASE + timedelta(days=1), "error", "bb")  # fmt: skip
+    assert alerts.last("drift_check_failed", "batch b4") is None
+    alerts.clear("drift_check_failed", "batch b3")
+    assert alerts.last("drift_check_failed", "batch b3") is None
+
+
+def test_a_database_made_before_the_alert_log_gains_it_when_opened(url: str) -> None:
+    made = MetadataDB(url)
+    with made.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE alert_log")
+    made.engine.dispose()
+    alerts = AlertLog(MetadataDB(url))
+    alerts.record("health_check_failed", "collection 9 v1", "warn", "aa", BASE)
+    assert alerts.last("health_check_failed", "collection 9 v1") is not None

@@ -14,7 +14,7 @@ import dagster as dg
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
 from dagster._core.events import DagsterEventType
 
-from ml_platform.alerts import AlertConfig, send_alert
+from ml_platform.alerts import AlertConfig
 from ml_platform.defs.assets.cluster_pictures import inline_png
 from ml_platform.defs.partitions import ingestion_batches
 from ml_platform.defs.resources import StorageResource
@@ -25,11 +25,12 @@ from ml_platform.services.batch_drift import (
     BatchDriftReport,
     DriftConfig,
     DriftStatus,
-    drift_alert,
+    alert_drift,
     drift_history,
     evaluate_batch_drift,
     series_name,
 )
+from ml_platform.store.alert_log import AlertLog
 from ml_platform.store.collections_file import has_collections, read_collections
 from ml_platform.store.drift_table import DriftRow, write_drift
 
@@ -70,19 +71,20 @@ def batch_drift(
     )  # fmt: skip
     write_drift(layout, key, report.rows)
     context.log.info("batch %s: %s: %s", key, report.status.value, report.reason)
-    if report.status is DriftStatus.DRIFTED:
-        alerts = AlertConfig.from_settings(settings)
-        send_alert(drift_alert(report, alerts, context.run_id), alerts)
+    said = alert_drift(AlertLog(layout.metadata()), AlertConfig.from_settings(settings), report,
+                       context.run_id)  # fmt: skip
+    context.log.info("batch %s: alert: %s", key, said)
     cids = "-".join(str(c) for c in report.drifted_collections)
     return dg.MaterializeResult(
         metadata=drift_metadata(report, drift_history(layout, key)),
-        check_results=[check_result(report)],
+        check_results=[check_result(report, said)],
         data_version=dg.DataVersion(f"{report.status.value}:{cids}"),
     )
 
 
-def check_result(report: BatchDriftReport) -> dg.AssetCheckResult:
-    """Failing (WARN) on a drifted batch; a batch without a champion to judge it passes."""
+def check_result(report: BatchDriftReport, alert: str = "none") -> dg.AssetCheckResult:
+    """Failing (WARN) on a drifted batch; a batch without a champion to judge it passes.
+    `alert` says what the alert did (`alert_check`)."""
     return dg.AssetCheckResult(
         check_name=CHECK,
         passed=report.status is not DriftStatus.DRIFTED,
@@ -90,6 +92,7 @@ def check_result(report: BatchDriftReport) -> dg.AssetCheckResult:
         description=report.reason[:2000],
         metadata={
             "status": report.status.value,
+            "alert": alert,
             "drifted_collections": dg.MetadataValue.json(list(report.drifted_collections)),
             **{f"{series_name(r)} p_value": r.p_value for r in report.rows
                if math.isfinite(r.p_value)},

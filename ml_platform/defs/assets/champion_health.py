@@ -13,7 +13,7 @@ import dagster as dg
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
 from dagster._core.events import DagsterEventType
 
-from ml_platform.alerts import AlertConfig, links_of, send_alert
+from ml_platform.alerts import AlertConfig, links_of
 from ml_platform.defs.assets.cluster_pictures import inline_png
 from ml_platform.defs.partitions import collection_partitions
 from ml_platform.defs.resources import StorageResource
@@ -24,10 +24,11 @@ from ml_platform.services.champion_health import (
     HEALTH_ASSET,
     HealthConfig,
     HealthReport,
+    alert_health,
     evaluate_health,
-    health_alert,
 )
 from ml_platform.services.health_history import HealthPoint, health_history
+from ml_platform.store.alert_log import AlertLog
 from ml_platform.store.collections_file import read_collections
 
 CHECK = "champion_fresh_ap"
@@ -80,26 +81,26 @@ def champion_health(
     )  # fmt: skip
     context.log.info("collection %s: %s: %s", cid, report.status.value, report.reason)
     alerts = AlertConfig.from_settings(settings)
-    if report.status.failing:
-        send_alert(health_alert(report, alerts, context.run_id), alerts)
+    said = alert_health(AlertLog(layout.metadata()), alerts, report, context.run_id)
+    context.log.info("collection %s: alert: %s", cid, said)
     history = health_history(client, cid)
     return dg.MaterializeResult(
         metadata=health_metadata(report, history, settings.health_ap_floor, alerts),
-        check_results=[check_result(report)],
+        check_results=[check_result(report, said)],
         data_version=dg.DataVersion(f"{report.status.value}.{report.step}"),
     )
 
 
-def check_result(report: HealthReport) -> dg.AssetCheckResult:
+def check_result(report: HealthReport, alert: str = "none") -> dg.AssetCheckResult:
     """Failing on WARN and ERROR; a champion not evaluated (too few fresh labels) passes,
-    saying so."""
+    saying so. `alert` says what the alert did (`alert_check`)."""
     return dg.AssetCheckResult(
         check_name=CHECK,
         passed=not report.status.failing,
         severity=SEVERITY.get(report.status, dg.AssetCheckSeverity.WARN),
         description=report.reason,
         metadata={"status": report.status.value, "champion_version": report.champion_version or
-                  "none", "n_fresh": report.n_fresh,
+                  "none", "n_fresh": report.n_fresh, "alert": alert,
                   **report.metrics()},
     )  # fmt: skip
 

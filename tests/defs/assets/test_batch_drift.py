@@ -79,6 +79,7 @@ def test_a_clean_batch_of_pets_passes_and_is_recorded(home: dict[str, object],
     (event,) = result.get_asset_materialization_events()
     assert "data:image/png;base64," in str(event.materialization.metadata["trend"].value)
     assert receiver.of_kind("drift_check_failed") == []
+    assert evaluation.metadata["alert"].value == "none"
     assert drifted_since_training(home["instance"]) == {}  # type: ignore[arg-type]
 
 
@@ -86,6 +87,9 @@ def test_a_batch_of_faces_in_a_pets_focus_warns_and_alerts(home: dict[str, objec
                                                            receiver: Receiver) -> None:  # fmt: skip
     evaluation = only_check(materialize(home, batch_drift, "b3"), CHECK)
     assert not evaluation.passed and evaluation.severity is dg.AssetCheckSeverity.WARN
+    assert evaluation.metadata["alert"].value == "sent"
+    again = only_check(materialize(home, batch_drift, "b3"), CHECK)  # a re-run of the batch
+    assert str(again.metadata["alert"].value).startswith("repeat suppressed (last sent ")
     assert evaluation.partition == "b3" and evaluation.metadata["status"].value == "drifted"
     assert "MMD" in (evaluation.description or "")
     (embedding, share) = read_drift(home["storage"].layout(), "b3")  # type: ignore[attr-defined]
@@ -93,7 +97,7 @@ def test_a_batch_of_faces_in_a_pets_focus_warns_and_alerts(home: dict[str, objec
     assert share.collection_id == 7 and share.n_batch == 30 and 0 <= share.p_value <= 1
     (alert,) = receiver.of_kind("drift_check_failed")
     assert alert.signature_valid and alert.body["collection_id"] == 7
-    assert alert.body["versions"]["batch"] == "b3"
+    assert alert.body["versions"]["batch"] == "b3" and alert.body["severity"] == "warn"
     assert alert.body["figures"][f"embeddings {CLIP.key} p_value"] < 0.01
     assert "dagster_asset" in alert.body["links"]
     assert drifted_since_training(home["instance"]) == {7: "b3"}  # type: ignore[arg-type]

@@ -73,6 +73,7 @@ def test_agreeing_labels_pass_the_check_with_a_trend_plot(home: dict[str, object
     assert "data:image/png;base64," in str(metadata["trend"].value)
     assert "/#/experiments/" in str(metadata["mlflow_run"].value)
     assert receiver.of_kind("health_check_failed") == []
+    assert evaluation.metadata["alert"].value == "none"
 
 
 def test_contradicting_labels_fail_the_check_as_an_error_and_alert(
@@ -81,8 +82,13 @@ def test_contradicting_labels_fail_the_check_as_an_error_and_alert(
     evaluation = only_check(materialize(home, champion_health, "9"), CHECK)
     assert not evaluation.passed and evaluation.severity is dg.AssetCheckSeverity.ERROR
     assert "below the floor" in (evaluation.description or "")
+    assert evaluation.metadata["alert"].value == "sent"
+    again = only_check(materialize(home, champion_health, "9"), CHECK)  # the next day's run
+    assert not again.passed
+    assert str(again.metadata["alert"].value).startswith("repeat suppressed (last sent ")
     (alert,) = receiver.of_kind("health_check_failed")
     assert alert.signature_valid and alert.body["collection_id"] == 9
+    assert (alert.body["status"], alert.body["severity"]) == ("firing", "error")
     assert alert.body["versions"] == {"champion": "1"}
     assert alert.body["figures"]["fresh_average_precision"] < 0.5
     assert set(alert.body["links"]) == {"dagster_asset", "dagster_run", "mlflow_version",
