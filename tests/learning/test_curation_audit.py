@@ -35,6 +35,15 @@ def test_base_rate_flags_a_member_the_views_rate_below_an_average_image() -> Non
     assert flagged.tolist() == [False, False, True, False, False, False]  # rejections never
 
 
+def test_base_rate_never_flags_a_member_the_pooled_views_favour() -> None:
+    y = np.array([1] * 8 + [0, 0])  # mostly members: the average labelled image is a member
+    p = np.array([0.95] * 7 + [0.7, 0.2, 0.2])
+    nb = np.array([0.9] * 7 + [0.7, 0.6, 0.6])
+    pooled = pooled_probability(p, nb)
+    assert pooled[7] < pooled_probability(np.array([p.mean()]), np.array([nb.mean()]))[0]
+    assert not below_base_rate(y, p, nb, pooled).any()
+
+
 def test_audit_flags_a_member_between_the_classes_that_confident_learning_misses() -> None:
     X, y, p = _planted(0)
     pooled = pooled_probability(p, neighbour_probability(X, y))

@@ -15,15 +15,15 @@ With the images' embeddings, a second view (`neighbours.py`: what each image's n
 labelled images say) is pooled with the out-of-fold probability. Rejections are audited by
 confident learning on the pooled probability. Members are flagged when the pooled
 probability falls below the pooled view of an average audited image (both views' means over
-the audited rows): the two views together rate the member less likely to belong than a
-labelled image picked at random. In one-vs-rest the rejections' threshold is the mean over
-every other class, mostly easy ones, so confident learning's "confidently not in" is too strict
-for a wrongly added member (pets: flagged members precision 1.00, recall 0.81). Each issue's
-tier is `likely` when both views, each by its own per-class thresholds, put it in the
-off-diagonal cell, else `suspected`. Rule chosen on the pets (10 seeds), confirmed on the
-clothing; figures in docs/api.md and benchmarks/curation.py. Each issue's score is 1 - its
-self-confidence divided by its class threshold, in (0, 1], so scores compare across
-collections.
+the audited rows) and below 0.5: the two views together rate the member less likely to
+belong than a labelled image picked at random. In one-vs-rest the rejections' threshold is
+the mean over every other class, mostly easy ones, so confident learning's "confidently not
+in" is too strict for a wrongly added member (pets: flagged members precision 1.00, recall
+0.81). Each issue's tier is `likely` when both views, each by its own per-class thresholds,
+put it in the off-diagonal cell, else `suspected`. Rule chosen on the pets (10 seeds),
+confirmed on the clothing; figures in docs/api.md and benchmarks/curation_audit.py. Each
+issue's score is 1 - its self-confidence divided by its class threshold, in (0, 1], so
+scores compare across collections.
 """
 
 from __future__ import annotations
@@ -105,9 +105,11 @@ def below_base_rate(
     neighbours: NDArray[np.float64],
     pooled: NDArray[np.float64],
 ) -> Mask:
-    """Members whose pooled probability is below the pool of the two views' means."""
+    """Members whose pooled probability is below the pool of the two views' means, and below
+    0.5: a member the pooled views favour is never flagged (where most audited labels are
+    members, the average labelled image is a member)."""
     base = pooled_probability(np.array([out_of_fold.mean()]), np.array([neighbours.mean()]))
-    return np.asarray((y == 1) & (pooled < float(base[0])), dtype=bool)
+    return np.asarray((y == 1) & (pooled < min(float(base[0]), 0.5)), dtype=bool)
 
 
 def off_diagonal(y: NDArray[np.int64], p: NDArray[np.float64]) -> Mask:
