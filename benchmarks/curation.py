@@ -10,11 +10,12 @@ figure is measured beside a peer in the same process, on the same embeddings:
   counts hidden members among the top min(10, hidden) (a class with 4 hidden members cannot
   fill 10), raw hits@10 / 10 is printed beside it; recall is hidden members within the top
   2 x hidden.
-- audit: 10 % of the images moved to a random wrong class; each collection's champion OOF
-  probabilities (members vs every other image as rejections) go to `find_label_issues` (with
-  the embeddings, as the service; "OOF only": without them) and to cleanlab's
-  `find_label_issues` (same probabilities); precision and recall of flagged members (moved
-  in) and flagged rejections (moved out), pooled over collections and seeds.
+- audit (`curation_audit.py`): 10 % of the images moved to a random wrong class; each
+  collection's champion OOF probabilities audited by `find_label_issues` (all issues, its
+  `likely` tier, and its pooled ranking cut at cleanlab's count), by the rule before it
+  (confident learning on the pooled probability), without the embeddings ("OOF only") and by
+  cleanlab's `find_label_issues` (same probabilities); precision and recall of flagged members
+  (moved in) and flagged rejections (moved out), pooled over collections and seeds.
 - review queue: 30 % of the images held out for AP; from 4 members and 4 non-members, 5
   rounds of 8 labels chosen by `review_queue`, by random choice and by pure uncertainty
   (platform logistic regression candidate refitted each round); AP on the held-out images
@@ -34,14 +35,14 @@ import argparse
 import time
 
 import numpy as np
+from curation_audit import audit
 from curation_data import LabelledSet, load_set
-from curation_peers import cleanlab_issues, plain_logistic_ranking
+from curation_peers import plain_logistic_ranking
 from numpy.typing import NDArray
 from sklearn.metrics import average_precision_score
 from threadpoolctl import threadpool_limits
 
 from ml_platform.learning.candidates import CandidateName
-from ml_platform.learning.curation.audit import IssueKind, LabelIssue, find_label_issues
 from ml_platform.learning.curation.review_queue import PROBABLE_SHARE, review_queue, uncertainty
 from ml_platform.learning.curation.scores import prefer_out_of_fold, score_matrix
 from ml_platform.learning.curation.suggestions import rank_suggestions
@@ -49,7 +50,6 @@ from ml_platform.learning.fitting import fit_candidate
 from ml_platform.learning.training import TrainingConfig, train_classifier
 
 Rows = NDArray[np.intp]
-NOT_MEMBER = IssueKind.LIKELY_NOT_MEMBER
 
 
 def parse_args() -> argparse.Namespace:
@@ -116,45 +116,6 @@ def _ranking_figures(ranked: list[int], hidden: Rows) -> tuple[float, float, flo
     hits10 = sum(i in truth for i in ranked[:10])
     recall = sum(i in truth for i in ranked[: 2 * len(truth)]) / len(truth)
     return hits10 / min(10, len(truth)), hits10 / 10, recall
-
-
-def audit(data: LabelledSet, seeds: int) -> None:
-    counts = {f"{who} {side}": np.zeros(3) for side in ("members", "rejections")
-              for who in ("ours", "OOF only", "cleanlab")}  # fmt: skip
-    ids = np.arange(len(data.labels))
-    for seed in range(seeds):
-        rng = np.random.default_rng(100 + seed)
-        noisy = data.labels.copy()
-        moved = sample_rows(rng, ids, 0.1)
-        k = len(data.classes)
-        noisy[moved] = (data.labels[moved] + rng.integers(1, k, moved.size)) % k
-        for c in range(k):
-            y = (noisy == c).astype(np.int64)
-            p = train_classifier(data.X, y, _config(seed)).out_of_fold_probabilities
-            issues = find_label_issues(ids, y, p, data.X)
-            alone = find_label_issues(ids, y, p)
-            wrong_in = set(np.flatnonzero((y == 1) & (data.labels != c)).tolist())
-            wrong_out = set(np.flatnonzero((y == 0) & (data.labels == c)).tolist())
-            theirs = set(cleanlab_issues(y, p).tolist())
-            for who, found in (("ours", issues), ("OOF only", alone)):
-                _count(counts[f"{who} members"], _kind(found, NOT_MEMBER), wrong_in)
-                _count(
-                    counts[f"{who} rejections"], _kind(found, IssueKind.LIKELY_MEMBER), wrong_out
-                )
-            _count(counts["cleanlab members"], {i for i in theirs if y[i] == 1}, wrong_in)
-            _count(counts["cleanlab rejections"], {i for i in theirs if y[i] == 0}, wrong_out)
-    for name, (tp, flagged, truth) in counts.items():
-        precision = tp / flagged if flagged else float("nan")
-        print(f"  audit {name:20s} precision {precision:.3f}  recall {tp / truth:.3f}  "
-              f"(flagged {int(flagged)}, wrong {int(truth)}, {seeds} seeds)")  # fmt: skip
-
-
-def _kind(issues: list[LabelIssue], kind: IssueKind) -> set[int]:
-    return {i.image_id for i in issues if i.kind is kind}
-
-
-def _count(acc: NDArray[np.float64], flagged: set[int], truth: set[int]) -> None:
-    acc += (len(flagged & truth), len(flagged), len(truth))
 
 
 def queue(data: LabelledSet, seeds: int, rounds: int = 5, per_round: int = 8) -> None:
@@ -254,7 +215,8 @@ def main() -> None:
     CANDIDATES[:] = args.candidates
     print(f"champion candidates: {', '.join(CANDIDATES)}")
     parts = {"suggest": lambda d: suggestions(d, args.suggest_seeds, args.negative_sample),
-             "audit": lambda d: audit(d, args.audit_seeds), "queue": lambda d: queue(d, args.seeds),
+             "audit": lambda d: audit(d, args.audit_seeds, _config),
+             "queue": lambda d: queue(d, args.seeds),
              "cost": cost}  # fmt: skip
     for name in args.sets:
         data = load_set(name)
