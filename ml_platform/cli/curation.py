@@ -77,11 +77,11 @@ def audit(collection_id: int, as_json: bool, home: Path | None) -> None:
 
     answer = _ask(home, collection_id, label_issues)
     if as_json:
-        return _echo_json(answer, "issues", ("image_id", "kind", "score"))
+        return _echo_json(answer, "issues", ("image_id", "kind", "score", "tier"))
     click.echo(f"collection {collection_id}, champion v{answer.model_version}: "
                f"{len(answer.issues)} possible label issues (check them in crawlr)")  # fmt: skip
     for i in answer.issues:
-        click.echo(f"  image {i.image_id}: {i.kind.value} (score {i.score:.2f})")
+        click.echo(f"  image {i.image_id}: {i.kind.value}, {i.tier.value} (score {i.score:.2f})")
 
 
 @click.command("review-queue")

@@ -58,6 +58,7 @@ class IssueItem(BaseModel):
     image_id: int
     kind: str  # likely_not_member | likely_member
     score: float
+    tier: str  # likely (both views contradict the label) | suspected
 
 
 class LabelIssuesResponse(BaseModel):
@@ -110,7 +111,10 @@ async def suggestions(
 async def label_issues(request: Request, collection_id: CollectionId) -> LabelIssuesResponse:
     """Members that probably do not belong and rejections that probably do (out-of-fold)."""
     found = await _answer(request, collection_id, curation.label_issues)
-    items = [IssueItem(image_id=i.image_id, kind=i.kind.value, score=i.score) for i in found.issues]
+    items = [
+        IssueItem(image_id=i.image_id, kind=i.kind.value, score=i.score, tier=i.tier.value)
+        for i in found.issues
+    ]
     return LabelIssuesResponse(
         collection_id=found.collection_id, model_version=found.model_version, issues=items
     )

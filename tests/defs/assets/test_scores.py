@@ -140,6 +140,7 @@ def test_routes_answer_with_the_issue_shapes(home: dict) -> None:  # type: ignor
         issues = client.get("/v1/collections/5/label-issues").json()["issues"]
         kinds = {(i["image_id"], i["kind"]) for i in issues}
         assert {(WRONG_MEMBER, "likely_not_member"), (WRONG_REJECTION, "likely_member")} <= kinds
+        assert {i["tier"] for i in issues} <= {"likely", "suspected"}
         queue = client.get("/v1/collections/5/review-queue", params={"limit": 6}).json()["queue"]
         assert len(queue) == 6 and queue[0]["reason"] == "label_issue"
         assert [e["reason"] for e in queue[1:3]] == ["probable_member", "uncertain"]
@@ -179,7 +180,9 @@ def test_cli_commands_call_the_same_services(home: dict) -> None:  # type: ignor
     assert suggested.exit_code == 0, suggested.output
     assert '"image_id": 200' in suggested.output
     audited = runner.invoke(main, ["audit", "5", *home_arg])
-    assert audited.exit_code == 0 and f"image {WRONG_MEMBER}: likely_not_member" in audited.output
+    assert audited.exit_code == 0 and f"image {WRONG_MEMBER}: likely_not_member, " in audited.output
+    as_json = runner.invoke(main, ["audit", "5", "--json", *home_arg])
+    assert as_json.exit_code == 0 and '"tier": ' in as_json.output
     queued = runner.invoke(main, ["review-queue", "5", *home_arg])
     assert queued.exit_code == 0 and "label_issue" in queued.output
     unknown = runner.invoke(main, ["audit", "6", *home_arg])
