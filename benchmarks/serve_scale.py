@@ -13,6 +13,7 @@ checkpoints (the real loading code; embedding cost is not what is measured here)
   servers measured in interleaved blocks, and one traced request's spans.
 
     python benchmarks/serve_scale.py [--collections 10000] [--datasets 20] [--budget-mb 16]
+        [--tracing-only]  # the tracing table alone, both servers fresh (no eviction run before)
 
 Prints; never asserts.
 """
@@ -219,6 +220,8 @@ def main() -> None:
     parser.add_argument("--datasets", type=int, default=20)
     parser.add_argument("--budget-mb", type=int, default=16)
     parser.add_argument("--requests", type=int, default=20, help="per measurement")
+    parser.add_argument("--tracing-only", action="store_true",
+                        help="no warm/eviction table: both servers fresh")  # fmt: skip
     args = parser.parse_args()
     image = photo()
     with tempfile.TemporaryDirectory(prefix="serve-scale-") as tmp, receiving() as receiver:
@@ -238,8 +241,9 @@ def main() -> None:
                   f"s; RSS {off.rss_mb():.0f} MB; /readyz: {readiness(client)}")  # fmt: skip
             print("\n".join(off.log_lines("champion index", "preload")))
             try:
-                warm_and_evicted(client, image, args)
-                print(f"after: RSS {off.rss_mb():.0f} MB; /readyz: {readiness(client)}")
+                if not args.tracing_only:
+                    warm_and_evicted(client, image, args)
+                    print(f"after: RSS {off.rss_mb():.0f} MB; /readyz: {readiness(client)}")
                 print(f"\ntraced server: /readyz 200 in {on.start()[1]:.1f} s")
                 try:
                     tracing_on_off(off, on, image, receiver, args.requests)
