@@ -13,6 +13,7 @@ checkpoints (the real loading code; embedding cost is not what is measured here)
   servers measured in interleaved blocks, and one traced request's spans.
 
     python benchmarks/serve_scale.py [--collections 10000] [--datasets 20] [--budget-mb 16]
+        [--tracing-only]  # the tracing table alone, both servers fresh (no eviction run before)
 
 Prints; never asserts.
 """
@@ -97,6 +98,12 @@ class Server:
             line = next(x for x in status if x.startswith("VmRSS:"))
         return int(line.split()[1]) / 1024
 
+    def cpu_s(self) -> float:
+        """CPU seconds the server process has used (user + system, all threads)."""
+        with open(f"/proc/{self.process.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)
@@ -174,20 +181,23 @@ def tracing_on_off(off: Server, on: Server, image: str, receiver: Receiver, n: i
     """Both servers at concurrency 8, 10 warm collections per request, blocks interleaved."""
     payload = body(image, list(range(1, 11)))
     latencies: dict[str, list[float]] = {"off": [], "on": []}
-    walls = {"off": 0.0, "on": 0.0}
+    walls, cpus = {"off": 0.0, "on": 0.0}, {"off": 0.0, "on": 0.0}
     with ThreadPoolExecutor(8) as pool:
         for _ in range(3):
             for name, server in (("off", off), ("on", on)):
                 with httpx.Client(base_url=server.url, timeout=120) as client:
                     timed(client, payload)
-                    start = time.perf_counter()
+                    start, cpu = time.perf_counter(), server.cpu_s()
                     latencies[name] += pool.map(lambda _: timed(client, payload), range(n))
                     walls[name] += time.perf_counter() - start
-    print("\n| tracing (c=8, 10 collections) | p50 ms | p95 ms | requests/s |\n|---|---|---|---|")
+                    cpus[name] += server.cpu_s() - cpu
+    print("\n| tracing (c=8, 10 collections) | p50 ms | p95 ms | requests/s | server CPU ms "
+          "per request |\n|---|---|---|---|---|")  # fmt: skip
     for name in ("off", "on"):
         p = percentiles(latencies[name])
-        rate = len(latencies[name]) / walls[name]
-        print(f"| {name} | {p['p50']:.1f} | {p['p95']:.1f} | {rate:.1f} |")
+        count = len(latencies[name])
+        print(f"| {name} | {p['p50']:.1f} | {p['p95']:.1f} | {count / walls[name]:.1f} | "
+              f"{cpus[name] / count * 1000:.1f} |")  # fmt: skip
     time.sleep(6)  # the server's batch span processor exports every 5 s
     print(f"spans received: {len(receiver.spans)}")
     print_one_trace(receiver.spans)
@@ -219,6 +229,8 @@ def main() -> None:
     parser.add_argument("--datasets", type=int, default=20)
     parser.add_argument("--budget-mb", type=int, default=16)
     parser.add_argument("--requests", type=int, default=20, help="per measurement")
+    parser.add_argument("--tracing-only", action="store_true",
+                        help="no warm/eviction table: both servers fresh")  # fmt: skip
     args = parser.parse_args()
     image = photo()
     with tempfile.TemporaryDirectory(prefix="serve-scale-") as tmp, receiving() as receiver:
@@ -238,8 +250,9 @@ def main() -> None:
                   f"s; RSS {off.rss_mb():.0f} MB; /readyz: {readiness(client)}")  # fmt: skip
             print("\n".join(off.log_lines("champion index", "preload")))
             try:
-                warm_and_evicted(client, image, args)
-                print(f"after: RSS {off.rss_mb():.0f} MB; /readyz: {readiness(client)}")
+                if not args.tracing_only:
+                    warm_and_evicted(client, image, args)
+                    print(f"after: RSS {off.rss_mb():.0f} MB; /readyz: {readiness(client)}")
                 print(f"\ntraced server: /readyz 200 in {on.start()[1]:.1f} s")
                 try:
                     tracing_on_off(off, on, image, receiver, args.requests)

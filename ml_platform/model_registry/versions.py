@@ -26,6 +26,7 @@ PAGE_SIZE = 200
 SOURCE_TAG = "source"  # where a version came from (`ModelSource`), on versions of both families
 GATE_TAG = "gate_decision"  # set last, after the aliases moved: the gate is complete
 HISTORY_TAG = "promotion_history"  # on the registered model (`aliases.read_history`)
+PICKLE_DIGEST_TAG = "python_model_sha256"  # of a version's python_model.pkl (`loading.load_head`)
 
 
 class Alias(StrEnum):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,18 +24,22 @@ from ml_platform.serving.vision_models import VisionModels
 from ml_platform.vision.crops import crop_for, derivative_box
 from ml_platform.vision.detectors import DetectionResult
 
+_UNTRACED = nullcontext()
+
 
 class StageClock:
-    """Seconds spent per stage within one request; each measured block is also a span."""
+    """Seconds spent per stage within one request; a measured block is also a span unless
+    `traced=False` (sub-millisecond steps repeated per operation: a span each would cost
+    more than the step)."""
 
     def __init__(self) -> None:
         self.seconds: defaultdict[Stage, float] = defaultdict(float)
 
     @contextmanager
-    def measure(self, stage: Stage) -> Iterator[None]:
+    def measure(self, stage: Stage, *, traced: bool = True) -> Iterator[None]:
         start = time.perf_counter()
         try:
-            with telemetry.span(stage.value):
+            with telemetry.span(stage.value) if traced else _UNTRACED:
                 yield
         finally:
             self.seconds[stage] += time.perf_counter() - start

@@ -82,18 +82,23 @@ class DynamicBatcher:
         self.batch_sizes: list[int] = []  # recent batch sizes, for metrics and tests
 
     def embed(self, image: Image.Image) -> NDArray[np.float32]:
-        """One image's embedding, float32 ``[dim]``, computed in a shared forward pass."""
-        with telemetry.span("preprocess"):
-            pixels = self._embedder.preprocess([image])
+        """One image's embedding, float32 ``[dim]``, computed in a shared forward pass. The
+        current span (the request's `embedding`) gets the preprocessing time, the wait for
+        the pass and the batch size as attributes; the pass is a `forward` span in it."""
+        start = time.perf_counter()
+        pixels = self._embedder.preprocess([image])
         request = _Request(pixels)
         with self._put_lock:  # never queued behind the stop marker, where nobody reads
             queued = not self._stopped
             if queued:
                 self._queue.put(request)
         if queued:
-            with telemetry.span("batch-queue", {"embedder": self._embedder.name}):
-                vector = request.result.result()
-                telemetry.set_attributes({"batch_size": request.batch_size})
+            vector = request.result.result()
+            telemetry.set_attributes({
+                "embedder": self._embedder.name, "batch_size": request.batch_size,
+                "preprocess_ms": round((request.queued_at - start) * 1000.0, 3),
+                "batch_wait_ms": round((time.perf_counter() - request.queued_at) * 1000.0, 3),
+            })  # fmt: skip
             return vector
         with self._lock:  # stopped (the embedder was unloaded): this image runs alone
             vectors = self._embedder.embed_preprocessed(request.pixels)

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
-from mlflow.pyfunc import PyFuncModel
 from numpy.typing import NDArray
 
 from ml_platform.domain import DerivativeType, Focus, WeightsStatus
 from ml_platform.model_registry.collection.naming import UNKNOWN, VersionTag
 from ml_platform.model_registry.collection.pyfunc import DECISION_COLUMN, PROBABILITY_COLUMN
+from ml_platform.model_registry.loading import ServableModel
 from ml_platform.model_registry.versions import ModelVersionInfo
 from ml_platform.serving.errors import ErrorKind, ServingError
 
@@ -36,7 +36,7 @@ class Champion:
     dimensionality: int
     threshold: float | None
     weights: WeightsStatus | None
-    model: PyFuncModel
+    model: ServableModel  # a PyFuncModel, or the head read directly (`loading.load_head`)
 
     def predict(self, vector: NDArray[np.float32]) -> Prediction:
         """Run the pyfunc model on one embedding of width `dimensionality`."""
@@ -60,7 +60,7 @@ class Champion:
         )
 
 
-def champion_from(info: ModelVersionInfo, model: PyFuncModel) -> Champion:
+def champion_from(info: ModelVersionInfo, model: ServableModel) -> Champion:
     """A Champion from a registry entry and its loaded model; a clear error on bad tags."""
     tags = info.tags
     return Champion(
@@ -98,7 +98,7 @@ def _collection_id(info: ModelVersionInfo) -> int:
     return int(info.name.rsplit("-", 1)[-1])
 
 
-def _dimensionality(info: ModelVersionInfo, model: PyFuncModel) -> int:
+def _dimensionality(info: ModelVersionInfo, model: ServableModel) -> int:
     tagged = info.tags.get(VersionTag.DIMENSIONALITY.value)
     declared = _model_width(model)
     if tagged is None or tagged == UNKNOWN:
@@ -114,9 +114,9 @@ def _dimensionality(info: ModelVersionInfo, model: PyFuncModel) -> int:
     return int(tagged)
 
 
-def _model_width(model: PyFuncModel) -> int | None:
+def _model_width(model: ServableModel) -> int | None:
     try:
-        python_model: object = model.unwrap_python_model()  # type: ignore[no-untyped-call]
+        python_model: object = model.unwrap_python_model()
     except MlflowException:  # no PythonModel inside: the model declares no width
         return None
     width = getattr(python_model, "dimensionality", None)

@@ -8,18 +8,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mlflow import MlflowClient
 
 from ml_platform.model_registry.dataset.lookup import dataset_champion, load_dataset_model
 from ml_platform.model_registry.dataset.naming import dataset_model_name
-from ml_platform.model_registry.dataset.pyfunc import FinetunedClassifierModel
 from ml_platform.model_registry.versions import ModelVersionInfo
 from ml_platform.services.label_provenance import LabelWeights, label_weights, labels_notice
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.metrics import ServingMetrics
 from ml_platform.serving.model_budget import ModelBudget
 from ml_platform.serving.registry_cache import RegistryCache
+
+if TYPE_CHECKING:  # imports torch, which only a loaded dataset model needs
+    from ml_platform.model_registry.dataset.pyfunc import FinetunedClassifierModel
 
 
 @dataclass(frozen=True)

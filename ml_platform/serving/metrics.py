@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from enum import StrEnum
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
@@ -126,10 +126,12 @@ class ServingMetrics:
         self.model_loads.labels(cache=cache.value).inc()
 
     @contextmanager
-    def time_operation(self, operation: str) -> Iterator[None]:
+    def time_operation(self, operation: str, *, traced: bool = True) -> Iterator[None]:
+        """Observe the block's duration; also a span unless `traced=False` (the analyze
+        operations: one span around them all, `operations.run_operations`)."""
         start = time.perf_counter()
         try:
-            with telemetry.span(operation.replace("_", "-")):
+            with telemetry.span(operation.replace("_", "-")) if traced else nullcontext():
                 yield
         finally:
             self.operation_seconds.labels(operation=operation).observe(time.perf_counter() - start)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from mlflow import MlflowClient
 
 from ml_platform.model_registry.collection.lookup import get_champion
 from ml_platform.model_registry.collection.naming import model_name
-from ml_platform.model_registry.loading import load_pyfunc_model
+from ml_platform.model_registry.collection.pyfunc import CollectionClassifierModel
+from ml_platform.model_registry.loading import VersionLocations, load_head
 from ml_platform.model_registry.versions import ModelVersionInfo
 from ml_platform.serving.champion import Champion, champion_from
 from ml_platform.serving.errors import ErrorKind, ServingError
@@ -31,10 +32,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CollectionClassifiers:
-    """The collection classifiers (`crawlr-collection-<id>`) as a `ChampionSource`."""
+    """The collection classifiers (`crawlr-collection-<id>`) as a `ChampionSource`; a head
+    is read by `loading.load_head` (its pickle directly where it can), and each version's
+    location is asked of the registry once, so a head unloaded and needed again costs about a
+    millisecond."""
 
     client: MlflowClient
     artifact_root: str | None = None
+    locations: VersionLocations = field(default_factory=VersionLocations)
 
     def describe(self, key: int) -> str:
         return f"collection {key}"
@@ -51,7 +56,8 @@ class CollectionClassifiers:
         )
 
     def load(self, key: int, info: ModelVersionInfo) -> Champion:
-        model = load_pyfunc_model(self.client, info.name, info.version, self.artifact_root)
+        model = load_head(self.client, info, CollectionClassifierModel, self.artifact_root,
+                          self.locations)  # fmt: skip
         return champion_from(info, model)
 
 

@@ -13,6 +13,9 @@ With a `ModelBudget`, every load is accounted (its `model_size.reachable_bytes`)
 unloaded again (least recently used past the budget, or idle past the TTL); the champion's
 registry entry is kept, so reloading it within `refresh_interval_s` of the last check asks
 the registry nothing. `seed` fills those entries for many keys at once (the start-up index).
+A key unloaded (or never loaded) is loaded from its last registry answer however old, and
+re-checked behind the request when that answer is older than `refresh_interval_s`, exactly
+as a loaded one is: a reload after an eviction is one model load, no registry call.
 """
 
 from __future__ import annotations
@@ -122,7 +125,11 @@ class RegistryCache(Generic[K, V]):
                 self._metrics.hit(CacheKind.CLASSIFIER)
                 return entry.model
             self.failures.check(failure_key)
-            return self._first_load(key, failure_key)
+            model = self._first_load(key, failure_key)
+        entry = self._entries.get(key)
+        if entry is not None and self._due(entry):  # loaded from an answer older than the interval
+            self._schedule_recheck(key)
+        return model
 
     def drain(self, timeout_s: float | None = None) -> None:
         """Wait for the scheduled re-checks (tests, shutdown)."""
@@ -218,7 +225,7 @@ class RegistryCache(Generic[K, V]):
     def _lookup(self, key: K, entry: _Entry[V] | None, now: float) -> ModelVersionInfo | None:
         """The registry's champion; None means "keep serving `entry`" (registry unreachable)."""
         known = self._infos.get(key)
-        if entry is None and known is not None and now - known[1] < self.refresh_interval_s:
+        if entry is None and known is not None:  # checked behind it when due, as a loaded one
             return known[0]
         try:
             info = self.source.champion(key)
@@ -249,6 +256,7 @@ class RegistryCache(Generic[K, V]):
             model = self._load(key, info)
         except ServingError as exc:
             if entry is None:
+                self._infos.pop(key, None)  # the next try asks the registry again
                 raise
             log.error("keeping version %s of %s: %s", entry.model.version, info.name, exc)
             reason = f"champion version {info.version} failed to load: {exc.message}"
@@ -256,7 +264,8 @@ class RegistryCache(Generic[K, V]):
             return entry.model
         if entry is not None:
             log.info("%s: champion moved %s -> %s", info.name, entry.model.version, info.version)
-        self._entries[key] = _Entry(model, now)
+        # a load from the last registry answer is as fresh as that answer
+        self._entries[key] = _Entry(model, self._infos.get(key, (info, now))[1])
         if self.budget is not None:
             self.budget.admit(self.budget_name, str(key), reachable_bytes(model),
                               lambda: self._unload(key))  # fmt: skip

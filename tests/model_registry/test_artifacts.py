@@ -8,17 +8,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mlflow import MlflowClient
+from mlflow.pyfunc import PyFuncModel
 from sklearn.linear_model import LogisticRegression
 
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.model_registry.artifacts import artifact_location, relocated
-from ml_platform.model_registry.collection.lookup import load_classifier
+from ml_platform.model_registry.collection.lookup import get_champion, load_classifier
 from ml_platform.model_registry.collection.naming import VersionTag, model_name
+from ml_platform.model_registry.collection.pyfunc import CollectionClassifierModel
 from ml_platform.model_registry.collection.register import (
     ClassifierPayload,
     log_and_register,
     promote,
 )
+from ml_platform.model_registry.loading import load_head
 from ml_platform.serving.metrics import ServingMetrics
 from ml_platform.serving.model_cache import ChampionCache
 from ml_platform.settings import Settings
@@ -132,3 +135,7 @@ def test_artifacts_on_s3_round_trip(
     assert source.startswith(root + "/models/")
     assert not (home / "mlflow" / "artifacts").exists() and not (tmp_path / "mlruns").exists()
     assert load_classifier(client, COLLECTION, artifact_root=root).threshold == 0.25
+    info = get_champion(client, COLLECTION)
+    assert info is not None and info.tags[VersionTag.PYTHON_MODEL_SHA256]  # read back from S3
+    head = load_head(client, info, CollectionClassifierModel, artifact_root=root)
+    assert isinstance(head, PyFuncModel)  # remote files: the pyfunc load, not the fast path

@@ -1,4 +1,5 @@
-"""serving/ imports no Dagster: a serving replica needs only MLflow and the store."""
+"""serving/ imports no Dagster: a serving replica needs only MLflow and the store; nor torch
+until a torch model is loaded (collection heads on ONNX embedders never need it)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,13 @@ def test_the_serving_app_imports_no_dagster() -> None:
     code = "import sys, ml_platform.serving.app; print('dagster' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_serving_app_imports_no_torch_until_a_torch_model_loads() -> None:
+    code = ("import sys, ml_platform.serving.app; "
+            "print(sorted({'torch', 'transformers'} & set(sys.modules)))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_no_production_module_but_the_cli_imports_the_demo() -> None:

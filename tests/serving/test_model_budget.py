@@ -6,8 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+from mlflow import MlflowClient
+
 from ml_platform.model_registry.collection.lookup import get_champion
 from ml_platform.model_registry.collection.naming import MODEL_NAME_PREFIX, model_name
+from ml_platform.serving import ServeOptions
 from ml_platform.serving.champion_index import champion_index
 from ml_platform.serving.metrics import ServingMetrics
 from ml_platform.serving.model_budget import ModelBudget
@@ -20,6 +24,7 @@ from tests.serving.conftest import (
     image_bytes,
     new_store,
 )
+from tests.serving.test_model_refresh import UNREACHABLE
 
 
 class Clock:
@@ -117,6 +122,25 @@ def test_a_classifier_unloaded_past_the_budget_is_reloaded_by_its_next_request(
     assert loads("ml_platform_serving_model_unloads_total", unloads) == 2
     metrics = app.client.get("/metrics").text
     assert 'ml_platform_serving_models_loaded{cache="classifier"}' in metrics
+
+
+def test_a_head_reloaded_after_an_eviction_asks_the_registry_nothing(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(options=ServeOptions(refresh_interval_s=0.0))  # every answer is already old
+    state = app.client.app.state.serving  # type: ignore[attr-defined]
+    first = classify(app, 1)
+    head = next(m.nbytes for m in state.budget.loaded() if m.key == "1")
+    state.budget.limit_bytes = state.budget.total_bytes() + head // 2
+    classify(app, 3)
+    assert "classifier 1" not in app.client.get("/readyz").json()["loaded_models"]
+    state.champions.drain()
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    state.champions.client = MlflowClient(UNREACHABLE, UNREACHABLE)
+
+    assert classify(app, 1)["result"] == first["result"]  # its location and version are known
+    state.champions.drain()  # the re-check behind it found no registry: served, marked stale
+    assert any("unreachable" in p for p in state.champions.problems())
 
 
 def test_the_index_names_every_champion_as_the_one_by_one_lookup_does(store: Store) -> None:

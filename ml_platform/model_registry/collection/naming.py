@@ -16,7 +16,12 @@ from enum import Enum, StrEnum
 from typing import TYPE_CHECKING
 
 from ml_platform.domain import Focus
-from ml_platform.model_registry.versions import GATE_TAG, HISTORY_TAG, SOURCE_TAG
+from ml_platform.model_registry.versions import (
+    GATE_TAG,
+    HISTORY_TAG,
+    PICKLE_DIGEST_TAG,
+    SOURCE_TAG,
+)
 from ml_platform.vision.embedders.identity import EmbedderIdentity, IdentityField
 
 if TYPE_CHECKING:  # training pulls in scikit-learn; naming is read by alerts and serving
@@ -53,6 +58,7 @@ class VersionTag(StrEnum):
     SOURCE = SOURCE_TAG  # ModelSource
     LEGACY_FILE = "legacy_file"
     LEGACY_SHA256 = "legacy_sha256"
+    PYTHON_MODEL_SHA256 = PICKLE_DIGEST_TAG  # the pickle a fast load reads (`loading.load_head`)
     GATE_DECISION = GATE_TAG  # set last, after the aliases moved: the gate is complete
 
 

@@ -35,6 +35,7 @@ from ml_platform.model_registry.collection.pyfunc import (
     classifier_signature,
     input_example,
 )
+from ml_platform.model_registry.loading import logged_pickle_digest
 from ml_platform.model_registry.requirements import model_pip_requirements
 from ml_platform.model_registry.tracking import fluent_tracking_uri, owner_tags
 from ml_platform.model_registry.versions import (
@@ -109,8 +110,10 @@ def log_and_register(
             mlflow.log_params(dict(payload.params))
             mlflow.log_metrics(dict(payload.metrics))
             info = _log_pyfunc(payload)
+        digest = logged_pickle_digest(client, info.model_id)
+        tags = {**payload.tags, VersionTag.PYTHON_MODEL_SHA256: digest}
         version = create_version(
-            client, name, info, run.info.run_id, payload.tags,
+            client, name, info, run.info.run_id, tags,
             {ModelTag.COLLECTION_ID: str(payload.collection_id)}, version_description(payload.tags),
         )  # fmt: skip
     if alias is not None:

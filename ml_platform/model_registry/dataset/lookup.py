@@ -3,6 +3,8 @@ model."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mlflow import MlflowClient
 
 from ml_platform.model_registry.dataset.naming import (
@@ -10,7 +12,6 @@ from ml_platform.model_registry.dataset.naming import (
     DatasetTag,
     dataset_model_name,
 )
-from ml_platform.model_registry.dataset.pyfunc import FinetunedClassifierModel
 from ml_platform.model_registry.loading import load_python_model
 from ml_platform.model_registry.versions import (
     ModelSummary,
@@ -20,6 +21,9 @@ from ml_platform.model_registry.versions import (
     registered_models,
     summary,
 )
+
+if TYPE_CHECKING:  # the model imports torch: only loading one needs it (serving starts without)
+    from ml_platform.model_registry.dataset.pyfunc import FinetunedClassifierModel
 
 
 def dataset_champion(client: MlflowClient, dataset: str) -> ModelVersionInfo | None:
@@ -38,6 +42,8 @@ def load_dataset_model(
 ) -> FinetunedClassifierModel:
     """The python model of one version, weights loaded. `artifact_root` finds its files after
     the home was copied or moved (`loading.load_python_model`, as for collection classifiers)."""
+    from ml_platform.model_registry.dataset.pyfunc import FinetunedClassifierModel
+
     return load_python_model(client, name, version, FinetunedClassifierModel, artifact_root)
 
 
