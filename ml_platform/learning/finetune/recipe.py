@@ -116,6 +116,6 @@ CACHED_RECIPES: dict[str, FinetuneConfig] = {
     "blocks4-aug": replace(_AUGMENTED, train_blocks=4),
 }
 # Chosen by benchmarks/finetune_search.py's rule, on clothing validation splits only: the lowest
-# mean validation loss (seed 0, the one seed all four finished: blocks4 0.390, blocks4-aug 0.409,
-# blocks2-aug 0.447, blocks2 0.455); not yet confirmed on 10 seeds (docs/datasets.md).
+# mean validation loss over seeds 0-1, the seeds all four finished (blocks4 0.409, blocks4-aug
+# 0.422, blocks2 0.448, blocks2-aug 0.457); not yet confirmed on 10 seeds (docs/datasets.md).
 DEFAULT_CACHED_RECIPE = "blocks4"
