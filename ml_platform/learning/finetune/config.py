@@ -55,7 +55,8 @@ class FinetuneConfig:
     `ema_decay` > 0 an exponential moving average of the weights (per step) is what is
     evaluated and kept. `cache_trunk` (EfficientNet-Lite with `train_blocks`): the frozen
     blocks run once per image, and each epoch trains only the last blocks on their cached
-    output (`cached.py`); augmentation is then a horizontal flip, the one view cached.
+    output (`cached.py`); augmentation is then `augmented_views` random views of the policy
+    per image, cached beside the unaugmented one (its pixel transforms; no mixup/CutMix).
     Early stopping ends training after `patience` epochs without a lower
     validation loss and keeps the best epoch's weights.
     """
@@ -75,6 +76,7 @@ class FinetuneConfig:
     probe_head: bool = True
     train_blocks: int | None = None
     cache_trunk: bool = False
+    augmented_views: int = 1  # cache_trunk with augmentation: cached random views per image
     image_size: int | None = None  # None: the architecture's input size
     weights: str | None = None
     allow_random_weights: bool = False
@@ -90,6 +92,7 @@ class FinetuneConfig:
                 ("num_classes", self.num_classes if self.num_classes is not None else 2, 2),
                 ("image_size", self.image_size if self.image_size is not None else 32, 32),
                 ("train_blocks", self.train_blocks if self.train_blocks is not None else 0, 0),
+                ("augmented_views", self.augmented_views, 1),
             )
             if value < low
         ]
