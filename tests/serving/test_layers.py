@@ -20,6 +20,15 @@ def test_the_serving_app_imports_no_torch_until_a_torch_model_loads() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_the_cli_with_every_command_registered_imports_no_torch() -> None:
+    """`ml-platform serve` starts from the CLI: its commands (finetune's options included) read
+    only torch-free modules until a command that trains runs."""
+    code = ("import sys, ml_platform.cli, ml_platform.cli.finetune, ml_platform.cli.labels; "
+            "print(sorted({'torch', 'transformers'} & set(sys.modules)))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_no_production_module_but_the_cli_imports_the_demo() -> None:
     """The demo is a command's sample data, not a library: serving and the pipeline never
     depend on it (what they share with it lives where its name says, e.g. vision/hub.py)."""
