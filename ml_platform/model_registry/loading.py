@@ -213,6 +213,9 @@ def logged_pickle_digest(client: MlflowClient, model_id: str) -> str:
     """`pickle_digest` of a logged model's `python_model.pkl`, read back from the artifact
     store (what a later load reads), to tag its version with."""
     location = client.get_logged_model(model_id).artifact_location.rstrip("/")
+    local = local_path(location)
+    if local is not None and (local / "python_model.pkl").is_file():  # no download, no bar
+        return pickle_digest((local / "python_model.pkl").read_bytes())
     with tempfile.TemporaryDirectory(prefix="ml-platform-digest-") as tmp:
         path = mlflow.artifacts.download_artifacts(
             artifact_uri=f"{location}/python_model.pkl", dst_path=tmp,
