@@ -46,8 +46,9 @@ from ml_platform.learning.finetune import (
     LabelledImages,
     ModelName,
     build_model,
+    finetune,
 )
-from ml_platform.learning.finetune.cached import cached_views, finetune_cached, tail_scores
+from ml_platform.learning.finetune.cached import cached_views, tail_scores
 from ml_platform.learning.finetune.recipe import CACHED_RECIPES, DEFAULT_CACHED_RECIPE
 from ml_platform.services.datasets import Split
 
@@ -116,7 +117,7 @@ def run_seed(trunk: Trunk, run: Run, config: FinetuneConfig, seed: int) -> SeedR
     trajectory: list[float] = []
     config = replace(config, seed=seed, model_name=trunk.model)
     built = build_model(config, len(version.classes))
-    result: FinetuneResult = finetune_cached(
+    result: FinetuneResult = finetune(
         built, _placeholder(y_tr),
         _placeholder(y_va), config,
         inspect=lambda _m, net: trajectory.append(tail_scores(net, trunk.first, *test)[1]),

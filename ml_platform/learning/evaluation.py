@@ -7,7 +7,7 @@ One function (`evaluate_scores`) computes every figure, so a champion scored wit
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,7 +30,19 @@ class ProbabilisticClassifier(Protocol):
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class Figures:
+    """A frozen record of figures; `as_metrics` flattens it for MLflow as
+    `{prefix + field: value}`, the prefix defaulting to the class's `METRICS_PREFIX`."""
+
+    METRICS_PREFIX: ClassVar[str] = ""
+
+    def as_metrics(self, prefix: str | None = None) -> dict[str, float]:
+        start = self.METRICS_PREFIX if prefix is None else prefix
+        return {f"{start}{key}": float(value) for key, value in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class Evaluation(Figures):
     """How well scores separate positives from negatives on one labelled set."""
 
     average_precision: float
@@ -41,10 +53,6 @@ class Evaluation:
     threshold: float
     n_pos: int
     n_neg: int
-
-    def as_metrics(self, prefix: str = "") -> dict[str, float]:
-        """Flat `{prefix + name: value}` for logging as MLflow metrics."""
-        return {f"{prefix}{key}": float(value) for key, value in asdict(self).items()}
 
 
 def validate_labels(y: NDArray[np.generic]) -> NDArray[np.int64]:
@@ -146,18 +154,6 @@ class CandidateMetrics:
     @property
     def f1_at_threshold(self) -> float:
         return self.out_of_fold.f1
-
-    @property
-    def threshold(self) -> float:
-        return self.out_of_fold.threshold
-
-    @property
-    def n_pos(self) -> int:
-        return self.out_of_fold.n_pos
-
-    @property
-    def n_neg(self) -> int:
-        return self.out_of_fold.n_neg
 
     def as_metrics(self) -> dict[str, float]:
         """Flat figures for MLflow, e.g. `cv_average_precision_mean`, `cv_oof_roc_auc`."""

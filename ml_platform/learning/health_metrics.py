@@ -9,14 +9,15 @@ bound below the allowed drop too, so noise on a few fresh images does not raise 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.metrics import average_precision_score
 
-from ml_platform.learning.evaluation import validate_labels
+from ml_platform.learning.evaluation import Figures, validate_labels
 
 ECE_BINS = 10
 BOOTSTRAP_ROUNDS = 1000
@@ -37,8 +38,10 @@ class HealthStatus(StrEnum):
 
 
 @dataclass(frozen=True)
-class HealthFigures:
+class HealthFigures(Figures):
     """A champion scored on fresh labels (`ap_low`/`ap_high`: bootstrap interval of AP)."""
+
+    METRICS_PREFIX: ClassVar[str] = "fresh_"
 
     average_precision: float
     ap_low: float
@@ -50,10 +53,6 @@ class HealthFigures:
     threshold: float
     n_pos: int
     n_neg: int
-
-    def as_metrics(self, prefix: str = "fresh_") -> dict[str, float]:
-        """Flat `{prefix + name: value}` for MLflow."""
-        return {f"{prefix}{key}": float(value) for key, value in asdict(self).items()}
 
 
 @dataclass(frozen=True)

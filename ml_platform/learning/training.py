@@ -175,9 +175,10 @@ def train_classifier(
         for name in config.candidates
     )
     best = max(metrics, key=lambda m: m.average_precision_mean)  # first maximum wins ties
+    threshold = best.out_of_fold.threshold
     log.info(
         "winner %s: CV AP %.3f +/- %.3f, threshold %.3f (n_pos=%d, n_neg=%d, folds=%d)",
-        best.name, best.average_precision_mean, best.average_precision_std, best.threshold,
+        best.name, best.average_precision_mean, best.average_precision_std, threshold,
         n_pos, n_neg, folds,
     )  # fmt: skip
     every = np.arange(labels.shape[0])
@@ -186,7 +187,7 @@ def train_classifier(
     return TrainingResult(
         winner=best.name,
         estimator=estimator,
-        threshold=best.threshold,
+        threshold=threshold,
         candidates=metrics,
         dimensionality=int(data.shape[1]),
         n_pos=n_pos,

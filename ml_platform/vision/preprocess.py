@@ -75,6 +75,19 @@ class PreprocessSpec:
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise ValueError(f"mean and std need 3 values, std > 0; got {self.mean}, {self.std}")
 
+    @classmethod
+    def square(
+        cls,
+        side: int,
+        short_side: int | None,
+        mean: tuple[float, float, float],
+        std: tuple[float, float, float],
+    ) -> PreprocessSpec:
+        """A ``side`` x ``side`` input: the short side resized to ``short_side`` (bicubic),
+        then a centre crop, as transformers' CLIP and Bit processors do (None: straight to
+        the square)."""
+        return cls(side, side, short_side, mean, std)
+
     @property
     def draft_size(self) -> tuple[int, int]:
         """Smallest decode size that loses nothing for this spec (for ``Image.draft``)."""

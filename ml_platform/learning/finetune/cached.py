@@ -4,15 +4,16 @@ With `train_blocks` = k the stem and all blocks but the last k are frozen, so th
 an image never changes: it is computed once (`cache_trunk`: the image, and with augmentation
 `augmented_views` random views of the policy drawn once) and every epoch runs only the last k
 blocks, the head convolution and the linear head (`LiteTail`) on one of the cached views.
-The recipe is the platform's LP-FT (`train.finetune`): a linear probe on the tail's pooled
-features (epoch 0), then AdamW with warmup and cosine decay, an EMA of the weights, selection
-and early stopping on validation loss. The returned network is the
+`train.finetune` runs the platform's LP-FT recipe on these `CachedSteps`: a linear probe on
+the tail's pooled features (epoch 0), then AdamW with warmup and cosine decay, an EMA of the
+weights, selection and early stopping on validation loss. The returned network is the
 whole `ClassifierNet`, registrable and served like any other.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,23 +29,10 @@ from ml_platform.learning.finetune.augment import (
     evaluation_pixels,
 )
 from ml_platform.learning.finetune.config import Augmentation, FinetuneConfig
+from ml_platform.learning.finetune.epochs import Stepper, finite_mean
 from ml_platform.learning.finetune.evaluation import EVAL_BATCH, LabelledImages
 from ml_platform.learning.finetune.net import ClassifierNet
 from ml_platform.learning.finetune.probe import probe_on_features
-from ml_platform.learning.finetune.recipe import evaluated_net
-from ml_platform.learning.finetune.train import (
-    EpochCallback,
-    FinetuneResult,
-    NetworkCallback,
-    Stepper,
-    candidate,
-    clock,
-    finish,
-    finite_mean,
-    make_stepper,
-    measure,
-    score,
-)
 
 log = logging.getLogger(__name__)
 
@@ -143,23 +131,45 @@ def advance(net: ClassifierNet, cached: torch.Tensor, start: int, stop: int) -> 
     return torch.cat(parts).reshape(*cached.shape[:2], *parts[0].shape[1:])
 
 
-def finetune_cached(
+@dataclass(frozen=True)
+class CachedSteps:
+    """The recipe on cached trunk outputs: (activations, labels) of the training split
+    (`cached_views` views an image) and of validation (one view)."""
+
+    first: int
+    train: tuple[torch.Tensor, torch.Tensor]
+    val: tuple[torch.Tensor, torch.Tensor]
+    config: FinetuneConfig
+
+    def probe(self, net: ClassifierNet) -> float:
+        (x_train, y_train), (x_val, y_val) = self.train, self.val
+        fit = probe_on_features(
+            net.head, (pooled_features(net, self.first, x_train[:, 0]), y_train),
+            (pooled_features(net, self.first, x_val), y_val), self.config.label_smoothing,
+        )  # fmt: skip
+        log.info("linear probe on cached trunk: L2 %s, val loss %.3f", fit.l2, fit.val_loss)
+        return fit.train_loss
+
+    def epoch(self, net: ClassifierNet, stepper: Stepper, rng: np.random.Generator) -> float:
+        return _epoch(net, self.first, self.train, self.config, stepper, rng)
+
+    def scores(self, net: ClassifierNet) -> tuple[float, float]:
+        return tail_scores(net, self.first, *self.val)
+
+
+def cached_steps(
     built: BuiltModel,
     train: LabelledImages,
     val: LabelledImages,
     config: FinetuneConfig,
-    on_epoch: EpochCallback | None = None,
-    inspect: NetworkCallback | None = None,
     cached: tuple[torch.Tensor, torch.Tensor] | None = None,
-) -> FinetuneResult:
-    """`train.finetune` for `config.cache_trunk`: the same recipe on cached trunk outputs.
+) -> CachedSteps:
+    """Freeze all but the last `config.train_blocks` and cache the trunk's outputs.
 
     `cached`: the trunk outputs of `train` (`cache_trunk`, `cached_views(config)` views) and
     of `val` (one view) when the caller has them (the trunk of the same base
     weights is the same for every split of a benchmark); otherwise they are computed here."""
     assert config.train_blocks is not None, "FinetuneConfig checks cache_trunk"
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
     net = built.net
     net.freeze_all_but_last_blocks(config.train_blocks)
     first = first_trained_block(net, config.train_blocks)
@@ -168,37 +178,8 @@ def finetune_cached(
         x_val = cache_trunk(net, first, val, built)[:, 0]
         cached = cache_trunk(net, first, train, built, views, policy, config.seed), x_val
     x_train, x_val = cached
-    y_train, y_val = torch.from_numpy(train.labels), torch.from_numpy(val.labels)
-
-    def scores(scored: ClassifierNet) -> tuple[float, float]:
-        return tail_scores(scored, first, x_val, y_val)
-
-    started = clock()
-    fit = probe_on_features(
-        net.head, (pooled_features(net, first, x_train[:, 0]), y_train),
-        (pooled_features(net, first, x_val), y_val), config.label_smoothing,
-    )  # fmt: skip
-    log.info("linear probe on cached trunk: L2 %s, val loss %.3f", fit.l2, fit.val_loss)
-    history = [measure(net, scores, 0, config, fit.train_loss, started, len(train))]
-    if inspect is not None:
-        inspect(history[0], net)
-    stepper = make_stepper(net, config, len(train))
-    best = candidate(net, history[0])
-    for epoch in range(1, config.epochs + 1):
-        started = clock()
-        loss = _epoch(net, first, (x_train, y_train), config, stepper, rng)
-        scored = evaluated_net(net, stepper.average)
-        history.append(measure(scored, scores, epoch, config, loss, started, len(train)))
-        if on_epoch is not None:
-            on_epoch(history[-1])
-        if inspect is not None:
-            inspect(history[-1], scored)
-        if score(history[-1]) > score(best[0]):
-            best = candidate(scored, history[-1])
-        elif epoch - best[0].epoch >= config.patience:
-            log.info("early stop at epoch %d: best was epoch %d", epoch, best[0].epoch)
-            break
-    return finish(net, best, history, config)
+    labels = torch.from_numpy(train.labels), torch.from_numpy(val.labels)
+    return CachedSteps(first, (x_train, labels[0]), (x_val, labels[1]), config)
 
 
 def pooled_features(net: ClassifierNet, first: int, cached: torch.Tensor) -> torch.Tensor:

@@ -46,11 +46,7 @@ def preprocess_spec(model_name: ModelName, size: int, source: str | None = None)
 def _spec(
     size: int, short: int | None, mean: tuple[float, ...], std: tuple[float, ...]
 ) -> PreprocessSpec:
-    return PreprocessSpec(
-        crop_height=size, crop_width=size, resize_short_side=short,
-        mean=(mean[0], mean[1], mean[2]), std=(std[0], std[1], std[2]),
-        resample=Resample.BICUBIC,
-    )  # fmt: skip
+    return PreprocessSpec.square(size, short, (mean[0], mean[1], mean[2]), (std[0], std[1], std[2]))
 
 
 def _processor_stats(

@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
-from torch.optim.swa_utils import AveragedModel
 
 from ml_platform.learning.finetune.architectures import BuiltModel
 from ml_platform.learning.finetune.augment import POLICIES, augmented_pixels
 from ml_platform.learning.finetune.config import FinetuneConfig
+from ml_platform.learning.finetune.epochs import (
+    EpochMetrics,
+    Stepper,
+    clock,
+    finite_mean,
+    make_stepper,
+    measure,
+)
 from ml_platform.learning.finetune.evaluation import (
     LabelledImages,
     evaluate,
@@ -30,30 +35,13 @@ from ml_platform.learning.finetune.evaluation import (
 )
 from ml_platform.learning.finetune.net import ClassifierNet
 from ml_platform.learning.finetune.probe import probe_head
-from ml_platform.learning.finetune.recipe import (
-    evaluated_net,
-    mix_batch,
-    warmup_cosine,
-    weight_average,
-)
+from ml_platform.learning.finetune.recipe import evaluated_net, mix_batch
 from ml_platform.vision.preprocess import PreprocessSpec
 
 __all__ = ["EpochMetrics", "FinetuneResult", "LabelledImages", "evaluate", "finetune",
            "pixel_batches", "predict_proba"]  # fmt: skip
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class EpochMetrics:
-    epoch: int
-    epochs: int
-    train_loss: float
-    val_loss: float
-    val_accuracy: float
-    seconds: float
-    images: int
-    cpu_seconds: float = 0.0  # process CPU time; on an idle machine wall ~ this / threads
 
 
 @dataclass(frozen=True)
@@ -89,30 +77,28 @@ Candidate = tuple[EpochMetrics, dict[str, Any]]
 
 
 @dataclass(frozen=True)
-class Stepper:
-    """What one optimisation step touches besides the network."""
+class EpochHooks:
+    """What a caller sees of a run: `on_epoch` gets each epoch's figures; `inspect` (for
+    diagnostics) each epoch's evaluated network, the probe's (epoch 0) included."""
 
-    optimizer: torch.optim.Optimizer
-    schedule: torch.optim.lr_scheduler.LRScheduler
-    average: AveragedModel | None
-
-    def step(self, net: ClassifierNet, loss: torch.Tensor) -> float:
-        """Back-propagate `loss`, step the optimiser, the schedule and the average; the loss."""
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        self.optimizer.step()
-        self.schedule.step()
-        if self.average is not None:
-            self.average.update_parameters(net)
-        return float(loss.detach())
+    on_epoch: EpochCallback | None = None
+    inspect: NetworkCallback | None = None
 
 
-def finite_mean(total: float, count: int) -> float:
-    """The epoch's mean training loss; FloatingPointError when it diverged."""
-    mean = total / count
-    if not math.isfinite(mean):
-        raise FloatingPointError(f"training loss became {mean}; lower the learning rate")
-    return mean
+class RecipeSteps(Protocol):
+    """What differs between training on images and on cached trunk outputs (`cached.py`)."""
+
+    def probe(self, net: ClassifierNet) -> float | None:
+        """Fit the head on frozen features (epoch 0); its training loss, None for no probe."""
+        ...
+
+    def epoch(self, net: ClassifierNet, stepper: Stepper, rng: np.random.Generator) -> float:
+        """One pass over the training data; its mean loss."""
+        ...
+
+    def scores(self, net: ClassifierNet) -> tuple[float, float]:
+        """Validation (cross-entropy, accuracy) of `net`."""
+        ...
 
 
 def finetune(
@@ -122,44 +108,57 @@ def finetune(
     config: FinetuneConfig,
     on_epoch: EpochCallback | None = None,
     inspect: NetworkCallback | None = None,
+    cached: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> FinetuneResult:
     """Fine-tune `built.net` on `train`; keep the epoch with the lowest `val` loss.
 
     `inspect`, for diagnostics, sees every epoch's evaluated network (epoch 0: the probe)
     read-only, e.g. a benchmark scoring a held-out set per epoch; it never steers selection.
+    With `config.cache_trunk` the last blocks train on cached trunk outputs (`cached.py`);
+    `cached`, the trunk outputs of `train` and `val` when the caller has them.
     """
     if len(train) == 0 or len(val) == 0:
         raise ValueError(
             f"fine-tuning needs training and validation images; got {len(train)} and {len(val)}"
         )
-    if config.cache_trunk:
-        from ml_platform.learning.finetune.cached import finetune_cached
-
-        return finetune_cached(built, train, val, config, on_epoch, inspect)
     torch.manual_seed(config.seed)
+    steps: RecipeSteps
+    if config.cache_trunk:
+        from ml_platform.learning.finetune.cached import cached_steps
+
+        steps = cached_steps(built, train, val, config, cached)
+    else:
+        if config.train_blocks is not None:
+            built.net.freeze_all_but_last_blocks(config.train_blocks)
+        steps = ImageSteps(train, val, built.preprocess, config)
+    return run_recipe(built.net, steps, config, len(train), EpochHooks(on_epoch, inspect))
+
+
+def run_recipe(
+    net: ClassifierNet,
+    steps: RecipeSteps,
+    config: FinetuneConfig,
+    images: int,
+    hooks: EpochHooks,
+) -> FinetuneResult:
+    """LP-FT with `steps`: the probe (epoch 0), then epochs until `config.epochs` or early
+    stopping; `hooks` see each epoch."""
+    on_epoch, inspect = hooks.on_epoch, hooks.inspect
     rng = np.random.default_rng(config.seed)
-    net, spec = built.net, built.preprocess
-
-    def scores(scored: ClassifierNet) -> tuple[float, float]:
-        return evaluate(scored, val, spec)
-
-    if config.train_blocks is not None:
-        net.freeze_all_but_last_blocks(config.train_blocks)
     history: list[EpochMetrics] = []
-    if config.probe_head:  # epoch 0: the pretrained features with a fitted head
-        started = clock()
-        fit = probe_head(net, train, val, spec, config.label_smoothing)
-        log.info("linear probe: L2 %s, val loss %.3f", fit.l2, fit.val_loss)
-        history.append(measure(net, scores, 0, config, fit.train_loss, started, len(train)))
+    started = clock()
+    probe_loss = steps.probe(net)
+    if probe_loss is not None:
+        history.append(measure(net, steps.scores, 0, config, probe_loss, started, images))
         if inspect is not None:
             inspect(history[-1], net)
-    stepper = make_stepper(net, config, len(train))
+    stepper = make_stepper(net, config, images)
     best = candidate(net, history[0]) if history else None
     for epoch in range(1, config.epochs + 1):
         started = clock()
-        loss = _train_epoch(net, train, spec, config, stepper, rng)
+        loss = steps.epoch(net, stepper, rng)
         scored = evaluated_net(net, stepper.average)
-        history.append(measure(scored, scores, epoch, config, loss, started, len(train)))
+        history.append(measure(scored, steps.scores, epoch, config, loss, started, images))
         if on_epoch is not None:
             on_epoch(history[-1])
         if inspect is not None:
@@ -193,58 +192,37 @@ def candidate(net: ClassifierNet, metrics: EpochMetrics) -> Candidate:
     return metrics, copy.deepcopy(net.state_dict())
 
 
-def clock() -> tuple[float, float]:
-    return time.perf_counter(), time.process_time()
+@dataclass(frozen=True)
+class ImageSteps:
+    """The recipe on images: the probe on frozen features, epochs on augmented pixels."""
 
+    train: LabelledImages
+    val: LabelledImages
+    spec: PreprocessSpec
+    config: FinetuneConfig
 
-def measure(
-    net: ClassifierNet,
-    scores: Callable[[ClassifierNet], tuple[float, float]],
-    epoch: int,
-    config: FinetuneConfig,
-    train_loss: float,
-    started: tuple[float, float],
-    images: int,
-) -> EpochMetrics:
-    """The epoch's metrics: time since `started` (not counting validation), then `scores`
-    (validation loss and accuracy) of `net`."""
-    seconds, cpu = time.perf_counter() - started[0], time.process_time() - started[1]
-    val_loss, val_accuracy = scores(net)
-    return EpochMetrics(
-        epoch, config.epochs, train_loss, val_loss, val_accuracy, seconds, images, cpu
-    )
+    def probe(self, net: ClassifierNet) -> float | None:
+        if not self.config.probe_head:
+            return None
+        fit = probe_head(net, self.train, self.val, self.spec, self.config.label_smoothing)
+        log.info("linear probe: L2 %s, val loss %.3f", fit.l2, fit.val_loss)
+        return fit.train_loss
 
+    def scores(self, net: ClassifierNet) -> tuple[float, float]:
+        return evaluate(net, self.val, self.spec)
 
-def make_stepper(net: ClassifierNet, config: FinetuneConfig, images: int) -> Stepper:
-    groups = [
-        {"params": list(net.backbone_parameters()), "lr": config.learning_rate},
-        {"params": list(net.head_parameters()),
-         "lr": config.learning_rate * config.head_lr_multiplier},
-    ]  # fmt: skip
-    optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
-    steps = math.ceil(images / config.batch_size)
-    warmup = round(config.warmup_epochs * steps)
-    schedule = warmup_cosine(optimizer, warmup, config.epochs * steps)
-    return Stepper(optimizer, schedule, weight_average(net, config.ema_decay))
-
-
-def _train_epoch(
-    net: ClassifierNet,
-    data: LabelledImages,
-    spec: PreprocessSpec,
-    config: FinetuneConfig,
-    stepper: Stepper,
-    rng: np.random.Generator,
-) -> float:
-    net.train()
-    policy = POLICIES[config.augmentation]
-    order = rng.permutation(len(data))
-    total = 0.0
-    for start in range(0, len(order), config.batch_size):
-        rows = order[start : start + config.batch_size]
-        pixels = np.stack([augmented_pixels(data.images[i], spec, policy, rng) for i in rows])
-        batch = mix_batch(torch.from_numpy(pixels), torch.from_numpy(data.labels[rows]),
-                          policy.mix_p, rng)  # fmt: skip
-        loss = batch.loss(net(batch.pixels), config.label_smoothing)
-        total += stepper.step(net, loss) * len(rows)
-    return finite_mean(total, len(order))
+    def epoch(self, net: ClassifierNet, stepper: Stepper, rng: np.random.Generator) -> float:
+        net.train()
+        data, config = self.train, self.config
+        policy = POLICIES[config.augmentation]
+        order = rng.permutation(len(data))
+        total = 0.0
+        for start in range(0, len(order), config.batch_size):
+            rows = order[start : start + config.batch_size]
+            pixels = np.stack([augmented_pixels(data.images[i], self.spec, policy, rng)
+                               for i in rows])  # fmt: skip
+            batch = mix_batch(torch.from_numpy(pixels), torch.from_numpy(data.labels[rows]),
+                              policy.mix_p, rng)  # fmt: skip
+            loss = batch.loss(net(batch.pixels), config.label_smoothing)
+            total += stepper.step(net, loss) * len(rows)
+        return finite_mean(total, len(order))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -67,6 +67,7 @@ def person_from_face(face: Box, width: float, height: float) -> Box:
     return clamp_box(body, width, height)
 
 
+@dataclass(eq=False, kw_only=True)
 class Detector:
     """Person and face detection with models loaded once, lazily, under a lock.
 
@@ -74,21 +75,13 @@ class Detector:
     HOG 0.8).
     """
 
-    def __init__(
-        self,
-        *,
-        yunet_model: Path | None,
-        person_onnx: Path | None,
-        face_score_threshold: float = 0.7,
-        person_score_threshold: float | None = None,
-    ) -> None:
-        self.yunet_model = yunet_model
-        self.person_onnx = person_onnx
-        self.face_score_threshold = face_score_threshold
-        self.person_score_threshold = person_score_threshold
-        self._lock = threading.Lock()
-        self._faces: BoxDetector | None = None
-        self._persons: BoxDetector | None = None
+    yunet_model: Path | None
+    person_onnx: Path | None
+    face_score_threshold: float = 0.7
+    person_score_threshold: float | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _faces: BoxDetector | None = field(default=None, init=False, repr=False)
+    _persons: BoxDetector | None = field(default=None, init=False, repr=False)
 
     @property
     def face_detector_name(self) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
@@ -11,19 +9,12 @@ from ml_platform.domain import BuiltinEmbeddingType
 from ml_platform.vision.embedders.base import RANDOM_REVISION, EmbedderOptions
 from ml_platform.vision.embedders.hub_embedding import HubEmbedding
 from ml_platform.vision.embedders.torch_base import TorchEmbedder, seeded_random_model
-from ml_platform.vision.preprocess import CLIP_MEAN, CLIP_STD, PreprocessSpec, Resample
+from ml_platform.vision.preprocess import CLIP_MEAN, CLIP_STD, PreprocessSpec
 
 NAME = BuiltinEmbeddingType.CLIP_VIT_B_32.value
 SETTING = "ML_PLATFORM_CLIP_MODEL"
 # CLIPImageProcessor: short side 224 (bicubic), centre crop 224, /255, CLIP mean and std.
-CLIP_SPEC = PreprocessSpec(
-    crop_height=224,
-    crop_width=224,
-    resize_short_side=224,
-    mean=CLIP_MEAN,
-    std=CLIP_STD,
-    resample=Resample.BICUBIC,
-)
+CLIP_SPEC = PreprocessSpec.square(224, 224, CLIP_MEAN, CLIP_STD)
 
 
 def _image_embeds(model: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
@@ -56,6 +47,6 @@ def random_clip(options: EmbedderOptions, config: CLIPVisionConfig | None = None
     side = config.image_size
     if not isinstance(side, int):
         raise ValueError(f"{NAME}: image_size must be one int, got {side!r}")
-    spec = dataclasses.replace(CLIP_SPEC, crop_height=side, crop_width=side, resize_short_side=side)
+    spec = PreprocessSpec.square(side, side, CLIP_MEAN, CLIP_STD)
     dim = CLIP.dim(config)
     return CLIP.wrap(model, options.clip_model, options, RANDOM_REVISION, spec, dim)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,10 @@ class CustomEmbeddingType:
     int8: Int8Mode | None = None
 
 
+# The fields a `CustomEmbeddingType` takes over unchanged from its `CustomTypeConfig`.
+CARRIED_FIELDS = {f.name for f in fields(CustomEmbeddingType)} - {"name", "onnx_path", "spec"}
+
+
 def load_custom_types(path: Path) -> dict[str, CustomEmbeddingType]:
     """Parse ``path``; ValueError naming the file and entry when something is wrong."""
     document = read_yaml(path, "custom embedding types file")
@@ -111,17 +115,8 @@ def _parse_entry(name: Any, raw: Any, path: Path) -> CustomEmbeddingType:
     except (ValidationError, ValueError) as exc:
         raise ValueError(f"{path}: embedding type {name!r} is invalid:\n{exc}") from exc
     onnx_path = config.onnx if config.onnx.is_absolute() else path.parent / config.onnx
-    return CustomEmbeddingType(
-        name=name,
-        onnx_path=onnx_path.resolve(),
-        spec=spec,
-        input_name=config.input_name,
-        output_name=config.output_name,
-        l2_normalize=config.l2_normalize,
-        dim=config.dim,
-        align=config.align,
-        int8=config.int8,
-    )
+    carried = config.model_dump(include=CARRIED_FIELDS)
+    return CustomEmbeddingType(name, onnx_path.resolve(), spec, **carried)
 
 
 def _spec(config: CustomTypeConfig) -> PreprocessSpec:
