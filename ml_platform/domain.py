@@ -162,6 +162,14 @@ class Box:
         return Box(self.x0 + dx, self.y0 + dy, self.x1 + dx, self.y1 + dy, self.score)
 
 
+@dataclass(frozen=True)
+class ImageLimits:
+    """The largest image the platform takes: bytes as downloaded or sent, pixels decoded."""
+
+    max_bytes: int
+    max_pixels: int
+
+
 class IngestStatus(StrEnum):
     OK = "ok"
     FAILED = "failed"

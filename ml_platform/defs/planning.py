@@ -30,7 +30,8 @@ from ml_platform.services.planning import (
 from ml_platform.services.retraining import (
     RetrainPolicy,
     RetrainReason,
-    drift_retrains,
+    batch_drifted,
+    labels_changed,
     plan_retraining,
 )
 from ml_platform.store.collections_file import foci_in_use, has_collections, read_collections
@@ -159,7 +160,9 @@ def retrain_runs(
     )
     trained = {int(k): t[DATA_VERSION_TAG] for k, t in versions.items() if DATA_VERSION_TAG in t}
     labels = storage.metadata().label_fingerprints()
-    return plan_retraining(read_collections(storage.layout()), labels, trained, policy)
+    return plan_retraining(
+        read_collections(storage.layout()), labels, policy, labels_changed(trained)
+    )
 
 
 def drift_retrain_runs(
@@ -169,7 +172,9 @@ def drift_retrain_runs(
     if not drifted or not has_collections(storage.layout()):
         return []
     labels = storage.metadata().label_fingerprints(sorted(drifted))
-    return drift_retrains(read_collections(storage.layout()), labels, drifted, policy)
+    return plan_retraining(
+        read_collections(storage.layout()), labels, policy, batch_drifted(drifted)
+    )
 
 
 def still_planned(

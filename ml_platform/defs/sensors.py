@@ -5,6 +5,9 @@ crawlr's label changes applied to the label index, and the changed collections r
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import dagster as dg
 
 from ml_platform.alerts import AlertConfig, run_failure_alert, send_alert
@@ -35,11 +38,19 @@ MAX_BATCHES_PER_TICK = 20  # keeps a tick well inside Dagster's sensor timeout o
 MAX_LABEL_PAGES_PER_TICK = 50  # likewise for a feed rescan; the next tick resumes it
 
 
-@dg.sensor(
-    jobs=[collections_job, ingest_job, embeddings_job, clusters_job],
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
+def running_sensor(
+    every_s: int, *jobs: dg.UnresolvedAssetJobDefinition
+) -> Callable[[Callable[..., Any]], dg.SensorDefinition]:
+    """A sensor that runs from the start (every sensor here: the platform plans unattended),
+    evaluated at most every `every_s` seconds, requesting runs of `jobs`."""
+    return dg.sensor(
+        jobs=list(jobs) or None,
+        minimum_interval_seconds=every_s,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+
+
+@running_sensor(60, collections_job, ingest_job, embeddings_job, clusters_job)
 def planner_sensor(
     context: dg.SensorEvaluationContext, crawlr: CrawlrResource, storage: StorageResource
 ) -> dg.SensorResult | dg.SkipReason:
@@ -64,10 +75,7 @@ def planner_sensor(
     return dg.SensorResult(run_requests=requests)
 
 
-@dg.sensor(
-    jobs=[dataset_versions_job], minimum_interval_seconds=120,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)  # fmt: skip
+@running_sensor(120, dataset_versions_job)
 def dataset_sensor(
     context: dg.SensorEvaluationContext, storage: StorageResource
 ) -> dg.SensorResult | dg.SkipReason:
@@ -91,10 +99,7 @@ def dataset_sensor(
     return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=partitions)
 
 
-@dg.sensor(
-    jobs=[training_job], minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)  # fmt: skip
+@running_sensor(60, training_job)
 def label_sensor(
     context: dg.SensorEvaluationContext, crawlr: CrawlrResource, storage: StorageResource
 ) -> dg.SensorResult | dg.SkipReason:
@@ -125,10 +130,7 @@ def label_sensor(
     )
 
 
-@dg.sensor(
-    jobs=[training_job], minimum_interval_seconds=300,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)  # fmt: skip
+@running_sensor(300, training_job)
 def health_retrain_sensor(
     context: dg.SensorEvaluationContext, storage: StorageResource
 ) -> dg.SensorResult | dg.SkipReason:
@@ -179,7 +181,7 @@ def alert_on_run_failure(context: dg.RunFailureSensorContext, storage: StorageRe
     send_alert(alert, config)
 
 
-@dg.sensor(minimum_interval_seconds=600, default_status=dg.DefaultSensorStatus.RUNNING)
+@running_sensor(600)
 def leftovers_sensor(context: dg.SensorEvaluationContext, mlflow: MlflowResource) -> dg.SkipReason:
     """The daemon's side of `ml-platform run`'s clean-up (one function, two callers): Dagster
     and MLflow runs whose owner process is gone are marked failed, with the reason."""

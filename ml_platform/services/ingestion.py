@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 
 from ml_platform.crawlr.client import CrawlrClient, CrawlrError
-from ml_platform.domain import ImageRecord, IngestedImage, IngestStatus, Stage
+from ml_platform.domain import ImageLimits, ImageRecord, IngestedImage, IngestStatus, Stage
 from ml_platform.services.ingest_progress import notify_images
 from ml_platform.settings import Settings
 from ml_platform.store.image_store import ImageStore
@@ -27,12 +27,6 @@ from ml_platform.vision.decode import (
 )
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class IngestLimits:
-    max_bytes: int
-    max_pixels: int
 
 
 FAILED_SHA256 = "failed_sha256"  # extra: the hash of bytes that did not decode
@@ -80,7 +74,7 @@ def ingest_one(
     client: CrawlrClient,
     store: ImageStore,
     image: ImageRecord,
-    limits: IngestLimits,
+    limits: ImageLimits,
     failed_before: str = "",
 ) -> IngestedImage:
     """`failed_before`: the sha256 of the bytes that failed to decode at the last attempt."""
@@ -124,7 +118,7 @@ def ingest_batch(
     client: CrawlrClient,
     store: ImageStore,
     images: Sequence[ImageRecord],
-    limits: IngestLimits,
+    limits: ImageLimits,
     previous: Mapping[int, IngestedImage] | None = None,
     settled: Set[int] = frozenset(),
 ) -> IngestOutcome:

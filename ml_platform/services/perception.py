@@ -7,6 +7,7 @@ while the current one runs through the model.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Callable, Sequence
@@ -28,6 +29,8 @@ from ml_platform.vision.faces.scoring import quality_of_face
 from ml_platform.vision.pipeline import NO_DERIVATIVE, iter_embedded_batches
 
 log = logging.getLogger(__name__)
+# The detector's result, field by field, as a DetectionRow records it.
+RESULT_FIELDS = tuple(f.name for f in dataclasses.fields(DetectionResult))
 WHOLE_IMAGE_DRAFT = (448, 448)  # JPEG decodes at >= this size: enough for 224 px models
 
 
@@ -62,11 +65,7 @@ def detect_one(detector: Detector, images: ImageStore, entry: IngestedImage) -> 
     return DetectionRow(
         image_id=entry.image.id,
         status="ok",
-        person=result.person,
-        face=result.face,
-        faces_found=result.faces_found,
-        person_detector=result.person_detector,
-        face_detector=result.face_detector,
+        **{name: getattr(result, name) for name in RESULT_FIELDS},
         face_quality=quality.score if quality else None,
         face_sharpness=quality.sharpness if quality else None,
         face_frontal=quality.frontal if quality else None,
@@ -91,13 +90,8 @@ def _warn_once(message: str) -> None:
 
 
 def as_result(row: DetectionRow) -> DetectionResult:
-    return DetectionResult(
-        person=row.person,
-        face=row.face,
-        person_detector=row.person_detector,
-        face_detector=row.face_detector,
-        faces_found=row.faces_found,
-    )
+    """The detector's result that a stored row keeps flat."""
+    return DetectionResult(**{name: getattr(row, name) for name in RESULT_FIELDS})
 
 
 def crop_loader(

@@ -9,7 +9,7 @@ and focus it was decided on (trained, kept the champion, or skipped for too few 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ml_platform.domain import Collection
@@ -52,36 +52,42 @@ def retrain_reason(collection: Collection, counts: LabelCounts, trained: str | N
     return "training data changed since the last training"
 
 
+ReasonOf = Callable[[Collection, LabelCounts], str | None]
+
+
 def plan_retraining(
     collections: list[Collection],
     labels: Mapping[int, LabelCounts],
-    trained: Mapping[int, str],
     policy: RetrainPolicy,
+    reason_of: ReasonOf,
 ) -> list[RetrainReason]:
-    """Usable collections with enough labelled images whose last decision is not current."""
+    """The collections the classifier asset would train that `reason_of` (collection, its
+    label counts) gives a reason to retrain."""
     out = []
     for collection in _trainable(collections, labels, policy):
-        counts = labels.get(collection.id, NO_LABELS)
-        reason = retrain_reason(collection, counts, trained.get(collection.id))
+        reason = reason_of(collection, labels.get(collection.id, NO_LABELS))
         if reason is not None:
             out.append(RetrainReason(collection.id, reason))
     return out
 
 
-def drift_retrains(
-    collections: list[Collection],
-    labels: Mapping[int, LabelCounts],
-    drifted: Mapping[int, str],
-    policy: RetrainPolicy,
-) -> list[RetrainReason]:
-    """Collections in `drifted` (collection -> a drifted batch its last training did not see)
-    that the classifier asset would train: a retrain is not a repeat even with the same
-    labels, since the batch's images are in its sample of the focus now."""
-    return [
-        RetrainReason(c.id, f"batch {drifted[c.id]} drifted after the last training saw the focus")
-        for c in _trainable(collections, labels, policy)
-        if c.id in drifted
-    ]
+def labels_changed(trained: Mapping[int, str]) -> ReasonOf:
+    """Retrain where the last decision (`trained`: collection -> its label token) is not
+    current: never trained, a focus change, or changed labels."""
+    return lambda collection, counts: retrain_reason(collection, counts, trained.get(collection.id))
+
+
+def batch_drifted(drifted: Mapping[int, str]) -> ReasonOf:
+    """Retrain the collections in `drifted` (collection -> a drifted batch its last training
+    did not see): a retrain is not a repeat even with the same labels, since the batch's
+    images are in its sample of the focus now."""
+
+    def reason(collection: Collection, _counts: LabelCounts) -> str | None:
+        if collection.id not in drifted:
+            return None
+        return f"batch {drifted[collection.id]} drifted after the last training saw the focus"
+
+    return reason
 
 
 def _trainable(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from ml_platform.domain import ImageLimits
 from ml_platform.redact import redact_text, redact_url
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.options import host_allowed, url_problem
@@ -30,11 +31,10 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class DecodeOptions:
-    """The serving side of `vision.decode`: limits, and the longest side analysed."""
+class DecodeOptions(ImageLimits):
+    """The serving side of `vision.decode`: the platform's limits, and the longest side
+    analysed."""
 
-    max_bytes: int
-    max_pixels: int
     max_side: int = DEFAULT_MAX_SIDE
     max_aspect: float = DEFAULT_MAX_ASPECT
     reduce_to: int | None = None

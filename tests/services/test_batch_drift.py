@@ -16,7 +16,7 @@ from ml_platform.services.batch_drift import (
     drift_history,
     series_name,
 )
-from ml_platform.services.retraining import RetrainPolicy, drift_retrains
+from ml_platform.services.retraining import RetrainPolicy, batch_drifted, plan_retraining
 from ml_platform.settings import Settings
 from ml_platform.store.drift_table import (
     DriftRow,
@@ -99,6 +99,7 @@ def test_a_drifted_batch_retrains_only_collections_the_classifier_would_train() 
     usable = Collection(4, "cats", FOCUS)
     other = Collection(6, "dogs", FOCUS)
     labels = {4: (12, 30, 1), 6: (2, 30, 1)}  # 6 has too few members to train
-    (retrain,) = drift_retrains([usable, other], labels, {4: "b9", 6: "b9"}, RetrainPolicy())
+    drifted = batch_drifted({4: "b9", 6: "b9"})
+    (retrain,) = plan_retraining([usable, other], labels, RetrainPolicy(), drifted)
     assert retrain.collection_id == 4 and "batch b9 drifted" in retrain.reason
-    assert drift_retrains([usable], labels, {}, RetrainPolicy()) == []
+    assert plan_retraining([usable], labels, RetrainPolicy(), batch_drifted({})) == []

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any, cast
 
 from ml_platform.crawlr.snapshot import SnapshotCrawlrClient
-from ml_platform.domain import ImageRecord, IngestStatus
+from ml_platform.domain import ImageLimits, ImageRecord, IngestStatus
 from ml_platform.services.ingest_progress import listening
-from ml_platform.services.ingestion import IngestLimits, ingest_batch
+from ml_platform.services.ingestion import ingest_batch
 
 
 def test_ingest_reports_each_image_done_out_of_the_batch(tmp_path: Path) -> None:
@@ -21,9 +21,9 @@ def test_ingest_reports_each_image_done_out_of_the_batch(tmp_path: Path) -> None
 
     with listening(lambda done, total: seen.append((done, total))):
         outcome = ingest_batch(
-            SnapshotCrawlrClient(tmp_path), store, images, IngestLimits(10**6, 10**6)
+            SnapshotCrawlrClient(tmp_path), store, images, ImageLimits(10**6, 10**6)
         )
-    ingest_batch(SnapshotCrawlrClient(tmp_path), store, images[:1], IngestLimits(10**6, 10**6))
+    ingest_batch(SnapshotCrawlrClient(tmp_path), store, images[:1], ImageLimits(10**6, 10**6))
 
     assert seen == [(1, 3), (2, 3), (3, 3)]  # and nothing once the listener left
     assert [r.status for r in outcome.results] == [IngestStatus.FAILED] * 3

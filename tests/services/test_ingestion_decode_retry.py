@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ml_platform.crawlr.http import HttpCrawlrClient
-from ml_platform.domain import ImageRecord, IngestStatus
-from ml_platform.services.ingestion import IngestLimits, ingest_batch
+from ml_platform.domain import ImageLimits, ImageRecord, IngestStatus
+from ml_platform.services.ingestion import ingest_batch
 from ml_platform.settings import Settings
 from ml_platform.store.layout import Layout
 from tests.faulty_crawlr import FaultPlan, FaultyState, faulty_crawlr
 
-LIMITS = IngestLimits(max_bytes=10_000_000, max_pixels=50_000_000)
+LIMITS = ImageLimits(max_bytes=10_000_000, max_pixels=50_000_000)
 
 
 def test_a_truncated_download_is_retried_and_a_broken_file_is_given_up_on(

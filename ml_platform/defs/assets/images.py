@@ -6,9 +6,8 @@ import dagster as dg
 
 from ml_platform.defs.partitions import ingestion_batches
 from ml_platform.defs.resources import CrawlrResource, StorageResource
-from ml_platform.domain import IngestStatus, Stage
+from ml_platform.domain import ImageLimits, IngestStatus, Stage
 from ml_platform.services.ingestion import (
-    IngestLimits,
     already_stored,
     ingest_batch,
     record_attempts,
@@ -28,7 +27,7 @@ def image_catalog(
     rerun = layout.store.exists(layout.catalog(key))
     previous = {r.image.id: r for r in read_catalog(layout, key)} if rerun else {}
     db = layout.metadata()
-    limits = IngestLimits(settings.max_image_bytes, settings.max_image_pixels)
+    limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
     settled = db.settled(Stage.CATALOG, [i.id for i in images])
     store = layout.images()
     with crawlr.client() as client:

@@ -2,18 +2,15 @@
 
 import dagster as dg
 
+from ml_platform.defs.knobs import knobs_of
 from ml_platform.defs.resources import StorageResource
 from ml_platform.services.search_compaction import CompactionConfig, compact
 from ml_platform.store.search_index import indexed_foci
 
 
-class SearchCompactionConfig(dg.Config):  # type: ignore[misc]
-    """When to compact (uncovered vectors) and how (codec: sq8 | fp16 | flat; nlist)."""
-
-    min_new_vectors: int = CompactionConfig.min_new_vectors
-    codec: str = CompactionConfig.codec
-    nlist: int | None = CompactionConfig.nlist
-    retrain_growth: float = CompactionConfig.retrain_growth
+class SearchCompactionConfig(knobs_of(CompactionConfig)):  # type: ignore[misc]
+    """When to compact (uncovered vectors) and how (codec: sq8 | fp16 | flat; nlist): the
+    fields and defaults of `services.search_compaction.CompactionConfig`."""
 
 
 @dg.asset(
@@ -29,9 +26,7 @@ def search_compaction(
     `min_new_vectors`; searches read the newest generation plus the shards it does not
     cover, so a batch is searchable from its own run on, compacted or not."""
     layout = storage.layout()
-    settings = CompactionConfig(
-        config.min_new_vectors, config.codec, config.nlist, config.retrain_growth
-    )
+    settings: CompactionConfig = config.build(CompactionConfig)
     report: dict[str, dict[str, object]] = {}
     for focus in indexed_foci(layout):
         outcome = compact(layout, focus, settings)
