@@ -43,6 +43,7 @@ from sklearn.metrics import average_precision_score
 from threadpoolctl import threadpool_limits
 
 from ml_platform.learning.candidates import CandidateName
+from ml_platform.learning.curation.geometry import Pool
 from ml_platform.learning.curation.review_queue import PROBABLE_SHARE, review_queue, uncertainty
 from ml_platform.learning.curation.scores import prefer_out_of_fold, score_matrix
 from ml_platform.learning.curation.suggestions import rank_suggestions
@@ -98,7 +99,7 @@ def suggestions(data: LabelledSet, seeds: int, negative_sample: int) -> None:
             p = result.estimator.predict_proba(data.X)[:, 1]
             trained = rows[unl]  # the sampled negatives: their OOF probability, as the service
             p = prefer_out_of_fold(ids, p, trained, result.out_of_fold_probabilities[unl])
-            found = rank_suggestions(ids, p, data.X, member, limit=2 * hidden.size)
+            found = rank_suggestions(Pool(ids, p, data.X, member), limit=2 * hidden.size)
             ours.append(_ranking_figures([s.image_id for s in found], hidden))
             peer_p = plain_logistic_ranking(data.X, member)
             order = [int(i) for i in np.argsort(-peer_p) if not member[i]][: 2 * hidden.size]
@@ -179,7 +180,7 @@ def _simulate(
         else:
             keep = ~test  # the held-out images are neither labelled nor candidates
             share = 0.0 if strategy == "no_probable" else PROBABLE_SHARE
-            q = review_queue(ids[keep], p[keep], X[keep], labelled[keep], threshold=0.5,
+            q = review_queue(Pool(ids[keep], p[keep], X[keep], labelled[keep]), threshold=0.5,
                              limit=per_round, probable_share=share)  # fmt: skip
             pick = np.asarray([e.image_id for e in q])
         labelled[pick] = True

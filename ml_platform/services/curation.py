@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ml_platform.learning.curation.audit import LabelIssue, find_label_issues
+from ml_platform.learning.curation.geometry import Pool
 from ml_platform.learning.curation.review_queue import QueueEntry, review_queue
 from ml_platform.learning.curation.scores import prefer_out_of_fold
 from ml_platform.learning.curation.suggestions import Suggestion, rank_suggestions
@@ -54,6 +55,9 @@ class FocusScores:
     @property
     def labelled(self) -> NDArray[np.bool_]:
         return np.asarray(self.member | self.rejected, dtype=bool)
+
+    def pool(self) -> Pool:
+        return Pool(self.image_ids, self.probabilities, self.vectors, self.labelled)
 
 
 @dataclass(frozen=True)
@@ -136,10 +140,7 @@ def suggestions(
             f"min_probability must be in [0, 1], got {min_probability}",
         )
     s = focus_scores(layout, view)
-    found = rank_suggestions(
-        s.image_ids, s.probabilities, s.vectors, s.labelled,
-        limit=check_limit(limit), min_probability=min_probability,
-    )  # fmt: skip
+    found = rank_suggestions(s.pool(), limit=check_limit(limit), min_probability=min_probability)
     return SuggestionsAnswer(view.collection.id, view.version, tuple(found))
 
 
@@ -203,8 +204,5 @@ def review(layout: Layout, view: ChampionView, limit: int = DEFAULT_QUEUE) -> Qu
     except CurationError:
         suspects = []  # no OOF for this version: the queue is uncertainty and diversity only
     threshold = min(max(view.model.threshold, 1e-6), 1 - 1e-6)  # uncertainty needs (0, 1)
-    queue = review_queue(
-        s.image_ids, s.probabilities, s.vectors, s.labelled,
-        threshold=threshold, limit=check_limit(limit), suspects=suspects,
-    )  # fmt: skip
+    queue = review_queue(s.pool(), threshold=threshold, limit=check_limit(limit), suspects=suspects)
     return QueueAnswer(view.collection.id, view.version, tuple(queue))

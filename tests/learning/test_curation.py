@@ -5,6 +5,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from ml_platform.learning.curation.audit import IssueKind, find_label_issues
+from ml_platform.learning.curation.geometry import Pool
 from ml_platform.learning.curation.review_queue import QueueReason, review_queue, uncertainty
 from ml_platform.learning.curation.scores import prefer_out_of_fold, score_matrix
 from ml_platform.learning.curation.suggestions import rank_suggestions
@@ -23,7 +24,7 @@ def test_suggestions_rank_unlabelled_by_probability_and_collapse_near_duplicates
     ids = np.arange(10, 16)
     p = np.array([0.99, 0.9, 0.85, 0.2, 0.7, 0.6])
     labelled = np.array([True, False, False, False, False, False])
-    found = rank_suggestions(ids, p, X, labelled, limit=3, min_probability=0.5)
+    found = rank_suggestions(Pool(ids, p, X, labelled), limit=3, min_probability=0.5)
     assert [s.image_id for s in found] == [11, 14, 15]
     assert found[0].duplicates == (12,)
     assert found[0].probability == pytest.approx(0.9)
@@ -31,7 +32,7 @@ def test_suggestions_rank_unlabelled_by_probability_and_collapse_near_duplicates
 
 def test_suggestions_reject_a_bad_limit() -> None:
     with pytest.raises(ValueError, match="limit"):
-        rank_suggestions(np.arange(2), np.zeros(2), np.eye(2), np.zeros(2, bool), limit=0)
+        rank_suggestions(Pool(np.arange(2), np.zeros(2), np.eye(2), np.zeros(2, bool)), limit=0)
 
 
 def test_audit_flags_a_planted_member_and_a_planted_rejection() -> None:
@@ -84,7 +85,9 @@ def test_review_queue_puts_suspects_first_and_skips_copies_of_one_uncertain_imag
     suspect = find_label_issues(
         np.arange(20), np.array([1] * 10 + [0] * 10), np.r_[0.01, [0.9] * 9, [0.1] * 10]
     )
-    queue = review_queue(np.arange(8), p, X, labelled, threshold=0.5, limit=4, suspects=suspect)
+    queue = review_queue(
+        Pool(np.arange(8), p, X, labelled), threshold=0.5, limit=4, suspects=suspect
+    )
     assert queue[0].reason is QueueReason.LABEL_ISSUE and queue[0].image_id == 0
     assert (queue[1].reason, queue[1].image_id) == (QueueReason.PROBABLE_MEMBER, 6)
     uncertain = [e.image_id for e in queue if e.reason is QueueReason.UNCERTAIN]
@@ -96,9 +99,8 @@ def test_review_queue_without_probable_members_is_uncertainty_and_diversity() ->
     X = _unit(rng, 6)
     X[1] = X[0]
     p = np.array([0.5, 0.5, 0.3, 0.95, 0.7, 0.05])
-    queue = review_queue(
-        np.arange(6), p, X, np.zeros(6, bool), threshold=0.5, limit=3, probable_share=0.0
-    )
+    pool = Pool(np.arange(6), p, X, np.zeros(6, bool))
+    queue = review_queue(pool, threshold=0.5, limit=3, probable_share=0.0)
     assert [e.reason for e in queue] == [QueueReason.UNCERTAIN] * 3
     assert queue[0].image_id in (0, 1) and not {0, 1} <= {e.image_id for e in queue}
 

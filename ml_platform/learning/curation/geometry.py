@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -19,3 +21,20 @@ def check_rows(name: str, values: NDArray[np.generic], n: int) -> None:
     """An error naming `name` when it does not hold one value per row."""
     if values.shape[:1] != (n,):
         raise ValueError(f"{name} has shape {values.shape}; expected one value per row ({n})")
+
+
+@dataclass(frozen=True)
+class Pool:
+    """One collection's view of its focus: each image's id, the champion's probability, the
+    embedding vector and whether a person labelled it (member or rejected)."""
+
+    image_ids: NDArray[np.int64]
+    probabilities: NDArray[np.float64]
+    vectors: NDArray[np.floating]
+    labelled: NDArray[np.bool_]
+
+    def __post_init__(self) -> None:
+        n = len(self.image_ids)
+        check_rows("probabilities", np.asarray(self.probabilities), n)
+        check_rows("vectors", np.asarray(self.vectors), n)
+        check_rows("labelled", np.asarray(self.labelled), n)

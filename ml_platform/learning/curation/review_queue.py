@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ml_platform.learning.curation.audit import LabelIssue
-from ml_platform.learning.curation.geometry import check_rows, unit_rows
+from ml_platform.learning.curation.geometry import Pool, unit_rows
 
 POOL_FACTOR = 4
 SUSPECT_SHARE = 0.25
@@ -51,10 +51,7 @@ def uncertainty(p: NDArray[np.floating], threshold: float) -> NDArray[np.float64
 
 
 def review_queue(
-    image_ids: NDArray[np.int64],
-    probabilities: NDArray[np.floating],
-    vectors: NDArray[np.floating],
-    labelled: NDArray[np.bool_],
+    pool: Pool,
     *,
     threshold: float,
     limit: int,
@@ -64,32 +61,27 @@ def review_queue(
     probable_share: float = PROBABLE_SHARE,
 ) -> list[QueueEntry]:
     """`limit` entries: the surest audit suspects, then uncertain and diverse images."""
-    n = len(image_ids)
-    for name, values in (("probabilities", probabilities), ("labelled", labelled)):
-        check_rows(name, np.asarray(values), n)
-    check_rows("vectors", np.asarray(vectors), n)
     shares = (suspect_share, probable_share)
     if limit < 1 or pool_factor < 1 or not all(0.0 <= s <= 1.0 for s in shares):
         raise ValueError(
             f"need limit >= 1, pool_factor >= 1 and shares in [0, 1]; got {limit}, "
             f"{pool_factor} and {shares}"
         )
+    ids = pool.image_ids
     first = [
         QueueEntry(s.image_id, QueueReason.LABEL_ISSUE, s.score)
         for s in sorted(suspects, key=lambda s: -s.score)[: int(limit * suspect_share)]
     ]
-    mask = np.asarray(labelled, dtype=bool) | np.isin(image_ids, [e.image_id for e in first])
-    p = np.asarray(probabilities, dtype=np.float64)
+    mask = np.asarray(pool.labelled, dtype=bool) | np.isin(ids, [e.image_id for e in first])
+    p = np.asarray(pool.probabilities, dtype=np.float64)
     open_rows = np.flatnonzero(~mask)
     probable = open_rows[np.argsort(-p[open_rows], kind="stable")]
     probable = probable[: min(int(limit * probable_share), limit - len(first))]
-    first += [
-        QueueEntry(int(image_ids[r]), QueueReason.PROBABLE_MEMBER, float(p[r])) for r in probable
-    ]
+    first += [QueueEntry(int(ids[r]), QueueReason.PROBABLE_MEMBER, float(p[r])) for r in probable]
     mask[probable] = True
     u = uncertainty(p, threshold)
-    rows = k_center_uncertain(u, unit_rows(vectors), mask, limit - len(first), pool_factor)
-    return first + [QueueEntry(int(image_ids[r]), QueueReason.UNCERTAIN, float(u[r])) for r in rows]
+    rows = k_center_uncertain(u, unit_rows(pool.vectors), mask, limit - len(first), pool_factor)
+    return first + [QueueEntry(int(ids[r]), QueueReason.UNCERTAIN, float(u[r])) for r in rows]
 
 
 def k_center_uncertain(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ml_platform.learning.curation.geometry import check_rows, unit_rows
+from ml_platform.learning.curation.geometry import Pool, unit_rows
 from ml_platform.learning.folds import NEAR_DUPLICATE_COSINE
 
 
@@ -24,29 +24,23 @@ class Suggestion:
 
 
 def rank_suggestions(
-    image_ids: NDArray[np.int64],
-    probabilities: NDArray[np.floating],
-    vectors: NDArray[np.floating],
-    labelled: NDArray[np.bool_],
+    pool: Pool,
     *,
     limit: int,
     min_probability: float = 0.0,
     duplicate_cosine: float = NEAR_DUPLICATE_COSINE,
 ) -> list[Suggestion]:
-    """The `limit` most probable unlabelled images (`labelled`: member or rejected), each
-    with probability >= `min_probability`, best first, near-duplicates collapsed."""
-    n = len(image_ids)
-    for name, values in (("probabilities", probabilities), ("labelled", labelled)):
-        check_rows(name, np.asarray(values), n)
-    check_rows("vectors", np.asarray(vectors), n)
+    """The `limit` most probable unlabelled images of `pool`, each with probability >=
+    `min_probability`, best first, near-duplicates collapsed."""
     if limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
     if not 0.0 < duplicate_cosine <= 1.0:
         raise ValueError(f"duplicate_cosine must be in (0, 1], got {duplicate_cosine}")
-    p = np.asarray(probabilities, dtype=np.float64)
-    open_rows = np.flatnonzero(~np.asarray(labelled, dtype=bool) & (p >= min_probability))
+    p = np.asarray(pool.probabilities, dtype=np.float64)
+    open_rows = np.flatnonzero(~np.asarray(pool.labelled, dtype=bool) & (p >= min_probability))
     order = open_rows[np.argsort(-p[open_rows], kind="stable")]
-    return _collapse(image_ids, p, unit_rows(vectors), order, limit, duplicate_cosine)
+    unit = unit_rows(pool.vectors)
+    return _collapse(pool.image_ids, p, unit, order, limit, duplicate_cosine)
 
 
 def _collapse(
