@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic.config import JsonDict
 
@@ -15,6 +16,7 @@ DetectTarget = Literal[DerivativeType.PROMINENT_PERSON, DerivativeType.PROMINENT
 
 
 MAX_ID = 2**63 - 1
+PathId = Annotated[int, Path(ge=0, le=MAX_ID)]  # a collection, pet or image id in a route's path
 
 
 class _Strict(BaseModel):
