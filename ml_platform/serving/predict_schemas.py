@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from ml_platform.services.datasets import NAME_PATTERN
 from ml_platform.services.label_provenance import LabelWeights
+from ml_platform.serving.schemas import InferenceTimings
 
 MAX_TOP_K = 100
 DATASET_NAME = NAME_PATTERN.pattern  # what a datasets file may declare
@@ -43,13 +44,6 @@ class LabelConfidence(BaseModel):
     confidence: float
 
 
-class PredictTimings(BaseModel):
-    fetch_ms: float = 0.0
-    decode_ms: float = 0.0
-    inference_ms: float = 0.0
-    total_ms: float = 0.0
-
-
 class PredictResponse(BaseModel):
     dataset: str
     model_name: str
@@ -59,7 +53,7 @@ class PredictResponse(BaseModel):
         "registration against the network; part of the model's identity)"
     )
     predictions: list[LabelConfidence]
-    timings_ms: PredictTimings
+    timings_ms: InferenceTimings
     label_weights: LabelWeights = Field(
         description="which weights suggested the model's training labels (its `label_weights` "
         "tag): random (some came from random-weight suggestions: they carry no meaning), "

@@ -181,9 +181,14 @@ class OperationOutcome(BaseModel):
     error: OperationError | None = None
 
 
-class AnalyzeTimings(BaseModel):
+class RequestTimings(BaseModel):
+    """Milliseconds spent on one request: every image route's timings start with these."""
+
     fetch_ms: float = 0.0
     decode_ms: float = 0.0
+
+
+class AnalyzeTimings(RequestTimings):
     detection_ms: float = 0.0
     embedding_ms: float = 0.0
     classification_ms: float = 0.0
@@ -271,9 +276,9 @@ class ZeroShotImageResult(BaseModel):
     error: OperationError | None = None
 
 
-class ZeroShotTimings(BaseModel):
-    fetch_ms: float = 0.0
-    decode_ms: float = 0.0
+class InferenceTimings(RequestTimings):
+    """The timings of a route that runs one model (`/v1/predict`, `/v1/zero-shot`)."""
+
     inference_ms: float = 0.0
     total_ms: float = 0.0
 
@@ -284,7 +289,7 @@ class ZeroShotResponse(BaseModel):
     weights: WeightsStatus | None = None
     scoring: Literal["softmax", "sigmoid"]
     results: list[ZeroShotImageResult]
-    timings_ms: ZeroShotTimings
+    timings_ms: InferenceTimings
     detail: str | None = None
 
 

@@ -26,7 +26,6 @@ from ml_platform.serving.predict_schemas import (
     MultipartFields,
     PredictRequest,
     PredictResponse,
-    PredictTimings,
 )
 from ml_platform.serving.state import ServingState, state_of
 
@@ -121,7 +120,6 @@ def _predict(
         model_variant=loaded.model.variant,
         predictions=[LabelConfidence(label=names[i], confidence=float(probabilities[i]))
                      for i in order],
-        timings_ms=PredictTimings(fetch_ms=clock.ms(Stage.FETCH), decode_ms=clock.ms(Stage.DECODE),
-                                  inference_ms=clock.ms(Stage.CLASSIFICATION)),
+        timings_ms=clock.inference_timings(Stage.CLASSIFICATION),
         label_weights=loaded.label_weights, labels=loaded.labels,
     )  # fmt: skip

@@ -32,11 +32,11 @@ from ml_platform.serving.metrics import Stage
 from ml_platform.serving.openapi import ZERO_SHOT_STATUSES, error_responses
 from ml_platform.serving.schemas import (
     ClassScore,
+    InferenceTimings,
     OperationError,
     ZeroShotImageResult,
     ZeroShotRequest,
     ZeroShotResponse,
-    ZeroShotTimings,
 )
 from ml_platform.serving.state import ServingState, state_of
 from ml_platform.vision.zero_shot import ZeroShotKind, ZeroShotModel, load_zero_shot, top_k
@@ -190,7 +190,7 @@ def _classify(
         model=body.model,
         scoring="softmax" if body.model == ZeroShotKind.CLIP.value else "sigmoid",
         results=[],
-        timings_ms=ZeroShotTimings(),
+        timings_ms=InferenceTimings(),
     )
     predictions: dict[int, list[ClassScore]] = {}
     if ready:
@@ -204,11 +204,7 @@ def _classify(
     response.results = [
         _result(item, predictions.get(i, []), state) for i, item in enumerate(items)
     ]
-    response.timings_ms = ZeroShotTimings(
-        fetch_ms=clock.ms(Stage.FETCH),
-        decode_ms=clock.ms(Stage.DECODE),
-        inference_ms=clock.ms(Stage.EMBEDDING),
-    )
+    response.timings_ms = clock.inference_timings(Stage.EMBEDDING)
     return response
 
 
