@@ -25,7 +25,7 @@ from ml_platform.serving.inputs import (
     validate,
 )
 from ml_platform.serving.metrics import Stage
-from ml_platform.serving.openapi import ANALYZE_STATUSES, error_responses
+from ml_platform.serving.openapi import ANALYZE_STATUSES, error_responses, json_or_form_body
 from ml_platform.serving.operations import Champions, resolve_champions, run_operations
 from ml_platform.serving.schemas import (
     AnalyzeRequest,
@@ -55,18 +55,9 @@ MULTIPART_DOC = {
         },
     },
 }
-OPENAPI_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/AnalyzeRequest"}},
-            "multipart/form-data": {
-                "schema": MULTIPART_DOC,
-                "encoding": {"operations": {"contentType": "application/json"}},
-            },
-        },
-    }
-}
+OPENAPI_BODY = json_or_form_body(
+    {"$ref": "#/components/schemas/AnalyzeRequest"}, MULTIPART_DOC, json_fields=("operations",)
+)
 
 
 @dataclass

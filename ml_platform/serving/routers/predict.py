@@ -20,7 +20,7 @@ from ml_platform.serving.dataset_models import DatasetModel
 from ml_platform.serving.inputs import body_kind, form_text, max_json_bytes, read_json, read_upload
 from ml_platform.serving.inputs import validate as validate_json
 from ml_platform.serving.metrics import Stage
-from ml_platform.serving.openapi import PREDICT_STATUSES, error_responses
+from ml_platform.serving.openapi import PREDICT_STATUSES, error_responses, json_or_form_body
 from ml_platform.serving.predict_schemas import (
     LabelConfidence,
     MultipartFields,
@@ -32,25 +32,18 @@ from ml_platform.serving.state import ServingState, state_of
 router = APIRouter(tags=["predict"])
 REQUEST_ADAPTER = TypeAdapter(PredictRequest)
 FIELDS_ADAPTER = TypeAdapter(MultipartFields)
-OPENAPI_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": PredictRequest.model_json_schema()},
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["dataset", "image"],
-                    "properties": {
-                        "dataset": {"type": "string"},
-                        "top_k": {"type": "integer", "default": 5},
-                        "image": {"type": "string", "format": "binary"},
-                    },
-                }
-            },
+OPENAPI_BODY = json_or_form_body(
+    PredictRequest.model_json_schema(),
+    {
+        "type": "object",
+        "required": ["dataset", "image"],
+        "properties": {
+            "dataset": {"type": "string"},
+            "top_k": {"type": "integer", "default": 5},
+            "image": {"type": "string", "format": "binary"},
         },
-    }
-}
+    },
+)
 
 
 @router.post("/v1/predict", response_model=PredictResponse, openapi_extra=OPENAPI_BODY,
