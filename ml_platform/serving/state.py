@@ -23,7 +23,7 @@ from ml_platform.serving.model_budget import ModelBudget
 from ml_platform.serving.model_cache import ChampionCache
 from ml_platform.serving.options import ServeOptions, allowed_hosts
 from ml_platform.serving.preload import Preloader
-from ml_platform.serving.vision_models import DetectorFactory, EmbedderFactory, VisionModels
+from ml_platform.serving.vision_models import SETTINGS_FACTORIES, ModelFactories, VisionModels
 from ml_platform.settings import Settings
 from ml_platform.store.layout import Layout
 from ml_platform.store.search_cache import IndexCache
@@ -68,8 +68,7 @@ class ServingState:
 def build_state(
     settings: Settings,
     options: ServeOptions,
-    embedder_factory: EmbedderFactory | None = None,
-    detector_factory: DetectorFactory | None = None,
+    factories: ModelFactories = SETTINGS_FACTORIES,
 ) -> ServingState:
     settings = with_home_rule(settings)  # a home the demo made offline allows random weights
     metrics = ServingMetrics()
@@ -79,7 +78,7 @@ def build_state(
     root, refresh = settings.mlflow_artifact_root, options.refresh_interval_s
     champions = ChampionCache(client, refresh, metrics, artifact_root=root, budget=budget)
     datasets = DatasetModelCache(client, refresh, metrics, artifact_root=root, budget=budget)
-    models = VisionModels(settings, metrics, embedder_factory, detector_factory, budget)
+    models = VisionModels(settings, metrics, factories, budget)
     return ServingState(
         settings=settings,
         options=options,
