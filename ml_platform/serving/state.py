@@ -10,10 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
+import httpx
 from fastapi import Request
 from mlflow import MlflowClient
 
 from ml_platform.home import with_home_rule
+from ml_platform.serving import images
 from ml_platform.serving.clusters_cache import ClustersCache
 from ml_platform.serving.dataset_models import DatasetModelCache
 from ml_platform.serving.images import DecodeOptions
@@ -63,6 +65,18 @@ class ServingState:
         loop = asyncio.get_running_loop()
         call = functools.partial(function, *args, **kwargs)
         return await loop.run_in_executor(self.inference, contextvars.copy_context().run, call)
+
+    async def fetch_image(self, url: str) -> bytes:
+        """The image at `url`, under this server's host allow-list, byte limit and deadline."""
+        deadline = self.options.image_fetch_timeout_s
+        async with httpx.AsyncClient(timeout=deadline) as client:
+            return await images.fetch(
+                client,
+                url,
+                hosts=self.image_hosts,
+                max_bytes=self.settings.max_image_bytes,
+                deadline_s=deadline,
+            )
 
 
 def build_state(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import httpx
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -116,15 +115,7 @@ async def _image_bytes(parsed: ImageInput, state: ServingState, clock: StageCloc
         return parsed.data
     assert parsed.url is not None
     with clock.measure(Stage.FETCH):
-        deadline = state.options.image_fetch_timeout_s
-        async with httpx.AsyncClient(timeout=deadline) as client:
-            return await images.fetch(
-                client,
-                parsed.url,
-                hosts=state.image_hosts,
-                max_bytes=state.settings.max_image_bytes,
-                deadline_s=deadline,
-            )
+        return await state.fetch_image(parsed.url)
 
 
 def _analyze(

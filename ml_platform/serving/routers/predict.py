@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 
-import httpx
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -57,7 +56,8 @@ async def predict(request: Request) -> JSONResponse:
     dataset, top_k, data, url = await _read(request, state)
     clock = StageClock()
     if data is None:
-        data = await _fetch(url or "", state, clock)
+        with clock.measure(Stage.FETCH):
+            data = await state.fetch_image(url or "")
     loaded = await run_in_threadpool(state_of(request).datasets.get, dataset)
     response = await state.infer(_predict, state, loaded, data, top_k, clock)
     response.timings_ms.total_ms = round((time.perf_counter() - start) * 1000.0, 3)
@@ -85,18 +85,6 @@ async def _read(request: Request, state: ServingState) -> tuple[str, int, bytes 
         raw = json.dumps(fields)  # numeric strings validate as integers (lax mode)
         parsed = validate_json(FIELDS_ADAPTER, raw, ("body",))
         return parsed.dataset, parsed.top_k, await read_upload(upload, limit), None
-
-
-async def _fetch(url: str, state: ServingState, clock: StageClock) -> bytes:
-    with clock.measure(Stage.FETCH):
-        async with httpx.AsyncClient(timeout=state.options.image_fetch_timeout_s) as client:
-            return await images.fetch(
-                client,
-                url,
-                hosts=state.image_hosts,
-                max_bytes=state.settings.max_image_bytes,
-                deadline_s=state.options.image_fetch_timeout_s,
-            )
 
 
 def _predict(
