@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from ml_platform.services.datasets import NAME_PATTERN
 from ml_platform.services.label_provenance import LabelWeights
-from ml_platform.serving.schemas import InferenceTimings
+from ml_platform.serving.schemas import ClassScore, InferenceTimings
 
 MAX_TOP_K = 100
 DATASET_NAME = NAME_PATTERN.pattern  # what a datasets file may declare
@@ -39,11 +39,6 @@ class MultipartFields(BaseModel):
     top_k: int = Field(5, ge=1, le=MAX_TOP_K)  # form text: "3" is 3
 
 
-class LabelConfidence(BaseModel):
-    label: str
-    confidence: float
-
-
 class PredictResponse(BaseModel):
     dataset: str
     model_name: str
@@ -52,7 +47,7 @@ class PredictResponse(BaseModel):
         description="runtime of the forward pass: torch, onnx or onnx-int8 (checked at "
         "registration against the network; part of the model's identity)"
     )
-    predictions: list[LabelConfidence]
+    predictions: list[ClassScore]
     timings_ms: InferenceTimings
     label_weights: LabelWeights = Field(
         description="which weights suggested the model's training labels (its `label_weights` "

@@ -9,7 +9,7 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic.config import JsonDict
 
-from ml_platform.domain import DerivativeType, WeightsStatus
+from ml_platform.domain import DerivativeType, Focus, WeightsStatus
 from ml_platform.serving.errors import ErrorKind
 
 DetectTarget = Literal[DerivativeType.PROMINENT_PERSON, DerivativeType.PROMINENT_FACE]
@@ -112,6 +112,10 @@ class AnalyzeRequest(AnalyzeOperations):
 class FocusModel(BaseModel):
     derivative_type: DerivativeType
     embedding_type: str
+
+    @classmethod
+    def of(cls, focus: Focus) -> FocusModel:
+        return cls(derivative_type=focus.derivative_type, embedding_type=focus.embedding_type)
 
 
 class BoxModel(BaseModel):
@@ -264,6 +268,8 @@ def _repeated(values: list[str]) -> list[str]:
 
 
 class ClassScore(BaseModel):
+    """A class (label) and the model's confidence in it: zero-shot and predict answers."""
+
     label: str
     confidence: float
 

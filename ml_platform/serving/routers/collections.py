@@ -54,4 +54,4 @@ def _focus(info: ModelVersionInfo) -> FocusModel | None:
         focus = focus_of(info)
     except ServingError:
         return None
-    return FocusModel(derivative_type=focus.derivative_type, embedding_type=focus.embedding_type)
+    return FocusModel.of(focus)

@@ -21,11 +21,11 @@ from ml_platform.serving.inputs import validate as validate_json
 from ml_platform.serving.metrics import Stage
 from ml_platform.serving.openapi import PREDICT_STATUSES, error_responses, json_or_form_body
 from ml_platform.serving.predict_schemas import (
-    LabelConfidence,
     MultipartFields,
     PredictRequest,
     PredictResponse,
 )
+from ml_platform.serving.schemas import ClassScore
 from ml_platform.serving.state import ServingState, state_of
 
 router = APIRouter(tags=["predict"])
@@ -99,7 +99,7 @@ def _predict(
     return PredictResponse(
         dataset=loaded.dataset, model_name=loaded.name, model_version=loaded.version,
         model_variant=loaded.model.variant,
-        predictions=[LabelConfidence(label=names[i], confidence=float(probabilities[i]))
+        predictions=[ClassScore(label=names[i], confidence=float(probabilities[i]))
                      for i in order],
         timings_ms=clock.inference_timings(Stage.CLASSIFICATION),
         label_weights=loaded.label_weights, labels=loaded.labels,
