@@ -32,7 +32,7 @@ import sys, uvicorn
 from pathlib import Path
 from mlflow import MlflowClient
 from ml_platform.domain import DerivativeType
-from ml_platform.serving import ServeOptions, create_app
+from ml_platform.serving import ModelFactories, ServeOptions, create_app
 from ml_platform.settings import Settings
 from tests.serving.conftest import CLIP, CLIP_DIM, Store, StubDetector, tiny_embedders
 root, port, clip_dir = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
@@ -42,8 +42,8 @@ store.register(1, DerivativeType.WHOLE_IMAGE, CLIP, CLIP_DIM)
 embedders = tiny_embedders()
 settings = Settings(home=root / "home", mlflow_tracking_uri=uri, allow_random_weights=True)
 options = ServeOptions(clip_zero_shot_model=clip_dir, max_zero_shot_images=64)
-app = create_app(settings, options, embedder_factory=lambda name: embedders[name],
-                 detector_factory=StubDetector)
+app = create_app(settings, options, factories=ModelFactories(
+    embedder=lambda name: embedders[name], detector=StubDetector))
 uvicorn.run(app, host="127.0.0.1", port=port, log_level="error")
 """
 

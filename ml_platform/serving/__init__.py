@@ -5,5 +5,6 @@
 
 from ml_platform.serving.app import create_app, run_server
 from ml_platform.serving.options import ServeOptions
+from ml_platform.serving.vision_models import ModelFactories
 
-__all__ = ["ServeOptions", "create_app", "run_server"]
+__all__ = ["ModelFactories", "ServeOptions", "create_app", "run_server"]

@@ -20,6 +20,7 @@ from ml_platform import telemetry
 from ml_platform.domain import Box, DerivativeType
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.metrics import Stage
+from ml_platform.serving.schemas import InferenceTimings
 from ml_platform.serving.vision_models import VisionModels
 from ml_platform.vision.crops import crop_for, derivative_box
 from ml_platform.vision.detectors import DetectionResult
@@ -46,6 +47,14 @@ class StageClock:
 
     def ms(self, stage: Stage) -> float:
         return round(self.seconds.get(stage, 0.0) * 1000.0, 3)
+
+    def inference_timings(self, inference: Stage) -> InferenceTimings:
+        """Fetch, decode and the `inference` stage's time (the total is the route's to set)."""
+        return InferenceTimings(
+            fetch_ms=self.ms(Stage.FETCH),
+            decode_ms=self.ms(Stage.DECODE),
+            inference_ms=self.ms(inference),
+        )
 
 
 class ImageAnalysis:

@@ -31,7 +31,7 @@ from ml_platform.serving.routers import predict as predict_router
 from ml_platform.serving.routers import search as search_router
 from ml_platform.serving.schemas import AnalyzeRequest, ZeroShotRequest
 from ml_platform.serving.state import ServingState, build_state, state_of
-from ml_platform.serving.vision_models import DetectorFactory, EmbedderFactory
+from ml_platform.serving.vision_models import SETTINGS_FACTORIES, ModelFactories
 from ml_platform.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,7 @@ def create_app(
     settings: Settings,
     options: ServeOptions | None = None,
     *,
-    embedder_factory: EmbedderFactory | None = None,
-    detector_factory: DetectorFactory | None = None,
+    factories: ModelFactories = SETTINGS_FACTORIES,
 ) -> FastAPI:
     """The serving app; ``options`` default to what the settings say (`options_from_settings`).
     The factories replace `build_embedder`/`get_detector` (tests, tuning)."""
@@ -54,9 +53,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    app.state.serving = build_state(
-        settings, options or options_from_settings(settings), embedder_factory, detector_factory
-    )
+    app.state.serving = build_state(settings, options or options_from_settings(settings), factories)
     guarded = [Depends(require_token)]
     app.include_router(analyze.router, dependencies=guarded)
     app.include_router(zero_shot.router, dependencies=guarded)

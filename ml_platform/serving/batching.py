@@ -68,7 +68,6 @@ class DynamicBatcher:
         metrics: ServingMetrics | None = None,
     ) -> None:
         self.embedder = embedder
-        self._embedder = embedder
         self._lock = lock
         self._config = config
         self._metrics = metrics
@@ -86,7 +85,7 @@ class DynamicBatcher:
         current span (the request's `embedding`) gets the preprocessing time, the wait for
         the pass and the batch size as attributes; the pass is a `forward` span in it."""
         start = time.perf_counter()
-        pixels = self._embedder.preprocess([image])
+        pixels = self.embedder.preprocess([image])
         request = _Request(pixels)
         with self._put_lock:  # never queued behind the stop marker, where nobody reads
             queued = not self._stopped
@@ -95,13 +94,13 @@ class DynamicBatcher:
         if queued:
             vector = request.result.result()
             telemetry.set_attributes({
-                "embedder": self._embedder.name, "batch_size": request.batch_size,
+                "embedder": self.embedder.name, "batch_size": request.batch_size,
                 "preprocess_ms": round((request.queued_at - start) * 1000.0, 3),
                 "batch_wait_ms": round((time.perf_counter() - request.queued_at) * 1000.0, 3),
             })  # fmt: skip
             return vector
         with self._lock:  # stopped (the embedder was unloaded): this image runs alone
-            vectors = self._embedder.embed_preprocessed(request.pixels)
+            vectors = self.embedder.embed_preprocessed(request.pixels)
         return np.asarray(vectors[0], dtype=np.float32)
 
     def stop(self) -> None:
@@ -140,14 +139,14 @@ class DynamicBatcher:
         return batch, False
 
     def _forward(self, batch: list[_Request], pixels: np.ndarray) -> np.ndarray:
-        if len(batch) == 1 or getattr(self._embedder, "batch_invariant", True):
-            return self._embedder.embed_preprocessed(pixels)
-        return np.concatenate([self._embedder.embed_preprocessed(r.pixels) for r in batch])
+        if len(batch) == 1 or getattr(self.embedder, "batch_invariant", True):
+            return self.embedder.embed_preprocessed(pixels)
+        return np.concatenate([self.embedder.embed_preprocessed(r.pixels) for r in batch])
 
     def _observe(self, batch: list[_Request], started: float) -> None:
         if self._metrics is None:
             return
-        name = self._embedder.name
+        name = self.embedder.name
         self._metrics.batch_size.labels(embedder=name).observe(len(batch))
         for request in batch:
             self._metrics.queue_wait_seconds.labels(embedder=name).observe(
@@ -164,7 +163,7 @@ class DynamicBatcher:
             links = [r.trace for r in batch if r.trace is not None]
             attributes: dict[str, telemetry.AttributeValue] = {
                 "batch_size": len(batch),
-                "embedder": self._embedder.name,
+                "embedder": self.embedder.name,
             }
             forward = telemetry.span("forward", attributes, links=links, parent=batch[0].trace)
             with self._lock, forward:

@@ -63,3 +63,8 @@ class ServingError(Exception):
     def fresh(self) -> ServingError:
         """The same error as a new object, with no traceback or cause attached."""
         return ServingError(self.kind, self.message)
+
+
+def registry_unreachable(exc: BaseException) -> ServingError:
+    """The 503 a route answers when a call to the model registry failed with `exc`."""
+    return ServingError(ErrorKind.REGISTRY_UNAVAILABLE, f"the model registry is unreachable: {exc}")

@@ -22,17 +22,31 @@ from ml_platform.serving.metrics import ServingMetrics
 log = logging.getLogger(__name__)
 
 
-class ObserveLatency:
-    """HTTP latency by route template and status (no body buffering)."""
+class HttpMiddleware:
+    """A pure ASGI middleware that acts on HTTP requests (`handle`); other scopes (lifespan,
+    websockets) pass straight through to `app`."""
 
-    def __init__(self, app: ASGIApp, metrics: ServingMetrics) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class ObserveLatency(HttpMiddleware):
+    """HTTP latency by route template and status (no body buffering)."""
+
+    def __init__(self, app: ASGIApp, metrics: ServingMetrics) -> None:
+        super().__init__(app)
+        self.metrics = metrics
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
         status = 500
 
@@ -51,16 +65,13 @@ class ObserveLatency:
             ).observe(time.perf_counter() - start)
 
 
-class Traced:
+class Traced(HttpMiddleware):
     """One server span per HTTP request (`<METHOD> <route template>`, the status as
     `http.response.status_code`), continuing the caller's W3C `traceparent` when it sends one;
     the request's stages nest in it. Nothing at all when tracing is off."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or telemetry.tracer() is None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if telemetry.tracer() is None:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
@@ -82,17 +93,14 @@ class Traced:
                     span.set_attribute("http.route", route)
 
 
-class CatchAll:
+class CatchAll(HttpMiddleware):
     """Any unhandled exception becomes `{"detail": ..., "kind": "internal"}` with status 500."""
 
     def __init__(self, app: ASGIApp, metrics: ServingMetrics) -> None:
-        self.app = app
+        super().__init__(app)
         self.metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:
@@ -118,19 +126,16 @@ class CatchAll:
             await JSONResponse(body, status_code=500)(scope, receive, send)
 
 
-class BodyLimit:
+class BodyLimit(HttpMiddleware):
     """A request body limit per route (`limit_for(path)` bytes): 413 with a sentence at once
     when Content-Length declares more, and as soon as a streamed (chunked) body passes it,
     before the rest is read."""
 
     def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
-        self.app = app
+        super().__init__(app)
         self.limit_for = limit_for
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.limit_for(str(scope["path"]))
         declared = dict(scope.get("headers") or []).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:

@@ -7,6 +7,7 @@ its static folder is used, served by the app itself, so both pages work without 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,18 @@ def error_responses(
     }
 
 
+def json_or_form_body(
+    json_schema: dict[str, Any], form: dict[str, Any], json_fields: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """`openapi_extra=` for a route that reads its own body: JSON (`json_schema`) or a
+    multipart form (the object schema `form`), whose `json_fields` are sent as JSON text."""
+    multipart: dict[str, Any] = {"schema": form}
+    if json_fields:
+        multipart["encoding"] = {name: {"contentType": "application/json"} for name in json_fields}
+    content = {"application/json": {"schema": json_schema}, "multipart/form-data": multipart}
+    return {"requestBody": {"required": True, "content": content}}
+
+
 def docs_assets_dir() -> Path:
     """The folder with swagger-ui-bundle.js, swagger-ui.css, redoc.standalone.js, favicon.png."""
     import fastapi_offline
@@ -77,30 +90,36 @@ def docs_assets_dir() -> Path:
 
 
 def install_docs(app: FastAPI) -> None:
-    """Serve Swagger UI at /docs and ReDoc at /redoc from local files (no CDN, no web fonts)."""
+    """Serve Swagger UI at /docs and ReDoc at /redoc from local files (no CDN, no web fonts).
+    Both pages are static: rendered once here, answered as they are."""
     app.mount(DOCS_ASSETS, StaticFiles(directory=str(docs_assets_dir())), name="docs-assets")
     schema_url = app.openapi_url or "/openapi.json"
+    swagger = get_swagger_ui_html(
+        openapi_url=schema_url,
+        title=f"{app.title} - docs",
+        swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+        swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+    )
+    redoc = get_redoc_html(
+        openapi_url=schema_url,
+        title=f"{app.title} - ReDoc",
+        redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+        redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        with_google_fonts=False,
+    )
+    for path, page in (("/docs", swagger), ("/redoc", redoc)):
+        route = _static_page(bytes(page.body))
+        app.add_api_route(path, route, include_in_schema=False, response_class=HTMLResponse)
 
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=schema_url,
-            title=f"{app.title} - docs",
-            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
-            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
-        )
 
-    async def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=schema_url,
-            title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
-            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
-            with_google_fonts=False,
-        )
+def _static_page(html: bytes) -> Callable[[], Awaitable[HTMLResponse]]:
+    """A route answering `html` (a fresh response each time)."""
 
-    app.add_api_route("/docs", docs, include_in_schema=False, response_class=HTMLResponse)
-    app.add_api_route("/redoc", redoc, include_in_schema=False, response_class=HTMLResponse)
+    async def page() -> HTMLResponse:
+        return HTMLResponse(html)
+
+    return page
 
 
 def build_openapi(app: FastAPI, bodies: tuple[type[BaseModel], ...]) -> dict[str, Any]:

@@ -138,9 +138,7 @@ def classify(
         is_in_collection=prediction.is_in_collection,
         probability=prediction.probability,
         threshold=champion.threshold,
-        focus=FocusModel(
-            derivative_type=focus.derivative_type, embedding_type=focus.embedding_type
-        ),
+        focus=FocusModel.of(focus),
         box=box_model(analysis.box(focus.derivative_type)),
         embedder=embedder_info(embedder, focus.embedding_type),
         classifier_weights=champion.tags.get(VersionTag.WEIGHTS.value),

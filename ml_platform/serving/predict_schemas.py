@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from ml_platform.services.datasets import NAME_PATTERN
 from ml_platform.services.label_provenance import LabelWeights
+from ml_platform.serving.schemas import ClassScore, InferenceTimings
 
 MAX_TOP_K = 100
 DATASET_NAME = NAME_PATTERN.pattern  # what a datasets file may declare
@@ -38,18 +39,6 @@ class MultipartFields(BaseModel):
     top_k: int = Field(5, ge=1, le=MAX_TOP_K)  # form text: "3" is 3
 
 
-class LabelConfidence(BaseModel):
-    label: str
-    confidence: float
-
-
-class PredictTimings(BaseModel):
-    fetch_ms: float = 0.0
-    decode_ms: float = 0.0
-    inference_ms: float = 0.0
-    total_ms: float = 0.0
-
-
 class PredictResponse(BaseModel):
     dataset: str
     model_name: str
@@ -58,8 +47,8 @@ class PredictResponse(BaseModel):
         description="runtime of the forward pass: torch, onnx or onnx-int8 (checked at "
         "registration against the network; part of the model's identity)"
     )
-    predictions: list[LabelConfidence]
-    timings_ms: PredictTimings
+    predictions: list[ClassScore]
+    timings_ms: InferenceTimings
     label_weights: LabelWeights = Field(
         description="which weights suggested the model's training labels (its `label_weights` "
         "tag): random (some came from random-weight suggestions: they carry no meaning), "

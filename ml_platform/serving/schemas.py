@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections import Counter
 from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic.config import JsonDict
 
-from ml_platform.domain import DerivativeType, WeightsStatus
+from ml_platform.domain import DerivativeType, Focus, WeightsStatus
 from ml_platform.serving.errors import ErrorKind
 
 DetectTarget = Literal[DerivativeType.PROMINENT_PERSON, DerivativeType.PROMINENT_FACE]
 
 
 MAX_ID = 2**63 - 1
+PathId = Annotated[int, Path(ge=0, le=MAX_ID)]  # a collection, pet or image id in a route's path
 
 
 class _Strict(BaseModel):
@@ -111,6 +113,10 @@ class FocusModel(BaseModel):
     derivative_type: DerivativeType
     embedding_type: str
 
+    @classmethod
+    def of(cls, focus: Focus) -> FocusModel:
+        return cls(derivative_type=focus.derivative_type, embedding_type=focus.embedding_type)
+
 
 class BoxModel(BaseModel):
     x0: float
@@ -179,9 +185,14 @@ class OperationOutcome(BaseModel):
     error: OperationError | None = None
 
 
-class AnalyzeTimings(BaseModel):
+class RequestTimings(BaseModel):
+    """Milliseconds spent on one request: every image route's timings start with these."""
+
     fetch_ms: float = 0.0
     decode_ms: float = 0.0
+
+
+class AnalyzeTimings(RequestTimings):
     detection_ms: float = 0.0
     embedding_ms: float = 0.0
     classification_ms: float = 0.0
@@ -257,6 +268,8 @@ def _repeated(values: list[str]) -> list[str]:
 
 
 class ClassScore(BaseModel):
+    """A class (label) and the model's confidence in it: zero-shot and predict answers."""
+
     label: str
     confidence: float
 
@@ -269,9 +282,9 @@ class ZeroShotImageResult(BaseModel):
     error: OperationError | None = None
 
 
-class ZeroShotTimings(BaseModel):
-    fetch_ms: float = 0.0
-    decode_ms: float = 0.0
+class InferenceTimings(RequestTimings):
+    """The timings of a route that runs one model (`/v1/predict`, `/v1/zero-shot`)."""
+
     inference_ms: float = 0.0
     total_ms: float = 0.0
 
@@ -282,7 +295,7 @@ class ZeroShotResponse(BaseModel):
     weights: WeightsStatus | None = None
     scoring: Literal["softmax", "sigmoid"]
     results: list[ZeroShotImageResult]
-    timings_ms: ZeroShotTimings
+    timings_ms: InferenceTimings
     detail: str | None = None
 
 

@@ -10,10 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
+import httpx
 from fastapi import Request
 from mlflow import MlflowClient
 
 from ml_platform.home import with_home_rule
+from ml_platform.serving import images
 from ml_platform.serving.clusters_cache import ClustersCache
 from ml_platform.serving.dataset_models import DatasetModelCache
 from ml_platform.serving.images import DecodeOptions
@@ -23,7 +25,7 @@ from ml_platform.serving.model_budget import ModelBudget
 from ml_platform.serving.model_cache import ChampionCache
 from ml_platform.serving.options import ServeOptions, allowed_hosts
 from ml_platform.serving.preload import Preloader
-from ml_platform.serving.vision_models import DetectorFactory, EmbedderFactory, VisionModels
+from ml_platform.serving.vision_models import SETTINGS_FACTORIES, ModelFactories, VisionModels
 from ml_platform.settings import Settings
 from ml_platform.store.layout import Layout
 from ml_platform.store.search_cache import IndexCache
@@ -64,12 +66,23 @@ class ServingState:
         call = functools.partial(function, *args, **kwargs)
         return await loop.run_in_executor(self.inference, contextvars.copy_context().run, call)
 
+    async def fetch_image(self, url: str) -> bytes:
+        """The image at `url`, under this server's host allow-list, byte limit and deadline."""
+        deadline = self.options.image_fetch_timeout_s
+        async with httpx.AsyncClient(timeout=deadline) as client:
+            return await images.fetch(
+                client,
+                url,
+                hosts=self.image_hosts,
+                max_bytes=self.settings.max_image_bytes,
+                deadline_s=deadline,
+            )
+
 
 def build_state(
     settings: Settings,
     options: ServeOptions,
-    embedder_factory: EmbedderFactory | None = None,
-    detector_factory: DetectorFactory | None = None,
+    factories: ModelFactories = SETTINGS_FACTORIES,
 ) -> ServingState:
     settings = with_home_rule(settings)  # a home the demo made offline allows random weights
     metrics = ServingMetrics()
@@ -79,7 +92,7 @@ def build_state(
     root, refresh = settings.mlflow_artifact_root, options.refresh_interval_s
     champions = ChampionCache(client, refresh, metrics, artifact_root=root, budget=budget)
     datasets = DatasetModelCache(client, refresh, metrics, artifact_root=root, budget=budget)
-    models = VisionModels(settings, metrics, embedder_factory, detector_factory, budget)
+    models = VisionModels(settings, metrics, factories, budget)
     return ServingState(
         settings=settings,
         options=options,

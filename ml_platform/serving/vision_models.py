@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -46,27 +47,38 @@ DetectorFactory = Callable[[], ProminentDetector]
 DETECTOR_KEY = "detector"
 
 
+@dataclass(frozen=True)
+class ModelFactories:
+    """What builds a server's embedders and its detector; None: `build_embedder` with the
+    settings' options, `get_detector` with the settings' detector files (tests and tuning pass
+    their own)."""
+
+    embedder: EmbedderFactory | None = None
+    detector: DetectorFactory | None = None
+
+
+SETTINGS_FACTORIES = ModelFactories()
+
+
 class VisionModels:
     """Lazily loaded embedders (by `EmbedderKey`) and the detector. This is the app's only
     embedder cache: the default factory builds uncached embedders.
 
-    The factories default to `vision.embedders.build_embedder` with the settings' options and
-    `vision.detectors.get_detector` with the settings' detector files.
+    The factories default to what the settings say (`ModelFactories`).
     """
 
     def __init__(
         self,
         settings: Settings,
         metrics: ServingMetrics,
-        embedder_factory: EmbedderFactory | None = None,
-        detector_factory: DetectorFactory | None = None,
+        factories: ModelFactories = SETTINGS_FACTORIES,
         budget: ModelBudget | None = None,
     ) -> None:
         options = embedder_options(settings)
         self._options = options
-        self._embedder_factory = embedder_factory or self._default_embedder
-        self._custom_factory = embedder_factory is not None
-        self._detector_factory = detector_factory or (
+        self._embedder_factory = factories.embedder or self._default_embedder
+        self._custom_factory = factories.embedder is not None
+        self._detector_factory = factories.detector or (
             lambda: get_detector(
                 yunet_model=settings.yunet_model, person_onnx=settings.person_detector_onnx
             )

@@ -29,7 +29,7 @@ from ml_platform.model_registry.collection.register import (
     log_and_register,
     promote,
 )
-from ml_platform.serving import ServeOptions, create_app
+from ml_platform.serving import ModelFactories, ServeOptions, create_app
 from ml_platform.settings import Settings
 from ml_platform.vision.detectors import DetectionResult
 from ml_platform.vision.embedders import Embedder, build_random_embedder
@@ -203,8 +203,10 @@ def make_app(store: Store, embedders: dict[str, Embedder], tmp_path: Path) -> It
         app = create_app(
             settings,
             options or ServeOptions(refresh_interval_s=0.0),
-            embedder_factory=(lambda name: spies[name]) if spy_embedders else None,
-            detector_factory=lambda: stub,
+            factories=ModelFactories(
+                embedder=(lambda name: spies[name]) if spy_embedders else None,
+                detector=lambda: stub,
+            ),
         )
         client = TestClient(app)
         clients.append(client)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import httpx
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -25,7 +24,7 @@ from ml_platform.serving.inputs import (
     validate,
 )
 from ml_platform.serving.metrics import Stage
-from ml_platform.serving.openapi import ANALYZE_STATUSES, error_responses
+from ml_platform.serving.openapi import ANALYZE_STATUSES, error_responses, json_or_form_body
 from ml_platform.serving.operations import Champions, resolve_champions, run_operations
 from ml_platform.serving.schemas import (
     AnalyzeRequest,
@@ -55,18 +54,9 @@ MULTIPART_DOC = {
         },
     },
 }
-OPENAPI_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/AnalyzeRequest"}},
-            "multipart/form-data": {
-                "schema": MULTIPART_DOC,
-                "encoding": {"operations": {"contentType": "application/json"}},
-            },
-        },
-    }
-}
+OPENAPI_BODY = json_or_form_body(
+    {"$ref": "#/components/schemas/AnalyzeRequest"}, MULTIPART_DOC, json_fields=("operations",)
+)
 
 
 @dataclass
@@ -125,15 +115,7 @@ async def _image_bytes(parsed: ImageInput, state: ServingState, clock: StageCloc
         return parsed.data
     assert parsed.url is not None
     with clock.measure(Stage.FETCH):
-        deadline = state.options.image_fetch_timeout_s
-        async with httpx.AsyncClient(timeout=deadline) as client:
-            return await images.fetch(
-                client,
-                parsed.url,
-                hosts=state.image_hosts,
-                max_bytes=state.settings.max_image_bytes,
-                deadline_s=deadline,
-            )
+        return await state.fetch_image(parsed.url)
 
 
 def _analyze(

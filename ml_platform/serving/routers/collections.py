@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from ml_platform.model_registry.collection.lookup import get_champion
 from ml_platform.model_registry.collection.naming import model_name
 from ml_platform.model_registry.versions import ModelVersionInfo
 from ml_platform.serving.champion import focus_of
-from ml_platform.serving.errors import ErrorKind, ServingError
+from ml_platform.serving.errors import ErrorKind, ServingError, registry_unreachable
 from ml_platform.serving.model_cache import REGISTRY_ERRORS
 from ml_platform.serving.openapi import CLASSIFIER_STATUSES, error_responses
-from ml_platform.serving.schemas import MAX_ID, ClassifierInfo, FocusModel
+from ml_platform.serving.schemas import ClassifierInfo, FocusModel, PathId
 from ml_platform.serving.state import ServingState, state_of
 
-router = APIRouter(tags=["collections"])
+router = APIRouter(tags=["collections"], responses=error_responses(CLASSIFIER_STATUSES))
 
 
-@router.get(
-    "/v1/collections/{collection_id}/classifier",
-    response_model=ClassifierInfo,
-    responses=error_responses(CLASSIFIER_STATUSES),
-)
-async def classifier(
-    request: Request, collection_id: Annotated[int, Path(ge=0, le=MAX_ID)]
-) -> ClassifierInfo:
+@router.get("/v1/collections/{collection_id}/classifier")
+async def classifier(request: Request, collection_id: PathId) -> ClassifierInfo:
     """The champion version, its tags and aliases, and the version this server serves."""
     state = state_of(request)
     info = await run_in_threadpool(_champion, state, collection_id)
@@ -47,9 +39,7 @@ def _champion(state: ServingState, collection_id: int) -> ModelVersionInfo:
     try:
         info = get_champion(state.registry, collection_id)
     except REGISTRY_ERRORS as exc:
-        raise ServingError(
-            ErrorKind.REGISTRY_UNAVAILABLE, f"the model registry is unreachable: {exc}"
-        ) from exc
+        raise registry_unreachable(exc) from exc
     if info is None:
         raise ServingError(
             ErrorKind.COLLECTION_NOT_FOUND,
@@ -64,4 +54,4 @@ def _focus(info: ModelVersionInfo) -> FocusModel | None:
         focus = focus_of(info)
     except ServingError:
         return None
-    return FocusModel(derivative_type=focus.derivative_type, embedding_type=focus.embedding_type)
+    return FocusModel.of(focus)

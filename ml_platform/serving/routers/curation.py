@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
@@ -22,16 +22,15 @@ from ml_platform.services.curation_scores import (
     CurationProblem,
     champion_view,
 )
-from ml_platform.serving.errors import ErrorKind, ServingError
+from ml_platform.serving.errors import ErrorKind, ServingError, registry_unreachable
 from ml_platform.serving.model_cache import REGISTRY_ERRORS
 from ml_platform.serving.openapi import error_responses
-from ml_platform.serving.schemas import MAX_ID
+from ml_platform.serving.schemas import PathId
 from ml_platform.serving.state import ServingState, state_of
 from ml_platform.store.layout import Layout
 
-router = APIRouter(tags=["curation"])
 STATUSES = (401, 404, 409, 413, 422, 500, 503)  # 413: every route has a body limit
-CollectionId = Annotated[int, Path(ge=0, le=MAX_ID)]
+router = APIRouter(tags=["curation"], responses=error_responses(STATUSES))
 Limit = Annotated[int, Query(ge=1, le=curation.MAX_LIMIT)]
 T = TypeVar("T")
 
@@ -43,14 +42,20 @@ KIND = {
 }
 
 
+class CurationAnswer(BaseModel):
+    """What every curation route answers with: the collection and the champion version asked.
+    Read from the service's answer (`services.curation`), whose fields these mirror."""
+
+    collection_id: int
+    model_version: str
+
+
 class SuggestionItem(BaseModel):
     image_id: int
     probability: float
 
 
-class SuggestionsResponse(BaseModel):
-    collection_id: int
-    model_version: str
+class SuggestionsResponse(CurationAnswer):
     suggestions: list[SuggestionItem]
 
 
@@ -61,9 +66,7 @@ class IssueItem(BaseModel):
     tier: str  # likely (both views contradict the label) | suspected
 
 
-class LabelIssuesResponse(BaseModel):
-    collection_id: int
-    model_version: str
+class LabelIssuesResponse(CurationAnswer):
     issues: list[IssueItem]
 
 
@@ -73,20 +76,14 @@ class QueueItem(BaseModel):
     score: float
 
 
-class ReviewQueueResponse(BaseModel):
-    collection_id: int
-    model_version: str
+class ReviewQueueResponse(CurationAnswer):
     queue: list[QueueItem]
 
 
-@router.get(
-    "/v1/collections/{collection_id}/suggestions",
-    response_model=SuggestionsResponse,
-    responses=error_responses(STATUSES),
-)
+@router.get("/v1/collections/{collection_id}/suggestions")
 async def suggestions(
     request: Request,
-    collection_id: CollectionId,
+    collection_id: PathId,
     limit: Limit = curation.DEFAULT_SUGGESTIONS,
     min_probability: Annotated[float, Query(ge=0.0, le=1.0)] = 0.0,
 ) -> SuggestionsResponse:
@@ -95,49 +92,25 @@ async def suggestions(
         request, collection_id,
         lambda layout, view: curation.suggestions(layout, view, limit, min_probability),
     )  # fmt: skip
-    items = [
-        SuggestionItem(image_id=s.image_id, probability=s.probability) for s in found.suggestions
-    ]
-    return SuggestionsResponse(
-        collection_id=found.collection_id, model_version=found.model_version, suggestions=items
-    )
+    return SuggestionsResponse.model_validate(found, from_attributes=True)
 
 
-@router.get(
-    "/v1/collections/{collection_id}/label-issues",
-    response_model=LabelIssuesResponse,
-    responses=error_responses(STATUSES),
-)
-async def label_issues(request: Request, collection_id: CollectionId) -> LabelIssuesResponse:
+@router.get("/v1/collections/{collection_id}/label-issues")
+async def label_issues(request: Request, collection_id: PathId) -> LabelIssuesResponse:
     """Members that probably do not belong and rejections that probably do (out-of-fold)."""
     found = await _answer(request, collection_id, curation.label_issues)
-    items = [
-        IssueItem(image_id=i.image_id, kind=i.kind.value, score=i.score, tier=i.tier.value)
-        for i in found.issues
-    ]
-    return LabelIssuesResponse(
-        collection_id=found.collection_id, model_version=found.model_version, issues=items
-    )
+    return LabelIssuesResponse.model_validate(found, from_attributes=True)
 
 
-@router.get(
-    "/v1/collections/{collection_id}/review-queue",
-    response_model=ReviewQueueResponse,
-    responses=error_responses(STATUSES),
-)
+@router.get("/v1/collections/{collection_id}/review-queue")
 async def review_queue(
-    request: Request, collection_id: CollectionId, limit: Limit = curation.DEFAULT_QUEUE
+    request: Request, collection_id: PathId, limit: Limit = curation.DEFAULT_QUEUE
 ) -> ReviewQueueResponse:
     """The images whose labels would teach the classifier most, each with its reason."""
     found = await _answer(
         request, collection_id, lambda layout, view: curation.review(layout, view, limit)
     )
-    items = [
-        QueueItem(image_id=e.image_id, reason=e.reason.value, score=e.score) for e in found.queue
-    ]
-    return ReviewQueueResponse(
-        collection_id=found.collection_id, model_version=found.model_version, queue=items
-    )
+    return ReviewQueueResponse.model_validate(found, from_attributes=True)
 
 
 async def _answer(
@@ -159,6 +132,4 @@ def _ask(state: ServingState, collection_id: int, ask: Callable[[Layout, Champio
     except ModelNotFoundError as exc:
         raise ServingError(ErrorKind.COLLECTION_NOT_FOUND, str(exc)) from exc
     except REGISTRY_ERRORS as exc:
-        raise ServingError(
-            ErrorKind.REGISTRY_UNAVAILABLE, f"the model registry is unreachable: {exc}"
-        ) from exc
+        raise registry_unreachable(exc) from exc

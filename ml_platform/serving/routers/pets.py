@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, computed_field
 
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.openapi import PET_STATUSES, error_responses
 from ml_platform.serving.routers.thumbnails import thumbnail_url
-from ml_platform.serving.schemas import MAX_ID
+from ml_platform.serving.schemas import PathId
 from ml_platform.serving.state import state_of
 
-router = APIRouter(tags=["pets"])
+router = APIRouter(tags=["pets"], responses=error_responses(PET_STATUSES))
 
 
 class HeroPart(BaseModel):
@@ -60,14 +58,8 @@ class PetClustersResponse(BaseModel):
     clusters: list[PetCluster]
 
 
-@router.get(
-    "/v1/pets/{pet_id}/clusters",
-    response_model=PetClustersResponse,
-    responses=error_responses(PET_STATUSES),
-)
-async def pet_clusters(
-    request: Request, pet_id: Annotated[int, Path(ge=0, le=MAX_ID)]
-) -> PetClustersResponse:
+@router.get("/v1/pets/{pet_id}/clusters")
+async def pet_clusters(request: Request, pet_id: PathId) -> PetClustersResponse:
     """A pet's clusters (id, size, share of its images) with hero images and score parts."""
     cache = state_of(request).clusters
     payload = await run_in_threadpool(cache.get, pet_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 
-import httpx
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -20,38 +19,30 @@ from ml_platform.serving.dataset_models import DatasetModel
 from ml_platform.serving.inputs import body_kind, form_text, max_json_bytes, read_json, read_upload
 from ml_platform.serving.inputs import validate as validate_json
 from ml_platform.serving.metrics import Stage
-from ml_platform.serving.openapi import PREDICT_STATUSES, error_responses
+from ml_platform.serving.openapi import PREDICT_STATUSES, error_responses, json_or_form_body
 from ml_platform.serving.predict_schemas import (
-    LabelConfidence,
     MultipartFields,
     PredictRequest,
     PredictResponse,
-    PredictTimings,
 )
+from ml_platform.serving.schemas import ClassScore
 from ml_platform.serving.state import ServingState, state_of
 
 router = APIRouter(tags=["predict"])
 REQUEST_ADAPTER = TypeAdapter(PredictRequest)
 FIELDS_ADAPTER = TypeAdapter(MultipartFields)
-OPENAPI_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": PredictRequest.model_json_schema()},
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["dataset", "image"],
-                    "properties": {
-                        "dataset": {"type": "string"},
-                        "top_k": {"type": "integer", "default": 5},
-                        "image": {"type": "string", "format": "binary"},
-                    },
-                }
-            },
+OPENAPI_BODY = json_or_form_body(
+    PredictRequest.model_json_schema(),
+    {
+        "type": "object",
+        "required": ["dataset", "image"],
+        "properties": {
+            "dataset": {"type": "string"},
+            "top_k": {"type": "integer", "default": 5},
+            "image": {"type": "string", "format": "binary"},
         },
-    }
-}
+    },
+)
 
 
 @router.post("/v1/predict", response_model=PredictResponse, openapi_extra=OPENAPI_BODY,
@@ -65,7 +56,8 @@ async def predict(request: Request) -> JSONResponse:
     dataset, top_k, data, url = await _read(request, state)
     clock = StageClock()
     if data is None:
-        data = await _fetch(url or "", state, clock)
+        with clock.measure(Stage.FETCH):
+            data = await state.fetch_image(url or "")
     loaded = await run_in_threadpool(state_of(request).datasets.get, dataset)
     response = await state.infer(_predict, state, loaded, data, top_k, clock)
     response.timings_ms.total_ms = round((time.perf_counter() - start) * 1000.0, 3)
@@ -95,18 +87,6 @@ async def _read(request: Request, state: ServingState) -> tuple[str, int, bytes 
         return parsed.dataset, parsed.top_k, await read_upload(upload, limit), None
 
 
-async def _fetch(url: str, state: ServingState, clock: StageClock) -> bytes:
-    with clock.measure(Stage.FETCH):
-        async with httpx.AsyncClient(timeout=state.options.image_fetch_timeout_s) as client:
-            return await images.fetch(
-                client,
-                url,
-                hosts=state.image_hosts,
-                max_bytes=state.settings.max_image_bytes,
-                deadline_s=state.options.image_fetch_timeout_s,
-            )
-
-
 def _predict(
     state: ServingState, loaded: DatasetModel, data: bytes, top_k: int, clock: StageClock
 ) -> PredictResponse:
@@ -119,9 +99,8 @@ def _predict(
     return PredictResponse(
         dataset=loaded.dataset, model_name=loaded.name, model_version=loaded.version,
         model_variant=loaded.model.variant,
-        predictions=[LabelConfidence(label=names[i], confidence=float(probabilities[i]))
+        predictions=[ClassScore(label=names[i], confidence=float(probabilities[i]))
                      for i in order],
-        timings_ms=PredictTimings(fetch_ms=clock.ms(Stage.FETCH), decode_ms=clock.ms(Stage.DECODE),
-                                  inference_ms=clock.ms(Stage.CLASSIFICATION)),
+        timings_ms=clock.inference_timings(Stage.CLASSIFICATION),
         label_weights=loaded.label_weights, labels=loaded.labels,
     )  # fmt: skip

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-import httpx
 from fastapi import APIRouter, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 from starlette.datastructures import UploadFile
@@ -177,10 +176,7 @@ async def _image_bytes(
         return images.decode_base64(body.image_base64, limit)
     if body.image_url is None:
         return upload
-    deadline = state.options.image_fetch_timeout_s
-    async with httpx.AsyncClient(timeout=deadline) as client:
-        return await images.fetch(client, body.image_url, hosts=state.image_hosts,
-                                  max_bytes=limit, deadline_s=deadline)  # fmt: skip
+    return await state.fetch_image(body.image_url)
 
 
 def _serving_error(exc: service.SearchError) -> ServingError:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.openapi import PET_STATUSES, error_responses
-from ml_platform.serving.schemas import MAX_ID
+from ml_platform.serving.schemas import PathId
 from ml_platform.serving.state import state_of
 from ml_platform.settings import Settings
 from ml_platform.store.layout import Layout
@@ -28,7 +26,7 @@ def thumbnail_url(image_id: int) -> str:
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}, **error_responses(PET_STATUSES)},
 )
-async def thumbnail(request: Request, image_id: Annotated[int, Path(ge=0, le=MAX_ID)]) -> Response:
+async def thumbnail(request: Request, image_id: PathId) -> Response:
     """The image scaled to fit 256 px, as the `thumbnails` asset stored it (JPEG)."""
     data = await run_in_threadpool(_thumbnail, state_of(request).settings, image_id)
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})

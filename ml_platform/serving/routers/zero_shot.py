@@ -29,14 +29,14 @@ from ml_platform.serving.inputs import (
 from ml_platform.serving.inputs import validate as validate_json
 from ml_platform.serving.lazy import Loaded
 from ml_platform.serving.metrics import Stage
-from ml_platform.serving.openapi import ZERO_SHOT_STATUSES, error_responses
+from ml_platform.serving.openapi import ZERO_SHOT_STATUSES, error_responses, json_or_form_body
 from ml_platform.serving.schemas import (
     ClassScore,
+    InferenceTimings,
     OperationError,
     ZeroShotImageResult,
     ZeroShotRequest,
     ZeroShotResponse,
-    ZeroShotTimings,
 )
 from ml_platform.serving.state import ServingState, state_of
 from ml_platform.vision.zero_shot import ZeroShotKind, ZeroShotModel, load_zero_shot, top_k
@@ -44,31 +44,21 @@ from ml_platform.vision.zero_shot import ZeroShotKind, ZeroShotModel, load_zero_
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["zero-shot"])
 REQUEST_ADAPTER = TypeAdapter(ZeroShotRequest)
-OPENAPI_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/ZeroShotRequest"}},
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["request"],
-                    "properties": {
-                        "request": {
-                            "$ref": "#/components/schemas/ZeroShotRequest",
-                            "description": "ZeroShotRequest as JSON (a text field)",
-                        },
-                        "images": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                        },
-                    },
-                },
-                "encoding": {"request": {"contentType": "application/json"}},
+OPENAPI_BODY = json_or_form_body(
+    {"$ref": "#/components/schemas/ZeroShotRequest"},
+    {
+        "type": "object",
+        "required": ["request"],
+        "properties": {
+            "request": {
+                "$ref": "#/components/schemas/ZeroShotRequest",
+                "description": "ZeroShotRequest as JSON (a text field)",
             },
+            "images": {"type": "array", "items": {"type": "string", "format": "binary"}},
         },
-    }
-}
+    },
+    json_fields=("request",),
+)
 
 
 @dataclass
@@ -190,7 +180,7 @@ def _classify(
         model=body.model,
         scoring="softmax" if body.model == ZeroShotKind.CLIP.value else "sigmoid",
         results=[],
-        timings_ms=ZeroShotTimings(),
+        timings_ms=InferenceTimings(),
     )
     predictions: dict[int, list[ClassScore]] = {}
     if ready:
@@ -204,11 +194,7 @@ def _classify(
     response.results = [
         _result(item, predictions.get(i, []), state) for i, item in enumerate(items)
     ]
-    response.timings_ms = ZeroShotTimings(
-        fetch_ms=clock.ms(Stage.FETCH),
-        decode_ms=clock.ms(Stage.DECODE),
-        inference_ms=clock.ms(Stage.EMBEDDING),
-    )
+    response.timings_ms = clock.inference_timings(Stage.EMBEDDING)
     return response
 
 
