@@ -39,18 +39,13 @@ def rank_suggestions(
     p = np.asarray(pool.probabilities, dtype=np.float64)
     open_rows = np.flatnonzero(~np.asarray(pool.labelled, dtype=bool) & (p >= min_probability))
     order = open_rows[np.argsort(-p[open_rows], kind="stable")]
-    unit = unit_rows(pool.vectors)
-    return _collapse(pool.image_ids, p, unit, order, limit, duplicate_cosine)
+    return _collapse(pool, order, limit, duplicate_cosine)
 
 
-def _collapse(
-    ids: NDArray[np.int64],
-    p: NDArray[np.float64],
-    unit: NDArray[np.float32],
-    order: NDArray[np.intp],
-    limit: int,
-    cosine: float,
-) -> list[Suggestion]:
+def _collapse(pool: Pool, order: NDArray[np.intp], limit: int, cosine: float) -> list[Suggestion]:
+    """The first `limit` rows of `order` unlike the ones kept before them, each with the rows
+    of `order` that are near-duplicates of it."""
+    ids, p, unit = pool.image_ids, pool.probabilities, unit_rows(pool.vectors)
     kept: list[int] = []
     duplicates: list[list[int]] = []
     for row in order:
