@@ -43,78 +43,69 @@ class ServingMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.http_seconds = Histogram(
-            f"{PREFIX}_http_request_seconds",
-            "HTTP request latency by route and status.",
+        self.http_seconds = self._histogram(
+            "http_request_seconds", "HTTP request latency by route and status.",
             ["method", "route", "status"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.operation_seconds = Histogram(
-            f"{PREFIX}_operation_seconds",
+        )  # fmt: skip
+        self.operation_seconds = self._histogram(
+            "operation_seconds",
             "Latency of one operation (classify, embed, detect, zero_shot), shared work included.",
             ["operation"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
         )
-        self.stage_seconds = Histogram(
-            f"{PREFIX}_stage_seconds",
+        self.stage_seconds = self._histogram(
+            "stage_seconds",
             "Time spent per request in each stage (decode, detection, embedding, ...).",
             ["stage"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
         )
-        self.errors = Counter(
-            f"{PREFIX}_errors", "Errors by kind.", ["kind"], registry=self.registry
+        self.errors = self._counter("errors", "Errors by kind.", ["kind"])
+        self.cache_hits = self._counter(
+            "model_cache_hits", "Model lookups answered by an already loaded model.", ["cache"]
         )
-        self.cache_hits = Counter(
-            f"{PREFIX}_model_cache_hits",
-            "Model lookups answered by an already loaded model.",
-            ["cache"],
-            registry=self.registry,
+        self.model_loads = self._counter(
+            "model_loads", "Models loaded (first use, or a new champion version).", ["cache"]
         )
-        self.model_loads = Counter(
-            f"{PREFIX}_model_loads",
-            "Models loaded (first use, or a new champion version).",
-            ["cache"],
-            registry=self.registry,
-        )
-
         self._model_gauges()
-        self.batch_size, self.queue_wait_seconds = (
-            Histogram(f"{PREFIX}_{name}", doc, ["embedder"], buckets=buckets,
-                      registry=self.registry)
-            for name, doc, buckets in (
-                ("batch_size", "Images per batched embedding forward pass.", BATCH_BUCKETS),
-                ("batch_queue_wait_seconds", "Time a request's image waited in the batcher's "
-                 "queue before its forward pass.", LATENCY_BUCKETS),
-            )
+        self.batch_size = self._histogram(
+            "batch_size", "Images per batched embedding forward pass.", ["embedder"],
+            BATCH_BUCKETS,
         )  # fmt: skip
+        self.queue_wait_seconds = self._histogram(
+            "batch_queue_wait_seconds",
+            "Time a request's image waited in the batcher's queue before its forward pass.",
+            ["embedder"],
+        )
 
     def _model_gauges(self) -> None:
-        self.models_loaded = Gauge(
-            f"{PREFIX}_models_loaded",
-            "Models loaded now, by cache (within the model memory budget).",
+        self.models_loaded = self._gauge(
+            "models_loaded", "Models loaded now, by cache (within the model memory budget).",
             ["cache"],
-            registry=self.registry,
-        )
-        self.model_memory = Gauge(
-            f"{PREFIX}_model_memory_bytes",
+        )  # fmt: skip
+        self.model_memory = self._gauge(
+            "model_memory_bytes",
             "Estimated memory of the loaded models, by cache (serving.model_size).",
             ["cache"],
-            registry=self.registry,
         )
-        self.model_memory_budget = Gauge(
-            f"{PREFIX}_model_memory_budget_bytes",
+        self.model_memory_budget = self._gauge(
+            "model_memory_budget_bytes",
             "The model memory budget (ML_PLATFORM_SERVE_MODEL_MEMORY_MB).",
-            registry=self.registry,
         )
-        self.model_evictions = Counter(
-            f"{PREFIX}_model_unloads",
+        self.model_evictions = self._counter(
+            "model_unloads",
             "Models unloaded: past the memory budget (least recently used) or idle past the TTL.",
             ["cache", "reason"],
-            registry=self.registry,
         )
+
+    def _histogram(
+        self, name: str, doc: str, labels: list[str], buckets: tuple[float, ...] = LATENCY_BUCKETS
+    ) -> Histogram:
+        return Histogram(name, doc, labels, namespace=PREFIX, buckets=buckets,
+                         registry=self.registry)  # fmt: skip
+
+    def _counter(self, name: str, doc: str, labels: list[str]) -> Counter:
+        return Counter(name, doc, labels, namespace=PREFIX, registry=self.registry)
+
+    def _gauge(self, name: str, doc: str, labels: tuple[str, ...] | list[str] = ()) -> Gauge:
+        return Gauge(name, doc, labels, namespace=PREFIX, registry=self.registry)
 
     def error(self, kind: str) -> None:
         self.errors.labels(kind=kind).inc()
