@@ -25,9 +25,10 @@ champions of the focus; and MMD alone, shares alone, a domain classifier's AUC) 
 batch's images against the champions' training embeddings, at `--alpha`. Prints false alarms
 per 100 clean batches and, per shift, the detection delay (batches from the shift to the first
 alarm; "missed" when none within `--after` batches) for every detector, in one run. Never
-asserts. `--first-seed 10` runs seeds no setting was chosen on (held out); `--per-champion`
-also lists each champion the platform's label-shift test caught late, with every label-shift
-test's delay.
+asserts. The last rows are the platform's checks: `champion_fresh_ap` (its AP rule or its
+label-shift test) and, with the drift detectors, either check. `--first-seed 10` runs seeds
+no setting was chosen on (held out); `--per-champion` also lists each champion the
+platform's label-shift test caught late, with every label-shift test's delay.
 
     python benchmarks/champion_health.py [--seeds 3] [--first-seed 0] [--clean 20] [--batch 8]
 """
@@ -192,6 +193,24 @@ def alarms(
     return out
 
 
+CHECKS = {  # what the platform's checks alarm on: any of their parts
+    "check champion_fresh_ap: AP rule or label-shift test": (
+        "health: champion_fresh_ap rule (method)",
+        "health: label-shift test, newest labels vs OOF + older fresh (method)",
+    ),
+    "either check: champion_fresh_ap or batch_not_drifted": (
+        "health: champion_fresh_ap rule (method)",
+        "health: label-shift test, newest labels vs OOF + older fresh (method)",
+        "drift check: MMD + share (method)",
+    ),
+}
+
+
+def either(fired: dict[str, list[bool]], parts: tuple[str, ...]) -> list[bool]:
+    """After each batch, whether any of `parts` alarmed."""
+    return [any(flags) for flags in zip(*(fired[part] for part in parts), strict=True)]
+
+
 def delay(fired: list[bool], before: int) -> int | None:
     """Batches from the shift (1 = the first shifted batch) to the first alarm after it."""
     after = fired[before:]
@@ -203,6 +222,7 @@ def main() -> None:
     for coverage in args.intervals:
         DETECTORS[f"health: the rule, {coverage:.0%} interval"] = method(coverage)
     names = [*DETECTORS, *SHIFT_DETECTORS, *([] if args.no_drift else DRIFT_DETECTORS)]
+    names += list(CHECKS)[: 1 if args.no_drift else 2]
     clean = {name: [0, 0] for name in names}  # alarms, batches
     delays: dict[tuple[str, str], list[int | None]] = {}
     with threadpool_limits(1):  # faster than 2 on a shared 2-core machine
@@ -244,7 +264,8 @@ def seed_runs(
             fired |= shift_alarms(result.estimator, oof, run, args.min_fresh, args.health_alpha)
             if not args.no_drift:
                 fired |= drift_alarms(run, reference, champions, args.alpha)
-            yield scenario, fired
+            yield scenario, fired | {name: either(fired, parts) for name, parts in CHECKS.items()
+                                     if all(part in fired for part in parts)}  # fmt: skip
 
 
 def report(
