@@ -44,7 +44,13 @@ from pathlib import Path
 
 import numpy as np
 from champion_drift import DRIFT_DETECTORS, Champion, drift_alarms
-from label_shift_detectors import SHIFT_DETECTORS, Oof, late_champions, shift_alarms
+from label_shift_detectors import (
+    SHIFT_DETECTORS,
+    Oof,
+    last_batches,
+    late_champions,
+    shift_alarms,
+)
 from numpy.typing import NDArray
 from PIL import ImageOps
 from shared_models import SHARED, efficientnet_embedder
@@ -221,6 +227,9 @@ def main() -> None:
     args = parse_args()
     for coverage in args.intervals:
         DETECTORS[f"health: the rule, {coverage:.0%} interval"] = method(coverage)
+    SHIFT_DETECTORS["health: label-shift test, newest 2 batches vs OOF + older fresh"] = (
+        last_batches(args.batch)
+    )
     names = [*DETECTORS, *SHIFT_DETECTORS, *([] if args.no_drift else DRIFT_DETECTORS)]
     names += list(CHECKS)[: 1 if args.no_drift else 2]
     clean = {name: [0, 0] for name in names}  # alarms, batches

@@ -9,6 +9,8 @@ per evaluation (the platform's `ML_PLATFORM_HEALTH_ALPHA`):
   tested separately (one permutation p-value each) and combined by Bonferroni (alarm when the
   smaller is under alpha/2) or by Fisher's method (so the refit's lower log-loss on fresh
   rejections cannot mask members scored like rejections);
+- **newest 2 batches**: the method on the labels of the newest 2 batches (since the
+  evaluation before last) instead of the newest `window`;
 - **newest labels vs OOF only**: the same window against the OOF labels alone;
 - **whole fresh set vs OOF**: every fresh label so far against the OOF labels;
 - **Mann-Whitney per class**: the window's members' scores lower than the reference
@@ -59,6 +61,18 @@ def reference(y: NDArray[np.int64], p: NDArray[np.float64], oof: Oof, window: in
 def window_test(y: NDArray[np.int64], p: NDArray[np.float64], oof: Oof, window: int,
                 alpha: float) -> bool:  # fmt: skip
     return label_shift_test(*reference(y, p, oof, window)).p_value < alpha
+
+
+def last_batches(batch: int, looks: int = 2) -> ShiftDetector:
+    """The platform's test on the newest `looks` batches of `batch` labels (the labels since
+    the evaluation `looks` ago, this benchmark evaluating after each batch) instead of the
+    newest `window`."""
+
+    def detect(y: NDArray[np.int64], p: NDArray[np.float64], oof: Oof, window: int,
+               alpha: float) -> bool:  # fmt: skip
+        return window_test(y, p, oof, looks * batch, alpha)
+
+    return detect
 
 
 def oof_only(y: NDArray[np.int64], p: NDArray[np.float64], oof: Oof, window: int,
