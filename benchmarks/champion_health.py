@@ -25,9 +25,12 @@ champions of the focus; and MMD alone, shares alone, a domain classifier's AUC) 
 batch's images against the champions' training embeddings, at `--alpha`. Prints false alarms
 per 100 clean batches and, per shift, the detection delay (batches from the shift to the first
 alarm; "missed" when none within `--after` batches) for every detector, in one run. Never
-asserts.
+asserts. The last rows are the platform's checks: `champion_fresh_ap` (its AP rule or its
+label-shift test) and, with the drift detectors, either check. `--first-seed 10` runs seeds
+no setting was chosen on (held out); `--per-champion` also lists each champion the
+platform's label-shift test caught late, with every label-shift test's delay.
 
-    python benchmarks/champion_health.py [--seeds 3] [--clean 20] [--batch 8]
+    python benchmarks/champion_health.py [--seeds 3] [--first-seed 0] [--clean 20] [--batch 8]
 """
 
 from __future__ import annotations
@@ -41,7 +44,13 @@ from pathlib import Path
 
 import numpy as np
 from champion_drift import DRIFT_DETECTORS, Champion, drift_alarms
-from label_shift_detectors import SHIFT_DETECTORS, Oof, shift_alarms
+from label_shift_detectors import (
+    SHIFT_DETECTORS,
+    Oof,
+    last_batches,
+    late_champions,
+    shift_alarms,
+)
 from numpy.typing import NDArray
 from PIL import ImageOps
 from shared_models import SHARED, efficientnet_embedder
@@ -60,6 +69,9 @@ Detector = Callable[[NDArray[np.int64], NDArray[np.float64], float, float], bool
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. +seeds-1")
+    p.add_argument("--per-champion", action="store_true",
+                   help="also the late champions, each label-shift test's delay")  # fmt: skip
     p.add_argument("--train", type=int, default=6, help="photos per breed the champion trains on")
     p.add_argument("--batch", type=int, default=8, help="labelled images per batch")
     p.add_argument("--clean", type=int, default=20, help="batches of the clean scenario")
@@ -187,6 +199,24 @@ def alarms(
     return out
 
 
+CHECKS = {  # what the platform's checks alarm on: any of their parts
+    "check champion_fresh_ap: AP rule or label-shift test": (
+        "health: champion_fresh_ap rule (method)",
+        "health: label-shift test, newest labels vs OOF + older fresh (method)",
+    ),
+    "either check: champion_fresh_ap or batch_not_drifted": (
+        "health: champion_fresh_ap rule (method)",
+        "health: label-shift test, newest labels vs OOF + older fresh (method)",
+        "drift check: MMD + share (method)",
+    ),
+}
+
+
+def either(fired: dict[str, list[bool]], parts: tuple[str, ...]) -> list[bool]:
+    """After each batch, whether any of `parts` alarmed."""
+    return [any(flags) for flags in zip(*(fired[part] for part in parts), strict=True)]
+
+
 def delay(fired: list[bool], before: int) -> int | None:
     """Batches from the shift (1 = the first shifted batch) to the first alarm after it."""
     after = fired[before:]
@@ -197,13 +227,17 @@ def main() -> None:
     args = parse_args()
     for coverage in args.intervals:
         DETECTORS[f"health: the rule, {coverage:.0%} interval"] = method(coverage)
+    SHIFT_DETECTORS["health: label-shift test, newest 2 batches vs OOF + older fresh"] = (
+        last_batches(args.batch)
+    )
     names = [*DETECTORS, *SHIFT_DETECTORS, *([] if args.no_drift else DRIFT_DETECTORS)]
+    names += list(CHECKS)[: 1 if args.no_drift else 2]
     clean = {name: [0, 0] for name in names}  # alarms, batches
     delays: dict[tuple[str, str], list[int | None]] = {}
     with threadpool_limits(1):  # faster than 2 on a shared 2-core machine
         corpus = embed(args)
         start = time.perf_counter()
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             for scenario, fired in seed_runs(corpus, seed, args):
                 for name, flags in fired.items():
                     if scenario == "clean":
@@ -213,6 +247,8 @@ def main() -> None:
                         delays.setdefault((scenario, name), []).append(delay(flags, args.before))
         seconds = time.perf_counter() - start
     report(args, names, clean, delays, seconds)
+    if args.per_champion:
+        late_champions(delays, args.first_seed)
 
 
 def seed_runs(
@@ -237,7 +273,8 @@ def seed_runs(
             fired |= shift_alarms(result.estimator, oof, run, args.min_fresh, args.health_alpha)
             if not args.no_drift:
                 fired |= drift_alarms(run, reference, champions, args.alpha)
-            yield scenario, fired
+            yield scenario, fired | {name: either(fired, parts) for name, parts in CHECKS.items()
+                                     if all(part in fired for part in parts)}  # fmt: skip
 
 
 def report(
@@ -248,7 +285,8 @@ def report(
     seconds: float,
 ) -> None:
     runs = 12 * args.seeds
-    print(f"\n12 breeds x {args.seeds} seeds = {runs} champions; batches of {args.batch} "
+    seeds = f"seeds {args.first_seed}-{args.first_seed + args.seeds - 1}"
+    print(f"\n12 breeds x {seeds} = {runs} champions; batches of {args.batch} "
           f"labels; evaluated from {args.min_fresh} fresh labels; {seconds:.0f} s\n")  # fmt: skip
     print(
         "| detector | false alarms / 100 clean batches | label shift: median delay "

@@ -5,6 +5,12 @@ per evaluation (the platform's `ML_PLATFORM_HEALTH_ALPHA`):
 - **newest labels vs OOF + older fresh (method)**: `learning.label_shift.label_shift_test`
   on the newest `window` fresh labels (`window` = the minimum fresh set, as the platform
   does) against the OOF labels and the older fresh ones (what `champion_fresh_ap` runs);
+- **per class, min p / Fisher**: the same window and reference, but members and rejections
+  tested separately (one permutation p-value each) and combined by Bonferroni (alarm when the
+  smaller is under alpha/2) or by Fisher's method (so the refit's lower log-loss on fresh
+  rejections cannot mask members scored like rejections);
+- **newest 2 batches**: the method on the labels of the newest 2 batches (since the
+  evaluation before last) instead of the newest `window`;
 - **newest labels vs OOF only**: the same window against the OOF labels alone;
 - **whole fresh set vs OOF**: every fresh label so far against the OOF labels;
 - **Mann-Whitney per class**: the window's members' scores lower than the reference
@@ -22,9 +28,15 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import mannwhitneyu
+from scipy.stats import chi2, mannwhitneyu
 
-from ml_platform.learning.label_shift import label_shift_test, split_newest
+from ml_platform.learning.label_shift import (
+    PERMUTATIONS,
+    label_shift_test,
+    log_loss_terms,
+    permuted_sums,
+    split_newest,
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,18 @@ def window_test(y: NDArray[np.int64], p: NDArray[np.float64], oof: Oof, window: 
     return label_shift_test(*reference(y, p, oof, window)).p_value < alpha
 
 
+def last_batches(batch: int, looks: int = 2) -> ShiftDetector:
+    """The platform's test on the newest `looks` batches of `batch` labels (the labels since
+    the evaluation `looks` ago, this benchmark evaluating after each batch) instead of the
+    newest `window`."""
+
+    def detect(y: NDArray[np.int64], p: NDArray[np.float64], oof: Oof, window: int,
+               alpha: float) -> bool:  # fmt: skip
+        return window_test(y, p, oof, looks * batch, alpha)
+
+    return detect
+
+
 def oof_only(y: NDArray[np.int64], p: NDArray[np.float64], oof: Oof, window: int,
              alpha: float) -> bool:  # fmt: skip
     (wy, wp), _ = split_newest(y, p, window)
@@ -72,8 +96,40 @@ def mann_whitney(y: NDArray[np.int64], p: NDArray[np.float64], oof: Oof, window:
     return bool(tests) and min(tests) < alpha / len(tests)
 
 
+def class_p_values(y: NDArray[np.int64], p: NDArray[np.float64], oof: Oof, window: int) -> (
+    list[float]
+):  # fmt: skip
+    """The window's log-loss tested per class (members, rejections) against the reference's
+    labels of that class (OOF + older fresh), one permutation p-value per class."""
+    wy, wp, ry, rp = reference(y, p, oof, window)
+    fresh, ref = log_loss_terms(wy, wp), log_loss_terms(ry, rp)
+    rng = np.random.default_rng(0)
+    out = []
+    for label in (1, 0):
+        mine, theirs = fresh[wy == label], ref[ry == label]
+        if mine.size and theirs.size:
+            null = permuted_sums(mine, theirs, PERMUTATIONS, rng)
+            out.append((1 + int(np.sum(null >= mine.sum() - 1e-9))) / (1 + PERMUTATIONS))
+    return out
+
+
+def per_class_min(y: NDArray[np.int64], p: NDArray[np.float64], oof: Oof, window: int,
+                  alpha: float) -> bool:  # fmt: skip
+    found = class_p_values(y, p, oof, window)
+    return bool(found) and min(found) < alpha / len(found)
+
+
+def per_class_fisher(y: NDArray[np.int64], p: NDArray[np.float64], oof: Oof, window: int,
+                     alpha: float) -> bool:  # fmt: skip
+    found = class_p_values(y, p, oof, window)
+    statistic = -2.0 * float(np.sum(np.log(found)))
+    return bool(found) and float(chi2.sf(statistic, 2 * len(found))) < alpha
+
+
 SHIFT_DETECTORS: dict[str, ShiftDetector] = {
     "health: label-shift test, newest labels vs OOF + older fresh (method)": window_test,
+    "health: label-shift test per class, min p (Bonferroni)": per_class_min,
+    "health: label-shift test per class, Fisher's combination": per_class_fisher,
     "health: label-shift test, newest labels vs OOF only": oof_only,
     "health: label-shift test, whole fresh set vs OOF": whole_test,
     "health: Mann-Whitney per class, newest labels vs OOF + older fresh": mann_whitney,
@@ -97,3 +153,16 @@ def shift_alarms(
         for name, detect in SHIFT_DETECTORS.items():
             out[name].append(len(y) >= window and detect(y, p, oof, window, alpha))
     return out
+
+
+def late_champions(delays: dict[tuple[str, str], list[int | None]], first_seed: int) -> None:
+    """Each champion (seed, breed) the platform's label-shift test (the first) caught later
+    than 2 batches after a planted label shift, with every label-shift test's delay ("-":
+    missed)."""
+    table = {name: delays[("label", name)] for name in SHIFT_DETECTORS}
+    print("\n| seed | breed | " + " | ".join(table) + " |\n|---|---|" + "---|" * len(table))
+    for i in range(len(next(iter(table.values())))):
+        row = [table[name][i] for name in table]
+        if row[0] is None or row[0] > 2:
+            cells = " | ".join("-" if d is None else str(d) for d in row)
+            print(f"| {first_seed + i // 12} | {i % 12} | {cells} |")
