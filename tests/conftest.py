@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,27 @@ def tiny_model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
     ML_PLATFORM_CLIP_MODEL / ML_PLATFORM_DINO_MODEL); only their size is not the real one.
     """
     return save_tiny_models(tmp_path_factory.mktemp("tiny_models"))
+
+
+# Dagster keeps the "current" definitions-state storage in a context variable that an
+# instance sets while it is entered (`with instance:`). An ephemeral instance entered inside a
+# generator that is never closed (an execution abandoned part-way) leaves it pointing at a
+# collected instance, and every later Definitions load in this process then fails with
+# "Attempted to resolve undefined DagsterInstance weakref" (seen once in a full run, order
+# dependent, never in a module alone). `ml-platform` commands run in fresh processes; the
+# suite shares one, so each module and each test starts with none set.
+def _without_leaked_defs_state() -> Iterator[None]:
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    with set_defs_state_storage(None):
+        yield
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_without_leaked_defs_state() -> Iterator[None]:
+    yield from _without_leaked_defs_state()
+
+
+@pytest.fixture(autouse=True)
+def _test_without_leaked_defs_state() -> Iterator[None]:
+    yield from _without_leaked_defs_state()
