@@ -29,6 +29,10 @@ from tests.serving.test_model_refresh import classify_version
 COLLECTIONS = (1, 2, 3)
 
 
+COUNTED = ("get_registered_model", "get_model_version", "get_model_version_by_alias",
+           "search_registered_models", "search_model_versions")  # fmt: skip
+
+
 class CountingClient(MlflowClient):
     """The real MLflow client, counting the registry calls the champion caches make."""
 
@@ -36,21 +40,17 @@ class CountingClient(MlflowClient):
         super().__init__(tracking_uri=uri, registry_uri=uri)
         self.calls: Counter[str] = Counter()
 
-    def get_registered_model(self, *args: Any, **kwargs: Any) -> Any:
-        self.calls["get_registered_model"] += 1
-        return super().get_registered_model(*args, **kwargs)
 
-    def get_model_version(self, *args: Any, **kwargs: Any) -> Any:
-        self.calls["get_model_version"] += 1
-        return super().get_model_version(*args, **kwargs)
+def _counting(name: str) -> Any:
+    def method(self: CountingClient, *args: Any, **kwargs: Any) -> Any:
+        self.calls[name] += 1
+        return getattr(super(CountingClient, self), name)(*args, **kwargs)
 
-    def search_registered_models(self, *args: Any, **kwargs: Any) -> Any:
-        self.calls["search_registered_models"] += 1
-        return super().search_registered_models(*args, **kwargs)
+    return method
 
-    def search_model_versions(self, *args: Any, **kwargs: Any) -> Any:
-        self.calls["search_model_versions"] += 1
-        return super().search_model_versions(*args, **kwargs)
+
+for _name in COUNTED:
+    setattr(CountingClient, _name, _counting(_name))
 
 
 def test_the_champions_named_are_the_ones_the_index_names(
