@@ -30,7 +30,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -45,6 +44,7 @@ from ml_platform.serving.lazy import forget
 from ml_platform.serving.metrics import CacheKind, ServingMetrics
 from ml_platform.serving.model_budget import ModelBudget
 from ml_platform.serving.model_size import reachable_bytes
+from ml_platform.serving.rechecks import DueKeys
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +113,7 @@ class RegistryCache(Generic[K, V]):
         self._locks: dict[K, threading.Lock] = {}
         self._guard = threading.Lock()
         self.failures = FailureMemory(clock=clock)
-        self._due_keys: set[K] = set()  # re-checks waiting for the next batch
-        self._batch: Future[None] | None = None  # the batch being read, if any
-        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="champion-check")
+        self._rechecks: DueKeys[K] = DueKeys(self._recheck)
 
     def get(self, key: K) -> V:
         """The champion to serve now (see the module docstring for the refresh rule)."""
@@ -143,37 +141,13 @@ class RegistryCache(Generic[K, V]):
 
     def drain(self, timeout_s: float | None = None) -> None:
         """Wait for the scheduled re-checks (tests, shutdown)."""
-        with self._guard:
-            batch = self._batch
-        if batch is not None:
-            wait([batch], timeout=timeout_s)
+        self._rechecks.drain(timeout_s)
 
     def shutdown(self) -> None:
-        self._background.shutdown(wait=False, cancel_futures=True)
+        self._rechecks.shutdown()
 
     def _schedule_recheck(self, key: K) -> None:
-        with self._guard:
-            self._due_keys.add(key)
-            if self._batch is not None:
-                return  # the running batch takes it next
-            try:
-                self._batch = self._background.submit(self._recheck_due)
-            except RuntimeError:  # shut down: keep serving what is loaded
-                self._batch = None
-
-    def _recheck_due(self) -> None:
-        """Batches of the keys due, until none is left."""
-        while True:
-            with self._guard:
-                keys = sorted(self._due_keys)
-                self._due_keys.clear()
-                if not keys:
-                    self._batch = None
-                    return
-            try:
-                self._recheck(keys)
-            except Exception:  # a bug must not kill the background thread silently
-                log.exception("re-check of %d champions failed", len(keys))
+        self._rechecks.add(key)
 
     def _recheck(self, keys: list[K]) -> None:
         now = self._clock()

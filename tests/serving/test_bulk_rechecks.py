@@ -79,7 +79,7 @@ def test_reloads_after_an_eviction_are_rechecked_in_one_search_not_per_collectio
 
     clock.now += 31  # every answer is now older than the refresh interval
     gate = threading.Event()  # the re-check thread waits until all three reloads are due
-    cache._background.submit(gate.wait, 30)
+    cache._rechecks.background.submit(gate.wait, 30)
     served = [cache.get(collection_id).version for collection_id in COLLECTIONS]
     assert sum(client.calls.values()) == 0  # the reloads asked the registry nothing
     gate.set()
