@@ -4,9 +4,9 @@ Paged searches, whatever the number of models (10,000 collections: 50 pages of r
 models, 1 page of versions per 10,000 versions), instead of two registry calls per model:
 the registered models give the `champion` alias of each, the model versions their tags.
 Serving seeds its caches with the result (`RegistryCache.seed`); models themselves are loaded
-on first use, or by the preload within the memory budget. `champions_named` reads the same
-for a list of names (`name IN (...)`, `NAMES_PER_SEARCH` at a time): the re-checks due at
-one moment, two searches instead of two calls per model.
+on first use, or by the preload within the memory budget. `champion_versions_named` reads
+the champion aliases of a list of names (`name IN (...)`, `NAMES_PER_SEARCH` at a time): the
+re-checks due at one moment, one search instead of two registry calls per model.
 """
 
 from __future__ import annotations
@@ -41,31 +41,31 @@ def champion_index(client: MlflowClient, prefix: str) -> dict[str, ModelVersionI
     return infos
 
 
-def champions_named(client: MlflowClient, names: Sequence[str]) -> dict[str, ModelVersionInfo]:
-    """Registered model name -> its champion version, for those of `names` that have one."""
+def champion_versions_named(client: MlflowClient, names: Sequence[str]) -> dict[str, str]:
+    """Registered model name -> the version its `champion` alias names, for those of `names`
+    that have one: one search of registered models per `NAMES_PER_SEARCH` names."""
     plain = sorted({name for name in names if "'" not in name})  # a quote: asked alone
-    infos = {name: info for name in names
-             if "'" in name and (info := champion_version(client, name)) is not None}  # fmt: skip
+    quoted = (champion_version(client, name) for name in names if "'" in name)
+    versions = {info.name: info.version for info in quoted if info is not None}
     for start in range(0, len(plain), NAMES_PER_SEARCH):
         chunk = plain[start : start + NAMES_PER_SEARCH]
-        models = client.search_registered_models(
+        for model in client.search_registered_models(
             filter_string=_named(chunk), max_results=len(chunk)
-        )
-        infos.update(_champions(client, models, None))
-    return infos
+        ):
+            version = model.aliases.get(Alias.CHAMPION.value)
+            if version is not None:
+                versions[model.name] = str(version)
+    return versions
 
 
 def _champions(
-    client: MlflowClient, models: Sequence[RegisteredModel], versions_filter: str | None
+    client: MlflowClient, models: Sequence[RegisteredModel], versions_filter: str
 ) -> dict[str, ModelVersionInfo]:
-    """The champion version of each of `models`: their versions read by `versions_filter`
-    (by the names of those with a champion when None)."""
+    """The champion version of each of `models`, their versions read by `versions_filter`."""
     champions = {model.name: aliases_by_version(model)
                  for model in models if Alias.CHAMPION.value in model.aliases}  # fmt: skip
-    if not champions:
-        return {}
     infos = {}
-    for found in _versions(client, versions_filter or _named(sorted(champions))):
+    for found in _versions(client, versions_filter):
         aliases = champions.get(found.name, {}).get(str(found.version), ())
         if Alias.CHAMPION.value in aliases:
             infos[found.name] = version_info(found, aliases)

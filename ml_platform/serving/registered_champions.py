@@ -1,6 +1,6 @@
 """What the two kinds of champion sources share (`model_cache.CollectionClassifiers`,
 `dataset_models.DatasetClassifiers`): a registered model per key, read one by one or in
-bulk (`champion_index.champions_named`: one search for many keys' re-checks)."""
+bulk (`champion_index.champion_versions_named`: one search for many keys' re-checks)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import ClassVar, Generic, TypeVar
 from mlflow import MlflowClient
 
 from ml_platform.model_registry.versions import ModelVersionInfo, champion_version
-from ml_platform.serving.champion_index import champions_named
+from ml_platform.serving.champion_index import champion_versions_named
 from ml_platform.serving.errors import ErrorKind, ServingError
 
 K = TypeVar("K", int, str)
@@ -39,10 +39,11 @@ class RegisteredChampions(Generic[K]):
     def champion(self, key: K) -> ModelVersionInfo | None:
         return champion_version(self.client, self.name_of(key))
 
-    def champions(self, keys: Sequence[K]) -> list[ModelVersionInfo | None]:
-        """Each key's champion in `keys` order (None: no model or no champion), in bulk."""
+    def champion_versions(self, keys: Sequence[K]) -> list[str | None]:
+        """The version each key's `champion` alias names, in `keys` order (None: no model or
+        no champion), read in bulk."""
         names = [self.name_of(key) for key in keys]
-        found = champions_named(self.client, names)
+        found = champion_versions_named(self.client, names)
         return [found.get(name) for name in names]
 
     def missing(self, key: K) -> ServingError:

@@ -18,10 +18,11 @@ re-checked behind the request when that answer is older than `refresh_interval_s
 as a loaded one is: a reload after an eviction is one model load, no registry call.
 
 Re-checks are batched: the keys that fall due while one batch is read wait for the next, and
-a batch is one bulk read (`ChampionSource.champions`: two searches per 100 keys at most),
-not two registry calls per key. After an eviction at 10,000 champions most answers are old,
-and per-key re-checks (~40 ms of the registry client's Python each, on a thread that shares
-the interpreter with the requests) were what made a reload slow, not the load itself.
+a batch is one bulk read of the champion aliases (`ChampionSource.champion_versions`: one
+search per 100 keys), not two registry calls per key; only a champion that moved is then
+asked for in full (its tags), one by one. After an eviction at 10,000 champions most
+answers are old, and per-key re-checks (~40 ms of the registry client's Python each, on a
+thread that shares the interpreter with the requests) made a reload slow, not the load.
 """
 
 from __future__ import annotations
@@ -75,8 +76,9 @@ class ChampionSource(Protocol[K_in, V_out]):
 
     def champion(self, key: K_in) -> ModelVersionInfo | None: ...  # raises REGISTRY_ERRORS
 
-    # the same for many keys, in their order, read in bulk (raises REGISTRY_ERRORS)
-    def champions(self, keys: Sequence[K_in]) -> list[ModelVersionInfo | None]: ...
+    # the version each key's champion alias names, in `keys` order, read in bulk (None: no
+    # champion; raises REGISTRY_ERRORS)
+    def champion_versions(self, keys: Sequence[K_in]) -> list[str | None]: ...
 
     def missing(self, key: K_in) -> ServingError: ...  # no registered model or no champion
 
@@ -152,20 +154,36 @@ class RegistryCache(Generic[K, V]):
     def _recheck(self, keys: list[K]) -> None:
         now = self._clock()
         try:
-            answers = self.source.champions(keys)
+            versions = self.source.champion_versions(keys)
         except REGISTRY_ERRORS as exc:
-            log.warning("registry check for %d champions failed: %s", len(keys), exc)
-            self._metrics.error(ErrorKind.REGISTRY_UNAVAILABLE)
+            self._registry_failed(f"{len(keys)} champions", exc)
             for key in keys:
                 with self._lock_for(key):
                     self._unreachable(key, exc, now)
             return
-        for key, info in zip(keys, answers, strict=True):
+        for key, version in zip(keys, versions, strict=True):
             with self._lock_for(key):
                 try:
-                    self._settle(key, info, now)
+                    self._settle(key, self._answer(key, version), now)
                 except ServingError as exc:  # no champion any more
                     log.warning("re-check of %s: %s", self.source.describe(key), exc.message)
+                except REGISTRY_ERRORS as exc:
+                    self._registry_failed(self.source.describe(key), exc)
+                    self._unreachable(key, exc, now)
+
+    def _answer(self, key: K, version: str | None) -> ModelVersionInfo | None:
+        """`key`'s champion, named `version` by the bulk read: the known answer when the
+        alias did not move, else the registry's answer in full (promotion, rollback)."""
+        if version is None:
+            return None
+        known = self._infos.get(key)
+        if known is not None and known[0].version == version:
+            return known[0]
+        return self.source.champion(key)
+
+    def _registry_failed(self, what: str, exc: BaseException) -> None:
+        log.warning("registry check for %s failed: %s", what, exc)
+        self._metrics.error(ErrorKind.REGISTRY_UNAVAILABLE)
 
     def _first_load(self, key: K, failure_key: str) -> V:
         try:
@@ -225,8 +243,7 @@ class RegistryCache(Generic[K, V]):
         try:
             info = self.source.champion(key)
         except REGISTRY_ERRORS as exc:
-            log.warning("registry check for %s failed: %s", self.source.describe(key), exc)
-            self._metrics.error(ErrorKind.REGISTRY_UNAVAILABLE)
+            self._registry_failed(self.source.describe(key), exc)
             raise ServingError(
                 ErrorKind.REGISTRY_UNAVAILABLE,
                 f"the model registry is unreachable and {self.source.describe(key)}'s "

@@ -12,11 +12,12 @@ import pytest
 from mlflow import MlflowClient
 
 from ml_platform.domain import DerivativeType
+from ml_platform.model_registry.collection.lookup import get_champion
 from ml_platform.model_registry.collection.naming import MODEL_NAME_PREFIX, model_name
 from ml_platform.model_registry.collection.register import rollback
 from ml_platform.serving import ServeOptions
 from ml_platform.serving import champion_index as index_module
-from ml_platform.serving.champion_index import champion_index, champions_named
+from ml_platform.serving.champion_index import champion_index, champion_versions_named
 from ml_platform.serving.dataset_models import DatasetClassifiers
 from ml_platform.serving.errors import ErrorKind
 from ml_platform.serving.metrics import ServingMetrics
@@ -53,15 +54,14 @@ for _name in COUNTED:
     setattr(CountingClient, _name, _counting(_name))
 
 
-def test_the_champions_named_are_the_ones_the_index_names(
+def test_the_champion_versions_named_are_the_ones_the_index_names(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(index_module, "NAMES_PER_SEARCH", 2)  # 3 names: two searches
     names = [model_name(c) for c in COLLECTIONS]
-    found = champions_named(store.client, [*names, model_name(987_654), "it's not there"])
+    found = champion_versions_named(store.client, [*names, model_name(987_654), "it's gone"])
     index = champion_index(store.client, MODEL_NAME_PREFIX)
-    assert sorted(found) == sorted(names)
-    assert all(found[name] == index[name] for name in names)
+    assert found == {name: index[name].version for name in names}
 
 
 def test_reloads_after_an_eviction_are_rechecked_in_one_search_not_per_collection(
@@ -70,8 +70,8 @@ def test_reloads_after_an_eviction_are_rechecked_in_one_search_not_per_collectio
     client, clock = CountingClient(store.uri), Clock()
     budget = ModelBudget(1, 0.0, ServingMetrics(), clock)  # one head at a time: the next evicts
     cache = ChampionCache(client, 30.0, ServingMetrics(), clock, budget=budget)
-    known = cache.source.champions(COLLECTIONS)
-    cache.seed({c: info for c, info in zip(COLLECTIONS, known, strict=True) if info})
+    known = {c: get_champion(client, c) for c in COLLECTIONS}
+    cache.seed({c: info for c, info in known.items() if info is not None})
     for collection_id in COLLECTIONS:  # first loads (each version's location asked once)
         cache.get(collection_id)
     assert [m.key for m in budget.loaded()] == ["3"]
@@ -85,8 +85,8 @@ def test_reloads_after_an_eviction_are_rechecked_in_one_search_not_per_collectio
     gate.set()
     cache.drain()
 
-    assert served == [info.version for info in known if info]
-    assert client.calls == Counter({"search_registered_models": 1, "search_model_versions": 1})
+    assert served == [info.version for info in known.values() if info is not None]
+    assert client.calls == Counter({"search_registered_models": 1})  # one search for all three
     client.calls.clear()
     assert cache.get(3).version == served[-1]  # checked now: nothing due, nothing asked
     cache.drain()
@@ -129,7 +129,7 @@ def test_a_champion_removed_while_loaded_is_forgotten_by_the_bulk_recheck(
 
 def test_a_dataset_without_a_model_reads_as_none_and_its_error_names_it(store: Store) -> None:
     source = DatasetClassifiers(store.client)
-    assert source.champions(["no-such-dataset"]) == [None]
+    assert source.champion_versions(["no-such-dataset"]) == [None]
     error = source.missing("no-such-dataset")
     assert error.kind is ErrorKind.DATASET_NOT_FOUND
     assert "'dataset-no-such-dataset' is missing" in error.message
