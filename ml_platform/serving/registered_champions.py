@@ -10,8 +10,8 @@ from typing import ClassVar, Generic, TypeVar
 
 from mlflow import MlflowClient
 
-from ml_platform.model_registry.versions import ModelVersionInfo, champion_version
-from ml_platform.serving.champion_index import champion_versions_named
+from ml_platform.model_registry.versions import ModelVersionInfo
+from ml_platform.serving.champion_index import champion_by_alias, champion_versions_named
 from ml_platform.serving.errors import ErrorKind, ServingError
 
 K = TypeVar("K", int, str)
@@ -37,7 +37,7 @@ class RegisteredChampions(Generic[K]):
         raise NotImplementedError
 
     def champion(self, key: K) -> ModelVersionInfo | None:
-        return champion_version(self.client, self.name_of(key))
+        return champion_by_alias(self.client, self.name_of(key))
 
     def champion_versions(self, keys: Sequence[K]) -> list[str | None]:
         """The version each key's `champion` alias names, in `keys` order (None: no model or

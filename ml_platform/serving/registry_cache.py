@@ -19,10 +19,11 @@ as a loaded one is: a reload after an eviction is one model load, no registry ca
 
 Re-checks are batched: the keys that fall due while one batch is read wait for the next, and
 a batch is one bulk read of the champion aliases (`ChampionSource.champion_versions`: one
-search per 100 keys), not two registry calls per key; only a champion that moved is then
-asked for in full (its tags), one by one. After an eviction at 10,000 champions most
-answers are old, and per-key re-checks (~40 ms of the registry client's Python each, on a
-thread that shares the interpreter with the requests) made a reload slow, not the load.
+search per 100 keys, or one alias read per key for a few), not two registry calls per key;
+only a champion that moved is then asked for in full (its tags), one by one. After an
+eviction at 10,000 champions most answers are old, and per-key re-checks (~40 ms of the
+registry client's Python each, on a thread that shares the interpreter with the requests)
+made a reload slow, not the load.
 """
 
 from __future__ import annotations

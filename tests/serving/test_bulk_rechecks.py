@@ -17,7 +17,11 @@ from ml_platform.model_registry.collection.naming import MODEL_NAME_PREFIX, mode
 from ml_platform.model_registry.collection.register import rollback
 from ml_platform.serving import ServeOptions
 from ml_platform.serving import champion_index as index_module
-from ml_platform.serving.champion_index import champion_index, champion_versions_named
+from ml_platform.serving.champion_index import (
+    champion_by_alias,
+    champion_index,
+    champion_versions_named,
+)
 from ml_platform.serving.dataset_models import DatasetClassifiers
 from ml_platform.serving.errors import ErrorKind
 from ml_platform.serving.metrics import ServingMetrics
@@ -54,19 +58,37 @@ for _name in COUNTED:
     setattr(CountingClient, _name, _counting(_name))
 
 
+@pytest.mark.parametrize("search_min_names", [1, 100], ids=["searches", "alias-reads"])
 def test_the_champion_versions_named_are_the_ones_the_index_names(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+    store: Store, monkeypatch: pytest.MonkeyPatch, search_min_names: int
 ) -> None:
-    monkeypatch.setattr(index_module, "NAMES_PER_SEARCH", 2)  # 3 names: two searches
+    store.register(72, DerivativeType.WHOLE_IMAGE, CLIP, CLIP_DIM, champion=False)
+    monkeypatch.setattr(index_module, "NAMES_PER_SEARCH", 2)  # 5 names: three searches
+    monkeypatch.setattr(index_module, "SEARCH_MIN_NAMES", search_min_names)
     names = [model_name(c) for c in COLLECTIONS]
-    found = champion_versions_named(store.client, [*names, model_name(987_654), "it's gone"])
+    others = [model_name(72), model_name(987_654), "it's gone"]  # no champion, no model
+    found = champion_versions_named(store.client, [*names, *others])
     index = champion_index(store.client, MODEL_NAME_PREFIX)
     assert found == {name: index[name].version for name in names}
+    assert model_name(72) not in index
 
 
-def test_reloads_after_an_eviction_are_rechecked_in_one_search_not_per_collection(
-    store: Store,
+def test_one_alias_read_answers_as_the_two_call_lookup_does(store: Store) -> None:
+    for collection_id in COLLECTIONS:
+        assert champion_by_alias(store.client, model_name(collection_id)) == get_champion(
+            store.client, collection_id
+        )
+
+
+@pytest.mark.parametrize(
+    ("search_min_names", "calls"),
+    [(1, {"search_registered_models": 1}), (10, {"get_model_version_by_alias": 3})],
+    ids=["one-search", "alias-reads"],
+)
+def test_reloads_after_an_eviction_are_rechecked_together_not_two_calls_each(
+    store: Store, monkeypatch: pytest.MonkeyPatch, search_min_names: int, calls: dict[str, int]
 ) -> None:
+    monkeypatch.setattr(index_module, "SEARCH_MIN_NAMES", search_min_names)
     client, clock = CountingClient(store.uri), Clock()
     budget = ModelBudget(1, 0.0, ServingMetrics(), clock)  # one head at a time: the next evicts
     cache = ChampionCache(client, 30.0, ServingMetrics(), clock, budget=budget)
@@ -86,7 +108,7 @@ def test_reloads_after_an_eviction_are_rechecked_in_one_search_not_per_collectio
     cache.drain()
 
     assert served == [info.version for info in known.values() if info is not None]
-    assert client.calls == Counter({"search_registered_models": 1})  # one search for all three
+    assert client.calls == Counter(calls)  # one batch: never get_registered_model per key
     client.calls.clear()
     assert cache.get(3).version == served[-1]  # checked now: nothing due, nothing asked
     cache.drain()
