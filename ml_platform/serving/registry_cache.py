@@ -46,7 +46,7 @@ from ml_platform.serving.lazy import forget
 from ml_platform.serving.metrics import CacheKind, ServingMetrics
 from ml_platform.serving.model_budget import ModelBudget
 from ml_platform.serving.model_size import reachable_bytes
-from ml_platform.serving.rechecks import DueKeys
+from ml_platform.serving.rechecks import WINDOW_SHARE, DueKeys
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class RegistryCache(Generic[K, V]):
         self._locks: dict[K, threading.Lock] = {}
         self._guard = threading.Lock()
         self.failures = FailureMemory(clock=clock)
-        self._rechecks: DueKeys[K] = DueKeys(self._recheck)
+        self._rechecks: DueKeys[K] = DueKeys(self._recheck, refresh_interval_s * WINDOW_SHARE)
 
     def get(self, key: K) -> V:
         """The champion to serve now (see the module docstring for the refresh rule)."""
@@ -228,7 +228,8 @@ class RegistryCache(Generic[K, V]):
         }
 
     def _due(self, entry: _Entry[V]) -> bool:
-        return self._clock() - entry.checked_at >= self.refresh_interval_s
+        """Older than the interval less the re-check batch's window (`rechecks`)."""
+        return self._clock() - entry.checked_at >= self.refresh_interval_s * (1 - WINDOW_SHARE)
 
     def _lock_for(self, key: K) -> threading.Lock:
         with self._guard:
