@@ -1,54 +1,112 @@
-"""Every champion of one kind of registered model, read in bulk: the start-up index.
+"""Champions of many registered models, read in bulk: the start-up index, and the re-checks.
 
 Paged searches, whatever the number of models (10,000 collections: 50 pages of registered
 models, 1 page of versions per 10,000 versions), instead of two registry calls per model:
 the registered models give the `champion` alias of each, the model versions their tags.
 Serving seeds its caches with the result (`RegistryCache.seed`); models themselves are loaded
-on first use, or by the preload within the memory budget.
+on first use, or by the preload within the memory budget. `champion_versions_named` reads
+the champion aliases of a list of names (`name IN (...)`, `NAMES_PER_SEARCH` at a time; a
+few names, one alias read each): the re-checks due at one moment.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from mlflow import MlflowClient
-from mlflow.entities.model_registry import ModelVersion
+from mlflow.entities.model_registry import ModelVersion, RegisteredModel
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import (
+    INVALID_PARAMETER_VALUE,
+    RESOURCE_DOES_NOT_EXIST,
+    ErrorCode,
+)
 
 from ml_platform.model_registry.versions import (
     Alias,
     ModelVersionInfo,
     aliases_by_version,
+    champion_version,
     registered_models,
     version_info,
 )
 
 log = logging.getLogger(__name__)
 VERSIONS_PAGE = 10_000
+NAMES_PER_SEARCH = 100  # names in one `name IN (...)` filter
+# One `name IN (...)` search costs about as much as this many alias reads (MLflow's SQL store
+# builds the search's query anew each time: ~60-110 ms against ~10 ms an alias read, measured
+# on benchmarks/serve_scale.py's 10,000-model registry), so fewer names are read one by one.
+SEARCH_MIN_NAMES = 10
 
 
 def champion_index(client: MlflowClient, prefix: str) -> dict[str, ModelVersionInfo]:
     """Registered model name -> its champion version, for every model named `prefix*`."""
     start = time.perf_counter()
-    champions = {model.name: aliases_by_version(model)
-                 for model in registered_models(client, prefix)
-                 if Alias.CHAMPION.value in model.aliases}  # fmt: skip
-    infos = {}
-    for found in _versions(client, prefix):
-        aliases = champions.get(found.name, {}).get(str(found.version), ())
-        if Alias.CHAMPION.value in aliases:
-            infos[found.name] = version_info(found, aliases)
+    infos = _champions(client, registered_models(client, prefix), f"name LIKE '{prefix}%'")
     log.info("champion index of %s*: %d champions in %.2f s", prefix, len(infos),
              time.perf_counter() - start)  # fmt: skip
     return infos
 
 
-def _versions(client: MlflowClient, prefix: str) -> Iterator[ModelVersion]:
+def champion_versions_named(client: MlflowClient, names: Sequence[str]) -> dict[str, str]:
+    """Registered model name -> the version its `champion` alias names, for those of `names`
+    that have one: one search of registered models per `NAMES_PER_SEARCH` names, or one alias
+    read per name when they are fewer than `SEARCH_MIN_NAMES`."""
+    plain = sorted({name for name in names if "'" not in name})  # a quote: read alone
+    searched = plain if len(plain) >= SEARCH_MIN_NAMES else []
+    read = (champion_by_alias(client, name) for name in set(names).difference(searched))
+    versions = {info.name: info.version for info in read if info is not None}
+    for start in range(0, len(searched), NAMES_PER_SEARCH):
+        chunk = searched[start : start + NAMES_PER_SEARCH]
+        for model in client.search_registered_models(
+            filter_string=_named(chunk), max_results=len(chunk)
+        ):
+            version = model.aliases.get(Alias.CHAMPION.value)
+            if version is not None:
+                versions[model.name] = str(version)
+    return versions
+
+
+def champion_by_alias(client: MlflowClient, name: str) -> ModelVersionInfo | None:
+    """The champion version of registered model `name` in one registry call (None: no model,
+    or no champion), as `versions.champion_version` answers it in two."""
+    try:
+        found = client.get_model_version_by_alias(name, Alias.CHAMPION.value)
+    except MlflowException as exc:
+        if exc.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            return None  # no such model
+        if exc.error_code != ErrorCode.Name(INVALID_PARAMETER_VALUE):
+            raise
+        return champion_version(client, name)  # MLflow's "no such alias": asked the long way
+    return version_info(found, tuple(sorted(found.aliases)))
+
+
+def _champions(
+    client: MlflowClient, models: Sequence[RegisteredModel], versions_filter: str
+) -> dict[str, ModelVersionInfo]:
+    """The champion version of each of `models`, their versions read by `versions_filter`."""
+    champions = {model.name: aliases_by_version(model)
+                 for model in models if Alias.CHAMPION.value in model.aliases}  # fmt: skip
+    infos = {}
+    for found in _versions(client, versions_filter):
+        aliases = champions.get(found.name, {}).get(str(found.version), ())
+        if Alias.CHAMPION.value in aliases:
+            infos[found.name] = version_info(found, aliases)
+    return infos
+
+
+def _named(names: Sequence[str]) -> str:
+    return "name IN (" + ", ".join(f"'{name}'" for name in names) + ")"
+
+
+def _versions(client: MlflowClient, filter_string: str) -> Iterator[ModelVersion]:
     token: str | None = None
     while True:
         page = client.search_model_versions(
-            filter_string=f"name LIKE '{prefix}%'", max_results=VERSIONS_PAGE, page_token=token
+            filter_string=filter_string, max_results=VERSIONS_PAGE, page_token=token
         )
         yield from page
         token = page.token

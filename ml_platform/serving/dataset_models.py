@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 
 from mlflow import MlflowClient
 
-from ml_platform.model_registry.dataset.lookup import dataset_champion, load_dataset_model
+from ml_platform.model_registry.dataset.lookup import load_dataset_model
 from ml_platform.model_registry.dataset.naming import dataset_model_name
 from ml_platform.model_registry.versions import ModelVersionInfo
 from ml_platform.services.label_provenance import LabelWeights, label_weights, labels_notice
-from ml_platform.serving.errors import ErrorKind, ServingError
+from ml_platform.serving.errors import ErrorKind
 from ml_platform.serving.metrics import ServingMetrics
 from ml_platform.serving.model_budget import ModelBudget
+from ml_platform.serving.registered_champions import RegisteredChampions
 from ml_platform.serving.registry_cache import RegistryCache
 
 if TYPE_CHECKING:  # imports torch, which only a loaded dataset model needs
@@ -36,25 +37,20 @@ class DatasetModel:
 
 
 @dataclass(frozen=True)
-class DatasetClassifiers:
+class DatasetClassifiers(RegisteredChampions[str]):
     """The fine-tuned dataset classifiers (`dataset-<name>`) as a `ChampionSource`."""
 
-    client: MlflowClient
-    artifact_root: str | None = None
+    not_found = ErrorKind.DATASET_NOT_FOUND
+    model_kind = "champion model"
+
+    def name_of(self, key: str) -> str:
+        return dataset_model_name(key)
 
     def describe(self, key: str) -> str:
         return f"dataset {key!r}"
 
-    def champion(self, key: str) -> ModelVersionInfo | None:
-        return dataset_champion(self.client, key)
-
-    def missing(self, key: str) -> ServingError:
-        return ServingError(
-            ErrorKind.DATASET_NOT_FOUND,
-            f"dataset {key!r} has no champion model (registered model "
-            f"{dataset_model_name(key)!r} is missing or has no `champion` alias); run "
-            f"`ml-platform finetune --dataset {key}` first",
-        )
+    def remedy(self, key: str) -> str:
+        return f"run `ml-platform finetune --dataset {key}` first"
 
     def load(self, key: str, info: ModelVersionInfo) -> DatasetModel:
         model = load_dataset_model(self.client, info.name, info.version, self.artifact_root)

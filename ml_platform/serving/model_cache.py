@@ -14,15 +14,15 @@ from dataclasses import dataclass, field, replace
 
 from mlflow import MlflowClient
 
-from ml_platform.model_registry.collection.lookup import get_champion
 from ml_platform.model_registry.collection.naming import model_name
 from ml_platform.model_registry.collection.pyfunc import CollectionClassifierModel
 from ml_platform.model_registry.loading import VersionLocations, load_head
 from ml_platform.model_registry.versions import ModelVersionInfo
 from ml_platform.serving.champion import Champion, champion_from
-from ml_platform.serving.errors import ErrorKind, ServingError
+from ml_platform.serving.errors import ErrorKind
 from ml_platform.serving.metrics import ServingMetrics
 from ml_platform.serving.model_budget import ModelBudget
+from ml_platform.serving.registered_champions import RegisteredChampions
 from ml_platform.serving.registry_cache import REGISTRY_ERRORS, RegistryCache
 
 __all__ = ["REGISTRY_ERRORS", "ChampionCache", "CollectionClassifiers"]
@@ -31,29 +31,25 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class CollectionClassifiers:
+class CollectionClassifiers(RegisteredChampions[int]):
     """The collection classifiers (`crawlr-collection-<id>`) as a `ChampionSource`; a head
     is read by `loading.load_head` (its pickle directly where it can), and each version's
     location is asked of the registry once, so a head unloaded and needed again costs about a
     millisecond."""
 
-    client: MlflowClient
-    artifact_root: str | None = None
     locations: VersionLocations = field(default_factory=VersionLocations)
+
+    not_found = ErrorKind.COLLECTION_NOT_FOUND
+    model_kind = "champion classifier"
+
+    def name_of(self, key: int) -> str:
+        return model_name(key)
 
     def describe(self, key: int) -> str:
         return f"collection {key}"
 
-    def champion(self, key: int) -> ModelVersionInfo | None:
-        return get_champion(self.client, key)
-
-    def missing(self, key: int) -> ServingError:
-        return ServingError(
-            ErrorKind.COLLECTION_NOT_FOUND,
-            f"collection {key} has no champion classifier (registered model "
-            f"{model_name(key)!r} is missing or has no `champion` alias); train, register and "
-            "promote one first",
-        )
+    def remedy(self, key: int) -> str:
+        return "train, register and promote one first"
 
     def load(self, key: int, info: ModelVersionInfo) -> Champion:
         model = load_head(self.client, info, CollectionClassifierModel, self.artifact_root,
