@@ -94,9 +94,14 @@ class Server:
         return [line for line in text.splitlines() if any(n in line for n in needles)]
 
     def rss_mb(self) -> float:
-        with open(f"/proc/{self.process.pid}/status") as status:
-            line = next(x for x in status if x.startswith("VmRSS:"))
-        return int(line.split()[1]) / 1024
+        return rss_mb(self.process.pid)
+
+    def children_rss_mb(self) -> float:
+        """RSS of the server's child processes (the alias worker), 0 when none."""
+        pid = self.process.pid
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            pids = children.read().split()
+        return sum(rss_mb(int(child)) for child in pids)
 
     def cpu_s(self) -> float:
         """CPU seconds the server process has used (user + system, all threads)."""
@@ -108,6 +113,12 @@ class Server:
         self.process.terminate()
         self.process.wait(timeout=30)
         self.log.close()
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(x for x in status if x.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
 
 
 MAX_OPERATIONS = 32  # per request (ServeOptions.max_operations): more go in parallel requests
@@ -147,28 +158,52 @@ def readiness(client: httpx.Client) -> dict[str, Any]:
 
 
 def warm_and_evicted(client: httpx.Client, image: str, args: argparse.Namespace) -> None:
-    """p50/p95 per group size, warm and after eviction (see the module docstring)."""
+    """p50/p95 per group size, warm and after eviction, over `args.rounds` rounds (see the
+    module docstring); also the single-round figures this benchmark printed before."""
     head = head_bytes(client, image)
     budget = args.budget_mb * 2**20
     next_id = 2 * max(SIZES) + 101  # past the warm groups and the preloaded champions
-    print(f"\none classifier head: {head / 1024:.0f} KB (estimated); budget {args.budget_mb} MB")
+    print(f"\none classifier head: {head / 1024:.0f} KB (estimated); budget {args.budget_mb} MB; "
+          f"{args.rounds} rounds")  # fmt: skip
     print("| collections per request | warm p50 ms | warm p95 ms | after eviction p50 ms | "
-          "after eviction p95 ms | groups cycled |\n|---|---|---|---|---|---|")  # fmt: skip
+          "after eviction p95 ms | p95 ratio | samples each | groups cycled | single round: "
+          "warm p95 (n=requests), evicted p95, ratio |\n" + "|---" * 9 + "|")  # fmt: skip
     with ThreadPoolExecutor(2) as pool:
-        for size in SIZES:
-            warm_ids = list(range(1, size + 1))
-            classified(client, image, warm_ids, pool)
-            warm = percentiles([classified(client, image, warm_ids, pool)
-                                for _ in range(args.requests)])  # fmt: skip
+        for size in args.sizes:
             groups = max(args.requests, math.ceil(1.5 * budget / (size * head)))
             pool_ids = [[1 + (next_id + g * size + i - 1) % args.collections
                          for i in range(size)] for g in range(groups)]  # fmt: skip
             next_id += groups * size
-            for ids in pool_ids:  # first loads: each group pushes older ones out of the budget
-                classified(client, image, ids, pool)
-            evicted = percentiles([classified(client, image, ids, pool) for ids in pool_ids])
-            print(f"| {size} | {warm['p50']:.1f} | {warm['p95']:.1f} | {evicted['p50']:.1f} | "
-                  f"{evicted['p95']:.1f} | {groups} |")  # fmt: skip
+            rounds = [one_round(client, image, size, pool_ids, pool) for _ in range(args.rounds)]
+            print_row(size, groups, rounds, args.requests)
+
+
+Round = tuple[list[float], list[float]]  # warm samples, after-eviction samples
+
+
+def one_round(
+    client: httpx.Client, image: str, size: int, pool_ids: list[list[int]], pool: ThreadPoolExecutor
+) -> Round:
+    """As many warm requests as groups, then every group asked once (each pushes older ones
+    out of the budget: the eviction), then each group again, measured: each was unloaded by
+    the others since."""
+    warm_ids = list(range(1, size + 1))
+    classified(client, image, warm_ids, pool)
+    warm = [classified(client, image, warm_ids, pool) for _ in pool_ids]
+    for ids in pool_ids:
+        classified(client, image, ids, pool)
+    return warm, [classified(client, image, ids, pool) for ids in pool_ids]
+
+
+def print_row(size: int, groups: int, rounds: list[Round], requests: int) -> None:
+    warm = percentiles([s for w, _ in rounds for s in w])
+    evicted = percentiles([s for _, e in rounds for s in e])
+    first_warm, first_evicted = percentiles(rounds[0][0][:requests]), percentiles(rounds[0][1])
+    samples = sum(len(e) for _, e in rounds)
+    print(f"| {size} | {warm['p50']:.1f} | {warm['p95']:.1f} | {evicted['p50']:.1f} | "
+          f"{evicted['p95']:.1f} | {evicted['p95'] / warm['p95']:.2f}x | {samples} | {groups} | "
+          f"{first_warm['p95']:.1f}, {first_evicted['p95']:.1f}, "
+          f"{first_evicted['p95'] / first_warm['p95']:.2f}x |")  # fmt: skip
 
 
 def head_bytes(client: httpx.Client, image: str) -> int:
@@ -228,7 +263,11 @@ def main() -> None:
     parser.add_argument("--collections", type=int, default=10_000)
     parser.add_argument("--datasets", type=int, default=20)
     parser.add_argument("--budget-mb", type=int, default=16)
-    parser.add_argument("--requests", type=int, default=20, help="per measurement")
+    parser.add_argument("--requests", type=int, default=20,
+                        help="warm requests of the single-round figure")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=3, help="evict-then-request rounds")
+    parser.add_argument("--sizes", type=lambda text: [int(x) for x in text.split(",")],
+                        default=list(SIZES), help="collections per request: 1,10,50")  # fmt: skip
     parser.add_argument("--tracing-only", action="store_true",
                         help="no warm/eviction table: both servers fresh")  # fmt: skip
     args = parser.parse_args()
@@ -252,7 +291,10 @@ def main() -> None:
             try:
                 if not args.tracing_only:
                     warm_and_evicted(client, image, args)
-                    print(f"after: RSS {off.rss_mb():.0f} MB; /readyz: {readiness(client)}")
+                    print(
+                        f"after: RSS {off.rss_mb():.0f} MB (child processes: "
+                        f"{off.children_rss_mb():.0f} MB); /readyz: {readiness(client)}"
+                    )
                 print(f"\ntraced server: /readyz 200 in {on.start()[1]:.1f} s")
                 try:
                     tracing_on_off(off, on, image, receiver, args.requests)
