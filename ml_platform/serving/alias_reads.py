@@ -64,11 +64,11 @@ class AliasWorker:
             line = stdout.readline()
         except (OSError, ValueError) as exc:  # broken pipe, closed file
             line = ""
-            log.warning("alias worker for %s failed: %s", self.uri, exc)
+            log.warning("the alias worker failed: %s", exc)
         if not line:
             self._stop()
             self._failed_at = time.monotonic()
-            raise WorkerUnavailable(f"the alias worker for {self.uri} exited")
+            raise WorkerUnavailable("the alias worker exited")
         reply: dict[str, Any] = json.loads(line)
         return reply
 
@@ -80,15 +80,17 @@ class AliasWorker:
 
     def _start(self) -> None:
         if self._failed_at is not None and time.monotonic() - self._failed_at < RETRY_AFTER_S:
-            raise WorkerUnavailable(f"the alias worker for {self.uri} failed recently")
-        command = [sys.executable, "-P", str(WORKER), self.uri]
+            raise WorkerUnavailable("the alias worker failed recently")
+        command = [sys.executable, "-P", str(WORKER)]
         try:
             self._process = subprocess.Popen(command, stdin=subprocess.PIPE,
                                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+            assert self._process.stdin is not None
+            self._process.stdin.write(self.uri + "\n")  # not in argv, where `ps` shows it
         except OSError as exc:
             self._failed_at = time.monotonic()
             raise WorkerUnavailable(f"could not start the alias worker: {exc}") from exc
-        log.info("alias worker for %s started (pid %d)", self.uri, self._process.pid)
+        log.info("alias worker started (pid %d)", self._process.pid)
 
     def _stop(self) -> None:
         process, self._process = self._process, None

@@ -3,11 +3,12 @@
 registry client's Python (MLflow's ORM with a SQL store: ~17 statements per registered model
 read, ~1 ms a name) does not hold the serving process's GIL while requests wait for it.
 
-The worker is this file run as a script (`python -P alias_worker.py URI`): it imports MLflow
-and nothing of ml_platform (whose serving package imports the whole app), reads one JSON
-list of names per line on stdin and writes one JSON line back: `{"versions": {name:
-version}}`, or `{"error": "..."}` when the registry failed (the caller treats that as the
-registry being unreachable). It exits when its stdin closes, so it never outlives the server.
+The worker is this file run as a script (`python -P alias_worker.py`): it imports MLflow
+and nothing of ml_platform (whose serving package imports the whole app), reads the registry
+URI from its first stdin line, then one JSON list of names per line, and writes one JSON line
+back for each: `{"versions": {name: version}}`, or `{"error": "..."}` when the registry
+failed (the caller treats that as the registry being unreachable). It exits when its stdin
+closes, so it never outlives the server.
 """
 
 from __future__ import annotations
@@ -51,9 +52,11 @@ def answer(client: MlflowClient, line: str) -> str:
         return json.dumps({"error": f"{type(exc).__name__}: {exc}"})
 
 
-def serve(uri: str) -> None:
+def serve() -> None:
+    """The first line is the registry URI (not an argument: `ps` would show its password)."""
     from mlflow import MlflowClient
 
+    uri = sys.stdin.readline().strip()
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     for line in sys.stdin:
         sys.stdout.write(answer(client, line) + "\n")
@@ -61,4 +64,4 @@ def serve(uri: str) -> None:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    serve()

@@ -58,11 +58,11 @@ def champion_versions_named(
     client: MlflowClient, names: Sequence[str], worker: AliasWorker | None = None
 ) -> dict[str, str]:
     """Registered model name -> the version its `champion` alias names, for those of `names`
-    that have one: one search of registered models per `NAMES_PER_SEARCH` names (in `worker`'s
-    process when given and up), or one alias read per name when they are fewer than
-    `SEARCH_MIN_NAMES`."""
+    that have one: one search of registered models per `NAMES_PER_SEARCH` names, in `worker`'s
+    process when given (however few: nobody waits for it), else here, or one alias read per
+    name when they are fewer than `SEARCH_MIN_NAMES`."""
     plain = sorted({name for name in names if "'" not in name})  # a quote: read alone
-    searched = plain if len(plain) >= SEARCH_MIN_NAMES else []
+    searched = plain if worker is not None or len(plain) >= SEARCH_MIN_NAMES else []
     read = (champion_by_alias(client, name) for name in set(names).difference(searched))
     versions = {info.name: info.version for info in read if info is not None}
     return versions | _searched(client, searched, worker) if searched else versions
