@@ -98,9 +98,9 @@ class Server:
 
     def children_rss_mb(self) -> float:
         """RSS of the server's child processes (the alias worker), 0 when none."""
-        pid = self.process.pid
-        with open(f"/proc/{pid}/task/{pid}/children") as children:
-            pids = children.read().split()
+        pids = []
+        for task in Path(f"/proc/{self.process.pid}/task").iterdir():  # any thread's children
+            pids += (task / "children").read_text().split()
         return sum(rss_mb(int(child)) for child in pids)
 
     def cpu_s(self) -> float:
