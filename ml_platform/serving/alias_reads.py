@@ -3,14 +3,16 @@
 `worker_for(uri)` is started on the first bulk re-check that needs it (not at start-up), is
 shared by the champion caches over that registry, and is started again when it died. A
 registry failure in the worker raises `MlflowException` here, exactly as the read in this
-process would (the caches keep serving what they know); a worker that cannot be started or
-dies raises `WorkerUnavailable`, and the caller reads in this process instead.
+process would (the caches keep serving what they know); a worker that cannot be started, dies
+or does not answer within `REPLY_TIMEOUT_S` raises `WorkerUnavailable` (and is ended), and
+the caller reads in this process instead.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import select
 import subprocess
 import sys
 import threading
@@ -24,6 +26,7 @@ from mlflow.exceptions import MlflowException
 log = logging.getLogger(__name__)
 WORKER = Path(__file__).with_name("alias_worker.py")
 RETRY_AFTER_S = 60.0  # after a worker failure, reads stay in this process this long
+REPLY_TIMEOUT_S = 120.0  # a worker silent this long is ended (a hung read, a stale script)
 
 
 class WorkerUnavailable(RuntimeError):
@@ -61,14 +64,16 @@ class AliasWorker:
         try:
             stdin.write(request + "\n")
             stdin.flush()
-            line = stdout.readline()
+            # one line answers one line, so nothing is buffered before it: wait on the pipe
+            ready, _, _ = select.select([stdout], [], [], REPLY_TIMEOUT_S)
+            line = stdout.readline() if ready else ""
         except (OSError, ValueError) as exc:  # broken pipe, closed file
             line = ""
             log.warning("the alias worker failed: %s", exc)
         if not line:
             self._stop()
             self._failed_at = time.monotonic()
-            raise WorkerUnavailable("the alias worker exited")
+            raise WorkerUnavailable("the alias worker exited or did not answer")
         reply: dict[str, Any] = json.loads(line)
         return reply
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from mlflow.exceptions import MlflowException
@@ -16,7 +17,6 @@ from ml_platform.domain import DerivativeType
 from ml_platform.model_registry.collection.lookup import get_champion
 from ml_platform.model_registry.collection.naming import model_name
 from ml_platform.serving import alias_reads
-from ml_platform.serving import champion_index as index_module
 from ml_platform.serving.alias_reads import AliasWorker, worker_for
 from ml_platform.serving.champion_index import champion_versions_named
 from ml_platform.serving.metrics import ServingMetrics
@@ -84,19 +84,24 @@ def test_a_registry_failure_in_the_worker_raises_as_the_registry_would(
         worker.close()
 
 
-def test_a_worker_that_cannot_run_leaves_the_search_in_this_process(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("worker_script", ["", "import sys\nfor line in sys.stdin: pass\n"],
+                         ids=["cannot-start", "never-answers"])  # fmt: skip
+def test_a_worker_that_cannot_answer_leaves_the_search_in_this_process(
+    store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, worker_script: str
 ) -> None:
-    monkeypatch.setattr(alias_reads, "WORKER", store.root / "no-such-worker.py")
-    monkeypatch.setattr(index_module, "SEARCH_MIN_NAMES", 1)
+    script = tmp_path / "worker.py"
+    if worker_script:
+        script.write_text(worker_script)  # reads every line, writes nothing
+    monkeypatch.setattr(alias_reads, "WORKER", script)
+    monkeypatch.setattr(alias_reads, "REPLY_TIMEOUT_S", 2.0)
     client = CountingClient(store.uri)
     worker = AliasWorker(store.uri)
     names = [model_name(c) for c in COLLECTIONS]
     champions = {c: get_champion(store.client, c) for c in COLLECTIONS}
     expected = {model_name(c): info.version for c, info in champions.items() if info is not None}
     assert champion_versions_named(client, names, worker) == expected
-    assert client.calls == Counter({"search_registered_models": 1})
+    assert client.calls == Counter({"search_registered_models": 1})  # read here instead
+    assert worker.pid() is None  # ended
     client.calls.clear()
-    assert champion_versions_named(client, names, worker) == expected  # not tried again
+    assert champion_versions_named(client, names, worker) == expected  # not tried again yet
     assert client.calls == Counter({"search_registered_models": 1})
-    assert worker.pid() is None
