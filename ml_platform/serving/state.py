@@ -26,7 +26,7 @@ from ml_platform.serving.model_cache import ChampionCache, CollectionClassifiers
 from ml_platform.serving.options import ServeOptions, allowed_hosts
 from ml_platform.serving.preload import Preloader
 from ml_platform.serving.vision_models import SETTINGS_FACTORIES, ModelFactories, VisionModels
-from ml_platform.settings import Settings
+from ml_platform.settings import Settings, options_from
 from ml_platform.store.layout import Layout
 from ml_platform.store.search_cache import IndexCache
 from ml_platform.vision.zero_shot import ZeroShotModel, ZeroShotUnavailableError
@@ -110,19 +110,9 @@ def build_state(
         ),
         clusters=ClustersCache(Layout.for_settings(settings)),
         search_index=IndexCache(Layout.for_settings(settings), INDEX_REFRESH_S),
-        decode=decode_options(settings),
+        decode=options_from(DecodeOptions, settings),
         preloader=Preloader(champions, models, datasets, budget),
         budget=budget,
-    )
-
-
-def decode_options(settings: Settings) -> DecodeOptions:
-    return DecodeOptions(
-        max_bytes=settings.max_image_bytes,
-        max_pixels=settings.max_image_pixels,
-        max_side=settings.max_image_side,
-        max_aspect=settings.max_image_aspect_ratio,
-        reduce_to=settings.serve_max_decode_side,
     )
 
 
