@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO))
 PACKAGES = ("numpy", "fastapi", "sqlalchemy", "pandas", "pyarrow", "scipy", "sklearn",
             "mlflow", "onnxruntime", "cv2", "faiss", "opentelemetry.sdk.trace", "torch",
             "transformers")  # fmt: skip
+IDLE_S = 6.0  # past model_budget.RELEASE_EVERY_S (imported late: the first row is bare Python)
 
 
 def rss_mb() -> float:
@@ -86,7 +87,7 @@ def imports() -> None:
         before = now
 
 
-def environment(root: Path, uri: str, models: dict[str, Path], budget_mb: int) -> None:
+def environment(uri: str, models: dict[str, Path], budget_mb: int) -> None:
     os.environ.update({"ML_PLATFORM_MLFLOW_TRACKING_URI": uri, "HF_HUB_OFFLINE": "1",
                        "ML_PLATFORM_CLIP_MODEL": str(models["clip"]),
                        "ML_PLATFORM_DINO_MODEL": str(models["dino"]),
@@ -102,7 +103,7 @@ def build(root: Path, args: argparse.Namespace) -> None:
     if not record.is_file():
         record.write_text(built_in_subprocess(root, args))
     built = json.loads(record.read_text())
-    environment(root, built["uri"], {"clip": Path(built["clip"]), "dino": Path(built["dino"])},
+    environment(built["uri"], {"clip": Path(built["clip"]), "dino": Path(built["dino"])},
                 args.budget_mb)  # fmt: skip
 
 
@@ -166,6 +167,7 @@ def requests(steps: Steps, client: Any, args: argparse.Namespace) -> None:
 
     steps.timed(f"{args.cycled} more collections classified (evictions)", evict)
     steps.timed("the same again (evictions)", evict)
+    steps.timed(f"idle {IDLE_S:.0f} s (the budget releases freed memory)", time.sleep, IDLE_S)
 
     def predict() -> None:
         for index in range(args.predicted):
@@ -175,6 +177,7 @@ def requests(steps: Steps, client: Any, args: argparse.Namespace) -> None:
 
     steps.timed(f"/v1/predict on {args.predicted} dataset models", predict)
     steps.timed(f"/v1/predict on {args.predicted} dataset models again", predict)
+    steps.timed(f"idle {IDLE_S:.0f} s (the budget releases freed memory)", time.sleep, IDLE_S)
 
 
 def main() -> None:
