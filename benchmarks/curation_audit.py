@@ -22,7 +22,13 @@ import hashlib
 from collections.abc import Callable
 
 import numpy as np
-from curation_audit_cross import CROSS_PEERS, cleanlab_multiclass, cross_flags
+from curation_audit_cross import (
+    CROSS_PEERS,
+    brier_and_log_loss,
+    calibration_views,
+    cleanlab_multiclass,
+    cross_flags,
+)
 from curation_data import CACHE_DIR, LabelledSet
 from curation_peers import cleanlab_issues
 from numpy.typing import NDArray
@@ -69,6 +75,7 @@ def planted(data: LabelledSet, seed: int) -> NDArray[np.int64]:
 def audit(data: LabelledSet, seeds: int, config: Callable[[int], TrainingConfig]) -> None:
     """`config`: the champion's training configuration for a seed."""
     counts = {f"{who} {side}": np.zeros(3) for side in ("members", "rejections") for who in PEERS}
+    calibration: dict[str, NDArray[np.float64]] = {}
     for seed in range(seeds):
         noisy = planted(data, seed)
         P = oof_matrix(data, noisy, config(seed))
@@ -78,10 +85,22 @@ def audit(data: LabelledSet, seeds: int, config: Callable[[int], TrainingConfig]
             p = P[:, c]
             wrong_in = set(np.flatnonzero((y == 1) & (data.labels != c)).tolist())
             wrong_out = set(np.flatnonzero((y == 0) & (data.labels == c)).tolist())
+            for view, q in calibration_views(data.X, noisy, P, c).items():
+                calibration[view] = calibration.get(view, 0) + brier_and_log_loss(
+                    q, data.labels == c
+                )
             found = flags(data.X, y, p) | cross_flags(data.X, noisy, P, c, multi)
             for who, (members, rejections) in found.items():
                 _count(counts[f"{who} members"], members, wrong_in)
                 _count(counts[f"{who} rejections"], rejections, wrong_out)
+    _print(calibration, counts, seeds)
+
+
+def _print(calibration: dict[str, NDArray[np.float64]], counts: dict[str, NDArray[np.float64]],
+           seeds: int) -> None:  # fmt: skip
+    for view, (sq, ll, n) in calibration.items():
+        print(f"  audit calibration vs true labels, {view:32s} Brier {sq / n:.4f}  "
+              f"log loss {ll / n:.4f}")  # fmt: skip
     for name, (tp, flagged, truth) in counts.items():
         precision = tp / flagged if flagged else float("nan")
         f1 = 2 * tp / (flagged + truth)

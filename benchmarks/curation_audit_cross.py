@@ -69,3 +69,27 @@ def _pool(*views: NDArray[np.float64]) -> NDArray[np.float64]:
 
 def _rows(mask: NDArray[np.bool_]) -> set[int]:
     return set(np.flatnonzero(mask).tolist())
+
+
+def calibration_views(X: NDArray[np.float32], noisy: NDArray[np.int64], P: NDArray[np.float64],
+                      c: int) -> dict[str, NDArray[np.float64]]:  # fmt: skip
+    """Each view's probability of membership in c, to score against the true labels."""
+    y = (noisy == c).astype(np.int64)
+    nb, smooth = neighbour_probability(X, y), neighbour_probability(X, y, prior_weight=2.0)
+    weighted = neighbour_probability(X, y, prior_weight=2.0, weighted=True)
+    return {
+        "OOF": P[:, c],
+        "neighbours k=10": nb,
+        "neighbours smoothed m=2": smooth,
+        "pooled (ours)": _pool(P[:, c], nb),
+        "pooled, smoothed nb": _pool(P[:, c], smooth),
+        "pooled, sim-weighted smoothed nb": _pool(P[:, c], weighted),
+        "3 views (+ cross-collection)": _pool(P[:, c], nb, cross_view(P, c)),
+    }
+
+
+def brier_and_log_loss(p: NDArray[np.float64], truth: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """Sums over rows: squared error and log loss (probabilities clipped to [1e-6, 1 - 1e-6])."""
+    q = np.clip(p, _EDGE, 1 - _EDGE)
+    log_loss = -np.where(truth, np.log(q), np.log(1 - q))
+    return np.array([((p - truth) ** 2).sum(), log_loss.sum(), truth.size])
