@@ -2,9 +2,10 @@
 
 10 % of the images moved to a random wrong class; each collection's champion OOF
 probabilities (members vs every other image as rejections) are audited by:
-- `ours`: `find_label_issues` with the embeddings (as the service), every issue;
-- `nb smoothed m=2` / `nb sim-weighted m=2`: the same rule with the neighbour view's share
-  smoothed towards the members' share (m-estimate, m = 2), plain or cosine-weighted;
+- `ours`: `find_label_issues` with the embeddings (as the service), every issue; its
+  neighbour view cosine-weighted and smoothed towards the members' share (m = 2);
+- `nb raw share (before)` / `nb smoothed m=2, unweighted`: the same rule with the neighbour
+  view's plain share of members (the rule before), or smoothed but not weighted;
 - `ours likely`: only its `likely` tier (both views contradict the label);
 - `ours @cleanlab n`: per collection and side, as many labels as cleanlab flags there, the
   least self-confident by the pooled probability (a ranking at equal effort);
@@ -42,12 +43,16 @@ from ml_platform.learning.curation.audit import (
     confident_joint_mask,
     find_label_issues,
 )
-from ml_platform.learning.curation.neighbours import neighbour_probability, pooled_probability
+from ml_platform.learning.curation.neighbours import (
+    audit_neighbour_probability,
+    neighbour_probability,
+    pooled_probability,
+)
 from ml_platform.learning.training import TrainingConfig, train_classifier
 
 NOT_MEMBER = IssueKind.LIKELY_NOT_MEMBER
-VARIANTS = {"nb smoothed m=2": {"prior_weight": 2.0},
-            "nb sim-weighted m=2": {"prior_weight": 2.0, "weighted": True}}  # fmt: skip
+VARIANTS = {"nb raw share (before)": {},
+            "nb smoothed m=2, unweighted": {"prior_weight": 2.0}}  # fmt: skip
 PEERS = (
     "ours",
     *VARIANTS,
@@ -126,7 +131,7 @@ def oof_matrix(
 
 def flags(X: NDArray[np.float32], y: NDArray[np.int64], p: NDArray[np.float64]) -> Flags:
     ids = np.arange(len(y))
-    pooled = pooled_probability(p, neighbour_probability(X, y))
+    pooled = pooled_probability(p, audit_neighbour_probability(X, y))
     ours = find_label_issues(ids, y, p, X)
     likely = [i for i in ours if i.tier is IssueTier.LIKELY]
     theirs = set(cleanlab_issues(y, p).tolist())

@@ -4,7 +4,7 @@ A wrongly added member belongs to the wrong collection AND another collection cl
 third view stays one-vs-rest (collections may overlap): per image, its own collection's OOF
 probability against the strongest other collection's, p_c / (p_c + max_{c' != c} p_c'); an
 image two collections both claim sits near 0.5, neutral. It is pooled on the log-odds with the
-OOF probability and the neighbour view, then flagged by the service's rule. For fairness
+OOF probability and the audit's neighbour view, then flagged by the service's rule. For fairness
 cleanlab gets the same evidence: the multi-class matrix (rows normalised), the noisy class as
 the label; a row it flags is a flagged member of its given class and a flagged rejection of
 the class it most probably belongs to instead.
@@ -16,7 +16,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ml_platform.learning.curation.audit import below_base_rate, confident_joint_mask
-from ml_platform.learning.curation.neighbours import neighbour_probability
+from ml_platform.learning.curation.neighbours import (
+    audit_neighbour_probability,
+    neighbour_probability,
+)
 
 CROSS_PEERS = ("3 views (+ cross-collection)", "cleanlab multi-class")
 _EDGE = 1e-6
@@ -40,7 +43,7 @@ def cleanlab_multiclass(P: NDArray[np.float64], noisy: NDArray[np.int64]) -> set
 def cross_flags(X: NDArray[np.float32], noisy: NDArray[np.int64], P: NDArray[np.float64], c: int,
                 multi: set[int]) -> dict[str, Sides]:  # fmt: skip
     y = (noisy == c).astype(np.int64)
-    views = (P[:, c], neighbour_probability(X, y), cross_view(P, c))
+    views = (P[:, c], audit_neighbour_probability(X, y), cross_view(P, c))
     pooled = _pool(*views)
     base = _pool(*(np.array([v.mean()]) for v in views))
     flagged = _below(y, pooled, float(base[0])) | (confident_joint_mask(y, pooled) & (y == 0))
@@ -84,7 +87,7 @@ def calibration_views(X: NDArray[np.float32], noisy: NDArray[np.int64], P: NDArr
         "pooled (ours)": _pool(P[:, c], nb),
         "pooled, smoothed nb": _pool(P[:, c], smooth),
         "pooled, sim-weighted smoothed nb": _pool(P[:, c], weighted),
-        "3 views (+ cross-collection)": _pool(P[:, c], nb, cross_view(P, c)),
+        "3 views (+ cross-collection)": _pool(P[:, c], weighted, cross_view(P, c)),
     }
 
 

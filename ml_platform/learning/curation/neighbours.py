@@ -19,6 +19,10 @@ from ml_platform.learning.curation.geometry import check_rows, unit_rows
 from ml_platform.learning.folds import NEAR_DUPLICATE_COSINE, ROW_BLOCK
 
 NEIGHBOURS = 10
+# The audit's neighbour view: cosine-weighted and smoothed towards the members' share with the
+# pseudo-count of Laplace's rule (m = 2, not tuned), so 0 of 10 is not a certainty; chosen by a
+# rule fixed before the runs (benchmarks/curation_audit.py, docs/api.md).
+AUDIT_PRIOR_WEIGHT = 2.0
 _EDGE = 1e-6  # probabilities are clipped to [EDGE, 1 - EDGE] before their log-odds
 
 
@@ -75,6 +79,13 @@ class _Share:
         m, pi = self.prior_weight, y.mean()
         share = (members + m * pi) / np.maximum(count + m, 1e-12)
         return np.asarray(np.where(count > 0, share, pi), np.float64)
+
+
+def audit_neighbour_probability(
+    vectors: NDArray[np.floating], labels: NDArray[np.int64]
+) -> NDArray[np.float64]:
+    """The neighbour view the audit uses (k = 10, cosine-weighted, m = 2)."""
+    return neighbour_probability(vectors, labels, prior_weight=AUDIT_PRIOR_WEIGHT, weighted=True)
 
 
 def pooled_probability(
