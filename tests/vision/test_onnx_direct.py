@@ -16,7 +16,7 @@ from ml_platform.vision.embedders import EmbedderOptions, build_embedder
 from ml_platform.vision.embedders.backends import Backend
 from ml_platform.vision.embedders.onnx import OrtEmbedder
 from ml_platform.vision.embedders.onnx_cache import CacheEntry, ExportRecord
-from ml_platform.vision.embedders.onnx_direct import cached_builtin
+from ml_platform.vision.embedders.onnx_direct import cached_builtin, source_path
 from ml_platform.vision.embedders.torch_base import TorchEmbedder
 from tests.vision.test_backends import CLIP, DINO, tiny_clip, tiny_dino
 
@@ -163,3 +163,19 @@ def test_a_stale_int8_record_or_changed_weights_take_the_full_path(
     (moved / "model.safetensors").write_bytes(b"other weights")
     other = EmbedderOptions(clip_model=str(moved), backend="onnx", onnx_cache_dir=root / "onnx")
     assert cached_builtin(CLIP, other) is None  # another revision: nothing recorded for it
+
+
+def test_an_unreadable_source_record_takes_the_full_path(root: Path) -> None:
+    options = options_for(root)
+    warm = cached_builtin(CLIP, options)
+    assert isinstance(warm, OrtEmbedder)
+    source = source_path(options.resolved_onnx_cache_dir, CLIP, warm.model_id,
+                         warm.revision.removesuffix("+onnx"))  # fmt: skip
+    kept = source.read_text()
+    try:
+        source.write_text("{not json")
+        assert cached_builtin(CLIP, options) is None
+        assert isinstance(build_embedder(CLIP, options), OrtEmbedder)  # and rewrites it
+        assert source.read_text() == kept
+    finally:
+        source.write_text(kept)

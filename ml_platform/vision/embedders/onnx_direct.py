@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -89,7 +90,7 @@ def write_source(cache: Path, identity: EmbedderIdentity, fingerprint: str) -> N
     if path.is_file() and path.read_text() == text:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     temporary.write_text(text)
     temporary.replace(path)
 
@@ -101,11 +102,12 @@ def cached_builtin(name: str, options: EmbedderOptions) -> Embedder | None:
     if model_id is None or choice is Backend.TORCH:
         return None
     revision = checkpoint_revision(model_id)
-    cache = options.resolved_onnx_cache_dir
-    source = source_path(cache, name, model_id, revision) if revision else None
-    if revision is None or source is None or not source.is_file():
+    if revision is None:
         return None
-    fingerprint = str(json.loads(source.read_text())["fingerprint"])
+    cache = options.resolved_onnx_cache_dir
+    fingerprint = _recorded_fingerprint(source_path(cache, name, model_id, revision))
+    if fingerprint is None:
+        return None
     found = _accepted_entry(name, options, lambda b: cache_entry(cache, model_id, revision,
                                                                  fingerprint, b))  # fmt: skip
     if found is None:
@@ -123,6 +125,16 @@ def cached_builtin(name: str, options: EmbedderOptions) -> Embedder | None:
         spec=spec_for_checkpoint(model_id, DEFAULT_SPECS[name]),
         options=options,
     )
+
+
+def _recorded_fingerprint(source: Path) -> str | None:
+    if not source.is_file():
+        return None
+    try:
+        return str(json.loads(source.read_text())["fingerprint"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("%s: unreadable source record (%s); taking the full path", source, exc)
+        return None
 
 
 def _model_id(name: str, options: EmbedderOptions) -> str | None:
