@@ -154,6 +154,11 @@ SINCE_RULES: dict[str, WindowRule] = {
 }
 
 
+TWICE = (
+    "health: label-shift test, since the evaluation before last, at least 1, 2 evaluations a batch"
+)
+
+
 def shift_alarms(
     estimator: object, oof: Oof, run: list[tuple[NDArray[np.float32], NDArray[np.int64]]],
     window: int, alpha: float,
@@ -162,7 +167,8 @@ def shift_alarms(
     shuffle = np.random.default_rng(0)
     ys, ps, times = [], [], []  # times: the batch each label came in
     evals: list[float] = []  # the batches after which an evaluation was made
-    out: dict[str, list[bool]] = {name: [] for name in [*SHIFT_DETECTORS, *SINCE_RULES]}
+    evals2: list[float] = []  # the same, two evaluations per batch
+    out: dict[str, list[bool]] = {name: [] for name in [*SHIFT_DETECTORS, *SINCE_RULES, TWICE]}
     for k, (batch_x, batch_y) in enumerate(run):
         order = shuffle.permutation(len(batch_y))
         proba = np.asarray(estimator.predict_proba(batch_x), np.float64)[:, 1]  # type: ignore[attr-defined]
@@ -176,6 +182,12 @@ def shift_alarms(
         for name, rule in SINCE_RULES.items():
             size = rule(np.concatenate(times), evals, window) if ready else 0
             out[name].append(ready and window_test(y, p, oof, size, alpha))
+        found = []  # evaluated at the batch, then again before the next (no new label)
+        for at in (float(k), k + 0.5) if ready else ():
+            size = since_evaluation_before_last(np.concatenate(times), evals2, 1, window)
+            found.append(window_test(y, p, oof, size, alpha))
+            evals2.append(at)
+        out[TWICE].append(any(found))
         if ready:
             evals.append(float(k))
     return out
@@ -185,7 +197,7 @@ def late_champions(delays: dict[tuple[str, str], list[int | None]], first_seed: 
     """Each champion (seed, breed) the platform's label-shift test (the first) caught later
     than 2 batches after a planted label shift, with every label-shift test's delay ("-":
     missed)."""
-    table = {name: delays[("label", name)] for name in [*SHIFT_DETECTORS, *SINCE_RULES]}
+    table = {name: delays[("label", name)] for name in [*SHIFT_DETECTORS, *SINCE_RULES, TWICE]}
     print("\n| seed | breed | " + " | ".join(table) + " |\n|---|---|" + "---|" * len(table))
     for i in range(len(next(iter(table.values())))):
         row = [table[name][i] for name in table]
