@@ -1,5 +1,4 @@
-"""The logged champion-health evaluations of a collection, read back for the trend plot and
-for the label-shift test's window (the times of a version's earlier evaluations)."""
+"""The logged champion-health evaluations of a collection, read back for the trend plot."""
 
 from __future__ import annotations
 
@@ -9,15 +8,7 @@ from datetime import UTC, datetime
 from mlflow import MlflowClient
 
 from ml_platform.model_registry.collection.naming import model_name
-
-HEALTH_EXPERIMENT = "crawlr-collection-health"
-
-
-class HealthRunTag:
-    MODEL_NAME = "model_name"
-    MODEL_VERSION = "model_version"
-    COLLECTION_ID = "collection_id"
-    STATUS = "health_status"
+from ml_platform.services.champion_health import HEALTH_EXPERIMENT, HealthRunTag
 
 
 @dataclass(frozen=True)
@@ -45,12 +36,6 @@ def health_history(client: MlflowClient, collection_id: int, limit: int = 200) -
     )
     points = [_point(r.data.metrics, r.data.tags, r.info.start_time) for r in runs]
     return sorted(points, key=lambda p: p.evaluated_at)
-
-
-def evaluation_times(client: MlflowClient, collection_id: int, version: str) -> list[datetime]:
-    """When the collection's champion `version` was evaluated before (logged runs), oldest
-    first."""
-    return [p.evaluated_at for p in health_history(client, collection_id) if p.version == version]
 
 
 def _point(metrics: dict[str, float], tags: dict[str, str], start_ms: int) -> HealthPoint:

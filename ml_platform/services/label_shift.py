@@ -1,30 +1,20 @@
 """The label-shift test of a champion's newest fresh labels (`learning.label_shift`), with its
 inputs from the store: the fresh labels in the order they were made
-(`store.fresh_labels.label_times`). The window is the fresh labels made since the version's
-evaluation before last (`services.health_history.evaluation_times`), at least `FLOOR`; the
-newest `window` (`ML_PLATFORM_HEALTH_MIN_FRESH_LABELS`) when there is no evaluation before
-last or no label since it (evaluations outpaced labels). The reference is the older fresh
-labels and the out-of-fold predictions training kept for the version
-(`store.curation_tables.read_out_of_fold`; sampled unlabelled negatives are left out, the
-fresh set has explicit labels only). A version trained before OOF predictions were kept has
-no test: `champion_fresh_ap` then decides on the AP rule alone.
+(`store.fresh_labels.label_times`); the reference is the older fresh labels and the
+out-of-fold predictions training kept for the version (`store.curation_tables.read_out_of_fold`;
+sampled unlabelled negatives are left out, the fresh set has explicit labels only). A version
+trained before OOF predictions were kept has no test: `champion_fresh_ap` then decides on the
+AP rule alone.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from datetime import datetime
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ml_platform.learning.label_shift import (
-    LabelShiftTest,
-    label_shift_test,
-    since_evaluation_before_last,
-    split_newest,
-)
+from ml_platform.learning.label_shift import LabelShiftTest, label_shift_test, split_newest
 from ml_platform.model_registry.versions import ModelVersionInfo
 from ml_platform.store.blobs import MissingInputError
 from ml_platform.store.curation_tables import read_out_of_fold
@@ -34,22 +24,14 @@ from ml_platform.store.layout import Layout
 log = logging.getLogger(__name__)
 
 
-FLOOR = 1  # the fewest labels since the evaluation before last that form the window
-
-
-def arrival_times(layout: Layout, collection_id: int, image_ids: NDArray[np.int64]) -> (
-    NDArray[np.float64]
+def arrival_order(layout: Layout, collection_id: int, image_ids: NDArray[np.int64]) -> (
+    NDArray[np.int64]
 ):  # fmt: skip
-    """When each of `image_ids`' labels was made, in seconds (0 when not known)."""
-    times = label_times(layout.metadata(), collection_id, [int(i) for i in image_ids])
-    return np.asarray([times[int(i)].timestamp() if int(i) in times else 0.0 for i in image_ids],
-                      np.float64)  # fmt: skip
-
-
-def arrival_order(times: NDArray[np.float64], image_ids: NDArray[np.int64]) -> NDArray[np.int64]:
-    """Indices that sort the labels by when they were made (`times`), oldest first (ties by
+    """Indices that sort `image_ids` by when their labels were made, oldest first (ties by
     image id)."""
-    return np.lexsort((np.asarray(image_ids, np.int64), times)).astype(np.int64)
+    times = label_times(layout.metadata(), collection_id, [int(i) for i in image_ids])
+    keys = [(times[int(i)].timestamp() if int(i) in times else 0.0, int(i)) for i in image_ids]
+    return np.asarray(sorted(range(len(keys)), key=keys.__getitem__), np.int64)
 
 
 def fresh_label_shift(
@@ -58,12 +40,10 @@ def fresh_label_shift(
     champion: ModelVersionInfo,
     fresh: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]],
     window: int,
-    evaluations: Sequence[datetime] = (),
 ) -> LabelShiftTest | None:
-    """The test of the fresh (image ids, labels, probabilities) made since the version's
-    evaluation before last (`evaluations`: its earlier ones; the newest `window` when none)
-    against the version's OOF predictions and the older fresh labels, or None when the
-    version has no OOF predictions kept."""
+    """The test of the newest `window` of the fresh (image ids, labels, probabilities) against
+    the version's OOF predictions and the older fresh labels, or None when the version has
+    no OOF predictions kept."""
     try:
         oof = read_out_of_fold(layout, collection_id, champion.version)
     except MissingInputError:
@@ -71,11 +51,8 @@ def fresh_label_shift(
                  collection_id, champion.version)  # fmt: skip
         return None
     ids, y, p = fresh
-    times = arrival_times(layout, collection_id, ids)
-    order = arrival_order(times, ids)
-    size = since_evaluation_before_last(times[order], [e.timestamp() for e in evaluations],
-                                        FLOOR, window)  # fmt: skip
-    (wy, wp), (older_y, older_p) = split_newest(y[order], p[order], size)
+    order = arrival_order(layout, collection_id, ids)
+    (wy, wp), (older_y, older_p) = split_newest(y[order], p[order], window)
     explicit = ~oof.unlabelled
     ref_y = np.concatenate([oof.labels[explicit], older_y])
     ref_p = np.concatenate([oof.probabilities[explicit], older_p])

@@ -19,16 +19,13 @@ from ml_platform.domain import Collection, DerivativeType, Focus, ImageLabels, L
 from ml_platform.learning.health_metrics import HealthLimits, HealthStatus
 from ml_platform.model_registry.collection.lookup import get_champion
 from ml_platform.services.champion_health import (
+    HEALTH_EXPERIMENT,
     HealthConfig,
     HealthReport,
     evaluate_health,
 )
-from ml_platform.services.health_history import (
-    HEALTH_EXPERIMENT,
-    evaluation_times,
-    health_history,
-)
-from ml_platform.services.label_shift import arrival_order, arrival_times, fresh_label_shift
+from ml_platform.services.health_history import health_history
+from ml_platform.services.label_shift import arrival_order
 from ml_platform.store.curation_tables import out_of_fold_key
 from ml_platform.store.fresh_labels import fresh_labels
 from ml_platform.store.label_index import apply_labels
@@ -152,8 +149,7 @@ def test_a_relabelled_image_is_fresh_and_one_changed_back_is_not(home: dict[str,
     apply_labels(db, [ImageLabels(6, (7, 9), ())], LabelSource.LABELS_JSON, "c")  # ...and back
     after = fresh_labels(db, 7, champion.created_at)
     assert set(after) - set(before) == {3} and after[3] is False
-    ids = np.asarray([3, 101, 100], np.int64)
-    order = arrival_order(arrival_times(storage.layout(), 7, ids), ids)
+    order = arrival_order(storage.layout(), 7, np.asarray([3, 101, 100], np.int64))
     assert order.tolist() == [2, 1, 0]  # b2's by image id (one batch), then the relabel
 
 
@@ -165,41 +161,3 @@ def test_a_version_without_out_of_fold_predictions_is_judged_by_the_ap_rule_alon
     report = evaluate(home, TURNED, datetime.now(UTC) + timedelta(hours=48))
     assert report.label_shift is None and report.status is HealthStatus.ERROR
     assert "label_shift_p_value" not in report.metrics() and "newest" not in report.reason
-
-
-def test_the_window_is_the_labels_since_the_evaluation_before_last(
-    home: dict[str, object],
-) -> None:
-    """Collection 7's fresh labels: b2's 30 (15 members), then image 3 relabelled a rejection."""
-    storage: StorageResource = home["storage"]  # type: ignore[assignment]
-    champion = get_champion(client(home), 7)
-    assert champion is not None
-    fresh = fresh_labels(storage.metadata(), 7, champion.created_at)
-    ids = np.asarray(sorted(fresh), np.int64)
-    y = np.asarray([int(fresh[int(i)]) for i in ids], np.int64)
-    times = arrival_times(storage.layout(), 7, ids)
-    b2, relabel = times[ids == 100][0], times[ids == 3][0]
-    assert b2 < relabel
-
-    def counts(*evaluated: float) -> tuple[int, int]:
-        at = [datetime.fromtimestamp(t, tz=UTC) for t in evaluated]
-        test = fresh_label_shift(storage.layout(), 7, champion, (ids, y, np.full(y.size, 0.5)),
-                                 CONFIG.min_fresh_labels, at)  # fmt: skip
-        assert test is not None
-        return test.n_members, test.n_rejections
-
-    between = (b2 + relabel) / 2
-    # since the evaluation before last, b2 and the relabel: all 31, so no older rejection
-    # is left to compare the rejections with (training had explicit members only)
-    assert counts(b2 - 60, between) == (15, 0)
-    assert counts(b2 - 60, between, relabel + 1) == (0, 1)  # since `between`: the relabel
-    # no label since the evaluation before last, or none before last: the newest 20
-    newest_20 = (9, 11)  # b2's ids 111..129 (9 even members, 10 rejections) and image 3
-    assert counts(relabel + 1, relabel + 2) == newest_20
-    assert counts(between) == newest_20 and counts() == newest_20
-
-
-def test_evaluation_times_are_the_version_s_logged_evaluations(home: dict[str, object]) -> None:
-    logged = [p.evaluated_at for p in health_history(client(home), 7)]
-    assert logged and evaluation_times(client(home), 7, "1") == logged
-    assert evaluation_times(client(home), 7, "2") == []
