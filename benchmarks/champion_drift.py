@@ -9,6 +9,8 @@ level `alpha` per clean batch:
   both families (`check_levels`);
 - **MMD only** and **share only**: its two halves, each at the whole `alpha`
   (Bonferroni over the champions for the shares);
+- **before** peers: the check and MMD only with every row counted (`near_duplicate=None`),
+  as before `mmd_test` counted copies, flips and crops of one photo once;
 - **domain classifier AUC**: the alternative measured against MMD
   (`learning.drift.classifier_test`: held-out AUC of a batch-vs-reference classifier).
 """
@@ -53,9 +55,11 @@ def positives(estimator: object, threshold: float, x: Vectors) -> int:
 
 @dataclass(frozen=True)
 class BatchTests:
-    """One batch's p-values: MMD, each champion's share, the domain classifier's AUC."""
+    """One batch's p-values: MMD (and MMD counting every row, as before), each champion's
+    share, the domain classifier's AUC."""
 
     mmd: float
+    mmd_before: float
     shares: tuple[float, ...]
     classifier: float
 
@@ -68,8 +72,10 @@ class BatchTests:
                        c.reference_positive, c.reference_size).p_value
             for c in champions
         )  # fmt: skip
-        mmd = mmd_test(batch, reference, permutations_for(level)).p_value
-        return cls(mmd, shares, classifier_test(batch, reference).p_value)
+        permutations = permutations_for(level)
+        mmd = mmd_test(batch, reference, permutations).p_value
+        before = mmd_test(batch, reference, permutations, near_duplicate=None).p_value
+        return cls(mmd, before, shares, classifier_test(batch, reference).p_value)
 
 
 DriftDetector = Callable[[BatchTests, float], bool]
@@ -80,9 +86,16 @@ def drift_check(tests: BatchTests, alpha: float) -> bool:
     return tests.mmd < embed_level or min(tests.shares) < share_level
 
 
+def drift_check_before(tests: BatchTests, alpha: float) -> bool:
+    embed_level, share_level = check_levels(alpha, 1, len(tests.shares))
+    return tests.mmd_before < embed_level or min(tests.shares) < share_level
+
+
 DRIFT_DETECTORS: dict[str, DriftDetector] = {
     "drift check: MMD + share (method)": drift_check,
+    "drift check before: MMD counting copies": drift_check_before,
     "drift: MMD only": lambda t, alpha: t.mmd < alpha,
+    "drift: MMD only, counting copies (before)": lambda t, alpha: t.mmd_before < alpha,
     "drift: share only": lambda t, alpha: min(t.shares) < alpha / len(t.shares),
     "drift: domain classifier AUC": lambda t, alpha: t.classifier < alpha,
 }

@@ -46,6 +46,8 @@ import numpy as np
 from champion_drift import DRIFT_DETECTORS, Champion, drift_alarms
 from label_shift_detectors import (
     SHIFT_DETECTORS,
+    SINCE_RULES,
+    TWICE,
     Oof,
     last_batches,
     late_champions,
@@ -209,6 +211,11 @@ CHECKS = {  # what the platform's checks alarm on: any of their parts
         "health: label-shift test, newest labels vs OOF + older fresh (method)",
         "drift check: MMD + share (method)",
     ),
+    "either check, drift check before (copies counted)": (
+        "health: champion_fresh_ap rule (method)",
+        "health: label-shift test, newest labels vs OOF + older fresh (method)",
+        "drift check before: MMD counting copies",
+    ),
 }
 
 
@@ -230,8 +237,9 @@ def main() -> None:
     SHIFT_DETECTORS["health: label-shift test, newest 2 batches vs OOF + older fresh"] = (
         last_batches(args.batch)
     )
-    names = [*DETECTORS, *SHIFT_DETECTORS, *([] if args.no_drift else DRIFT_DETECTORS)]
-    names += list(CHECKS)[: 1 if args.no_drift else 2]
+    names = [*DETECTORS, *SHIFT_DETECTORS, *SINCE_RULES, TWICE]
+    names += [] if args.no_drift else list(DRIFT_DETECTORS)
+    names += list(CHECKS)[: 1 if args.no_drift else None]
     clean = {name: [0, 0] for name in names}  # alarms, batches
     delays: dict[tuple[str, str], list[int | None]] = {}
     with threadpool_limits(1):  # faster than 2 on a shared 2-core machine

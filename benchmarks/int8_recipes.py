@@ -28,7 +28,7 @@ from ml_platform.vision.decode import load_rgb
 from ml_platform.vision.embedders.base import l2_normalize
 from ml_platform.vision.embedders.calibration import sample_images
 from ml_platform.vision.embedders.int8_cpu import this_cpu
-from ml_platform.vision.embedders.onnx import session_options
+from ml_platform.vision.embedders.onnx_memory import session_options
 from ml_platform.vision.embedders.static_int8 import (
     CalibrationMethod,
     StaticRecipe,

@@ -11,6 +11,12 @@ per evaluation (the platform's `ML_PLATFORM_HEALTH_ALPHA`):
   rejections cannot mask members scored like rejections);
 - **newest 2 batches**: the method on the labels of the newest 2 batches (since the
   evaluation before last) instead of the newest `window`;
+- **since the evaluation before last** (the platform's terms for "newest 2 batches"): the
+  method on the labels made after the evaluation before last (`learning.label_shift.
+  since_evaluation_before_last`), at least the newest `window` of them, or at least 1 (the
+  newest `window` when none). This benchmark evaluates after each batch once `window` fresh
+  labels exist (the platform logs an evaluation only then), so a batch's labels are made
+  between two evaluations, as labels made between two of the platform's evaluations;
 - **newest labels vs OOF only**: the same window against the OOF labels alone;
 - **whole fresh set vs OOF**: every fresh label so far against the OOF labels;
 - **Mann-Whitney per class**: the window's members' scores lower than the reference
@@ -35,6 +41,7 @@ from ml_platform.learning.label_shift import (
     label_shift_test,
     log_loss_terms,
     permuted_sums,
+    since_evaluation_before_last,
     split_newest,
 )
 
@@ -136,22 +143,53 @@ SHIFT_DETECTORS: dict[str, ShiftDetector] = {
 }
 
 
+WindowRule = Callable[[NDArray[np.float64], list[float], int], int]
+SINCE_RULES: dict[str, WindowRule] = {
+    "health: label-shift test, since the evaluation before last, at least newest min-fresh": (
+        lambda times, evals, window: since_evaluation_before_last(times, evals, window, window)
+    ),
+    "health: label-shift test, since the evaluation before last, at least 1": (
+        lambda times, evals, window: since_evaluation_before_last(times, evals, 1, window)
+    ),
+}
+
+
+TWICE = (
+    "health: label-shift test, since the evaluation before last, at least 1, 2 evaluations a batch"
+)
+
+
 def shift_alarms(
     estimator: object, oof: Oof, run: list[tuple[NDArray[np.float32], NDArray[np.int64]]],
     window: int, alpha: float,
 ) -> dict[str, list[bool]]:  # fmt: skip
     """Per detector, whether it alarmed after each batch (from `window` fresh labels on)."""
     shuffle = np.random.default_rng(0)
-    ys, ps = [], []
-    out: dict[str, list[bool]] = {name: [] for name in SHIFT_DETECTORS}
-    for batch_x, batch_y in run:
+    ys, ps, times = [], [], []  # times: the batch each label came in
+    evals: list[float] = []  # the batches after which an evaluation was made
+    evals2: list[float] = []  # the same, two evaluations per batch
+    out: dict[str, list[bool]] = {name: [] for name in [*SHIFT_DETECTORS, *SINCE_RULES, TWICE]}
+    for k, (batch_x, batch_y) in enumerate(run):
         order = shuffle.permutation(len(batch_y))
         proba = np.asarray(estimator.predict_proba(batch_x), np.float64)[:, 1]  # type: ignore[attr-defined]
         ys.append(batch_y[order])
         ps.append(proba[order])
+        times.append(np.full(len(batch_y), float(k)))
         y, p = np.concatenate(ys), np.concatenate(ps)
+        ready = len(y) >= window
         for name, detect in SHIFT_DETECTORS.items():
-            out[name].append(len(y) >= window and detect(y, p, oof, window, alpha))
+            out[name].append(ready and detect(y, p, oof, window, alpha))
+        for name, rule in SINCE_RULES.items():
+            size = rule(np.concatenate(times), evals, window) if ready else 0
+            out[name].append(ready and window_test(y, p, oof, size, alpha))
+        found = []  # evaluated at the batch, then again before the next (no new label)
+        for at in (float(k), k + 0.5) if ready else ():
+            size = since_evaluation_before_last(np.concatenate(times), evals2, 1, window)
+            found.append(window_test(y, p, oof, size, alpha))
+            evals2.append(at)
+        out[TWICE].append(any(found))
+        if ready:
+            evals.append(float(k))
     return out
 
 
@@ -159,7 +197,7 @@ def late_champions(delays: dict[tuple[str, str], list[int | None]], first_seed: 
     """Each champion (seed, breed) the platform's label-shift test (the first) caught later
     than 2 batches after a planted label shift, with every label-shift test's delay ("-":
     missed)."""
-    table = {name: delays[("label", name)] for name in SHIFT_DETECTORS}
+    table = {name: delays[("label", name)] for name in [*SHIFT_DETECTORS, *SINCE_RULES, TWICE]}
     print("\n| seed | breed | " + " | ".join(table) + " |\n|---|---|" + "---|" * len(table))
     for i in range(len(next(iter(table.values())))):
         row = [table[name][i] for name in table]

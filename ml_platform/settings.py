@@ -6,15 +6,21 @@ read when ``Settings()`` is constructed (at run time), never at import time.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 DEFAULT_HOME = Path("~/.ml-platform")
+OptionsT = TypeVar("OptionsT", bound="DataclassInstance")
 
 
 class ExecutorKind(StrEnum):
@@ -287,6 +293,12 @@ class Settings(BaseSettings):
     def onnx_cache_dir(self) -> Path:
         return self.resolved_home / "models" / "onnx"
 
+    @property
+    def image_hosts(self) -> tuple[str, ...] | None:
+        """``serve_allowed_image_hosts`` split at commas (None: unset; (): none allowed)."""
+        hosts = self.serve_allowed_image_hosts
+        return None if hosts is None else tuple(filter(None, hosts.split(",")))
+
     executor: ExecutorKind | None = Field(
         None,
         description="Where steps execute: in_process, multiprocess, celery, k8s, docker. "
@@ -428,10 +440,25 @@ class Settings(BaseSettings):
         return self.resolved_home / "data"
 
 
-def setting_default(name: str) -> str:
-    """The default `Settings` declares for field ``name``, as text: option objects that mirror
-    a setting (ServeOptions, EmbedderOptions) take their defaults from here, never retyped."""
-    return str(Settings.model_fields[name].default)
+SETTING = "setting"  # an options field's metadata: the Settings attribute that feeds it
+
+
+def fed_by(name: str, default: Any = dataclasses.MISSING) -> Any:
+    """A field of an options dataclass (ServeOptions, EmbedderOptions, DecodeOptions) that
+    setting ``name`` feeds in `options_from`. Its default is the one `Settings` declares, never
+    retyped; ``default`` only where the option deliberately differs or ``name`` is derived
+    (a property of Settings). A test checks that each such difference is listed."""
+    if default is dataclasses.MISSING:
+        default = Settings.model_fields[name].default
+    return dataclasses.field(default=default, metadata={SETTING: name})
+
+
+def options_from(options: type[OptionsT], settings: Settings) -> OptionsT:
+    """``options`` with every field a setting feeds (`fed_by`) read from ``settings``; the
+    other fields keep their defaults."""
+    fed = {field.name: getattr(settings, field.metadata[SETTING])
+           for field in dataclasses.fields(options) if SETTING in field.metadata}  # fmt: skip
+    return options(**fed)
 
 
 def _check_http_url(value: str) -> str:

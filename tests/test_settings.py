@@ -29,40 +29,32 @@ def test_executor_setting_reads_the_environment(monkeypatch: pytest.MonkeyPatch)
     assert settings.celery_broker_url == "redis://h:6379/0"
 
 
-# Option fields that mirror a setting: (option class, its field) -> the Settings field.
-MIRRORED = {
-    ("EmbedderOptions", "clip_model"): "clip_model",
-    ("EmbedderOptions", "dino_model"): "dino_model",
-    ("EmbedderOptions", "allow_random_weights"): "allow_random_weights",
-    ("EmbedderOptions", "device"): "device",
-    ("EmbedderOptions", "batch_size"): "embed_batch_size",
-    ("EmbedderOptions", "int8_mode"): "embed_int8_mode",
-    ("ServeOptions", "refresh_interval_s"): "serve_refresh_interval_s",
-    ("ServeOptions", "siglip_model"): "siglip_model",
-    ("ServeOptions", "model_memory_mb"): "serve_model_memory_mb",
-    ("ServeOptions", "model_ttl_s"): "serve_model_ttl_s",
-}
-# Deliberate, documented differences (EmbedderOptions.backend: an embedder built without
-# settings runs its native checkpoint; embedder_options(settings) applies `embed_backend`).
-NOT_MIRRORED = {("EmbedderOptions", "backend")}
+# Deliberate, documented differences from the setting's default (EmbedderOptions.backend: an
+# embedder built without settings runs its native checkpoint; DecodeOptions.reduce_to: images
+# decoded without settings are analysed at full size).
+NOT_MIRRORED = {("EmbedderOptions", "backend"), ("DecodeOptions", "reduce_to")}
 
 
-def test_every_option_that_mirrors_a_setting_has_the_settings_default() -> None:
+def test_every_option_a_setting_feeds_has_the_settings_default() -> None:
     import dataclasses
 
+    from ml_platform.serving.images import DecodeOptions
     from ml_platform.serving.options import ServeOptions
+    from ml_platform.settings import SETTING
     from ml_platform.vision.embedders.base import EmbedderOptions
 
-    classes = {"EmbedderOptions": EmbedderOptions, "ServeOptions": ServeOptions}
-    for (owner, name), setting in MIRRORED.items():
-        (option,) = [f for f in dataclasses.fields(classes[owner]) if f.name == name]
-        assert option.default == Settings.model_fields[setting].default, (owner, name)
-    # a field named like a setting but neither mirrored nor excused is a second default
-    settings = set(Settings.model_fields)
-    for owner, cls in classes.items():
+    fed = 0
+    for cls in (EmbedderOptions, ServeOptions, DecodeOptions):
         for field in dataclasses.fields(cls):
-            if field.name in settings and (owner, field.name) not in NOT_MIRRORED:
-                assert (owner, field.name) in MIRRORED, f"{owner}.{field.name}"
+            where, setting = (cls.__name__, field.name), field.metadata.get(SETTING)
+            if setting is None:  # a field named like a setting but not fed by it: a 2nd default
+                assert field.name not in Settings.model_fields, where
+                continue
+            fed += 1
+            assert hasattr(Settings(), setting), where
+            if setting in Settings.model_fields and where not in NOT_MIRRORED:
+                assert field.default == Settings.model_fields[setting].default, where
+    assert fed == 21  # 11 embedder options, 5 serve options, 5 decode limits
 
 
 def test_an_app_built_from_settings_uses_the_serve_settings(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ AP decision: a p-value under the level WARNs even when the AP rule alone would n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,6 +72,20 @@ def split_newest(y: NDArray[np.int64], p: NDArray[np.float64], window: int) -> t
     y, p = np.asarray(y, np.int64), np.asarray(p, np.float64)
     cut = max(0, y.size - window)
     return (y[cut:], p[cut:]), (y[:cut], p[:cut])
+
+
+def since_evaluation_before_last(
+    label_times: NDArray[np.float64], evaluations: Sequence[float], floor: int, fallback: int
+) -> int:
+    """How many of the newest fresh labels the test takes: those made after the version's
+    evaluation before last (`evaluations`: the times of its earlier logged evaluations, not
+    the one under way), at least `floor` of them; `fallback` (the newest that many) when
+    there is no evaluation before last or no label since it. Times in seconds."""
+    if len(evaluations) < 2:
+        return fallback
+    before_last = sorted(evaluations)[-2]
+    since = int(np.sum(np.asarray(label_times, np.float64) > before_last))
+    return max(since, floor) if since else fallback
 
 
 def label_shift_test(

@@ -61,7 +61,7 @@ class ModelVersionInfo:
 
     @property
     def model_uri(self) -> str:
-        return f"models:/{self.name}/{self.version}"
+        return version_uri(self.name, self.version)
 
 
 @dataclass(frozen=True)
@@ -89,13 +89,17 @@ class RegisteredVersion:
 
     @property
     def model_uri(self) -> str:
-        """`models:/<name>/<version>`, loadable with mlflow.pyfunc.load_model."""
-        return f"models:/{self.name}/{self.version}"
+        return version_uri(self.name, self.version)
 
     @property
     def run_ui_path(self) -> str:
         """The run's path in the MLflow UI, to append to the UI's base URL."""
         return f"#/experiments/{self.experiment_id}/runs/{self.run_id}"
+
+
+def version_uri(name: str, version: str) -> str:
+    """`models:/<name>/<version>`, loadable with mlflow.pyfunc.load_model."""
+    return f"models:/{name}/{version}"
 
 
 def registered_model_or_none(client: MlflowClient, name: str) -> RegisteredModel | None:

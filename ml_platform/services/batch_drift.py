@@ -8,7 +8,8 @@ sampled with a fixed seed. The sample is cached per (focus, champion versions) i
 (`store.drift_table.reference_key`), so a batch reads its own embeddings and the cached
 sample, not every earlier batch; a new champion gets a new sample. The test is
 `learning.drift.mmd_test` (chosen over a domain classifier by
-`benchmarks/champion_health.py`). Per collection with a champion, the share of the batch its
+`benchmarks/champion_health.py`; copies, flips and crops of one photo count once on each
+side). Per collection with a champion, the share of the batch its
 champion predicts positive is compared with the share it predicts on those training-time
 images (`share_test`).
 

@@ -44,13 +44,6 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class GateSettings:
-    tolerance: float
-    min_positives: int
-    min_negatives: int
-
-
-@dataclass(frozen=True)
 class GateOutcome:
     decision: PromotionDecision
     champion_before: str | None
@@ -93,14 +86,16 @@ def run_gate(
     result: TrainingResult,
     training: TrainingSet,
     embedder_dim: int,
-    settings: GateSettings,
+    tolerance: float,
     artifact_root: str | None = None,
 ) -> GateOutcome:
-    """Decide, and move `champion` to `version` when the challenger passes. `artifact_root`
-    finds the champion's files after the home moved (`model_download_uri`)."""
+    """Decide, and move `champion` to `version` when the challenger passes (its out-of-fold
+    AP within `tolerance` of the champion's, and the minimums it was trained with met).
+    `artifact_root` finds the champion's files after the home moved (`model_download_uri`)."""
+    config = result.config
     sanity = sanity_check(
         result.estimator, result.dimensionality, embedder_dim, result.n_pos, result.n_neg,
-        settings.min_positives, settings.min_negatives,
+        config.min_positives, config.min_negatives,
     )  # fmt: skip
     champion = get_champion(client, training.collection_id)
     comparable = champion is not None and same_focus(champion, training)
@@ -114,7 +109,7 @@ def run_gate(
             )
         except (TypeError, ValueError) as exc:  # e.g. a legacy model that cannot be refitted
             log.warning("collection %s: champion not comparable: %s", training.collection_id, exc)
-    decision = decide_promotion(evaluation, result.out_of_fold, settings.tolerance, sanity)
+    decision = decide_promotion(evaluation, result.out_of_fold, tolerance, sanity)
     if decision.promote:
         promote(client, training.collection_id, version, decision.reason)
     return GateOutcome(decision, champion.version if champion else None, evaluation)
@@ -137,7 +132,7 @@ def register_and_gate(
     training: TrainingSet,
     provenance: ClassifierProvenance,
     embedder_dim: int,
-    settings: GateSettings,
+    tolerance: float,
     *,
     artifact_location: str | None = None,
     artifact_root: str | None = None,
@@ -165,7 +160,7 @@ def register_and_gate(
             client, result, provenance, artifact_location=artifact_location
         )
     outcome = run_gate(
-        client, registered.version, result, training, embedder_dim, settings, artifact_root
+        client, registered.version, result, training, embedder_dim, tolerance, artifact_root
     )
     mark_gated(client, name, registered.version, outcome.decision.reason)
     return TrainingDecision(registered, outcome, recovered=existing is not None)

@@ -25,18 +25,20 @@ class Prediction:
 
 @dataclass(frozen=True)
 class Champion:
-    """One loaded model version: its focus, width, threshold and weights come from its tags."""
+    """One loaded model version (`info`: its name, version and tags); its focus, width,
+    threshold and weights come from its tags."""
 
     collection_id: int
-    name: str
-    version: str
-    aliases: tuple[str, ...]
-    tags: dict[str, str]
+    info: ModelVersionInfo
     focus: Focus
     dimensionality: int
     threshold: float | None
     weights: WeightsStatus | None
     model: ServableModel  # a PyFuncModel, or the head read directly (`loading.load_head`)
+
+    @property
+    def version(self) -> str:
+        return self.info.version
 
     def predict(self, vector: NDArray[np.float32]) -> Prediction:
         """Run the pyfunc model on one embedding of width `dimensionality`."""
@@ -44,14 +46,14 @@ class Champion:
         if features.shape[1] != self.dimensionality:
             raise ServingError(
                 ErrorKind.INCOMPATIBLE_CLASSIFIER,
-                f"{self.name} version {self.version} expects {self.dimensionality}-d "
+                f"{self.info.name} version {self.version} expects {self.dimensionality}-d "
                 f"embeddings but got {features.shape[1]}-d; refusing to classify",
             )
         frame = self.model.predict(features)
         if not isinstance(frame, pd.DataFrame) or PROBABILITY_COLUMN not in frame:
             raise ServingError(
                 ErrorKind.INCOMPATIBLE_CLASSIFIER,
-                f"{self.name} version {self.version} did not return a frame with a "
+                f"{self.info.name} version {self.version} did not return a frame with a "
                 f"{PROBABILITY_COLUMN!r} column; it is not a collection classifier",
             )
         return Prediction(
@@ -65,10 +67,7 @@ def champion_from(info: ModelVersionInfo, model: ServableModel) -> Champion:
     tags = info.tags
     return Champion(
         collection_id=_collection_id(info),
-        name=info.name,
-        version=info.version,
-        aliases=info.aliases,
-        tags=dict(tags),
+        info=info,
         focus=focus_of(info),
         dimensionality=_dimensionality(info, model),
         threshold=_optional_float(tags.get(VersionTag.THRESHOLD.value)),

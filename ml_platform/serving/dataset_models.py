@@ -5,21 +5,15 @@ without a restart, and a loaded model keeps being served while the registry is u
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-from mlflow import MlflowClient
 
 from ml_platform.model_registry.dataset.lookup import load_dataset_model
 from ml_platform.model_registry.dataset.naming import dataset_model_name
 from ml_platform.model_registry.versions import ModelVersionInfo
 from ml_platform.services.label_provenance import LabelWeights, label_weights, labels_notice
 from ml_platform.serving.errors import ErrorKind
-from ml_platform.serving.metrics import ServingMetrics
-from ml_platform.serving.model_budget import ModelBudget
-from ml_platform.serving.registered_champions import RegisteredChampions
+from ml_platform.serving.registered_champions import ModelFamily, RegisteredChampions
 from ml_platform.serving.registry_cache import RegistryCache
 
 if TYPE_CHECKING:  # imports torch, which only a loaded dataset model needs
@@ -40,17 +34,9 @@ class DatasetModel:
 class DatasetClassifiers(RegisteredChampions[str]):
     """The fine-tuned dataset classifiers (`dataset-<name>`) as a `ChampionSource`."""
 
-    not_found = ErrorKind.DATASET_NOT_FOUND
-    model_kind = "champion model"
-
-    def name_of(self, key: str) -> str:
-        return dataset_model_name(key)
-
-    def describe(self, key: str) -> str:
-        return f"dataset {key!r}"
-
-    def remedy(self, key: str) -> str:
-        return f"run `ml-platform finetune --dataset {key}` first"
+    family = ModelFamily(name_of=dataset_model_name, not_found=ErrorKind.DATASET_NOT_FOUND,
+                         model_kind="champion model", key_phrase="dataset {key!r}",
+                         remedy="run `ml-platform finetune --dataset {key}` first")  # fmt: skip
 
     def load(self, key: str, info: ModelVersionInfo) -> DatasetModel:
         model = load_dataset_model(self.client, info.name, info.version, self.artifact_root)
@@ -59,18 +45,6 @@ class DatasetClassifiers(RegisteredChampions[str]):
 
 
 class DatasetModelCache(RegistryCache[str, DatasetModel]):
-    """Loaded dataset champions by dataset name."""
+    """Loaded dataset champions by dataset name (over `DatasetClassifiers`)."""
 
     budget_name = "dataset"
-
-    def __init__(
-        self,
-        client: MlflowClient,
-        refresh_interval_s: float,
-        metrics: ServingMetrics,
-        clock: Callable[[], float] = time.monotonic,
-        artifact_root: str | None = None,
-        budget: ModelBudget | None = None,
-    ) -> None:
-        source = DatasetClassifiers(client, artifact_root)
-        super().__init__(source, refresh_interval_s, metrics, clock, budget)

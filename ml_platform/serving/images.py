@@ -17,9 +17,8 @@ from ml_platform.domain import ImageLimits
 from ml_platform.redact import redact_text, redact_url
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.options import host_allowed, url_problem
+from ml_platform.settings import fed_by
 from ml_platform.vision.decode import (
-    DEFAULT_MAX_ASPECT,
-    DEFAULT_MAX_SIDE,
     DecodedImage,
     ImageDecodeError,
     ImageTooLargeError,
@@ -33,11 +32,13 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class DecodeOptions(ImageLimits):
     """The serving side of `vision.decode`: the platform's limits, and the longest side
-    analysed."""
+    analysed (`options_from(DecodeOptions, settings)`; built without settings, full size)."""
 
-    max_side: int = DEFAULT_MAX_SIDE
-    max_aspect: float = DEFAULT_MAX_ASPECT
-    reduce_to: int | None = None
+    max_bytes: int = fed_by("max_image_bytes")
+    max_pixels: int = fed_by("max_image_pixels")
+    max_side: int = fed_by("max_image_side")
+    max_aspect: float = fed_by("max_image_aspect_ratio")
+    reduce_to: int | None = fed_by("serve_max_decode_side", None)
 
 
 def decode_base64(data: str, max_bytes: int) -> bytes:

@@ -7,8 +7,9 @@ are unloaded (never the one just admitted: a model bigger than the whole budget 
 alone); a model idle for `ttl_s` is unloaded by the next `sweep` (every use sweeps, and a
 background thread sweeps while the server is idle). An unloaded model is loaded again by its
 next request. Unload callbacks run outside the budget's lock, so a cache may call the budget
-while holding its own locks. Uses are counted per model across unloads: the preload warms the
-most used first (`ranked`).
+while holding its own locks. After unloads, the background thread hands the freed memory back
+to the system (`memory_release`, within `RELEASE_EVERY_S`). Uses are counted per model across
+unloads: the preload warms the most used first (`ranked`).
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ml_platform.serving.memory_release import release_freed_memory
 from ml_platform.serving.metrics import ServingMetrics
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY_MAX_S = 30.0
+RELEASE_EVERY_S = 5.0  # the background thread's tick: freed memory goes back at most this late
 Unload = Callable[[], None]
 SlotKey = tuple[str, str]  # (cache kind, model key)
 
@@ -71,6 +74,7 @@ class ModelBudget:
         self.uses: Counter[SlotKey] = Counter()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._freed = threading.Event()  # something was unloaded since the last release
         self._thread: threading.Thread | None = None
         metrics.model_memory_budget.set(limit_bytes)
 
@@ -131,18 +135,29 @@ class ModelBudget:
         return sorted(keys, key=lambda key: -self.uses[(cache, key)])
 
     def start(self) -> None:
-        """Sweep in the background while the server runs (no-op without a TTL)."""
-        if self.ttl_s > 0 and self._thread is None:
+        """Sweep (with a TTL) and release freed memory in the background while the server
+        runs."""
+        if self._thread is None:
             self._thread = threading.Thread(target=self._sweeper, name="model-ttl", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
 
+    def release(self) -> bool:
+        """Hand what unloads freed back to the system; False when nothing was unloaded since
+        the last release (or the C library cannot)."""
+        if not self._freed.is_set():
+            return False
+        self._freed.clear()
+        return release_freed_memory()
+
     def _sweeper(self) -> None:
-        every = min(self.ttl_s / 2, SWEEP_EVERY_MAX_S)
-        while not self._stop.wait(every):
-            self.sweep()
+        every = min(self.ttl_s / 2, SWEEP_EVERY_MAX_S, RELEASE_EVERY_S)
+        while not self._stop.wait(every if self.ttl_s > 0 else RELEASE_EVERY_S):
+            if self.ttl_s > 0:
+                self.sweep()
+            self.release()
 
     def _over_budget(self) -> list[tuple[SlotKey, _Slot]]:
         victims = []
@@ -179,6 +194,7 @@ class ModelBudget:
             slot.unload()
             self._metrics.model_evictions.labels(cache=cache, reason=reason.value).inc()
             log.info("unloaded %s %r (%d KB, %s)", cache, key, slot.nbytes >> 10, reason.value)
+        self._freed.set()
         self._publish()
 
     def _publish(self) -> None:

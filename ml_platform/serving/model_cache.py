@@ -8,8 +8,6 @@ cache over the fine-tuned dataset classifiers.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from mlflow import MlflowClient
@@ -20,9 +18,7 @@ from ml_platform.model_registry.loading import VersionLocations, load_head
 from ml_platform.model_registry.versions import ModelVersionInfo
 from ml_platform.serving.champion import Champion, champion_from
 from ml_platform.serving.errors import ErrorKind
-from ml_platform.serving.metrics import ServingMetrics
-from ml_platform.serving.model_budget import ModelBudget
-from ml_platform.serving.registered_champions import RegisteredChampions
+from ml_platform.serving.registered_champions import ModelFamily, RegisteredChampions
 from ml_platform.serving.registry_cache import REGISTRY_ERRORS, RegistryCache
 
 __all__ = ["REGISTRY_ERRORS", "ChampionCache", "CollectionClassifiers"]
@@ -39,17 +35,9 @@ class CollectionClassifiers(RegisteredChampions[int]):
 
     locations: VersionLocations = field(default_factory=VersionLocations)
 
-    not_found = ErrorKind.COLLECTION_NOT_FOUND
-    model_kind = "champion classifier"
-
-    def name_of(self, key: int) -> str:
-        return model_name(key)
-
-    def describe(self, key: int) -> str:
-        return f"collection {key}"
-
-    def remedy(self, key: int) -> str:
-        return "train, register and promote one first"
+    family = ModelFamily(name_of=model_name, not_found=ErrorKind.COLLECTION_NOT_FOUND,
+                         model_kind="champion classifier", key_phrase="collection {key}",
+                         remedy="train, register and promote one first")  # fmt: skip
 
     def load(self, key: int, info: ModelVersionInfo) -> Champion:
         model = load_head(self.client, info, CollectionClassifierModel, self.artifact_root,
@@ -58,20 +46,7 @@ class CollectionClassifiers(RegisteredChampions[int]):
 
 
 class ChampionCache(RegistryCache[int, Champion]):
-    """Champion collection classifiers by collection id."""
-
-    def __init__(
-        self,
-        client: MlflowClient,
-        refresh_interval_s: float,
-        metrics: ServingMetrics,
-        clock: Callable[[], float] = time.monotonic,
-        artifact_root: str | None = None,
-        budget: ModelBudget | None = None,
-    ) -> None:
-        super().__init__(CollectionClassifiers(client, artifact_root), refresh_interval_s,
-                         metrics, clock, budget)  # fmt: skip
-        self.artifact_root = artifact_root
+    """Champion collection classifiers by collection id (over `CollectionClassifiers`)."""
 
     @property
     def client(self) -> MlflowClient:

@@ -133,7 +133,7 @@ def classify(
         prediction = champion.predict(vector)
     return ClassifyResult(
         collection_id=operation.collection_id,
-        model_name=champion.name,
+        model_name=champion.info.name,
         model_version=champion.version,
         is_in_collection=prediction.is_in_collection,
         probability=prediction.probability,
@@ -141,7 +141,7 @@ def classify(
         focus=FocusModel.of(focus),
         box=box_model(analysis.box(focus.derivative_type)),
         embedder=embedder_info(embedder, focus.embedding_type),
-        classifier_weights=champion.tags.get(VersionTag.WEIGHTS.value),
+        classifier_weights=champion.info.tags.get(VersionTag.WEIGHTS.value),
     )
 
 
@@ -157,12 +157,12 @@ def embedder_for(champion: Champion, models: VisionModels) -> tuple[str, Embedde
 def champion_backend(champion: Champion) -> Backend | None:
     """The backend of the embeddings a champion was trained on (None: the type's native)."""
     try:
-        return EmbedderIdentity.from_tags(champion.tags).backend
+        return EmbedderIdentity.from_tags(champion.info.tags).backend
     except ValueError as exc:
         raise ServingError(
             ErrorKind.INCOMPATIBLE_CLASSIFIER,
-            f"{champion.name} version {champion.version} has unreadable embedder tags ({exc}); "
-            "fix the model-version tags in MLflow or register a new version",
+            f"{champion.info.name} version {champion.version} has unreadable embedder tags "
+            f"({exc}); fix the model-version tags in MLflow or register a new version",
         ) from exc
 
 
@@ -185,7 +185,8 @@ def weights_key(champion: Champion, models: VisionModels) -> EmbedderKey:
 def check_compatible(champion: Champion, embedder: Embedder) -> None:
     """Refuse (409) a classifier whose input width, backend or weights differ from the
     embedder's: a mismatch is never served silently."""
-    where = f"collection {champion.collection_id}'s champion ({champion.name} v{champion.version})"
+    info = champion.info
+    where = f"collection {champion.collection_id}'s champion ({info.name} v{info.version})"
     if embedder.dim != champion.dimensionality:
         raise ServingError(
             ErrorKind.INCOMPATIBLE_CLASSIFIER,

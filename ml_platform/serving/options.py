@@ -1,18 +1,14 @@
 """Serving knobs. Those that are platform settings (ML_PLATFORM_SERVE_*, ..._SIGLIP_MODEL)
-take their defaults from `Settings`, the one place a default lives; the others are knobs of
-the server object only. `options_from_settings` is how every caller builds them."""
+say so (`fed_by`) and take their defaults from `Settings`, the one place a default lives; the
+others are knobs of the server object only. `options_from_settings` is how every caller
+builds them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ml_platform.settings import Settings, setting_default
-
-DEFAULT_SIGLIP_MODEL = setting_default("siglip_model")
-DEFAULT_REFRESH_INTERVAL_S = float(setting_default("serve_refresh_interval_s"))
-DEFAULT_MODEL_MEMORY_MB = int(setting_default("serve_model_memory_mb"))
-DEFAULT_MODEL_TTL_S = float(setting_default("serve_model_ttl_s"))
+from ml_platform.settings import Settings, fed_by, options_from
 
 
 @dataclass(frozen=True)
@@ -27,17 +23,17 @@ class ServeOptions:
     as `host` (any port) or `host:port` (that port only).
     """
 
-    refresh_interval_s: float = DEFAULT_REFRESH_INTERVAL_S
+    refresh_interval_s: float = fed_by("serve_refresh_interval_s")
     inference_workers: int = 1
-    allowed_image_hosts: tuple[str, ...] | None = None
+    allowed_image_hosts: tuple[str, ...] | None = fed_by("image_hosts", None)
     image_fetch_timeout_s: float = 10.0
     clip_zero_shot_model: str | None = None  # None: settings.clip_model
-    siglip_model: str = DEFAULT_SIGLIP_MODEL
+    siglip_model: str = fed_by("siglip_model")
     max_operations: int = 32
     max_zero_shot_images: int = 16
     max_zero_shot_classes: int = 256
-    model_memory_mb: int = DEFAULT_MODEL_MEMORY_MB  # the models' budget (serving.model_budget)
-    model_ttl_s: float = DEFAULT_MODEL_TTL_S  # idle models are unloaded after this (0: never)
+    model_memory_mb: int = fed_by("serve_model_memory_mb")  # budget (serving.model_budget)
+    model_ttl_s: float = fed_by("serve_model_ttl_s")  # idle models are unloaded (0: never)
 
     def __post_init__(self) -> None:
         if self.refresh_interval_s < 0:
@@ -95,11 +91,4 @@ def host_allowed(url: str, hosts: frozenset[str]) -> bool:
 
 def options_from_settings(settings: Settings) -> ServeOptions:
     """The ServeOptions the ML_PLATFORM_SERVE_* settings describe."""
-    hosts = settings.serve_allowed_image_hosts
-    return ServeOptions(
-        refresh_interval_s=settings.serve_refresh_interval_s,
-        allowed_image_hosts=None if hosts is None else tuple(filter(None, hosts.split(","))),
-        siglip_model=settings.siglip_model,
-        model_memory_mb=settings.serve_model_memory_mb,
-        model_ttl_s=settings.serve_model_ttl_s,
-    )
+    return options_from(ServeOptions, settings)

@@ -5,9 +5,9 @@ the registry's alias worker process, `alias_reads`, unless `BULK_READS_IN_WORKER
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from mlflow import MlflowClient
 
@@ -21,23 +21,31 @@ BULK_READS_IN_WORKER = True  # off: searches in this process (tests counting cli
 
 
 @dataclass(frozen=True)
+class ModelFamily:
+    """How a family of registered models is named by key, and what is said when a key's
+    champion is missing (`key_phrase` and `remedy` are formats of `key`)."""
+
+    name_of: Callable[[Any], str]  # the registered model's name: `model_name(3)`
+    not_found: ErrorKind
+    model_kind: str  # what the error says is missing: "champion classifier"
+    key_phrase: str  # the key in messages: "collection {key}"
+    remedy: str  # what to do about it: "train, register and promote one first"
+
+
+@dataclass(frozen=True)
 class RegisteredChampions(Generic[K]):
-    """The champion of registered model `name_of(key)`, for a `RegistryCache`."""
+    """The champion of registered model `family.name_of(key)`, for a `RegistryCache`."""
 
     client: MlflowClient
     artifact_root: str | None = None
 
-    not_found: ClassVar[ErrorKind]
-    model_kind: ClassVar[str]  # what the error says is missing: "champion classifier"
+    family: ClassVar[ModelFamily]
 
     def name_of(self, key: K) -> str:
-        raise NotImplementedError
+        return self.family.name_of(key)
 
     def describe(self, key: K) -> str:
-        raise NotImplementedError
-
-    def remedy(self, key: K) -> str:
-        raise NotImplementedError
+        return self.family.key_phrase.format(key=key)
 
     def champion(self, key: K) -> ModelVersionInfo | None:
         return champion_by_alias(self.client, self.name_of(key))
@@ -54,8 +62,9 @@ class RegisteredChampions(Generic[K]):
         return worker_for(uri) if BULK_READS_IN_WORKER and in_worker(uri) else None
 
     def missing(self, key: K) -> ServingError:
+        family, remedy = self.family, self.family.remedy.format(key=key)
         return ServingError(
-            self.not_found,
-            f"{self.describe(key)} has no {self.model_kind} (registered model "
-            f"{self.name_of(key)!r} is missing or has no `champion` alias); {self.remedy(key)}",
+            family.not_found,
+            f"{self.describe(key)} has no {family.model_kind} (registered model "
+            f"{self.name_of(key)!r} is missing or has no `champion` alias); {remedy}",
         )

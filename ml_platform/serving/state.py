@@ -17,16 +17,16 @@ from mlflow import MlflowClient
 from ml_platform.home import with_home_rule
 from ml_platform.serving import images
 from ml_platform.serving.clusters_cache import ClustersCache
-from ml_platform.serving.dataset_models import DatasetModelCache
+from ml_platform.serving.dataset_models import DatasetClassifiers, DatasetModelCache
 from ml_platform.serving.images import DecodeOptions
 from ml_platform.serving.lazy import LazyModels
 from ml_platform.serving.metrics import CacheKind, ServingMetrics
 from ml_platform.serving.model_budget import ModelBudget
-from ml_platform.serving.model_cache import ChampionCache
+from ml_platform.serving.model_cache import ChampionCache, CollectionClassifiers
 from ml_platform.serving.options import ServeOptions, allowed_hosts
 from ml_platform.serving.preload import Preloader
 from ml_platform.serving.vision_models import SETTINGS_FACTORIES, ModelFactories, VisionModels
-from ml_platform.settings import Settings
+from ml_platform.settings import Settings, options_from
 from ml_platform.store.layout import Layout
 from ml_platform.store.search_cache import IndexCache
 from ml_platform.vision.zero_shot import ZeroShotModel, ZeroShotUnavailableError
@@ -90,8 +90,8 @@ def build_state(
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     budget = ModelBudget(options.model_memory_mb << 20, options.model_ttl_s, metrics)
     root, refresh = settings.mlflow_artifact_root, options.refresh_interval_s
-    champions = ChampionCache(client, refresh, metrics, artifact_root=root, budget=budget)
-    datasets = DatasetModelCache(client, refresh, metrics, artifact_root=root, budget=budget)
+    champions = ChampionCache(CollectionClassifiers(client, root), refresh, metrics, budget=budget)
+    datasets = DatasetModelCache(DatasetClassifiers(client, root), refresh, metrics, budget=budget)
     models = VisionModels(settings, metrics, factories, budget)
     return ServingState(
         settings=settings,
@@ -110,19 +110,9 @@ def build_state(
         ),
         clusters=ClustersCache(Layout.for_settings(settings)),
         search_index=IndexCache(Layout.for_settings(settings), INDEX_REFRESH_S),
-        decode=decode_options(settings),
+        decode=options_from(DecodeOptions, settings),
         preloader=Preloader(champions, models, datasets, budget),
         budget=budget,
-    )
-
-
-def decode_options(settings: Settings) -> DecodeOptions:
-    return DecodeOptions(
-        max_bytes=settings.max_image_bytes,
-        max_pixels=settings.max_image_pixels,
-        max_side=settings.max_image_side,
-        max_aspect=settings.max_image_aspect_ratio,
-        reduce_to=settings.serve_max_decode_side,
     )
 
 

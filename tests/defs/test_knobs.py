@@ -58,7 +58,6 @@ def test_a_launchpad_override_reaches_the_pure_config_and_its_checks() -> None:
     config = ClassifierConfig(training=TrainingKnobs(candidates=["mlp"], cv_folds=3))
     assert config.training_config().candidates == (CandidateName.MLP,)
     assert config.training_config().cv_folds == 3
-    assert config.gate().min_positives == TrainingConfig().min_positives
     with pytest.raises(ValueError, match="cv_folds must be >= 2"):
         TrainingKnobs(cv_folds=1).build(TrainingConfig)
     with pytest.raises(ValueError, match="not a valid CandidateName"):

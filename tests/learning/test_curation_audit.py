@@ -66,3 +66,16 @@ def test_audit_without_vectors_marks_every_issue_suspected() -> None:
     _, y, p = _planted(2)
     issues = find_label_issues(np.arange(60), y, p)
     assert issues and {i.tier for i in issues} == {IssueTier.SUSPECTED}
+
+
+def test_audit_lets_no_neighbour_count_of_zero_overrule_a_confident_out_of_fold_view() -> None:
+    """Member 3 sits among the rejections (none of its 10 neighbours is a member) but its
+    out-of-fold probability is confident: the raw share's 0 (log-odds -13.8) would flag it,
+    the smoothed view (m = 2 towards the members' share) does not; member 5, which both
+    views doubt, is still flagged."""
+    X, y, p = _planted(3)
+    p[3] = 0.97
+    raw_share = neighbour_probability(X, y)
+    assert raw_share[3] == 0.0
+    assert below_base_rate(y, p, raw_share, pooled_probability(p, raw_share))[[3, 5]].all()
+    assert [i.image_id for i in find_label_issues(np.arange(60), y, p, X)] == [5]

@@ -57,3 +57,29 @@ def test_audit_with_vectors_flags_a_member_that_sits_among_the_rejections() -> N
 def test_audit_rejects_vectors_of_another_length() -> None:
     with pytest.raises(ValueError, match="labels"):
         find_label_issues(np.arange(4), np.array([1, 1, 0, 0]), np.full(4, 0.5), np.eye(3))
+
+
+def test_neighbour_probability_smoothed_towards_the_members_share() -> None:
+    X = _two_clusters(np.random.default_rng(3), 12, 12)
+    y = np.array([1] * 12 + [0] * 12)
+    y[20] = 1  # a member among the rejections: none of its 5 neighbours is a member
+    raw = neighbour_probability(X, y, k=5)
+    smooth = neighbour_probability(X, y, k=5, prior_weight=2.0)
+    pi = y.mean()
+    assert raw[20] == 0.0
+    assert smooth[20] == pytest.approx(2.0 * pi / 7.0)  # (0 + m pi) / (k + m)
+    assert smooth[0] == pytest.approx((5 + 2.0 * pi) / 7.0)  # a member's 5 member neighbours
+
+
+def test_neighbour_probability_weighted_by_cosine_favours_the_closer_neighbour() -> None:
+    X = np.array([[1.0, 0.0], [1.0, 0.1], [0.2, 1.0], [-1.0, 0.05]])  # row 0's neighbours
+    y = np.array([0, 1, 0, 0])  # row 1 (close to row 0) a member, row 2 (far) not
+    plain = neighbour_probability(X, y, k=2, duplicate_cosine=2.0)
+    weighted = neighbour_probability(X, y, k=2, duplicate_cosine=2.0, weighted=True)
+    assert plain[0] == pytest.approx(0.5)
+    assert weighted[0] > 0.75  # cosines 0.995 and 0.196
+
+
+def test_neighbour_probability_rejects_a_negative_prior_weight() -> None:
+    with pytest.raises(ValueError, match="prior_weight"):
+        neighbour_probability(np.eye(3), np.array([1, 0, 0]), prior_weight=-1.0)

@@ -9,6 +9,7 @@ import pytest
 from ml_platform.learning.drift import (
     check_levels,
     classifier_test,
+    distinct_rows,
     mmd_test,
     normalised,
     permutations_for,
@@ -33,6 +34,37 @@ def test_mmd_p_values_of_clean_batches_are_not_small() -> None:
     p = [mmd_test(sample(rng, 12), reference, permutations=199, seed=s).p_value for s in range(40)]
     assert min(p) >= 1 / 200 and sum(v < 0.05 for v in p) <= 6  # about 2 of 40 expected
     assert np.mean(p) == pytest.approx(0.5, abs=0.15)
+
+
+def copies(rng: np.random.Generator, photos: np.ndarray) -> np.ndarray:
+    """Each row and a near-identical copy of it (a re-upload, a flip): cosine above 0.99."""
+    return np.concatenate([photos, photos * 1.01 + 0.01 * rng.standard_normal(photos.shape)])
+
+
+def test_a_clean_batch_of_copies_is_not_drifted_when_each_photo_counts_once() -> None:
+    rng = np.random.default_rng(5)
+    reference = sample(rng, 80)
+    batches = [copies(rng, sample(rng, 6)) for _ in range(40)]
+    once = np.array([mmd_test(b, reference, 199, seed=s).p_value for s, b in enumerate(batches)])
+    twice = np.array([mmd_test(b, reference, 199, seed=s, near_duplicate=None).p_value
+                      for s, b in enumerate(batches)])  # fmt: skip
+    assert sum(twice < 0.05) >= 20  # copies counted as draws: clean batches look drifted
+    assert sum(once < 0.05) <= 6 and np.mean(once) == pytest.approx(0.5, abs=0.15)
+
+
+def test_a_shifted_batch_of_copies_is_still_found() -> None:
+    rng = np.random.default_rng(6)
+    shifted = copies(rng, sample(rng, 6, shift=3.0))
+    assert mmd_test(shifted, sample(rng, 80), permutations=499).p_value == pytest.approx(1 / 500)
+
+
+def test_distinct_rows_keeps_the_first_of_each_near_duplicate_group_in_order() -> None:
+    rng = np.random.default_rng(7)
+    photos = sample(rng, 5)
+    rows = np.concatenate([photos[:3], photos[:1] * 2.0, photos[3:], photos[2:3] + 1e-3])
+    kept = distinct_rows(rows)
+    assert kept.tolist() == photos.tolist()
+    assert len(distinct_rows(rows, cosine=1.0 - 1e-12)) == 6  # only the 2x copy joins
 
 
 def test_mmd_is_the_same_for_the_same_seed_and_ignores_vector_length() -> None:

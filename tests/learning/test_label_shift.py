@@ -13,6 +13,7 @@ from ml_platform.learning.label_shift import (
     label_shift_decision,
     label_shift_test,
     log_loss_terms,
+    since_evaluation_before_last,
     split_newest,
 )
 
@@ -108,3 +109,23 @@ def test_a_shift_warns_an_ok_champion_and_never_softens_an_error() -> None:
     assert label_shift_decision(error, shifted, 0.005).status is HealthStatus.ERROR
     assert label_shift_decision(ok, shifted, shifted.p_value / 2).status is HealthStatus.OK
     assert label_shift_decision(ok, None, 0.005) == ok
+
+
+def test_the_window_is_the_labels_since_the_evaluation_before_last() -> None:
+    times = np.repeat(np.arange(6.0), 8)  # 8 labels made at each of times 0..5
+    # evaluations at 2, 3 and 4, now one after 5: the one before last is at 3
+    assert since_evaluation_before_last(times, [4.0, 2.0, 3.0], floor=1, fallback=20) == 16
+    assert since_evaluation_before_last(times, [1.0, 2.0], floor=1, fallback=20) == 32
+    # at least `floor`: 16 since the evaluation before last are raised to the newest 20
+    assert since_evaluation_before_last(times, [2.0, 3.0, 4.0], floor=20, fallback=20) == 20
+
+
+def test_without_an_evaluation_before_last_or_a_label_since_it_the_newest_fallback() -> None:
+    times = np.repeat(np.arange(6.0), 8)
+    assert since_evaluation_before_last(times, [], floor=1, fallback=20) == 20
+    assert since_evaluation_before_last(times, [4.0], floor=1, fallback=20) == 20
+    # evaluations outpaced labels: none made since the one before last
+    assert since_evaluation_before_last(times, [5.0, 6.0, 7.0], floor=1, fallback=20) == 20
+    # a few since it: at least `floor`
+    assert since_evaluation_before_last(times, [4.5, 6.0], floor=1, fallback=20) == 8
+    assert since_evaluation_before_last(times, [4.5, 6.0], floor=10, fallback=20) == 10

@@ -23,7 +23,7 @@ from ml_platform.model_registry.collection.register import (
 )
 from ml_platform.model_registry.loading import load_head
 from ml_platform.serving.metrics import ServingMetrics
-from ml_platform.serving.model_cache import ChampionCache
+from ml_platform.serving.model_cache import ChampionCache, CollectionClassifiers
 from ml_platform.settings import Settings
 from tests.model_registry.conftest import fresh_sqlite_uri
 from tests.servers import S3Server as MotoS3
@@ -72,7 +72,8 @@ def test_a_moved_home_still_loads_and_serves_its_champion(
     client = MlflowResource(home=str(moved)).client()
     root = settings.mlflow_artifact_root
     assert load_classifier(client, COLLECTION, artifact_root=root).threshold == 0.25
-    champion = ChampionCache(client, 30.0, ServingMetrics(), artifact_root=root).get(COLLECTION)
+    champions = ChampionCache(CollectionClassifiers(client, root), 30.0, ServingMetrics())
+    champion = champions.get(COLLECTION)
     assert champion.version == "1" and champion.threshold == 0.25
     with pytest.raises(Exception, match="artifact"):  # without the root: the stale path
         load_classifier(client, COLLECTION)

@@ -17,9 +17,9 @@ from ml_platform.model_registry.dataset.naming import DATASET_EXPERIMENT
 from ml_platform.services.dataset_versions import make_version
 from ml_platform.services.datasets import SplitFractions, parse_dataset_specs
 from ml_platform.services.finetuning import finetune_version
-from ml_platform.serving.dataset_models import DatasetModelCache
+from ml_platform.serving.dataset_models import DatasetClassifiers, DatasetModelCache
 from ml_platform.serving.metrics import ServingMetrics
-from ml_platform.serving.model_cache import ChampionCache
+from ml_platform.serving.model_cache import ChampionCache, CollectionClassifiers
 from ml_platform.settings import Settings
 from ml_platform.store.layout import Layout
 from tests.finetune_home import BLUE, RED, coloured_images, tiny_vit
@@ -72,9 +72,9 @@ def test_a_copied_home_trains_into_itself_and_serves_both_families_without_the_o
     retired = [e.name for e in client.search_experiments() if "(home at" in e.name]
     assert len(retired) == 2
     metrics = ServingMetrics()
-    champion = ChampionCache(client, 30.0, metrics, artifact_root=root).get(COLLECTION)
+    champion = ChampionCache(CollectionClassifiers(client, root), 30.0, metrics).get(COLLECTION)
     assert champion.version == "2"
-    datasets = DatasetModelCache(client, 30.0, metrics, artifact_root=root)
+    datasets = DatasetModelCache(DatasetClassifiers(client, root), 30.0, metrics)
     for name in ("colours", "shapes"):
         info = dataset_champion(client, name)
         assert info is not None

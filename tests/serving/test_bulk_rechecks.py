@@ -27,7 +27,7 @@ from ml_platform.serving.dataset_models import DatasetClassifiers
 from ml_platform.serving.errors import ErrorKind
 from ml_platform.serving.metrics import ServingMetrics
 from ml_platform.serving.model_budget import ModelBudget
-from ml_platform.serving.model_cache import ChampionCache
+from ml_platform.serving.model_cache import ChampionCache, CollectionClassifiers
 from tests.serving.conftest import CLIP, CLIP_DIM, AppFactory, Store
 from tests.serving.test_model_budget import Clock
 from tests.serving.test_model_refresh import classify_version
@@ -93,7 +93,7 @@ def test_reloads_after_an_eviction_are_rechecked_together_not_two_calls_each(
     monkeypatch.setattr(registered_module, "BULK_READS_IN_WORKER", False)  # counted here
     client, clock = CountingClient(store.uri), Clock()
     budget = ModelBudget(1, 0.0, ServingMetrics(), clock)  # one head at a time: the next evicts
-    cache = ChampionCache(client, 30.0, ServingMetrics(), clock, budget=budget)
+    cache = ChampionCache(CollectionClassifiers(client), 30.0, ServingMetrics(), clock, budget)
     known = {c: get_champion(client, c) for c in COLLECTIONS}
     cache.seed({c: info for c, info in known.items() if info is not None})
     for collection_id in COLLECTIONS:  # first loads (each version's location asked once)

@@ -4,7 +4,6 @@ import dagster as dg
 
 from ml_platform.defs.knobs import knobs_of
 from ml_platform.learning.training import TrainingConfig
-from ml_platform.services.promotion import GateSettings
 
 
 class TrainingKnobs(knobs_of(TrainingConfig)):  # type: ignore[misc]
@@ -23,7 +22,3 @@ class ClassifierConfig(dg.Config):  # type: ignore[misc]
     def training_config(self) -> TrainingConfig:
         config: TrainingConfig = self.training.build(TrainingConfig)
         return config
-
-    def gate(self) -> GateSettings:
-        t = self.training_config()
-        return GateSettings(self.promotion_tolerance, t.min_positives, t.min_negatives)

@@ -90,7 +90,7 @@ def collection_classifier(
     )  # fmt: skip
     decision = register_and_gate(
         mlflow.client(), result, training, provenance,
-        models.embedder(collection.focus.embedding_type).dim, config.gate(),
+        models.embedder(collection.focus.embedding_type).dim, config.promotion_tolerance,
         artifact_location=mlflow.artifact_location(), artifact_root=mlflow.artifact_root(),
     )  # fmt: skip
     registered, outcome = decision.registered, decision.outcome

@@ -11,8 +11,9 @@ off-diagonal cell; that cell's calibrated size (the joint scaled to the label co
 many labels are wrong, and that many, least self-confident first, are issues (cleanlab's
 `prune_by_noise_rate`, restricted to the rows the joint itself counts).
 
-With the images' embeddings, a second view (`neighbours.py`: what each image's nearest
-labelled images say) is pooled with the out-of-fold probability. Rejections are audited by
+With the images' embeddings, a second view (`neighbours.py`: what each image's 10 nearest
+labelled images say, cosine-weighted and smoothed towards the members' share, so that 0 of
+10 is not a certainty) is pooled with the out-of-fold probability. Rejections are audited by
 confident learning on the pooled probability. Members are flagged when the pooled
 probability falls below the pooled view of an average audited image (both views' means over
 the audited rows) and below 0.5: the two views together rate the member less likely to
@@ -35,7 +36,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ml_platform.learning.curation.geometry import check_rows
-from ml_platform.learning.curation.neighbours import neighbour_probability, pooled_probability
+from ml_platform.learning.curation.neighbours import (
+    audit_neighbour_probability,
+    pooled_probability,
+)
 from ml_platform.learning.evaluation import validate_labels
 
 Mask = NDArray[np.bool_]
@@ -81,7 +85,7 @@ def find_label_issues(
     y, p = _checked(image_ids, labels, out_of_fold)
     if vectors is None:
         return confident_joint_issues(image_ids, y, p)
-    neighbours = neighbour_probability(vectors, y)
+    neighbours = audit_neighbour_probability(vectors, y)
     pooled = pooled_probability(p, neighbours)
     flagged = below_base_rate(y, p, neighbours, pooled) | (
         confident_joint_mask(y, pooled) & (y == 0)

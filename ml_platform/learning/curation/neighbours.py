@@ -10,6 +10,8 @@ pool of two experts).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -17,6 +19,10 @@ from ml_platform.learning.curation.geometry import check_rows, unit_rows
 from ml_platform.learning.folds import NEAR_DUPLICATE_COSINE, ROW_BLOCK
 
 NEIGHBOURS = 10
+# The audit's neighbour view: cosine-weighted and smoothed towards the members' share with the
+# pseudo-count of Laplace's rule (m = 2, not tuned), so 0 of 10 is not a certainty; chosen by a
+# rule fixed before the runs (benchmarks/curation_audit.py, docs/api.md).
+AUDIT_PRIOR_WEIGHT = 2.0
 _EDGE = 1e-6  # probabilities are clipped to [EDGE, 1 - EDGE] before their log-odds
 
 
@@ -25,39 +31,61 @@ def neighbour_probability(
     labels: NDArray[np.int64],
     k: int = NEIGHBOURS,
     duplicate_cosine: float = NEAR_DUPLICATE_COSINE,
+    prior_weight: float = 0.0,
+    weighted: bool = False,
 ) -> NDArray[np.float64]:
     """Per row, the share of members (label 1) among its k most similar other rows, its
-    near-duplicates left out; a row with no such neighbour gets the members' overall share."""
+    near-duplicates left out; a row with no such neighbour gets the members' overall share.
+    `prior_weight` m smooths the share towards the members' overall share pi (an m-estimate:
+    (members + m pi) / (count + m)); `weighted` weighs each neighbour by its cosine (>= 0)."""
     unit = unit_rows(vectors)
     y = np.asarray(labels, dtype=np.float64)
     check_rows("labels", y, unit.shape[0])
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+    if k < 1 or prior_weight < 0:
+        raise ValueError(f"need k >= 1 and prior_weight >= 0, got {k} and {prior_weight}")
+    share = _Share(k, duplicate_cosine, prior_weight, weighted)
     out = np.empty(unit.shape[0], dtype=np.float64)
     for start in range(0, unit.shape[0], ROW_BLOCK):
         rows = np.arange(start, min(start + ROW_BLOCK, unit.shape[0]))
-        out[rows] = _block_share(unit, y, rows, k, duplicate_cosine)
+        out[rows] = share.of_block(unit, y, rows)
     return out
 
 
-def _block_share(
-    unit: NDArray[np.float32],
-    y: NDArray[np.float64],
-    rows: NDArray[np.intp],
-    k: int,
-    duplicate_cosine: float,
+@dataclass(frozen=True)
+class _Share:
+    k: int
+    duplicate_cosine: float
+    prior_weight: float
+    weighted: bool
+
+    def of_block(
+        self, unit: NDArray[np.float32], y: NDArray[np.float64], rows: NDArray[np.intp]
+    ) -> NDArray[np.float64]:
+        sims = unit[rows] @ unit.T
+        sims[np.arange(rows.size), rows] = -np.inf  # not its own neighbour
+        sims[sims >= self.duplicate_cosine] = -np.inf  # nor its copies
+        k = min(self.k, unit.shape[0] - 1)
+        if k < 1:
+            return np.full(rows.size, y.mean())
+        nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        near_sims = np.take_along_axis(sims, nearest, axis=1)
+        valid = np.isfinite(near_sims)
+        count = valid.sum(axis=1)
+        w = valid.astype(np.float64)
+        if self.weighted:  # cosine weights, rescaled to sum to the neighbour count
+            w = np.where(valid, np.maximum(near_sims, 1e-6), 0.0)
+            w *= count[:, None] / np.maximum(w.sum(axis=1, keepdims=True), 1e-12)
+        members = (y[nearest] * w).sum(axis=1)
+        m, pi = self.prior_weight, y.mean()
+        share = (members + m * pi) / np.maximum(count + m, 1e-12)
+        return np.asarray(np.where(count > 0, share, pi), np.float64)
+
+
+def audit_neighbour_probability(
+    vectors: NDArray[np.floating], labels: NDArray[np.int64]
 ) -> NDArray[np.float64]:
-    sims = unit[rows] @ unit.T
-    sims[np.arange(rows.size), rows] = -np.inf  # not its own neighbour
-    sims[sims >= duplicate_cosine] = -np.inf  # nor its copies
-    k = min(k, unit.shape[0] - 1)
-    if k < 1:
-        return np.full(rows.size, y.mean())
-    nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-    valid = np.isfinite(np.take_along_axis(sims, nearest, axis=1))
-    count = valid.sum(axis=1)
-    members = (y[nearest] * valid).sum(axis=1)
-    return np.asarray(np.where(count > 0, members / np.maximum(count, 1), y.mean()), np.float64)
+    """The neighbour view the audit uses (k = 10, cosine-weighted, m = 2)."""
+    return neighbour_probability(vectors, labels, prior_weight=AUDIT_PRIOR_WEIGHT, weighted=True)
 
 
 def pooled_probability(

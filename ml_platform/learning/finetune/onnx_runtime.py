@@ -23,7 +23,7 @@ from PIL import Image
 from ml_platform.learning.finetune.evaluation import pixel_batches
 from ml_platform.vision.embedders.backends import Backend
 from ml_platform.vision.embedders.int8_cpu import this_cpu
-from ml_platform.vision.embedders.onnx import session_options
+from ml_platform.vision.embedders.onnx_memory import session_options
 from ml_platform.vision.preprocess import PreprocessSpec
 
 log = logging.getLogger(__name__)

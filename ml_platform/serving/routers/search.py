@@ -142,9 +142,9 @@ def _encoders(state: ServingState) -> service.Encoders:
             raise
         python_model = found.model.unwrap_python_model()  # type: ignore[no-untyped-call]
         direction = linear_direction(getattr(python_model, "estimator", None))
-        details: dict[str, object] = {"direction": "champion", "model_name": found.name,
+        details: dict[str, object] = {"direction": "champion", "model_name": found.info.name,
                    "model_version": found.version,
-                   "weights": found.tags.get(VersionTag.WEIGHTS.value)}  # fmt: skip
+                   "weights": found.info.tags.get(VersionTag.WEIGHTS.value)}  # fmt: skip
         return found.focus, None if direction is None else service.Encoded(direction, details)
 
     return service.Encoders(text, image, champion)

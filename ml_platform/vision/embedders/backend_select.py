@@ -11,6 +11,7 @@ from ml_platform.vision.embedders.custom_types import CustomEmbeddingType
 from ml_platform.vision.embedders.identity import EmbedderIdentity
 from ml_platform.vision.embedders.onnx import OnnxEmbedder
 from ml_platform.vision.embedders.onnx_cache import cache_entry, fingerprint
+from ml_platform.vision.embedders.onnx_direct import write_source
 from ml_platform.vision.embedders.variants import Reference, VariantMaker, first_accepted
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,11 @@ def torch_with_backend(
     if options.backend_for(source.name) is Backend.TORCH:
         return source
     maker = maker or torch_maker(source, options)
-    return first_accepted(source.name, maker, source, Backend.TORCH, options)
+    chosen = first_accepted(source.name, maker, source, Backend.TORCH, options)
+    if chosen is not source:  # a later build may load it without torch (onnx_direct)
+        write_source(options.resolved_onnx_cache_dir, EmbedderIdentity.of(source),
+                     architecture(source))  # fmt: skip
+    return chosen
 
 
 def torch_maker(source: Embedder, options: EmbedderOptions) -> VariantMaker:
@@ -35,8 +40,7 @@ def torch_maker(source: Embedder, options: EmbedderOptions) -> VariantMaker:
     if not isinstance(source, TorchEmbedder):
         raise TypeError(f"{source.name}: ONNX export needs a TorchEmbedder, got {source!r}")
     spec = source.spec
-    config = getattr(source.model, "config", None)
-    arch = fingerprint(config.to_json_string() if config is not None else repr(source.model))
+    arch = architecture(source)
     cache = options.resolved_onnx_cache_dir
 
     def load(backend: Backend, path: Path) -> Embedder:
@@ -60,6 +64,13 @@ def torch_maker(source: Embedder, options: EmbedderOptions) -> VariantMaker:
         int8_mode=Int8Mode(options.int8_mode),
         first_passing_mode=True,
     )
+
+
+def architecture(source: Embedder) -> str:
+    """The fingerprint of a TorchEmbedder's architecture (its transformers config)."""
+    model = getattr(source, "model")  # noqa: B009 - a TorchEmbedder (checked by the caller)
+    config = getattr(model, "config", None)
+    return fingerprint(config.to_json_string() if config is not None else repr(model))
 
 
 def custom_with_backend(

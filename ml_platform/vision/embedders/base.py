@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from ml_platform.domain import WeightsStatus
-from ml_platform.settings import setting_default
+from ml_platform.settings import fed_by
 from ml_platform.vision.embedders.backends import Backend, Int8Mode, parse_choice
 
 RANDOM_REVISION = "random-init"
@@ -24,21 +24,21 @@ DEFAULT_ONNX_CACHE = Path("~/.ml-platform/models/onnx")
 class EmbedderOptions:
     """Everything that decides which embedder instance ``build_embedder`` returns."""
 
-    clip_model: str = setting_default("clip_model")
-    dino_model: str = setting_default("dino_model")
-    custom_types_file: Path | None = None
-    allow_random_weights: bool = False  # the setting's default too (a test checks they agree)
-    device: str = setting_default("device")
-    batch_size: int = int(setting_default("embed_batch_size"))
+    clip_model: str = fed_by("clip_model")
+    dino_model: str = fed_by("dino_model")
+    custom_types_file: Path | None = fed_by("embedding_types_file")
+    allow_random_weights: bool = fed_by("allow_random_weights")
+    device: str = fed_by("device")
+    batch_size: int = fed_by("embed_batch_size")
     # Inference backend (vision/embedders/backends.py): "torch", "onnx", "onnx-int8" or
     # "auto" (the fastest whose drift check passes); per-type overrides as (type, backend).
     # Deliberately not the platform's `embed_backend` (auto): an embedder built without
     # settings runs its native checkpoint; `embedder_options(settings)` applies the setting.
-    backend: str = "torch"
-    type_backends: tuple[tuple[str, str], ...] = ()
-    int8_mode: str = setting_default("embed_int8_mode")
-    onnx_cache_dir: Path | None = None  # None: <default home>/models/onnx
-    calibration_dir: Path | None = None  # the platform's images; None: synthetic images
+    backend: str = fed_by("embed_backend", "torch")
+    type_backends: tuple[tuple[str, str], ...] = fed_by("type_backends", ())
+    int8_mode: str = fed_by("embed_int8_mode")
+    onnx_cache_dir: Path | None = fed_by("onnx_cache_dir", None)  # None: DEFAULT_ONNX_CACHE
+    calibration_dir: Path | None = fed_by("image_store_dir", None)  # None: synthetic images
 
     def __post_init__(self) -> None:
         if self.batch_size <= 0:

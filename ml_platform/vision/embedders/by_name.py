@@ -87,6 +87,11 @@ def build_random_embedder(
 
 
 def _create(name: str, options: EmbedderOptions) -> Embedder:
+    from ml_platform.vision.embedders.onnx_direct import cached_builtin
+
+    cached = cached_builtin(name, options)  # an accepted ONNX variant, torch never imported
+    if cached is not None:
+        return cached
     from ml_platform.vision.embedders.backend_select import custom_with_backend, torch_with_backend
 
     if name == BuiltinEmbeddingType.CLIP_VIT_B_32:

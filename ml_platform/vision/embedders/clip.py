@@ -8,13 +8,12 @@ from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 from ml_platform.domain import BuiltinEmbeddingType
 from ml_platform.vision.embedders.base import RANDOM_REVISION, EmbedderOptions
 from ml_platform.vision.embedders.hub_embedding import HubEmbedding
+from ml_platform.vision.embedders.onnx_direct import CLIP_SPEC
 from ml_platform.vision.embedders.torch_base import TorchEmbedder, seeded_random_model
 from ml_platform.vision.preprocess import CLIP_MEAN, CLIP_STD, PreprocessSpec
 
 NAME = BuiltinEmbeddingType.CLIP_VIT_B_32.value
 SETTING = "ML_PLATFORM_CLIP_MODEL"
-# CLIPImageProcessor: short side 224 (bicubic), centre crop 224, /255, CLIP mean and std.
-CLIP_SPEC = PreprocessSpec.square(224, 224, CLIP_MEAN, CLIP_STD)
 
 
 def _image_embeds(model: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:

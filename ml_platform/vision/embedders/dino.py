@@ -8,14 +8,11 @@ from transformers import Dinov2Config, Dinov2Model
 from ml_platform.domain import BuiltinEmbeddingType
 from ml_platform.vision.embedders.base import RANDOM_REVISION, EmbedderOptions
 from ml_platform.vision.embedders.hub_embedding import HubEmbedding
+from ml_platform.vision.embedders.onnx_direct import DINO_SPEC
 from ml_platform.vision.embedders.torch_base import TorchEmbedder, seeded_random_model
-from ml_platform.vision.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessSpec
 
 NAME = BuiltinEmbeddingType.DINO_V2.value
 SETTING = "ML_PLATFORM_DINO_MODEL"
-# BitImageProcessor as configured for facebook/dinov2-*: short side 256 (bicubic),
-# centre crop 224, /255, ImageNet mean and std.
-DINO_SPEC = PreprocessSpec.square(224, 256, IMAGENET_MEAN, IMAGENET_STD)
 # (hidden_size, num_attention_heads, num_hidden_layers, use_swiglu_ffn) of the hub variants.
 VARIANTS: dict[str, tuple[int, int, int, bool]] = {
     "small": (384, 6, 12, False),

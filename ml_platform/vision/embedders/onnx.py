@@ -17,6 +17,7 @@ from ml_platform.vision.embedders.base import (
 )
 from ml_platform.vision.embedders.custom_types import CustomEmbeddingType
 from ml_platform.vision.embedders.identity import EmbedderIdentity
+from ml_platform.vision.embedders.onnx_memory import session_options
 from ml_platform.vision.embedders.spec_embedder import SpecEmbedder
 from ml_platform.vision.preprocess import Layout, PreprocessSpec
 
@@ -128,13 +129,6 @@ class OnnxEmbedder(OrtEmbedder):
         log.info(
             "loaded %s from %s (%s, dim %d)", self.name, self.model_id, self.revision, self.dim
         )
-
-
-def session_options() -> ort.SessionOptions:
-    """All graph optimisations; onnxruntime's own thread pool sized to the cores."""
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return options
 
 
 def _pick(wanted: str | None, available: list[str]) -> str:

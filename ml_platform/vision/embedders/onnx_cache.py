@@ -35,6 +35,15 @@ class ExportRecord:
     recipe: str = ""  # INT8: the static recipe's label (a static model is stale when changed)
     cpu: str = ""  # INT8: the CPU class it was checked on (int8_cpu; stale on another class)
 
+    def is_current(self, recipe: str, cpu: str) -> bool:
+        """False for an INT8 record made on another CPU class (records older than the CPU
+        field count as made here) or, when static, with another recipe."""
+        if self.backend != Backend.ONNX_INT8.value:
+            return True
+        if self.cpu and self.cpu != cpu:
+            return False
+        return self.int8_mode != "static" or self.recipe == recipe
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 

@@ -7,15 +7,15 @@ import ctypes.util
 import logging
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 import torch
 
 from ml_platform.vision.embedders.backends import Backend
-from ml_platform.vision.embedders.base import EmbedderUnavailableError, file_sha256
+from ml_platform.vision.embedders.base import EmbedderUnavailableError
 from ml_platform.vision.embedders.identity import EmbedderIdentity
+from ml_platform.vision.embedders.onnx_direct import weights_revision
 from ml_platform.vision.embedders.spec_embedder import SpecEmbedder
 from ml_platform.vision.preprocess import PreprocessSpec
 
@@ -23,7 +23,6 @@ log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=torch.nn.Module)
 Forward = Callable[[torch.nn.Module, torch.Tensor], torch.Tensor]
-WEIGHT_PATTERNS = ("*.safetensors", "*.bin")
 RANDOM_SEED = 0
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -114,11 +113,7 @@ def model_revision(model: torch.nn.Module, model_id: str) -> str:
     commit = getattr(getattr(model, "config", None), "_commit_hash", None)
     if isinstance(commit, str) and commit:
         return commit
-    directory = Path(model_id)
-    files = sorted(f for pattern in WEIGHT_PATTERNS for f in directory.glob(pattern))
-    if directory.is_dir() and files:
-        return f"sha256:{file_sha256(files)}"
-    return "unknown"
+    return weights_revision(model_id) or "unknown"
 
 
 def random_fallback_warning(name: str, model_id: str, reason: BaseException) -> None:

@@ -118,13 +118,7 @@ class VariantMaker:
         return self.load(backend, entry.model_path)
 
     def _current(self, record: ExportRecord) -> bool:
-        """False for an INT8 record made on another CPU class (records older than the
-        CPU field count as made here) or, when static, with another recipe."""
-        if record.backend != Backend.ONNX_INT8.value:
-            return True
-        if record.cpu and record.cpu != self.cpu:
-            return False
-        return record.int8_mode != "static" or record.recipe == self.recipe
+        return record.is_current(self.recipe, self.cpu)
 
     def _make(self, backend: Backend, entry: CacheEntry) -> ExportRecord:
         if backend is Backend.ONNX:

@@ -19,7 +19,7 @@ from ml_platform.domain import Collection, DerivativeType, Focus
 from ml_platform.learning.training import TrainingConfig, train_classifier
 from ml_platform.model_registry.collection.lookup import get_champion, show
 from ml_platform.model_registry.collection.naming import VersionTag
-from ml_platform.services.promotion import GateSettings, run_gate
+from ml_platform.services.promotion import run_gate
 from ml_platform.services.training_data import build_training_set, load_focus, load_images
 from tests.synthetic_home import SyntheticImage, add_batch, set_collections
 
@@ -167,9 +167,7 @@ def test_challenger_trained_on_corrupted_labels_stays_challenger(home: dict[str,
 
     provenance = ClassifierProvenance(7, CLIP, training.embedded.embedder, "x")
     registered = register_classifier(client(home), worse, provenance)
-    outcome = run_gate(
-        client(home), registered.version, worse, training, 16, GateSettings(0.02, 5, 5)
-    )
+    outcome = run_gate(client(home), registered.version, worse, training, 16, tolerance=0.02)
     assert not outcome.decision.promote and "worse" in outcome.decision.reason
     champion = get_champion(client(home), 7)
     assert champion is not None and champion.version == "1"
