@@ -1,7 +1,8 @@
 """Bulk champion-alias reads in a worker process (`alias_worker`), one per registry URI.
 
 `worker_for(uri)` is started on the first bulk re-check that needs it (not at start-up), is
-shared by the champion caches over that registry, and is started again when it died. A
+shared by the champion caches over that registry, is started again when it died, and is ended
+by the app's lifespan at shutdown (`close_workers`). A
 registry failure in the worker raises `MlflowException` here, exactly as the read in this
 process would (the caches keep serving what they know); a worker that cannot be started, dies
 or does not answer within `REPLY_TIMEOUT_S` raises `WorkerUnavailable` (and is ended), and
@@ -120,6 +121,15 @@ def worker_for(uri: str) -> AliasWorker:
     """The shared worker of registry `uri` (started on its first read)."""
     with _guard:
         return _workers.setdefault(uri, AliasWorker(uri))
+
+
+def close_workers() -> None:
+    """End every worker (the app's lifespan, at shutdown); a later read starts one again."""
+    with _guard:
+        workers = list(_workers.values())
+        _workers.clear()
+    for worker in workers:
+        worker.close()
 
 
 def in_worker(uri: str) -> bool:

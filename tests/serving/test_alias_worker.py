@@ -20,7 +20,7 @@ from ml_platform.serving import alias_reads
 from ml_platform.serving.alias_reads import AliasWorker, worker_for
 from ml_platform.serving.champion_index import champion_versions_named
 from ml_platform.serving.metrics import ServingMetrics
-from ml_platform.serving.model_cache import ChampionCache
+from ml_platform.serving.model_cache import ChampionCache, CollectionClassifiers
 from tests.serving.conftest import CLIP, CLIP_DIM, Store
 from tests.serving.test_bulk_rechecks import COLLECTIONS, CountingClient
 from tests.serving.test_model_budget import Clock
@@ -38,7 +38,7 @@ def test_a_bulk_recheck_runs_in_the_worker_and_sees_a_new_champion(
 ) -> None:
     store.register(80, DerivativeType.WHOLE_IMAGE, CLIP, CLIP_DIM)
     client, clock = CountingClient(store.uri), Clock()
-    cache = ChampionCache(client, 30.0, ServingMetrics(), clock)
+    cache = ChampionCache(CollectionClassifiers(client), 30.0, ServingMetrics(), clock)
     keys = (*COLLECTIONS, 80)
     cache.seed({c: info for c in keys if (info := get_champion(client, c)) is not None})
     assert [cache.get(c).version for c in keys][-1] == "1"  # loaded
@@ -105,3 +105,20 @@ def test_a_worker_that_cannot_answer_leaves_the_search_in_this_process(
     client.calls.clear()
     assert champion_versions_named(client, names, worker) == expected  # not tried again yet
     assert client.calls == Counter({"search_registered_models": 1})
+
+
+def test_close_workers_ends_every_worker_and_a_later_read_starts_one(store: Store) -> None:
+    names = [model_name(c) for c in COLLECTIONS]
+    first = worker_for(store.uri)
+    expected = first.champion_versions(names)
+    process = first._process
+    assert process is not None and process.poll() is None
+
+    alias_reads.close_workers()  # what the app's lifespan does at shutdown
+    assert process.poll() is not None  # the process ended, not merely forgotten
+    again = worker_for(store.uri)
+    assert again is not first
+    try:
+        assert again.champion_versions(names) == expected
+    finally:
+        again.close()
