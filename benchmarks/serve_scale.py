@@ -5,14 +5,16 @@ checkpoints (the real loading code; embedding cost is not what is measured here)
 `ml-platform serve` as a subprocess and reports:
 
 - time from process start to `/readyz` 200, what `/readyz` says is known and loaded, and the
-  server's RSS;
+  server's RSS (and, at the end, its child processes': the alias worker);
 - p50/p95 of one `/v1/analyze` request classifying 1, 10 or 50 collections, warm (loaded) and
   after eviction (groups of collections cycled through until together they exceed the model
-  memory budget, so each group was unloaded by the others before it is asked again);
+  memory budget, so each group was unloaded by the others before it is asked again), over
+  `--rounds` evict-then-request rounds (serve_scale_requests.py);
 - tracing on (OTLP/HTTP to a real receiver in this process) vs off at concurrency 8, two
   servers measured in interleaved blocks, and one traced request's spans.
 
     python benchmarks/serve_scale.py [--collections 10000] [--datasets 20] [--budget-mb 16]
+        [--rounds 3] [--sizes 1,10,50] [--no-tracing]
         [--tracing-only]  # the tracing table alone, both servers fresh (no eviction run before)
 
 Prints; never asserts.
@@ -23,7 +25,6 @@ from __future__ import annotations
 import argparse
 import base64
 import io
-import math
 import os
 import subprocess
 import sys
@@ -38,13 +39,12 @@ import numpy as np
 from PIL import Image
 from serve_helpers import free_port, percentiles
 from serve_scale_registry import build_registry
+from serve_scale_requests import SIZES, body, timed, warm_and_evicted
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from tests.otlp_receiver import ReceivedSpan, Receiver, receiving  # noqa: E402
 from tests.tiny_models import save_tiny_models  # noqa: E402
-
-SIZES = (1, 10, 50)
 
 
 def photo() -> str:
@@ -94,9 +94,14 @@ class Server:
         return [line for line in text.splitlines() if any(n in line for n in needles)]
 
     def rss_mb(self) -> float:
-        with open(f"/proc/{self.process.pid}/status") as status:
-            line = next(x for x in status if x.startswith("VmRSS:"))
-        return int(line.split()[1]) / 1024
+        return rss_mb(self.process.pid)
+
+    def children_rss_mb(self) -> float:
+        """RSS of the server's child processes (the alias worker), 0 when none."""
+        pids = []
+        for task in Path(f"/proc/{self.process.pid}/task").iterdir():  # any thread's children
+            pids += (task / "children").read_text().split()
+        return sum(rss_mb(int(child)) for child in pids)
 
     def cpu_s(self) -> float:
         """CPU seconds the server process has used (user + system, all threads)."""
@@ -110,32 +115,10 @@ class Server:
         self.log.close()
 
 
-MAX_OPERATIONS = 32  # per request (ServeOptions.max_operations): more go in parallel requests
-
-
-def bodies(image: str, ids: list[int]) -> list[dict[str, Any]]:
-    return [body(image, ids[i : i + 25]) for i in range(0, len(ids), 25)] if len(ids) > \
-        MAX_OPERATIONS else [body(image, ids)]  # fmt: skip
-
-
-def body(image: str, ids: list[int]) -> dict[str, Any]:
-    return {"image_base64": image,
-            "operations": [{"type": "classify", "collection_id": i} for i in ids]}  # fmt: skip
-
-
-def timed(client: httpx.Client, payload: dict[str, Any]) -> float:
-    start = time.perf_counter()
-    response = client.post("/v1/analyze", json=payload)
-    if response.status_code != 200:
-        raise RuntimeError(f"HTTP {response.status_code}: {response.text[:300]}")
-    return time.perf_counter() - start
-
-
-def classified(client: httpx.Client, image: str, ids: list[int], pool: ThreadPoolExecutor) -> float:
-    """Seconds until every collection of `ids` is answered (parallel requests past 32)."""
-    start = time.perf_counter()
-    list(pool.map(lambda payload: timed(client, payload), bodies(image, ids)))
-    return time.perf_counter() - start
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(x for x in status if x.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
 
 
 def readiness(client: httpx.Client) -> dict[str, Any]:
@@ -144,37 +127,6 @@ def readiness(client: httpx.Client) -> dict[str, Any]:
             "models_loaded": len(ready["loaded_models"]),
             "model_memory_mb": round(ready["model_memory_bytes"] / 2**20, 1),
             "budget_mb": round(ready["model_memory_budget_bytes"] / 2**20)}  # fmt: skip
-
-
-def warm_and_evicted(client: httpx.Client, image: str, args: argparse.Namespace) -> None:
-    """p50/p95 per group size, warm and after eviction (see the module docstring)."""
-    head = head_bytes(client, image)
-    budget = args.budget_mb * 2**20
-    next_id = 2 * max(SIZES) + 101  # past the warm groups and the preloaded champions
-    print(f"\none classifier head: {head / 1024:.0f} KB (estimated); budget {args.budget_mb} MB")
-    print("| collections per request | warm p50 ms | warm p95 ms | after eviction p50 ms | "
-          "after eviction p95 ms | groups cycled |\n|---|---|---|---|---|---|")  # fmt: skip
-    with ThreadPoolExecutor(2) as pool:
-        for size in SIZES:
-            warm_ids = list(range(1, size + 1))
-            classified(client, image, warm_ids, pool)
-            warm = percentiles([classified(client, image, warm_ids, pool)
-                                for _ in range(args.requests)])  # fmt: skip
-            groups = max(args.requests, math.ceil(1.5 * budget / (size * head)))
-            pool_ids = [[1 + (next_id + g * size + i - 1) % args.collections
-                         for i in range(size)] for g in range(groups)]  # fmt: skip
-            next_id += groups * size
-            for ids in pool_ids:  # first loads: each group pushes older ones out of the budget
-                classified(client, image, ids, pool)
-            evicted = percentiles([classified(client, image, ids, pool) for ids in pool_ids])
-            print(f"| {size} | {warm['p50']:.1f} | {warm['p95']:.1f} | {evicted['p50']:.1f} | "
-                  f"{evicted['p95']:.1f} | {groups} |")  # fmt: skip
-
-
-def head_bytes(client: httpx.Client, image: str) -> int:
-    timed(client, body(image, [1]))
-    loaded = client.get("/readyz").json()["loaded_models"]
-    return int(loaded["classifier 1"])
 
 
 def tracing_on_off(off: Server, on: Server, image: str, receiver: Receiver, n: int) -> None:
@@ -228,7 +180,12 @@ def main() -> None:
     parser.add_argument("--collections", type=int, default=10_000)
     parser.add_argument("--datasets", type=int, default=20)
     parser.add_argument("--budget-mb", type=int, default=16)
-    parser.add_argument("--requests", type=int, default=20, help="per measurement")
+    parser.add_argument("--requests", type=int, default=20,
+                        help="warm requests of the single-round figure")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=3, help="evict-then-request rounds")
+    parser.add_argument("--sizes", type=lambda text: [int(x) for x in text.split(",")],
+                        default=list(SIZES), help="collections per request: 1,10,50")  # fmt: skip
+    parser.add_argument("--no-tracing", action="store_true", help="no tracing table")
     parser.add_argument("--tracing-only", action="store_true",
                         help="no warm/eviction table: both servers fresh")  # fmt: skip
     args = parser.parse_args()
@@ -252,7 +209,12 @@ def main() -> None:
             try:
                 if not args.tracing_only:
                     warm_and_evicted(client, image, args)
-                    print(f"after: RSS {off.rss_mb():.0f} MB; /readyz: {readiness(client)}")
+                    print(
+                        f"after: RSS {off.rss_mb():.0f} MB (child processes: "
+                        f"{off.children_rss_mb():.0f} MB); /readyz: {readiness(client)}"
+                    )
+                if args.no_tracing:
+                    return
                 print(f"\ntraced server: /readyz 200 in {on.start()[1]:.1f} s")
                 try:
                     tracing_on_off(off, on, image, receiver, args.requests)

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 
 from ml_platform import telemetry
 from ml_platform.redact import redact_url
+from ml_platform.serving import alias_reads
 from ml_platform.serving.auth import require_token
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.inputs import route_body_limit
@@ -105,6 +106,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state.preloader.stop()
     state.champions.shutdown()
     state.datasets.shutdown()
+    alias_reads.close_workers()  # the registry's alias worker process ends with the app
     state.inference.shutdown(wait=False, cancel_futures=True)
     state.models.close()
     telemetry.flush()  # the last requests' spans leave before the process does

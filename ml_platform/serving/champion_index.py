@@ -5,8 +5,10 @@ models, 1 page of versions per 10,000 versions), instead of two registry calls p
 the registered models give the `champion` alias of each, the model versions their tags.
 Serving seeds its caches with the result (`RegistryCache.seed`); models themselves are loaded
 on first use, or by the preload within the memory budget. `champion_versions_named` reads
-the champion aliases of a list of names (`name IN (...)`, `NAMES_PER_SEARCH` at a time; a
-few names, one alias read each): the re-checks due at one moment.
+the champion aliases of a list of names (`name IN (...)` searches,
+`alias_worker.NAMES_PER_SEARCH` names each; a few names, one alias read each): the re-checks
+due at one moment, whose searches run in a worker process (`alias_reads`) when the caller
+passes one.
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ from ml_platform.model_registry.versions import (
     registered_models,
     version_info,
 )
+from ml_platform.serving.alias_reads import AliasWorker, WorkerUnavailable
+from ml_platform.serving.alias_worker import search_champion_aliases
 
 log = logging.getLogger(__name__)
 VERSIONS_PAGE = 10_000
-NAMES_PER_SEARCH = 100  # names in one `name IN (...)` filter
 # One `name IN (...)` search costs about as much as this many alias reads (MLflow's SQL store
 # builds the search's query anew each time: ~60-110 ms against ~10 ms an alias read, measured
 # on benchmarks/serve_scale.py's 10,000-model registry), so fewer names are read one by one.
@@ -51,23 +54,27 @@ def champion_index(client: MlflowClient, prefix: str) -> dict[str, ModelVersionI
     return infos
 
 
-def champion_versions_named(client: MlflowClient, names: Sequence[str]) -> dict[str, str]:
+def champion_versions_named(
+    client: MlflowClient, names: Sequence[str], worker: AliasWorker | None = None
+) -> dict[str, str]:
     """Registered model name -> the version its `champion` alias names, for those of `names`
-    that have one: one search of registered models per `NAMES_PER_SEARCH` names, or one alias
-    read per name when they are fewer than `SEARCH_MIN_NAMES`."""
+    that have one: one search of registered models per `NAMES_PER_SEARCH` names, in `worker`'s
+    process when given (however few: nobody waits for it), else here, or one alias read per
+    name when they are fewer than `SEARCH_MIN_NAMES`."""
     plain = sorted({name for name in names if "'" not in name})  # a quote: read alone
-    searched = plain if len(plain) >= SEARCH_MIN_NAMES else []
+    searched = plain if worker is not None or len(plain) >= SEARCH_MIN_NAMES else []
     read = (champion_by_alias(client, name) for name in set(names).difference(searched))
     versions = {info.name: info.version for info in read if info is not None}
-    for start in range(0, len(searched), NAMES_PER_SEARCH):
-        chunk = searched[start : start + NAMES_PER_SEARCH]
-        for model in client.search_registered_models(
-            filter_string=_named(chunk), max_results=len(chunk)
-        ):
-            version = model.aliases.get(Alias.CHAMPION.value)
-            if version is not None:
-                versions[model.name] = str(version)
-    return versions
+    return versions | _searched(client, searched, worker) if searched else versions
+
+
+def _searched(client: MlflowClient, names: list[str], worker: AliasWorker | None) -> dict[str, str]:
+    if worker is not None:
+        try:
+            return worker.champion_versions(names)
+        except WorkerUnavailable as exc:
+            log.warning("%s; reading %d champion aliases in this process", exc, len(names))
+    return search_champion_aliases(client, names)
 
 
 def champion_by_alias(client: MlflowClient, name: str) -> ModelVersionInfo | None:
@@ -96,10 +103,6 @@ def _champions(
         if Alias.CHAMPION.value in aliases:
             infos[found.name] = version_info(found, aliases)
     return infos
-
-
-def _named(names: Sequence[str]) -> str:
-    return "name IN (" + ", ".join(f"'{name}'" for name in names) + ")"
 
 
 def _versions(client: MlflowClient, filter_string: str) -> Iterator[ModelVersion]:

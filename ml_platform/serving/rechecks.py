@@ -5,8 +5,10 @@ blocks a request.
 
 The window is `WINDOW_SHARE` of the refresh interval, and a key falls due that much earlier
 (`RegistryCache._due`), so a loaded champion's answer is still re-read within the interval.
-Reloads after evictions then share searches of up to 100 names (~2.5 ms a name at 10,000
-models) instead of one alias read each (~10 ms).
+Reloads after evictions then share searches of up to 100 names (~1-2.5 ms a name at 10,000
+models) instead of one alias read each (~10 ms); per-key re-checks (~40 ms of the registry
+client's Python each, two calls) made a reload after an eviction slow, not the load. The
+searches themselves run in a worker process (`alias_reads`), off the requests' GIL.
 """
 
 from __future__ import annotations

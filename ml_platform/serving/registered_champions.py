@@ -1,6 +1,7 @@
 """What the two kinds of champion sources share (`model_cache.CollectionClassifiers`,
 `dataset_models.DatasetClassifiers`): a registered model per key, read one by one or in
-bulk (`champion_index.champion_versions_named`: one search for many keys' re-checks)."""
+bulk (`champion_index.champion_versions_named`: one search for many keys' re-checks, run in
+the registry's alias worker process, `alias_reads`, unless `BULK_READS_IN_WORKER` is off)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from typing import Any, ClassVar, Generic, TypeVar
 from mlflow import MlflowClient
 
 from ml_platform.model_registry.versions import ModelVersionInfo
+from ml_platform.serving.alias_reads import AliasWorker, in_worker, worker_for
 from ml_platform.serving.champion_index import champion_by_alias, champion_versions_named
 from ml_platform.serving.errors import ErrorKind, ServingError
 
 K = TypeVar("K", int, str)
+BULK_READS_IN_WORKER = True  # off: searches in this process (tests counting client calls)
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,12 @@ class RegisteredChampions(Generic[K]):
         """The version each key's `champion` alias names, in `keys` order (None: no model or
         no champion), read in bulk."""
         names = [self.name_of(key) for key in keys]
-        found = champion_versions_named(self.client, names)
+        found = champion_versions_named(self.client, names, self.worker())
         return [found.get(name) for name in names]
+
+    def worker(self) -> AliasWorker | None:
+        uri = self.client.tracking_uri  # serving's client: the same URI for the registry
+        return worker_for(uri) if BULK_READS_IN_WORKER and in_worker(uri) else None
 
     def missing(self, key: K) -> ServingError:
         family, remedy = self.family, self.family.remedy.format(key=key)

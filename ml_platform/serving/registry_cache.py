@@ -17,13 +17,9 @@ A key unloaded (or never loaded) is loaded from its last registry answer however
 re-checked behind the request when that answer is older than `refresh_interval_s`, exactly
 as a loaded one is: a reload after an eviction is one model load, no registry call.
 
-Re-checks are batched: the keys that fall due while one batch is read wait for the next, and
-a batch is one bulk read of the champion aliases (`ChampionSource.champion_versions`: one
-search per 100 keys, or one alias read per key for a few), not two registry calls per key;
-only a champion that moved is then asked for in full (its tags), one by one. After an
-eviction at 10,000 champions most answers are old, and per-key re-checks (~40 ms of the
-registry client's Python each, on a thread that shares the interpreter with the requests)
-made a reload slow, not the load.
+Re-checks are batched (`rechecks.DueKeys`): one bulk read of the champion aliases per batch
+(`ChampionSource.champion_versions`, in the alias worker process: `alias_reads`); only a
+champion that moved is then asked for in full (its tags), one by one.
 """
 
 from __future__ import annotations
@@ -31,72 +27,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Callable
 
-import requests
-from mlflow.exceptions import MlflowException
-
-from ml_platform import telemetry
 from ml_platform.model_registry.versions import ModelVersionInfo
 from ml_platform.serving.backoff import FailureMemory
+from ml_platform.serving.champion_source import REGISTRY_ERRORS, ChampionSource
 from ml_platform.serving.errors import ErrorKind, ServingError
 from ml_platform.serving.lazy import forget
+from ml_platform.serving.loaded_champions import Entry, K, LoadedChampions, V
 from ml_platform.serving.metrics import CacheKind, ServingMetrics
 from ml_platform.serving.model_budget import ModelBudget
-from ml_platform.serving.model_size import reachable_bytes
 from ml_platform.serving.rechecks import WINDOW_SHARE, DueKeys
+
+__all__ = ["REGISTRY_ERRORS", "ChampionSource", "RegistryCache"]
 
 log = logging.getLogger(__name__)
 
-REGISTRY_ERRORS: tuple[type[BaseException], ...] = (
-    MlflowException,
-    OSError,
-    requests.RequestException,
-)
 
-
-K = TypeVar("K", int, str)
-
-
-class Versioned(Protocol):
-    @property
-    def version(self) -> str: ...
-
-
-V = TypeVar("V", bound=Versioned)
-K_in = TypeVar("K_in", int, str, contravariant=True)
-V_out = TypeVar("V_out", bound=Versioned, covariant=True)
-
-
-class ChampionSource(Protocol[K_in, V_out]):
-    """One kind of registered model, as the cache needs it."""
-
-    def describe(self, key: K_in) -> str: ...  # "collection 3", "dataset 'pets'"
-
-    def champion(self, key: K_in) -> ModelVersionInfo | None: ...  # raises REGISTRY_ERRORS
-
-    # the version each key's champion alias names, in `keys` order, read in bulk (None: no
-    # champion; raises REGISTRY_ERRORS)
-    def champion_versions(self, keys: Sequence[K_in]) -> list[str | None]: ...
-
-    def missing(self, key: K_in) -> ServingError: ...  # no registered model or no champion
-
-    def load(self, key: K_in, info: ModelVersionInfo) -> V_out: ...
-
-
-@dataclass
-class _Entry(Generic[V]):
-    model: V
-    checked_at: float
-    stale_reason: str | None = None
-
-
-class RegistryCache(Generic[K, V]):
+class RegistryCache(LoadedChampions[K, V]):
     """Loaded champions by key; thread-safe, one loader per key at a time."""
-
-    budget_name = "classifier"  # the cache's name in the model budget
 
     def __init__(
         self,
@@ -106,13 +55,9 @@ class RegistryCache(Generic[K, V]):
         clock: Callable[[], float] = time.monotonic,
         budget: ModelBudget | None = None,
     ) -> None:
+        super().__init__(metrics, clock, budget)
         self.source: ChampionSource[K, V] = source
-        self.budget = budget
-        self._infos: dict[K, tuple[ModelVersionInfo, float]] = {}  # last registry answers
         self.refresh_interval_s = refresh_interval_s
-        self._metrics = metrics
-        self._clock = clock
-        self._entries: dict[K, _Entry[V]] = {}
         self._locks: dict[K, threading.Lock] = {}
         self._guard = threading.Lock()
         self.failures = FailureMemory(clock=clock)
@@ -197,37 +142,7 @@ class RegistryCache(Generic[K, V]):
         self.failures.clear(failure_key)
         return model
 
-    def seed(self, infos: dict[K, ModelVersionInfo]) -> None:
-        """Registry entries read in bulk (the start-up index), as fresh as a check now."""
-        now = self._clock()
-        self._infos.update({key: (info, now) for key, info in infos.items()})
-
-    def known_keys(self) -> list[K]:
-        """Keys whose champion the registry named at the last check (loaded or not)."""
-        return sorted(self._infos)
-
-    def known_tags(self, key: K) -> dict[str, str]:
-        """The tags of `key`'s champion at the last check ({} when unknown)."""
-        known = self._infos.get(key)
-        return dict(known[0].tags) if known is not None else {}
-
-    def loaded_versions(self) -> dict[K, str]:
-        return {key: entry.model.version for key, entry in sorted(self._entries.items())}
-
-    def problems(self) -> list[str]:
-        """Why some served champions may be out of date (empty when all are current)."""
-        return [f"{name}: {reason}" for name, reason in self.stale().items()]
-
-    def stale(self) -> dict[str, str]:
-        """Served champions that may be out of date: name -> why."""
-        return {
-            self.source.describe(key): f"serving version {entry.model.version}, "
-            f"{entry.stale_reason}"
-            for key, entry in sorted(self._entries.items())
-            if entry.stale_reason is not None
-        }
-
-    def _due(self, entry: _Entry[V]) -> bool:
+    def _due(self, entry: Entry[V]) -> bool:
         """Older than the interval less the re-check batch's window (`rechecks`)."""
         return self._clock() - entry.checked_at >= self.refresh_interval_s * (1 - WINDOW_SHARE)
 
@@ -253,70 +168,4 @@ class RegistryCache(Generic[K, V]):
             ) from exc
         model = self._settle(key, info, now, load_unloaded=True)
         assert model is not None  # loaded, or raised
-        return model
-
-    def _settle(
-        self, key: K, info: ModelVersionInfo | None, now: float, load_unloaded: bool = False
-    ) -> V | None:
-        """The registry answered `info` for `key` at `now`: forget it (no champion: the
-        `missing` error), keep its loaded model (same version), or load the new version
-        (promotion, rollback); None when `key` is not loaded and not `load_unloaded`."""
-        entry = self._entries.get(key)
-        if info is None:
-            self._entries.pop(key, None)
-            self._infos.pop(key, None)
-            if self.budget is not None:
-                self.budget.forget(self.budget_name, str(key))
-            raise self.source.missing(key)
-        self._infos[key] = (info, now)
-        if entry is not None and entry.model.version == info.version:
-            self._entries[key] = _Entry(entry.model, now)
-            return entry.model
-        if entry is None and not load_unloaded:
-            return None  # unloaded: its next request loads this answer
-        return self._load_new(key, info, entry, now)
-
-    def _unreachable(self, key: K, exc: BaseException, now: float) -> None:
-        """Keep serving `key`'s loaded model, marked stale until the registry answers."""
-        entry = self._entries.get(key)
-        if entry is not None:
-            reason = f"registry unreachable at the last check: {exc}"
-            self._entries[key] = _Entry(entry.model, now, reason)
-
-    def _load_new(self, key: K, info: ModelVersionInfo, entry: _Entry[V] | None, now: float) -> V:
-        try:
-            model = self._load(key, info)
-        except ServingError as exc:
-            if entry is None:
-                self._infos.pop(key, None)  # the next try asks the registry again
-                raise
-            log.error("keeping version %s of %s: %s", entry.model.version, info.name, exc)
-            reason = f"champion version {info.version} failed to load: {exc.message}"
-            self._entries[key] = _Entry(entry.model, now, reason)
-            return entry.model
-        if entry is not None:
-            log.info("%s: champion moved %s -> %s", info.name, entry.model.version, info.version)
-        # a load from the last registry answer is as fresh as that answer
-        self._entries[key] = _Entry(model, self._infos.get(key, (info, now))[1])
-        if self.budget is not None:
-            self.budget.admit(self.budget_name, str(key), reachable_bytes(model),
-                              lambda: self._unload(key))  # fmt: skip
-        return model
-
-    def _unload(self, key: K) -> None:
-        self._entries.pop(key, None)
-
-    def _load(self, key: K, info: ModelVersionInfo) -> V:
-        start = time.perf_counter()
-        uri = f"models:/{info.name}/{info.version}"
-        attributes = {"model.name": info.name, "model.version": info.version}
-        try:
-            with telemetry.span("mlflow.load", attributes):
-                model = self.source.load(key, info)
-        except Exception as exc:  # any failure to load is reported, never served around
-            log.exception("loading %s failed", uri)
-            self._metrics.error(ErrorKind.MODEL_UNAVAILABLE)
-            raise ServingError(ErrorKind.MODEL_UNAVAILABLE, f"could not load {uri}: {exc}") from exc
-        self._metrics.loaded(CacheKind.CLASSIFIER)
-        log.info("loaded %s in %.2f s", uri, time.perf_counter() - start)
         return model

@@ -15,8 +15,9 @@ from ml_platform.domain import DerivativeType
 from ml_platform.model_registry.collection.lookup import get_champion
 from ml_platform.model_registry.collection.naming import MODEL_NAME_PREFIX, model_name
 from ml_platform.model_registry.collection.register import rollback
-from ml_platform.serving import ServeOptions
+from ml_platform.serving import ServeOptions, alias_worker
 from ml_platform.serving import champion_index as index_module
+from ml_platform.serving import registered_champions as registered_module
 from ml_platform.serving.champion_index import (
     champion_by_alias,
     champion_index,
@@ -63,7 +64,7 @@ def test_the_champion_versions_named_are_the_ones_the_index_names(
     store: Store, monkeypatch: pytest.MonkeyPatch, search_min_names: int
 ) -> None:
     store.register(72, DerivativeType.WHOLE_IMAGE, CLIP, CLIP_DIM, champion=False)
-    monkeypatch.setattr(index_module, "NAMES_PER_SEARCH", 2)  # 5 names: three searches
+    monkeypatch.setattr(alias_worker, "NAMES_PER_SEARCH", 2)  # 5 names: three searches
     monkeypatch.setattr(index_module, "SEARCH_MIN_NAMES", search_min_names)
     names = [model_name(c) for c in COLLECTIONS]
     others = [model_name(72), model_name(987_654), "it's gone"]  # no champion, no model
@@ -89,6 +90,7 @@ def test_reloads_after_an_eviction_are_rechecked_together_not_two_calls_each(
     store: Store, monkeypatch: pytest.MonkeyPatch, search_min_names: int, calls: dict[str, int]
 ) -> None:
     monkeypatch.setattr(index_module, "SEARCH_MIN_NAMES", search_min_names)
+    monkeypatch.setattr(registered_module, "BULK_READS_IN_WORKER", False)  # counted here
     client, clock = CountingClient(store.uri), Clock()
     budget = ModelBudget(1, 0.0, ServingMetrics(), clock)  # one head at a time: the next evicts
     cache = ChampionCache(CollectionClassifiers(client), 30.0, ServingMetrics(), clock, budget)

@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 
 from ml_platform.domain import DerivativeType
 from ml_platform.model_registry.collection.register import rollback
-from ml_platform.serving import ServeOptions
+from ml_platform.serving import ServeOptions, registered_champions
 from tests.serving.conftest import (
     CLIP,
     CLIP_DIM,
@@ -87,7 +87,10 @@ class BlockingRegistry:
         return blocked
 
 
-def test_a_slow_registry_never_blocks_a_request(make_app: AppFactory, store: Store) -> None:
+def test_a_slow_registry_never_blocks_a_request(
+    make_app: AppFactory, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(registered_champions, "BULK_READS_IN_WORKER", False)  # read by `slow`
     app = make_app(options=ServeOptions(refresh_interval_s=0.0))
     assert classify_version(app, 1) == "1"
     champions = champions_of(app)
