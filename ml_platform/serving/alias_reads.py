@@ -71,11 +71,11 @@ class AliasWorker:
         except (OSError, ValueError) as exc:  # broken pipe, closed file
             line = ""
             log.warning("the alias worker failed: %s", exc)
-        if not line:
+        reply = _reply(line)
+        if reply is None:
             self._stop()
             self._failed_at = time.monotonic()
-            raise WorkerUnavailable("the alias worker exited or did not answer")
-        reply: dict[str, Any] = json.loads(line)
+            raise WorkerUnavailable("the alias worker exited, did not answer or answered garbage")
         return reply
 
     def _pipes(self) -> tuple[IO[str], IO[str]]:
@@ -111,6 +111,15 @@ class AliasWorker:
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
+
+
+def _reply(line: str) -> dict[str, Any] | None:
+    """The worker's answer line as an object; None for no line or one that is not an answer."""
+    try:
+        reply = json.loads(line) if line else None
+    except ValueError:
+        return None
+    return reply if isinstance(reply, dict) and ("versions" in reply or "error" in reply) else None
 
 
 _workers: dict[str, AliasWorker] = {}

@@ -54,13 +54,14 @@ def answer(client: MlflowClient, line: str) -> str:
 
 def serve() -> None:
     """The first line is the registry URI (not an argument: `ps` would show its password)."""
+    answers, sys.stdout = sys.stdout, sys.stderr  # whatever a library prints is not an answer
     from mlflow import MlflowClient
 
     uri = sys.stdin.readline().strip()
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     for line in sys.stdin:
-        sys.stdout.write(answer(client, line) + "\n")
-        sys.stdout.flush()
+        answers.write(answer(client, line) + "\n")
+        answers.flush()
 
 
 if __name__ == "__main__":

@@ -84,8 +84,12 @@ def test_a_registry_failure_in_the_worker_raises_as_the_registry_would(
         worker.close()
 
 
-@pytest.mark.parametrize("worker_script", ["", "import sys\nfor line in sys.stdin: pass\n"],
-                         ids=["cannot-start", "never-answers"])  # fmt: skip
+@pytest.mark.parametrize(
+    "worker_script",
+    ["", "import sys\nfor line in sys.stdin: pass\n",
+     "import sys\nfor line in sys.stdin: print('a library says hello', flush=True)\n"],
+    ids=["cannot-start", "never-answers", "answers-garbage"],
+)  # fmt: skip
 def test_a_worker_that_cannot_answer_leaves_the_search_in_this_process(
     store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, worker_script: str
 ) -> None:
