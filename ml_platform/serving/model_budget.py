@@ -26,7 +26,6 @@ from ml_platform.serving.memory_release import release_freed_memory
 from ml_platform.serving.metrics import ServingMetrics
 
 log = logging.getLogger(__name__)
-SWEEP_EVERY_MAX_S = 30.0
 RELEASE_EVERY_S = 5.0  # the background thread's tick: freed memory goes back at most this late
 Unload = Callable[[], None]
 SlotKey = tuple[str, str]  # (cache kind, model key)
@@ -153,8 +152,8 @@ class ModelBudget:
         return release_freed_memory()
 
     def _sweeper(self) -> None:
-        every = min(self.ttl_s / 2, SWEEP_EVERY_MAX_S, RELEASE_EVERY_S)
-        while not self._stop.wait(every if self.ttl_s > 0 else RELEASE_EVERY_S):
+        every = min(self.ttl_s / 2, RELEASE_EVERY_S) if self.ttl_s > 0 else RELEASE_EVERY_S
+        while not self._stop.wait(every):
             if self.ttl_s > 0:
                 self.sweep()
             self.release()

@@ -101,10 +101,12 @@ def cached_builtin(name: str, options: EmbedderOptions) -> Embedder | None:
     choice = options.backend_for(name)
     if model_id is None or choice is Backend.TORCH:
         return None
+    cache = options.resolved_onnx_cache_dir
+    if not any((cache / slug(model_id)).glob("*.source.json")):
+        return None  # nothing recorded: skip the revision (a weights hash) the full path reads
     revision = checkpoint_revision(model_id)
     if revision is None:
         return None
-    cache = options.resolved_onnx_cache_dir
     fingerprint = _recorded_fingerprint(source_path(cache, name, model_id, revision))
     if fingerprint is None:
         return None

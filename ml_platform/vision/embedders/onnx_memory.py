@@ -8,7 +8,8 @@ once in onnxruntime's environment: the activations of one run are reused by the 
 any session. Four sessions of the EfficientNet-Lite0 features model (13.5 MB file), each run on
 a batch of 8: +426 MB with an arena each, +196 MB sharing one; the same throughput within
 noise at batch 1 and 8 (two sessions in one process, runs interleaved). tests/vision/
-test_onnx_memory.py measures the RSS the three sessions after the first add, both ways.
+test_onnx_memory.py measures, both ways, the RSS that three sessions opened after the first
+add.
 """
 
 from __future__ import annotations
