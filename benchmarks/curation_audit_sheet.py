@@ -6,6 +6,8 @@ flagged, drawn at random: contact sheets (thumbnails with the given label and th
 the highest other out-of-fold probability) and a CSV of their files, for a person to judge.
 
     python benchmarks/curation_audit_sheet.py [--seed 0] [--count 48] [--out DIR]
+
+`--out` defaults to `sheets/` in the benchmark cache (curation_data.CACHE_DIR).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from curation_audit import oof_matrix, planted
-from curation_data import image_paths, load_set
+from curation_data import CACHE_DIR, image_paths, load_set
 from numpy.typing import NDArray
 from PIL import Image
 from shared_models import SHARED
@@ -71,7 +73,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--count", type=int, default=48)
-    p.add_argument("--out", type=Path, default=Path("curation_audit_sheets"))
+    p.add_argument("--out", type=Path, default=CACHE_DIR / "sheets")
     args = p.parse_args()
     data = load_set("clothing")
     root = SHARED / "data" / "clothing"
