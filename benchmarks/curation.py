@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 import numpy as np
 from curation_audit import audit
@@ -215,10 +216,12 @@ def main() -> None:
     args = parse_args()
     CANDIDATES[:] = args.candidates
     print(f"champion candidates: {', '.join(CANDIDATES)}")
-    parts = {"suggest": lambda d: suggestions(d, args.suggest_seeds, args.negative_sample),
-             "audit": lambda d: audit(d, args.audit_seeds, _config),
-             "queue": lambda d: queue(d, args.seeds),
-             "cost": cost}  # fmt: skip
+    parts: dict[str, Callable[[LabelledSet], None]] = {
+        "suggest": lambda d: suggestions(d, args.suggest_seeds, args.negative_sample),
+        "audit": lambda d: audit(d, args.audit_seeds, _config),
+        "queue": lambda d: queue(d, args.seeds),
+        "cost": cost,
+    }
     for name in args.sets:
         data = load_set(name)
         print(

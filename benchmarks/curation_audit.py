@@ -11,7 +11,9 @@ probabilities (members vs every other image as rejections) are audited by:
   least self-confident by the pooled probability (a ranking at equal effort);
 - `pooled CJ (before)`: confident learning on the pooled probability (the rule before);
 - `OOF only`: `find_label_issues` without the embeddings;
-- `cleanlab`: `cleanlab.filter.find_label_issues` on the same OOF probabilities.
+- `cleanlab`: `cleanlab.filter.find_label_issues` on the same OOF probabilities;
+- `cut: ...`: where the members are cut, other counts on the same pooled ranking
+  (`curation_audit_cuts.py`).
 Precision and recall of flagged members (moved in) and flagged rejections (moved out), pooled
 over collections and seeds. Each seed's OOF matrix is cached (CACHE_DIR), so a rerun with
 other audit rules does not retrain.
@@ -30,6 +32,7 @@ from curation_audit_cross import (
     cleanlab_multiclass,
     cross_flags,
 )
+from curation_audit_cuts import CUT_PEERS, cut_flags
 from curation_data import CACHE_DIR, LabelledSet
 from curation_peers import cleanlab_issues
 from numpy.typing import NDArray
@@ -61,6 +64,7 @@ PEERS = (
     "pooled CJ (before)",
     "OOF only",
     "cleanlab",
+    *CUT_PEERS,
     *CROSS_PEERS,
 )
 Flags = dict[str, tuple[set[int], set[int]]]  # peer -> (flagged members, flagged rejections)
@@ -146,6 +150,7 @@ def flags(X: NDArray[np.float32], y: NDArray[np.int64], p: NDArray[np.float64]) 
         "pooled CJ (before)": _sides(confident_joint_issues(ids, y, pooled)),
         "OOF only": _sides(find_label_issues(ids, y, p)),
         "cleanlab": (their_members, theirs - their_members),
+        **cut_flags(y, pooled),
     }
 
 
