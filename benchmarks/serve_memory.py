@@ -12,6 +12,7 @@ the budget evicted many times over, and `/v1/predict` on a few dataset models.
         [--root DIR]  # build the registry there once, reuse it on later runs
         [--trim]  # each row also gives the RSS after glibc's malloc_trim(0)
         [--until index]  # stop after the champion index
+        [--home DIR]  # ML_PLATFORM_HOME (its ONNX cache) kept across runs; default a fresh one
         [--tree /work/main --tree . [--repeat 2]]  # each tree's code in turn, a process each
 
 With --tree, the script runs itself once per tree and repeat, in turn (so a noisy machine
@@ -214,6 +215,7 @@ def main() -> None:
     parser.add_argument("--root", type=Path, help="where the registry is built or reused")
     parser.add_argument("--trim", action="store_true", help="RSS after malloc_trim too")
     parser.add_argument("--until", choices=["index"], help="stop after this step")
+    parser.add_argument("--home", type=Path, help="ML_PLATFORM_HOME kept across runs")
     parser.add_argument("--tree", type=Path, action="append", help="the code to measure")
     parser.add_argument("--repeat", type=int, default=1, help="runs per --tree")
     parser.add_argument("--code", type=Path, help=argparse.SUPPRESS)  # set by --tree
@@ -233,8 +235,8 @@ def main() -> None:
         start = time.perf_counter()
         build(root, args)
         print(f"registry ready in {time.perf_counter() - start:.0f} s (built in a subprocess)")
-        with tempfile.TemporaryDirectory(prefix="serve-memory-home-") as home:
-            os.environ["ML_PLATFORM_HOME"] = home  # a fresh home (its ONNX cache) each run
+        with tempfile.TemporaryDirectory(prefix="serve-memory-home-") as fresh:
+            os.environ["ML_PLATFORM_HOME"] = str(args.home or fresh)  # its ONNX cache
             serve(Steps(args.trim), args)
 
 
