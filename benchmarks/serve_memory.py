@@ -11,6 +11,13 @@ the budget evicted many times over, and `/v1/predict` on a few dataset models.
         [--imports]  # instead: the RSS each top-level package adds when imported
         [--root DIR]  # build the registry there once, reuse it on later runs
         [--trim]  # each row also gives the RSS after glibc's malloc_trim(0)
+        [--until index]  # stop after the champion index
+        [--home DIR]  # ML_PLATFORM_HOME (its ONNX cache) kept across runs; default a fresh one
+        [--tree /work/main --tree . [--repeat 2]]  # each tree's code in turn, a process each
+
+With --tree, the script runs itself once per tree and repeat, in turn (so a noisy machine
+weighs on both alike), importing `ml_platform` from that tree; the registry (--root) is
+shared.
 
 Prints; never asserts.
 """
@@ -138,6 +145,8 @@ def serve(steps: Steps, args: argparse.Namespace) -> None:
         steps.timed("detector loaded and run once", state.models.detect, warm_up_image())
         steps.timed(f"champion index read ({args.collections} + {args.datasets})",
                     state.preloader._index)  # fmt: skip
+        if args.until == "index":
+            return
         problems = steps.timed("preload (warm step)", state.preloader._warm)
         if problems:
             print(f"preload problems: {problems}")
@@ -180,6 +189,20 @@ def requests(steps: Steps, client: Any, args: argparse.Namespace) -> None:
     steps.timed(f"idle {IDLE_S:.0f} s (the budget releases freed memory)", time.sleep, IDLE_S)
 
 
+def each_tree(trees: list[Path], repeat: int) -> None:
+    """This script again, per tree and repeat, its `ml_platform` imported from that tree."""
+    argv = sys.argv[1:]
+    for flag in ("--tree", "--repeat"):  # both take a value
+        while flag in argv:
+            del argv[argv.index(flag) : argv.index(flag) + 2]
+    for run in range(repeat):
+        for tree in trees:
+            print(f"\n## {tree.resolve()} (run {run + 1})", flush=True)
+            env = {**os.environ, "PYTHONPATH": str(tree.resolve())}
+            subprocess.run([sys.executable, __file__, *argv, "--code", str(tree)], env=env,
+                           check=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--collections", type=int, default=10_000)
@@ -191,7 +214,17 @@ def main() -> None:
     parser.add_argument("--imports", action="store_true", help="package import costs only")
     parser.add_argument("--root", type=Path, help="where the registry is built or reused")
     parser.add_argument("--trim", action="store_true", help="RSS after malloc_trim too")
+    parser.add_argument("--until", choices=["index"], help="stop after this step")
+    parser.add_argument("--home", type=Path, help="ML_PLATFORM_HOME kept across runs")
+    parser.add_argument("--tree", type=Path, action="append", help="the code to measure")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per --tree")
+    parser.add_argument("--code", type=Path, help=argparse.SUPPRESS)  # set by --tree
     args = parser.parse_args()
+    if args.tree:
+        each_tree(args.tree, args.repeat)
+        return
+    if args.code:
+        sys.path.insert(0, str(args.code.resolve()))
     if args.imports:
         imports()
         return
@@ -202,8 +235,8 @@ def main() -> None:
         start = time.perf_counter()
         build(root, args)
         print(f"registry ready in {time.perf_counter() - start:.0f} s (built in a subprocess)")
-        with tempfile.TemporaryDirectory(prefix="serve-memory-home-") as home:
-            os.environ["ML_PLATFORM_HOME"] = home  # a fresh home (its ONNX cache) each run
+        with tempfile.TemporaryDirectory(prefix="serve-memory-home-") as fresh:
+            os.environ["ML_PLATFORM_HOME"] = str(args.home or fresh)  # its ONNX cache
             serve(Steps(args.trim), args)
 
 

@@ -10,12 +10,16 @@ being true. `to_bytes` / `from_bytes` serialise it; the Store persists those byt
 
 from __future__ import annotations
 
-import faiss
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 FloatArray = NDArray[np.float32]
 IdArray = NDArray[np.int64]
+
+if TYPE_CHECKING:
+    import faiss  # imported where used: a process that never searches never loads it
 
 
 def l2_normalise(embeddings: ArrayLike) -> FloatArray:
@@ -37,11 +41,15 @@ class AnnIndex:
     """Image ids and their normalised embeddings, searchable by cosine similarity."""
 
     def __init__(self, index: faiss.IndexIDMap2) -> None:
+        import faiss
+
         self._index = index
         self._ids: set[int] = set(faiss.vector_to_array(index.id_map).tolist())
 
     @classmethod
     def create(cls, dim: int) -> AnnIndex:
+        import faiss
+
         if dim < 1:
             raise ValueError(f"index dimension must be >= 1, got {dim}")
         return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dim)))
@@ -49,12 +57,16 @@ class AnnIndex:
     @classmethod
     def from_bytes(cls, data: bytes, source: str = "these bytes") -> AnnIndex:
         """An index serialised by `to_bytes`; `source` names where the bytes came from."""
+        import faiss
+
         index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
         if not isinstance(index, faiss.IndexIDMap2):
             raise ValueError(f"{source} holds a {type(index).__name__}, not an IndexIDMap2")
         return cls(index)
 
     def to_bytes(self) -> bytes:
+        import faiss
+
         return bytes(faiss.serialize_index(self._index).tobytes())
 
     def merge(self, other: AnnIndex) -> int:
@@ -66,6 +78,8 @@ class AnnIndex:
 
     def rows(self) -> tuple[IdArray, FloatArray]:
         """Every stored (id, normalised vector), in insertion order."""
+        import faiss
+
         ids = faiss.vector_to_array(self._index.id_map).astype(np.int64)
         if not len(ids):
             return ids, np.zeros((0, self.dim), np.float32)

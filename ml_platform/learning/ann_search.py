@@ -14,12 +14,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-import faiss
 import numpy as np
 from numpy.typing import NDArray
 
 from ml_platform.learning.ann_index import FloatArray, IdArray, l2_normalise
+
+if TYPE_CHECKING:
+    import faiss  # imported where used (see ann_index)
 
 EXACT_BELOW = 20_000  # a filter keeping at most this many rows is searched exactly over them
 NO_PET = -1
@@ -139,6 +142,8 @@ class Segment:
         self, queries: FloatArray, k: int, mask: NDArray[np.bool_] | None, nprobe: int | None
     ) -> tuple[IdArray, FloatArray]:
         """Image ids [m, k'] and cosines [m, k'] (-1 / -inf padding), best first."""
+        import faiss
+
         m = len(queries)
         selected = len(self.attrs) if mask is None else int(mask.sum())
         k_eff = min(k, selected)
@@ -170,6 +175,8 @@ class Segment:
     ) -> faiss.SearchParameters | None:
         """The selector (which the caller keeps alive) and, for IVF, an nprobe (None: the
         default for the segment's lists) widened by the share of rows the filter keeps."""
+        import faiss
+
         nlist = self.nlist
         if nlist is None and selector is None:
             return None
@@ -209,6 +216,8 @@ def search_segments(
 
 def flat_segment(vectors: FloatArray, attrs: Attributes) -> Segment:
     """An exact segment (what a batch's shard is searched with)."""
+    import faiss
+
     index = faiss.IndexFlatIP(vectors.shape[1])
     if len(vectors):
         index.add(l2_normalise(vectors))
@@ -223,6 +232,8 @@ def build_ivf(
     rounds) on a sample of `train_per_list` points per list, then every vector added.
     `codec` stores each vector as 8-bit scalars (sq8, a quarter of float32), float16 (fp16)
     or float32 (flat)."""
+    import faiss
+
     if codec not in CODECS:
         raise ValueError(f"unknown codec {codec!r}; known: {', '.join(CODECS)}")
     n, dim = vectors.shape
@@ -252,6 +263,8 @@ def default_nprobe(nlist: int) -> int:
 
 
 def _ivf(index: faiss.Index) -> faiss.IndexIVF | None:
+    import faiss
+
     try:
         return faiss.extract_index_ivf(index)
     except RuntimeError:

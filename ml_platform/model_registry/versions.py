@@ -9,7 +9,7 @@ Loading a version is `loading.load_python_model`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -157,16 +157,22 @@ def version_info(version: ModelVersion, aliases: tuple[str, ...]) -> ModelVersio
 
 def registered_models(client: MlflowClient, prefix: str) -> list[RegisteredModel]:
     """Every registered model whose name starts with `prefix`, all pages."""
-    models: list[RegisteredModel] = []
+    return list(iter_registered_models(client, prefix))
+
+
+def iter_registered_models(client: MlflowClient, prefix: str) -> Iterator[RegisteredModel]:
+    """`registered_models` a page at a time: a caller that keeps a little of each model lets
+    the page go before the next is read."""
     token: str | None = None
     while True:
         page = client.search_registered_models(
             filter_string=f"name LIKE '{prefix}%'", max_results=PAGE_SIZE, page_token=token
         )
-        models.extend(page)
         token = page.token
+        yield from page
+        del page  # before the next page is read
         if not token:
-            return models
+            return
 
 
 def summary(

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import faiss
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -28,6 +28,9 @@ from ml_platform.learning.ann_search import NO_PET, NO_TIME, Attributes, Segment
 from ml_platform.store.ann import read_shard, shard_batches
 from ml_platform.store.blobs import Key
 from ml_platform.store.layout import DATA, Layout
+
+if TYPE_CHECKING:
+    import faiss  # imported where used (see learning/ann_index)
 
 COMPACTED = "compacted"
 MADE_BY = "the search_compaction asset (or `ml-platform search compact`)"
@@ -88,6 +91,8 @@ def write_compacted(
 
 
 def read_compacted(layout: Layout, focus: Focus, manifest: Manifest) -> Segment:
+    import faiss
+
     key = _key(layout, focus, manifest.generation, ".faiss")
     data = np.frombuffer(layout.store.read_bytes(key), dtype=np.uint8)
     index = faiss.deserialize_index(data)
@@ -144,6 +149,8 @@ def attributes_of(table: pa.Table) -> Attributes:
 
 
 def _serialise(index: faiss.Index) -> bytes:
+    import faiss
+
     return bytes(faiss.serialize_index(index).tobytes())
 
 

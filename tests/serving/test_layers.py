@@ -1,5 +1,6 @@
 """serving/ imports no Dagster: a serving replica needs only MLflow and the store; nor torch
-until a torch model is loaded (collection heads on ONNX embedders never need it)."""
+until a torch model is loaded (collection heads on ONNX embedders never need it); nor faiss
+until a search reads an index."""
 
 from __future__ import annotations
 
@@ -18,6 +19,14 @@ def test_the_serving_app_imports_no_torch_until_a_torch_model_loads() -> None:
             "print(sorted({'torch', 'transformers'} & set(sys.modules)))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_serving_app_imports_no_faiss_until_a_search_reads_an_index() -> None:
+    """faiss (~12 MB resident) is imported where an index is read or built, so a server that
+    never searches never holds it."""
+    code = "import sys, ml_platform.serving.app; print('faiss' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_the_cli_with_every_command_registered_imports_no_torch() -> None:
