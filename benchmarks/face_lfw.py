@@ -1,18 +1,26 @@
-"""LFW's verification protocol through the platform's face path, its options, and dlib's own
+"""LFW's verification protocol through the platform's face path, its view sets, and dlib's own
 reference pipeline, in one run (``python benchmarks/face_verification.py --lfw``).
 
 Platform: the Detector (YuNet, the HOG person detector), the `prominent_face` crop, the
 `embed_face_dlib_resnet_v1` embedder (what `serve`'s embed operation calls). Each photo's chip
-and the chip's mirror go through the network (`DlibFaceEmbedder.view_descriptors`), each view
-cached as a unit vector; the options are read from the views:
-- plain: the chip alone (the default before test-time mirroring);
-- mirror average: the two unit views averaged, L2-normalised (the default now: checked equal
-  to `embedder.embed` on the first photos); the mirrored chip alone, for scale;
-- with ``--jitters N``: dlib's ``num_jitters=N`` on the same chip (random crops, flips,
-  rotations; dlib does not let the seed be set, so a face's vector changes between calls):
-  its ms per face and how far two calls on the same chip land apart; its LFW accuracy only
-  with ``--jitter-accuracy`` (N network runs per photo: hours on a loaded 2-core machine).
+is cut once; every view of every set in `faces.views.VIEW_SETS` goes through the network
+(`DlibFaceEmbedder.descriptors`) and is cached as a unit vector under the chip's code and the
+view's parameters, so each view is computed once. A view set's option is the unit mean of its
+views (what `embed_preprocessed` returns; `embedder.embed` is checked equal to the default's
+option on the first photos, and a few photos' views are recomputed and checked against the
+cache). With ``--jitters N``: dlib's random ``num_jitters=N`` on the same chip, its ms per face
+and how far two calls on one chip land apart (its LFW accuracy only with ``--jitter-accuracy``).
 Euclidean and cosine distances rank unit vectors alike (d^2 = 2 - 2 cos): one figure.
+
+The rule choosing the view set (written before any LFW run of the new views):
+- candidates, cheapest first: `mirror` (2 views, the default before), `zoom4` (4), `turn8` (8);
+- each is scored on the pairs of folds 1-3 alone, each fold's threshold chosen on the other
+  two of those folds; folds 4-5 take no part in the choice;
+- the best is the highest mean accuracy; the cheapest candidate whose mean is within one
+  standard error of the best (the paired fold difference to the best, best - it <= its
+  standard error over the 3 folds) is chosen;
+- folds 4-5 are the check: their accuracy in the protocol (threshold from the other 4 folds),
+  printed beside the choice.
 
 dlib's reference: its python example face_recognition.py (`get_frontal_face_detector`
 upsampling once, the 5-point predictor, `compute_face_descriptor` with its defaults: 150 px
