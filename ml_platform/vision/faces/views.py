@@ -92,4 +92,3 @@ def _window(chip: NDArray[np.uint8], scale: float, angle: float) -> NDArray[np.u
     details = dlib.chip_details(rect, dlib.chip_dims(size, size), float(np.deg2rad(angle)))
     (out,) = dlib.extract_image_chips(np.ascontiguousarray(chip), [details])
     return np.asarray(out, dtype=np.uint8)
-
