@@ -51,9 +51,7 @@ def chips(shared_dir: Path, mirrored: DlibFaceEmbedder) -> np.ndarray:
     return mirrored.preprocess(crops)
 
 
-def test_mirror_vectors_are_unit_length(
-    mirrored: DlibFaceEmbedder, chips: np.ndarray
-) -> None:
+def test_mirror_vectors_are_unit_length(mirrored: DlibFaceEmbedder, chips: np.ndarray) -> None:
     assert mirrored.views == "mirror"
     vectors = mirrored.embed_preprocessed(chips)
     assert vectors.shape == (2, 128) and vectors.dtype == np.float32
