@@ -7,7 +7,7 @@ import numpy as np
 from lfw import FoldScores, LfwPair, Vector, paired_difference, score_folds, summary
 
 Vectors = dict[str, Vector | None]
-CANDIDATES = ("mirror", "zoom4")  # the rule's candidates, cheapest first
+CANDIDATES = ("mirror", "zoom4", "turn8")  # the rule's candidates, cheapest first
 CHOICE_FOLDS = 3  # folds 1-3 (0-based 0..2) choose; folds 4-5 check
 BASE = "mirror"  # the default before this choice: the paired differences are against it
 

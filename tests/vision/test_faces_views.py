@@ -40,7 +40,7 @@ def noise_chip(seed: int) -> np.ndarray:
 
 def test_each_set_holds_each_view_with_its_mirror_and_grows_from_the_smaller() -> None:
     sizes = {name: len(views) for name, views in VIEW_SETS.items()}
-    assert sizes == {"plain": 1, "mirror": 2, "zoom4": 4}
+    assert sizes == {"plain": 1, "mirror": 2, "zoom4": 4, "turn8": 8}
     for name, views in VIEW_SETS.items():
         assert len(set(views)) == len(views), name
         if name != "plain":
@@ -48,6 +48,8 @@ def test_each_set_holds_each_view_with_its_mirror_and_grows_from_the_smaller() -
     assert VIEW_SETS["mirror"] == with_mirrors(ChipView())
     assert VIEW_SETS["zoom4"][:2] == VIEW_SETS["mirror"]
     assert VIEW_SETS["zoom4"][2:] == with_mirrors(ChipView(scale=0.975))
+    assert VIEW_SETS["turn8"][:4] == VIEW_SETS["zoom4"]
+    assert {v.angle for v in VIEW_SETS["turn8"][4:]} == {2.0, -2.0}
 
 
 def test_unknown_sets_and_large_changes_are_refused() -> None:
@@ -120,7 +122,8 @@ def embedder(views: str) -> DlibFaceEmbedder:
 
 @pytest.mark.parametrize(
     ("views", "suffix"),
-    [("plain", "+align-v2"), ("mirror", "+align-v2+mirror"), ("zoom4", "+align-v2+views-zoom4")],
+    [("plain", "+align-v2"), ("mirror", "+align-v2+mirror"), ("zoom4", "+align-v2+views-zoom4"),
+     ("turn8", "+align-v2+views-turn8")],
 )  # fmt: skip
 def test_the_revision_names_the_view_set(models: None, views: str, suffix: str) -> None:
     face = embedder(views)

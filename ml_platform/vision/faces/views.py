@@ -52,12 +52,15 @@ def with_mirrors(*views: ChipView) -> tuple[ChipView, ...]:
     return tuple(v for view in views for v in (view, view.mirrored()))
 
 
-# dlib's jitter window is 0.96-0.99 of the chip: the fixed zoom takes the middle.
+# dlib's jitter window is 0.96-0.99 of the chip (middle 0.975), its rotation uniform in +-3
+# degrees (standard deviation 1.7): the fixed sets take the middle and about one deviation.
 ZOOM = 0.975
+TURN = 2.0
 VIEW_SETS: dict[str, tuple[ChipView, ...]] = {
     "plain": (ChipView(),),
     "mirror": with_mirrors(ChipView()),
     "zoom4": with_mirrors(ChipView(), ChipView(ZOOM)),
+    "turn8": with_mirrors(ChipView(), ChipView(ZOOM), ChipView(ZOOM, TURN), ChipView(ZOOM, -TURN)),
 }
 
 
