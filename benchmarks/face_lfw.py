@@ -1,18 +1,31 @@
-"""LFW's verification protocol through the platform's face path, its options, and dlib's own
+"""LFW's verification protocol through the platform's face path, its view sets, and dlib's own
 reference pipeline, in one run (``python benchmarks/face_verification.py --lfw``).
 
 Platform: the Detector (YuNet, the HOG person detector), the `prominent_face` crop, the
 `embed_face_dlib_resnet_v1` embedder (what `serve`'s embed operation calls). Each photo's chip
-and the chip's mirror go through the network (`DlibFaceEmbedder.view_descriptors`), each view
-cached as a unit vector; the options are read from the views:
-- plain: the chip alone (the default before test-time mirroring);
-- mirror average: the two unit views averaged, L2-normalised (the default now: checked equal
-  to `embedder.embed` on the first photos); the mirrored chip alone, for scale;
-- with ``--jitters N``: dlib's ``num_jitters=N`` on the same chip (random crops, flips,
-  rotations; dlib does not let the seed be set, so a face's vector changes between calls):
-  its ms per face and how far two calls on the same chip land apart; its LFW accuracy only
-  with ``--jitter-accuracy`` (N network runs per photo: hours on a loaded 2-core machine).
+is cut once; every view of every set in `faces.views.VIEW_SETS` goes through the network
+(`DlibFaceEmbedder.descriptors`) and is cached as a unit vector under the chip's code and the
+view's parameters, so each view is computed once. A view set's option is the unit mean of its
+views (what `embed_preprocessed` returns; `embedder.embed` is checked equal to the default's
+option on the first photos, and a few photos' views are recomputed and checked against the
+cache). With ``--jitters N``: dlib's random ``num_jitters=N`` on the same chip, its ms per face
+and how far two calls on one chip land apart (its LFW accuracy only with ``--jitter-accuracy``).
 Euclidean and cosine distances rank unit vectors alike (d^2 = 2 - 2 cos): one figure.
+
+The rule choosing the view set (written before any LFW run of the new views):
+- candidates, cheapest first: `mirror` (2 views, the default before), `zoom4` (4), `turn8` (8);
+  `turn8` (zoom4 + the zoomed chip turned by +-2 degrees, mirrored) was dropped at 23:58 UTC,
+  before any accuracy was computed, when the shared machine's load made its 6 new views run
+  at 2.4 s a photo; restored at 00:05, still before any accuracy was seen, when the load fell
+  (0.3 s a photo). If its views are not all computed by 01:05 UTC it is dropped again (for
+  the time, not for its figures) and the choice is between `mirror` and `zoom4`;
+- each is scored on the pairs of folds 1-3 alone, each fold's threshold chosen on the other
+  two of those folds; folds 4-5 take no part in the choice;
+- the best is the highest mean accuracy; the cheapest candidate whose mean is within one
+  standard error of the best (the paired fold difference to the best, best - it <= its
+  standard error over the 3 folds) is chosen;
+- folds 4-5 are the check: their accuracy in the protocol (threshold from the other 4 folds),
+  printed beside the choice.
 
 dlib's reference: its python example face_recognition.py (`get_frontal_face_detector`
 upsampling once, the 5-point predictor, `compute_face_descriptor` with its defaults: 150 px
@@ -30,18 +43,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from face_lfw_dlib import dlib_reference_pipeline, jitter_pipeline, jitter_spread
+from face_lfw_report import choose_view_set, reference_gap, report
 from lfw import (
     JsonCache,
-    LfwPair,
-    Pipeline,
     Vector,
+    ViewsPipeline,
     cached_vectors,
+    cached_views,
     load_lfw_pairs,
-    paired_difference,
     photos_of,
-    score_folds,
     source_key,
-    summary,
     unit,
 )
 from PIL import Image
@@ -49,18 +61,18 @@ from serve_latency import shared_dir
 
 FACE = "embed_face_dlib_resnet_v1"
 REPO = Path(__file__).resolve().parent.parent
-PLATFORM_SOURCES = [
-    *sorted((REPO / "ml_platform" / "vision" / "faces").glob("*.py")),
-    *sorted((REPO / "ml_platform" / "vision" / "detectors").glob("*.py")),
-    REPO / "ml_platform" / "vision" / "embedders" / "dlib_face.py",
-    REPO / "ml_platform" / "vision" / "crops.py",
+VISION = REPO / "ml_platform" / "vision"
+DETECTOR_SOURCES = [*sorted((VISION / "detectors").glob("*.py")), VISION / "decode.py"]
+# The code that cuts a photo's chip (a view's cache key adds the view's parameters).
+CHIP_SOURCES = [
+    *DETECTOR_SOURCES,
+    *(VISION / "faces" / f for f in ("align.py", "landmarks.py", "model_files.py")),
+    VISION / "crops.py",
 ]
-DETECTOR_SOURCES = [
-    *sorted((REPO / "ml_platform" / "vision" / "detectors").glob("*.py")),
-    REPO / "ml_platform" / "vision" / "decode.py",
-]
-CHECKED = 20  # photos on which `embedder.embed` is compared with the mirror-average option
+CHECKED = 20  # photos on which `embedder.embed` is compared with the default's option
+RECOMPUTED = 5  # photos whose views are recomputed and compared with the cache
 TIMED = 40  # photos on which each option's ms per face is measured, the options interleaved
+Vectors = dict[str, Vector | None]
 
 
 @dataclass
@@ -105,91 +117,79 @@ def platform_path() -> PlatformPath:
     return PlatformPath(embedder, crop)
 
 
-def view_pipeline(path: PlatformPath, mirrored: bool) -> Pipeline:
-    """Photo -> the unit descriptor of its chip (or of the chip's mirror): one view of
-    `DlibFaceEmbedder.view_descriptors`, the network run once."""
-    from ml_platform.vision.embedders import EmbedderOptions
-    from ml_platform.vision.embedders.dlib_face import DlibFaceEmbedder
+def all_views() -> dict[str, Any]:
+    """Every view of every set, by cache label."""
+    from ml_platform.vision.faces.views import VIEW_SETS
 
-    single = DlibFaceEmbedder(EmbedderOptions(), mirror=False)
+    return {f"platform_view_{v.name}": v for views in VIEW_SETS.values() for v in views}
 
-    def run(photo: Path) -> Vector | None:
+
+def views_pipeline(path: PlatformPath) -> ViewsPipeline:
+    """Photo -> the unit descriptors of the asked views of its chip (the chip cut once, one
+    network call)."""
+    from ml_platform.vision.faces.views import view_chip
+
+    views = all_views()
+
+    def run(photo: Path, labels: list[str]) -> dict[str, Vector | None]:
         pixels = path.chip(photo)
         if pixels is None:
-            return None
-        chip = np.ascontiguousarray(pixels[:, :, ::-1]) if mirrored else pixels
-        return unit(single.view_descriptors(chip)[0, 0])
+            return {label: None for label in labels}
+        raw = path.embedder.descriptors([view_chip(pixels[0], views[lb]) for lb in labels])
+        return {label: unit(r) for label, r in zip(labels, raw, strict=True)}
 
     return run
 
 
-def jitter_pipeline(path: PlatformPath, jitters: int) -> Pipeline:
-    """Photo -> dlib's ``num_jitters`` raw descriptor of the platform's chip."""
-    from ml_platform.vision.faces.model_files import FaceModelFile, load_model
-
-    net = load_model(FaceModelFile.RESNET_V1)
-
-    def run(photo: Path) -> Vector | None:
-        pixels = path.chip(photo)
-        if pixels is None:
-            return None
-        return np.asarray(net.compute_face_descriptor(pixels[0], jitters), np.float32)
-
-    return run
-
-
-def dlib_reference_pipeline() -> Pipeline:
-    """dlib's python example face_recognition.py on one photo (the most central face)."""
+def view_vectors(path: PlatformPath, lfw: Path, names: list[str]) -> dict[str, Vectors]:
+    """Each view's unit vectors, by view name (cached under the chip's code and the view)."""
     import dlib
 
-    from ml_platform.vision.faces.model_files import FaceModelFile, load_model
-
-    detector = dlib.get_frontal_face_detector()
-    predictor = load_model(FaceModelFile.LANDMARKS_5)
-    net = load_model(FaceModelFile.RESNET_V1)
-
-    def run(path: Path) -> Vector | None:
-        rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.uint8)
-        faces = detector(rgb, 1)
-        if not len(faces):
-            return None
-        cx, cy = rgb.shape[1] / 2, rgb.shape[0] / 2
-        face = min(faces, key=lambda r: (r.center().x - cx) ** 2 + (r.center().y - cy) ** 2)
-        return unit(np.asarray(net.compute_face_descriptor(rgb, predictor(rgb, face))))
-
-    return run
+    keys = {lb: source_key(*CHIP_SOURCES, extra=f"{v!r} dlib {dlib.__version__}")
+            for lb, v in all_views().items()}  # fmt: skip
+    found = cached_views(keys, lfw, names, views_pipeline(path))
+    recompute_check(found, path, lfw, names[:RECOMPUTED])
+    return {all_views()[label].name: vectors for label, vectors in found.items()}
 
 
-Vectors = dict[str, Vector | None]
+def recompute_check(found: dict[str, Vectors], path: PlatformPath, lfw: Path,
+                    names: list[str]) -> None:  # fmt: skip
+    """The cached views of ``names`` against views computed now (a stale cache shows)."""
+    run, diffs = views_pipeline(path), [0.0]
+    for name in names:
+        fresh = run(lfw / name, list(found))
+        diffs += [float(np.abs(fresh[lb] - found[lb][name]).max()) for lb in found
+                  if fresh[lb] is not None and found[lb][name] is not None]  # fmt: skip
+    print(f"views recomputed on {len(names)} photos vs the cache: max component difference "
+          f"{max(diffs):.1e}")  # fmt: skip
 
 
-def derive(vectors: Vectors, fn: Callable[[Vector], Vector]) -> Vectors:
-    return {n: None if v is None else fn(v) for n, v in vectors.items()}
+def options_of(views: dict[str, Vectors]) -> dict[str, Vectors]:
+    """Each view set's option: the unit mean of its views' unit vectors."""
+    from ml_platform.vision.faces.views import VIEW_SETS
+
+    options = {}
+    for name, members in VIEW_SETS.items():
+        per_view = [views[v.name] for v in members]
+        options[name] = {
+            photo: None if any(p[photo] is None for p in per_view)
+            else unit(np.sum([p[photo] for p in per_view], axis=0))
+            for photo in per_view[0]
+        }  # fmt: skip
+    return options
 
 
-def options_of(plain: Vectors, mirror: Vectors) -> dict[str, Vectors]:
-    """The options read from each photo's two views (unit vectors)."""
-    both = {n: None if v is None or mirror[n] is None else (v, mirror[n]) for n, v in plain.items()}
-    return {
-        "platform, plain chip (before)": plain,
-        "platform, mirror average (now)": {
-            n: None if p is None else unit(p[0] + p[1]) for n, p in both.items()
-        },
-        "  the mirrored chip alone": mirror,
-    }
-
-
-def check_default(option: Vectors, path: PlatformPath, lfw: Path) -> None:
-    """`embedder.embed` (what `serve` runs) against the mirror-average option."""
+def check_default(options: dict[str, Vectors], path: PlatformPath, lfw: Path) -> None:
+    """`embedder.embed` (what `serve` runs) against the option of its view set."""
+    option = options[path.embedder.views]
     names = [n for n, v in option.items() if v is not None][:CHECKED]
     diffs = []
     for name in names:
         vector, crop = option[name], path.crop(lfw / name)
         assert vector is not None and crop is not None
-        served = path.embedder.embed([crop])[0]
-        diffs.append(float(np.abs(served - vector).max()))
-    print(f"embedder.embed vs the mirror-average option on {len(names)} photos: max component "
-          f"difference {max(diffs):.1e}")  # fmt: skip
+        diffs.append(float(np.abs(path.embedder.embed([crop])[0] - vector).max()))
+    print(f"embedder.embed ({path.embedder.views}) vs its option on {len(names)} photos: max "
+          f"component difference {max(diffs):.1e}")  # fmt: skip
 
 
 def time_options(names: list[str], path: PlatformPath, jitters: int, lfw: Path) -> None:
@@ -197,11 +197,12 @@ def time_options(names: list[str], path: PlatformPath, jitters: int, lfw: Path) 
     from ml_platform.vision.embedders import EmbedderOptions
     from ml_platform.vision.embedders.dlib_face import DlibFaceEmbedder
     from ml_platform.vision.faces.model_files import FaceModelFile, load_model
+    from ml_platform.vision.faces.views import VIEW_SETS
 
     net = load_model(FaceModelFile.RESNET_V1)
     runs: dict[str, Callable[[np.ndarray], object]] = {
-        "plain": DlibFaceEmbedder(EmbedderOptions(), mirror=False).embed_preprocessed,
-        "mirror average": DlibFaceEmbedder(EmbedderOptions(), mirror=True).embed_preprocessed,
+        name: DlibFaceEmbedder(EmbedderOptions(), views=name).embed_preprocessed
+        for name in VIEW_SETS
     }
     if jitters > 1:
         runs[f"dlib num_jitters={jitters}"] = lambda c: net.compute_face_descriptor(c[0], jitters)
@@ -221,32 +222,6 @@ def time_options(names: list[str], path: PlatformPath, jitters: int, lfw: Path) 
     )
 
 
-def reference_gap(platform: Vectors, reference: Vectors) -> None:
-    both = [n for n, v in platform.items() if v is not None and reference.get(n) is not None]
-    gaps = [float(np.linalg.norm(platform[n] - reference[n])) for n in both]  # type: ignore[operator]
-    print(f"distance of the platform's plain vector to the reference's, same photo: mean "
-          f"{np.mean(gaps):.4f}, median {np.median(gaps):.4f} ({len(both)} photos)")  # fmt: skip
-
-
-def jitter_spread(names: list[str], path: PlatformPath, jitters: int, lfw: Path) -> None:
-    """Distance between two ``num_jitters`` calls on the same chip, beside the distance between
-    the plain and the mirror-average vector of that chip."""
-    from ml_platform.vision.faces.model_files import FaceModelFile, load_model
-
-    net, run = load_model(FaceModelFile.RESNET_V1), jitter_pipeline(path, jitters)
-    repeat, mirror = [], []
-    for name in names[:TIMED]:
-        pixels, first, second = path.chip(lfw / name), run(lfw / name), run(lfw / name)
-        if pixels is None or first is None or second is None:
-            continue
-        repeat.append(float(np.linalg.norm(unit(first) - unit(second))))
-        plain = unit(np.asarray(net.compute_face_descriptor(pixels[0])))
-        mirror.append(float(np.linalg.norm(plain - path.embedder.embed_preprocessed(pixels)[0])))
-    print(f"dlib num_jitters={jitters}, two calls on the same chip: distance median "
-          f"{statistics.median(repeat):.4f}, max {max(repeat):.4f} (plain to mirror average: "
-          f"median {statistics.median(mirror):.4f}; {len(repeat)} LFW photos)")  # fmt: skip
-
-
 def run_lfw(folds: int | None, jitters: int, jitter_accuracy: bool) -> None:
     import dlib
 
@@ -260,38 +235,19 @@ def run_lfw(folds: int | None, jitters: int, jitter_accuracy: bool) -> None:
           f"{len(names)} photos; threshold chosen on the other folds; mean ± std over folds; "
           "a pair with a photo without a face counts as an error")  # fmt: skip
     path = platform_path()
-    key = source_key(*PLATFORM_SOURCES)
-    plain = cached_vectors("platform_plain", key, lfw, names, view_pipeline(path, False))
-    mirror = cached_vectors("platform_mirror", key, lfw, names, view_pipeline(path, True))
-    results = options_of(plain, mirror)
+    options = options_of(view_vectors(path, lfw, names))
+    choose_view_set(options, pairs)
     if jitters > 1 and jitter_accuracy:
-        jittered = cached_vectors(f"platform_jitter{jitters}", key, lfw, names,
-                                  jitter_pipeline(path, jitters))  # fmt: skip
-        results[f"  plain chip, dlib num_jitters={jitters}"] = derive(jittered, unit)
+        jittered = cached_vectors(f"platform_jitter{jitters}", source_key(*CHIP_SOURCES), lfw,
+                                  names, jitter_pipeline(path, jitters))  # fmt: skip
+        options[f"plain chip, dlib num_jitters={jitters}"] = {
+            n: None if v is None else unit(v) for n, v in jittered.items()
+        }
     reference = cached_vectors("dlib", source_key(extra=f"dlib {dlib.__version__} v1"), lfw,
                                names, dlib_reference_pipeline())  # fmt: skip
-    results["dlib reference (HOG + 5 points + chip)"] = reference
-    report(results, pairs)
-    reference_gap(results["platform, plain chip (before)"], reference)
-    check_default(results["platform, mirror average (now)"], path, lfw)
+    report({**options, "dlib reference (HOG + 5 points + chip)": reference}, pairs)
+    reference_gap(options["plain"], reference)
+    check_default(options, path, lfw)
     time_options(names, path, jitters, lfw)
     if jitters > 1:
         jitter_spread(names, path, jitters, lfw)
-
-
-def report(results: dict[str, dict[str, Vector | None]], pairs: list[LfwPair]) -> None:
-    scores = {label: score_folds(vectors, pairs) for label, vectors in results.items()}
-    for label, score in scores.items():
-        print(summary(label, score))
-    base = scores["platform, plain chip (before)"]
-    print("paired over folds against the plain chip (mean difference ± standard error):")
-    for label, score in scores.items():
-        print(f"  {label:<40} {paired_difference(score, base)}")
-    found = [p for p in pairs if all(v[p.a] is not None and v[p.b] is not None
-                                     for v in results.values())]  # fmt: skip
-    print(f"the {len(found)} pairs whose faces every pipeline found:")
-    for label, vectors in results.items():
-        print(summary(f"  {label}", score_folds(vectors, found)))
-    for label, vectors in results.items():
-        missing = [n for n, v in vectors.items() if v is None]
-        print(f"{label}: {len(missing)} photos without a face: {', '.join(missing) or '-'}")

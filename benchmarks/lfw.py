@@ -80,19 +80,37 @@ def cached_vectors(
     label: str, key: str, lfw: Path, names: list[str], pipeline: Pipeline
 ) -> dict[str, Vector | None]:
     """``pipeline`` on every photo, read from / saved to a cache file in the temp dir."""
-    path = Path(tempfile.gettempdir()) / f"ml_platform_lfw_{label}_{key}.npz"
-    vectors = _load(path)
-    todo = [n for n in names if n not in vectors]
+    keyed = {label: key}
+    return cached_views(keyed, lfw, names, lambda photo, _: {label: pipeline(photo)})[label]
+
+
+ViewsPipeline = Callable[[Path, list[str]], dict[str, Vector | None]]
+
+
+def cached_views(
+    keys: dict[str, str], lfw: Path, names: list[str], pipeline: ViewsPipeline
+) -> dict[str, dict[str, Vector | None]]:
+    """Several vectors per photo (one per label of ``keys``, each cached in its own file under
+    its key): ``pipeline(photo, labels)`` runs once per photo for the labels not cached yet."""
+    paths = {
+        lb: Path(tempfile.gettempdir()) / f"ml_platform_lfw_{lb}_{k}.npz" for lb, k in keys.items()
+    }
+    cached = {label: _load(path) for label, path in paths.items()}
+    todo = [n for n in names if any(n not in v for v in cached.values())]
     if todo:
-        log.info("%s: %d photos to embed (%d cached in %s)", label, len(todo), len(vectors), path)
+        counts = ", ".join(f"{len(v)} in {paths[lb].name}" for lb, v in cached.items())
+        log.info("%s: %d photos to embed (cached: %s)", ", ".join(keys), len(todo), counts)
     start = time.perf_counter()
     for done, name in enumerate(todo, 1):
-        vectors[name] = pipeline(lfw / name)
+        missing = [label for label, v in cached.items() if name not in v]
+        for label, vector in pipeline(lfw / name, missing).items():
+            cached[label][name] = vector
         if done % SAVE_EVERY == 0 or done == len(todo):
-            _save(path, vectors)
+            for label, vectors in cached.items():
+                _save(paths[label], vectors)
             rate = (time.perf_counter() - start) / done
-            log.info("%s: %d/%d photos, %.0f ms each", label, done, len(todo), rate * 1000)
-    return {n: vectors[n] for n in names}
+            log.info("%d/%d photos, %.0f ms each", done, len(todo), rate * 1000)
+    return {label: {n: v[n] for n in names} for label, v in cached.items()}
 
 
 def _load(path: Path) -> dict[str, Vector | None]:

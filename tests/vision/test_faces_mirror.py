@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from ml_platform.vision.decode import load_rgb
-from ml_platform.vision.embedders import EmbedderOptions, build_embedder
+from ml_platform.vision.embedders import EmbedderOptions
 from ml_platform.vision.embedders.backends import split_revision
 from ml_platform.vision.embedders.dlib_face import DlibFaceEmbedder
 from ml_platform.vision.embedders.identity import EmbedderIdentity
@@ -36,14 +36,12 @@ def models() -> None:
 
 @pytest.fixture(scope="module")
 def mirrored(models: None) -> DlibFaceEmbedder:
-    embedder = build_embedder(FACE, EmbedderOptions())
-    assert isinstance(embedder, DlibFaceEmbedder)
-    return embedder
+    return DlibFaceEmbedder(EmbedderOptions(), views="mirror")
 
 
 @pytest.fixture(scope="module")
 def plain(models: None) -> DlibFaceEmbedder:
-    return DlibFaceEmbedder(EmbedderOptions(), mirror=False)
+    return DlibFaceEmbedder(EmbedderOptions(), views="plain")
 
 
 @pytest.fixture
@@ -53,10 +51,8 @@ def chips(shared_dir: Path, mirrored: DlibFaceEmbedder) -> np.ndarray:
     return mirrored.preprocess(crops)
 
 
-def test_mirroring_is_the_default_and_vectors_are_unit_length(
-    mirrored: DlibFaceEmbedder, chips: np.ndarray
-) -> None:
-    assert mirrored.mirror
+def test_mirror_vectors_are_unit_length(mirrored: DlibFaceEmbedder, chips: np.ndarray) -> None:
+    assert mirrored.views == "mirror"
     vectors = mirrored.embed_preprocessed(chips)
     assert vectors.shape == (2, 128) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
