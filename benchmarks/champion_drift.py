@@ -35,6 +35,7 @@ from ml_platform.learning.drift import (
     mmd_test,
     permutations_for,
     share_test,
+    window_mmd_test,
 )
 
 Vectors = NDArray[np.float32]
@@ -105,6 +106,13 @@ class BatchTests:
         return mmd_test(window, self.reference, permutations_for(self.alpha / 4)).p_value
 
     @cached_property
+    def window(self) -> float:
+        """`window_mmd_test` as `batch_drift` runs it at the embedding level."""
+        level = check_levels(self.alpha, 1, len(self.champions))[0]
+        count = permutations_for(level / (1 if self.previous is None else 2))
+        return window_mmd_test(self.batch, self.previous, self.reference, count).p_value
+
+    @cached_property
     def aggregated(self) -> float:
         return mmd_agg_test(self.batch, self.reference, permutations_for(self.alpha / 2)).p_value
 
@@ -138,17 +146,25 @@ def aggregated_check(tests: BatchTests, alpha: float) -> bool:
     return tests.aggregated < embed_level or share_alarm(tests, alpha)
 
 
+def platform_window_check(tests: BatchTests, alpha: float) -> bool:
+    """W as `batch_drift` runs it: `window_mmd_test` (Bonferroni over the tests run: the batch
+    alone at the whole embedding level when there is no batch before)."""
+    embed_level = check_levels(alpha, 1, len(tests.shares))[0]
+    return tests.window < embed_level or share_alarm(tests, alpha)
+
+
 DRIFT_DETECTORS: dict[str, DriftDetector] = {
     "drift check: MMD + share (method)": drift_check,
     "drift check W: MMD of the batch, and of it with the previous batch + share": window_check,
     "drift check A: aggregated MMD (5 bandwidths) + share": aggregated_check,
+    "drift check W as batch_drift runs it (window_mmd_test) + share": platform_window_check,
     "drift check before: MMD counting copies": drift_check_before,
     "drift: MMD only": lambda t, alpha: t.mmd < alpha,
     "drift: MMD only, counting copies (before)": lambda t, alpha: t.mmd_before < alpha,
     "drift: share only": lambda t, alpha: min(t.shares) < alpha / len(t.shares),
     "drift: domain classifier AUC": lambda t, alpha: t.classifier < alpha,
 }
-CANDIDATE_RUN = [*list(DRIFT_DETECTORS)[:3], "drift: MMD only"]  # what --no-label runs
+CANDIDATE_RUN = [*list(DRIFT_DETECTORS)[:4], "drift: MMD only"]  # what --no-label runs
 
 
 def drift_alarms(

@@ -244,6 +244,11 @@ CHECKS = {  # what the platform's checks alarm on: any of their parts
         NEW_WINDOW,
         "drift check W: MMD of the batch, and of it with the previous batch + share",
     ),
+    "either check, window with new labels, drift check W as batch_drift runs it": (
+        "health: champion_fresh_ap rule (method)",
+        NEW_WINDOW,
+        "drift check W as batch_drift runs it (window_mmd_test) + share",
+    ),
     "either check, window with new labels, drift check A": (
         "health: champion_fresh_ap rule (method)",
         NEW_WINDOW,
