@@ -179,16 +179,3 @@ def drift_alarms(
     tests = [BatchTests(x, run[i - 1][0] if i else None, reference, champions, alpha)
              for i, (x, _) in enumerate(run)]  # fmt: skip
     return {name: [DRIFT_DETECTORS[name](t, alpha) for t in tests] for name in names}
-
-
-def late_domain(delays: dict[tuple[str, str], list[int | None]], first_seed: int) -> None:
-    """Each champion (seed, breed) whose domain shift the platform's drift check (the first)
-    caught later than 2 batches, with every drift detector's delay ("-": missed)."""
-    names = [name for name in DRIFT_DETECTORS if ("domain", name) in delays]
-    table = {name: delays[("domain", name)] for name in names}
-    print("\n| seed | breed | " + " | ".join(table) + " |\n|---|---|" + "---|" * len(table))
-    for i in range(len(next(iter(table.values())))):
-        row = [table[name][i] for name in table]
-        if row[0] is None or row[0] > 2:
-            cells = " | ".join("-" if d is None else str(d) for d in row)
-            print(f"| {first_seed + i // 12} | {i % 12} | {cells} |")

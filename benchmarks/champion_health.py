@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from champion_drift import CANDIDATE_RUN, DRIFT_DETECTORS, Champion, drift_alarms, late_domain
+from champion_drift import CANDIDATE_RUN, DRIFT_DETECTORS, Champion, drift_alarms
 from label_shift_detectors import (
     NEW_WINDOW,
     SHIFT_DETECTORS,
@@ -52,6 +52,7 @@ from label_shift_detectors import (
     Oof,
     last_batches,
     late_champions,
+    late_table,
     shift_alarms,
 )
 from numpy.typing import NDArray
@@ -295,7 +296,7 @@ def main() -> None:
     if args.per_champion:
         late_champions(delays, args.first_seed)
         if not args.no_drift:
-            late_domain(delays, args.first_seed)
+            late_table(delays, "domain", list(DRIFT_DETECTORS), args.first_seed)
 
 
 def row_names(args: argparse.Namespace) -> list[str]:

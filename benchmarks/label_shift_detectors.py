@@ -213,11 +213,18 @@ def shift_alarms(
 
 
 def late_champions(delays: dict[tuple[str, str], list[int | None]], first_seed: int) -> None:
-    """Each champion (seed, breed) the platform's label-shift test (the first) caught later
-    than 2 batches after a planted label shift, with every label-shift test's delay ("-":
-    missed)."""
-    names = [name for name in [*SHIFT_DETECTORS, *SINCE_RULES, *TWICE] if ("label", name) in delays]
-    table = {name: delays[("label", name)] for name in names}
+    """Each champion the platform's label-shift test (the first) caught late, with every
+    label-shift test's delay."""
+    late_table(delays, "label", [*SHIFT_DETECTORS, *SINCE_RULES, *TWICE], first_seed)
+
+
+def late_table(
+    delays: dict[tuple[str, str], list[int | None]], scenario: str, names: list[str],
+    first_seed: int,
+) -> None:  # fmt: skip
+    """Each champion (seed, breed) the first of `names` caught later than 2 batches after a
+    planted `scenario` shift, with the delay of every one of `names` that ran ("-": missed)."""
+    table = {name: delays[(scenario, name)] for name in names if (scenario, name) in delays}
     print("\n| seed | breed | " + " | ".join(table) + " |\n|---|---|" + "---|" * len(table))
     for i in range(len(next(iter(table.values())))):
         row = [table[name][i] for name in table]
