@@ -41,8 +41,7 @@ from ml_platform.model_registry.collection.naming import VersionTag, model_name
 from ml_platform.model_registry.collection.pyfunc import CollectionClassifierModel
 from ml_platform.model_registry.loading import load_python_model
 from ml_platform.model_registry.versions import ModelVersionInfo
-from ml_platform.services.health_history import HEALTH_EXPERIMENT as HEALTH_EXPERIMENT
-from ml_platform.services.health_history import HealthRunTag, evaluation_times
+from ml_platform.services.health_history import HEALTH_EXPERIMENT, HealthRunTag, evaluation_times
 from ml_platform.services.label_shift import fresh_label_shift
 from ml_platform.services.training_data import load_focus
 from ml_platform.settings import Settings

@@ -18,13 +18,12 @@ from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.domain import Collection, DerivativeType, Focus, ImageLabels, LabelSource
 from ml_platform.learning.health_metrics import HealthLimits, HealthStatus
 from ml_platform.model_registry.collection.lookup import get_champion
-from ml_platform.services.champion_health import (
+from ml_platform.services.champion_health import HealthConfig, HealthReport, evaluate_health
+from ml_platform.services.health_history import (
     HEALTH_EXPERIMENT,
-    HealthConfig,
-    HealthReport,
-    evaluate_health,
+    evaluation_times,
+    health_history,
 )
-from ml_platform.services.health_history import evaluation_times, health_history
 from ml_platform.services.label_shift import arrival_order
 from ml_platform.store.curation_tables import out_of_fold_key
 from ml_platform.store.fresh_labels import fresh_labels
