@@ -43,14 +43,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from champion_drift import DRIFT_DETECTORS, Champion, drift_alarms
+from champion_drift import CANDIDATE_RUN, DRIFT_DETECTORS, Champion, drift_alarms
 from label_shift_detectors import (
+    NEW_WINDOW,
     SHIFT_DETECTORS,
     SINCE_RULES,
     TWICE,
     Oof,
     last_batches,
     late_champions,
+    late_table,
     shift_alarms,
 )
 from numpy.typing import NDArray
@@ -89,6 +91,9 @@ def parse_args() -> argparse.Namespace:
                    default=Settings.model_fields["health_alpha"].default,
                    help="the label-shift test's false-alarm level per evaluation")  # fmt: skip
     p.add_argument("--no-drift", action="store_true", help="skip the drift detectors (faster)")
+    p.add_argument("--no-label", action="store_true",
+                   help="of the label-shift tests only the check's; of the drift detectors the "
+                   "check, MMD alone and the candidates (faster)")  # fmt: skip
     p.add_argument("--intervals", type=float, nargs="*", default=[],
                    help="also the rule with these bootstrap coverages (e.g. 0.8 0.6)")  # fmt: skip
     return p.parse_args()
@@ -216,7 +221,42 @@ CHECKS = {  # what the platform's checks alarm on: any of their parts
         "health: label-shift test, newest labels vs OOF + older fresh (method)",
         "drift check before: MMD counting copies",
     ),
+    "either check, drift check W (window)": (
+        "health: champion_fresh_ap rule (method)",
+        "health: label-shift test, newest labels vs OOF + older fresh (method)",
+        "drift check W: MMD of the batch, and of it with the previous batch + share",
+    ),
+    "either check, drift check A (aggregated MMD)": (
+        "health: champion_fresh_ap rule (method)",
+        "health: label-shift test, newest labels vs OOF + older fresh (method)",
+        "drift check A: aggregated MMD (5 bandwidths) + share",
+    ),
+    "check champion_fresh_ap, window since the evaluation before last with new labels": (
+        "health: champion_fresh_ap rule (method)",
+        NEW_WINDOW,
+    ),
+    "either check, window with new labels, drift check now": (
+        "health: champion_fresh_ap rule (method)",
+        NEW_WINDOW,
+        "drift check: MMD + share (method)",
+    ),
+    "either check, window with new labels, drift check W": (
+        "health: champion_fresh_ap rule (method)",
+        NEW_WINDOW,
+        "drift check W: MMD of the batch, and of it with the previous batch + share",
+    ),
+    "either check, window with new labels, drift check W as batch_drift runs it": (
+        "health: champion_fresh_ap rule (method)",
+        NEW_WINDOW,
+        "drift check W as batch_drift runs it (window_mmd_test) + share",
+    ),
+    "either check, window with new labels, drift check A": (
+        "health: champion_fresh_ap rule (method)",
+        NEW_WINDOW,
+        "drift check A: aggregated MMD (5 bandwidths) + share",
+    ),
 }
+METHOD_TEST = "health: label-shift test, newest labels vs OOF + older fresh (method)"
 
 
 def either(fired: dict[str, list[bool]], parts: tuple[str, ...]) -> list[bool]:
@@ -237,9 +277,7 @@ def main() -> None:
     SHIFT_DETECTORS["health: label-shift test, newest 2 batches vs OOF + older fresh"] = (
         last_batches(args.batch)
     )
-    names = [*DETECTORS, *SHIFT_DETECTORS, *SINCE_RULES, TWICE]
-    names += [] if args.no_drift else list(DRIFT_DETECTORS)
-    names += list(CHECKS)[: 1 if args.no_drift else None]
+    names = row_names(args)
     clean = {name: [0, 0] for name in names}  # alarms, batches
     delays: dict[tuple[str, str], list[int | None]] = {}
     with threadpool_limits(1):  # faster than 2 on a shared 2-core machine
@@ -257,6 +295,16 @@ def main() -> None:
     report(args, names, clean, delays, seconds)
     if args.per_champion:
         late_champions(delays, args.first_seed)
+        if not args.no_drift:
+            late_table(delays, "domain", list(DRIFT_DETECTORS), args.first_seed)
+
+
+def row_names(args: argparse.Namespace) -> list[str]:
+    """The rows this run prints: detectors, then the checks whose parts all ran."""
+    shift = [METHOD_TEST, NEW_WINDOW] if args.no_label else [*SHIFT_DETECTORS, *SINCE_RULES, *TWICE]
+    drift = [] if args.no_drift else CANDIDATE_RUN if args.no_label else list(DRIFT_DETECTORS)
+    names = [*DETECTORS, *shift, *drift]
+    return names + [name for name, parts in CHECKS.items() if set(parts) <= set(names)]
 
 
 def seed_runs(
@@ -278,9 +326,11 @@ def seed_runs(
         for scenario in ("clean", "label", "domain"):
             run = batches(corpus, ~train, target, scenario, args, rng)
             fired = alarms(result.estimator, result.threshold, cv, run, args)
-            fired |= shift_alarms(result.estimator, oof, run, args.min_fresh, args.health_alpha)
+            fired |= shift_alarms(result.estimator, oof, run, args.min_fresh, args.health_alpha,
+                                  [METHOD_TEST, NEW_WINDOW] if args.no_label else None)  # fmt: skip
             if not args.no_drift:
-                fired |= drift_alarms(run, reference, champions, args.alpha)
+                rows = CANDIDATE_RUN if args.no_label else list(DRIFT_DETECTORS)
+                fired |= drift_alarms(run, reference, champions, args.alpha, rows)
             yield scenario, fired | {name: either(fired, parts) for name, parts in CHECKS.items()
                                      if all(part in fired for part in parts)}  # fmt: skip
 

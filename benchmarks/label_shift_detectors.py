@@ -17,6 +17,11 @@ per evaluation (the platform's `ML_PLATFORM_HEALTH_ALPHA`):
   newest `window` when none). This benchmark evaluates after each batch once `window` fresh
   labels exist (the platform logs an evaluation only then), so a batch's labels are made
   between two evaluations, as labels made between two of the platform's evaluations;
+- **since the evaluation before last with new labels**: the same, counting only the
+  evaluations that saw new labels (`since_evaluation_before_last_with_new_labels`: the
+  labels of the newest 2 rounds between evaluations that have labels);
+- **2 evaluations a batch**: the "since" rules evaluating at the batch and once more before
+  the next (no new label in between, as a daily run between two labelling sessions);
 - **newest labels vs OOF only**: the same window against the OOF labels alone;
 - **whole fresh set vs OOF**: every fresh label so far against the OOF labels;
 - **Mann-Whitney per class**: the window's members' scores lower than the reference
@@ -29,7 +34,7 @@ The order of labels within a batch is shuffled with a fixed seed before the wind
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +47,7 @@ from ml_platform.learning.label_shift import (
     log_loss_terms,
     permuted_sums,
     since_evaluation_before_last,
+    since_evaluation_before_last_with_new_labels,
     split_newest,
 )
 
@@ -151,53 +157,74 @@ SINCE_RULES: dict[str, WindowRule] = {
     "health: label-shift test, since the evaluation before last, at least 1": (
         lambda times, evals, window: since_evaluation_before_last(times, evals, 1, window)
     ),
+    "health: label-shift test, since the evaluation before last with new labels, at least 1": (
+        lambda times, evals, window: since_evaluation_before_last_with_new_labels(
+            times, evals, 1, window
+        )
+    ),
 }
+NEW_WINDOW = list(SINCE_RULES)[2]  # the platform's window since this round
+# the same rules with 2 evaluations a batch: at the batch, then again before the next with no
+# new label (as a daily run between two labelling sessions)
+TWICE = {f"{name}, 2 evaluations a batch": rule for name, rule in list(SINCE_RULES.items())[1:]}
 
 
-TWICE = (
-    "health: label-shift test, since the evaluation before last, at least 1, 2 evaluations a batch"
-)
+def scheduled(
+    rule: WindowRule, y: NDArray[np.int64], p: NDArray[np.float64], oof: Oof,
+    times: NDArray[np.float64], evals: list[float], at: Sequence[float], window: int,
+    alpha: float,
+) -> bool:  # fmt: skip
+    """Whether any of the evaluations at the times `at` (after the batch's labels) alarmed
+    with the window `rule` gives; each is then appended to `evals`."""
+    found = []
+    for when in at:
+        found.append(window_test(y, p, oof, rule(times, evals, window), alpha))
+        evals.append(when)
+    return any(found)
 
 
 def shift_alarms(
     estimator: object, oof: Oof, run: list[tuple[NDArray[np.float32], NDArray[np.int64]]],
-    window: int, alpha: float,
+    window: int, alpha: float, names: Sequence[str] | None = None,
 ) -> dict[str, list[bool]]:  # fmt: skip
-    """Per detector, whether it alarmed after each batch (from `window` fresh labels on)."""
+    """Per detector (those in `names`; None: all), whether it alarmed after each batch (from
+    `window` fresh labels on)."""
+    wanted = set(names) if names is not None else {*SHIFT_DETECTORS, *SINCE_RULES, *TWICE}
     shuffle = np.random.default_rng(0)
     ys, ps, times = [], [], []  # times: the batch each label came in
-    evals: list[float] = []  # the batches after which an evaluation was made
-    evals2: list[float] = []  # the same, two evaluations per batch
-    out: dict[str, list[bool]] = {name: [] for name in [*SHIFT_DETECTORS, *SINCE_RULES, TWICE]}
+    evals: dict[str, list[float]] = {name: [] for name in [*SINCE_RULES, *TWICE]}
+    out: dict[str, list[bool]] = {name: [] for name in [*SHIFT_DETECTORS, *SINCE_RULES, *TWICE]}
     for k, (batch_x, batch_y) in enumerate(run):
         order = shuffle.permutation(len(batch_y))
         proba = np.asarray(estimator.predict_proba(batch_x), np.float64)[:, 1]  # type: ignore[attr-defined]
         ys.append(batch_y[order])
         ps.append(proba[order])
         times.append(np.full(len(batch_y), float(k)))
-        y, p = np.concatenate(ys), np.concatenate(ps)
+        y, p, t = np.concatenate(ys), np.concatenate(ps), np.concatenate(times)
         ready = len(y) >= window
         for name, detect in SHIFT_DETECTORS.items():
-            out[name].append(ready and detect(y, p, oof, window, alpha))
-        for name, rule in SINCE_RULES.items():
-            size = rule(np.concatenate(times), evals, window) if ready else 0
-            out[name].append(ready and window_test(y, p, oof, size, alpha))
-        found = []  # evaluated at the batch, then again before the next (no new label)
-        for at in (float(k), k + 0.5) if ready else ():
-            size = since_evaluation_before_last(np.concatenate(times), evals2, 1, window)
-            found.append(window_test(y, p, oof, size, alpha))
-            evals2.append(at)
-        out[TWICE].append(any(found))
-        if ready:
-            evals.append(float(k))
-    return out
+            out[name].append(ready and name in wanted and detect(y, p, oof, window, alpha))
+        for rules, at in ((SINCE_RULES, (float(k),)), (TWICE, (float(k), k + 0.5))):
+            for name, rule in rules.items():
+                run_it = ready and name in wanted
+                out[name].append(run_it and scheduled(rule, y, p, oof, t, evals[name], at, window,
+                                                      alpha))  # fmt: skip
+    return {name: flags for name, flags in out.items() if name in wanted}
 
 
 def late_champions(delays: dict[tuple[str, str], list[int | None]], first_seed: int) -> None:
-    """Each champion (seed, breed) the platform's label-shift test (the first) caught later
-    than 2 batches after a planted label shift, with every label-shift test's delay ("-":
-    missed)."""
-    table = {name: delays[("label", name)] for name in [*SHIFT_DETECTORS, *SINCE_RULES, TWICE]}
+    """Each champion the platform's label-shift test (the first) caught late, with every
+    label-shift test's delay."""
+    late_table(delays, "label", [*SHIFT_DETECTORS, *SINCE_RULES, *TWICE], first_seed)
+
+
+def late_table(
+    delays: dict[tuple[str, str], list[int | None]], scenario: str, names: list[str],
+    first_seed: int,
+) -> None:  # fmt: skip
+    """Each champion (seed, breed) the first of `names` caught later than 2 batches after a
+    planted `scenario` shift, with the delay of every one of `names` that ran ("-": missed)."""
+    table = {name: delays[(scenario, name)] for name in names if (scenario, name) in delays}
     print("\n| seed | breed | " + " | ".join(table) + " |\n|---|---|" + "---|" * len(table))
     for i in range(len(next(iter(table.values())))):
         row = [table[name][i] for name in table]

@@ -88,6 +88,24 @@ def since_evaluation_before_last(
     return max(since, floor) if since else fallback
 
 
+def since_evaluation_before_last_with_new_labels(
+    label_times: NDArray[np.float64], evaluations: Sequence[float], floor: int, fallback: int
+) -> int:
+    """How many of the newest fresh labels the test takes: those of the newest 2 rounds, a
+    round being the labels made after one of the version's logged evaluations (`evaluations`,
+    not the one under way) up to the next (or up to now). A round with no label does not
+    count: an evaluation that saw no new label since the one before it is not "the last", so
+    a second evaluation between two labelling sessions tests the same window as the first.
+    At least `floor`; `fallback` (the newest that many) when fewer than 2 rounds with labels
+    follow an evaluation. Times in seconds; a label made at an evaluation's time is its."""
+    cuts = np.sort(np.asarray(evaluations, np.float64))
+    rounds = np.searchsorted(cuts, np.asarray(label_times, np.float64), side="left")
+    with_labels = np.unique(rounds[rounds >= 1])  # rounds after an evaluation, not empty
+    if with_labels.size < 2:
+        return fallback
+    return max(int(np.sum(rounds >= with_labels[-2])), floor)
+
+
 def label_shift_test(
     fresh_y: NDArray[np.int64],
     fresh_p: NDArray[np.float64],

@@ -7,9 +7,11 @@ by then: members, rejections and a sample of the rest), at most `reference_size`
 sampled with a fixed seed. The sample is cached per (focus, champion versions) in the store
 (`store.drift_table.reference_key`), so a batch reads its own embeddings and the cached
 sample, not every earlier batch; a new champion gets a new sample. The test is
-`learning.drift.mmd_test` (chosen over a domain classifier by
-`benchmarks/champion_health.py`; copies, flips and crops of one photo count once on each
-side). Per collection with a champion, the share of the batch its
+`learning.drift.window_mmd_test`: the MMD of the batch alone and of the batch with the focus's
+batch before it (when the champions never saw that one; `services.drift_reference.
+previous_batch`), Bonferroni over the two (MMD chosen over a domain classifier, the window
+over the batch alone, by `benchmarks/champion_health.py`; copies, flips and crops of one photo
+count once on each side). Per collection with a champion, the share of the batch its
 champion predicts positive is compared with the share it predicts on those training-time
 images (`share_test`).
 
@@ -32,13 +34,13 @@ from numpy.typing import NDArray
 
 from ml_platform.alerts import Alert, AlertConfig, AlertKind, Severity, alert_check, links_of
 from ml_platform.domain import Collection, Focus
-from ml_platform.learning.drift import check_levels, mmd_test, permutations_for, share_test
+from ml_platform.learning.drift import check_levels, permutations_for, share_test, window_mmd_test
 from ml_platform.model_registry.collection.lookup import get_champion
 from ml_platform.model_registry.collection.naming import VersionTag, model_name
 from ml_platform.model_registry.collection.pyfunc import CollectionClassifierModel
 from ml_platform.model_registry.versions import ModelVersionInfo
 from ml_platform.services.champion_health import load_version
-from ml_platform.services.drift_reference import training_reference
+from ml_platform.services.drift_reference import previous_batch, training_reference
 from ml_platform.services.training_data import load_focus
 from ml_platform.settings import Settings
 from ml_platform.store.alert_log import AlertLog
@@ -105,6 +107,7 @@ class FocusInputs:
     reference: NDArray[np.float32]
     champions: dict[int, ModelVersionInfo]
     reason: str = ""
+    previous: NDArray[np.float32] | None = None  # the focus's batch before, if new to them
 
 
 def evaluate_batch_drift(
@@ -162,20 +165,26 @@ def focus_inputs(
                                    config.reference_size)  # fmt: skip
     if reference is None:
         return FocusInputs(focus, empty, empty, {}, "fewer than 2 training-time embeddings")
-    return FocusInputs(focus, arrived.vectors, reference, same)
+    before = previous_batch(layout, focus, batch, same, arrived.embedder.model_id)
+    return FocusInputs(focus, arrived.vectors, reference, same, previous=before)
 
 
 def embedding_row(batch: str, inputs: FocusInputs, level: float) -> DriftRow:
-    """The focus's MMD test, with enough permutations to reach `level` (or why not run)."""
+    """The focus's MMD test (the batch alone, and with the focus's previous batch when there
+    is one: `window_mmd_test`), with enough permutations to reach `level` (or why not run)."""
     n_batch, n_ref = len(inputs.batch), len(inputs.reference)
     if inputs.reason:
         said = f"{inputs.focus.key}: not evaluated: {inputs.reason}"
         return DriftRow(batch, inputs.focus.key, None, None, math.nan, math.nan, level, n_batch,
                         n_ref, False, said)  # fmt: skip
-    test = mmd_test(inputs.batch, inputs.reference, permutations_for(level), seed=SEED)
+    n_before = 0 if inputs.previous is None else len(inputs.previous)
+    test = window_mmd_test(inputs.batch, inputs.previous, inputs.reference,
+                           permutations_for(level / (2 if n_before else 1)), seed=SEED)  # fmt: skip
     drifted = test.p_value < level
-    said = (f"{inputs.focus.key}: {n_batch} embeddings vs {n_ref} training-time: MMD^2 "
-            f"{test.statistic:.4f}, p={test.p_value:.4f} (drifted below {level:.4g})")  # fmt: skip
+    with_before = f" (and with {n_before} of the batch before)" if n_before else ""
+    said = (f"{inputs.focus.key}: {n_batch} embeddings{with_before} vs {n_ref} training-time: "
+            f"MMD^2 {test.statistic:.4f}, p={test.p_value:.4f} "
+            f"(drifted below {level:.4g})")  # fmt: skip
     return DriftRow(batch, inputs.focus.key, None, None, test.statistic, test.p_value, level,
                     n_batch, n_ref, drifted, said)  # fmt: skip
 

@@ -41,6 +41,7 @@ from ml_platform.model_registry.collection.naming import VersionTag, model_name
 from ml_platform.model_registry.collection.pyfunc import CollectionClassifierModel
 from ml_platform.model_registry.loading import load_python_model
 from ml_platform.model_registry.versions import ModelVersionInfo
+from ml_platform.services.health_history import HEALTH_EXPERIMENT, HealthRunTag, evaluation_times
 from ml_platform.services.label_shift import fresh_label_shift
 from ml_platform.services.training_data import load_focus
 from ml_platform.settings import Settings
@@ -49,21 +50,13 @@ from ml_platform.store.fresh_labels import fresh_labels
 from ml_platform.store.layout import Layout
 
 log = logging.getLogger(__name__)
-HEALTH_EXPERIMENT = "crawlr-collection-health"
 HEALTH_ASSET = "champion_health"
-
-
-class HealthRunTag:
-    MODEL_NAME = "model_name"
-    MODEL_VERSION = "model_version"
-    COLLECTION_ID = "collection_id"
-    STATUS = "health_status"
 
 
 @dataclass(frozen=True)
 class HealthConfig:
-    """`min_fresh_labels` is also the label-shift test's window (the newest that many fresh
-    labels), `alpha` its level."""
+    """`min_fresh_labels` is also the label-shift test's fallback window (the newest that many
+    fresh labels, until two rounds of labels follow evaluations), `alpha` its level."""
 
     min_fresh_labels: int
     limits: HealthLimits
@@ -167,8 +160,9 @@ def evaluate_health(
     model = load_version(client, champion, artifact_root)
     scores = np.asarray(model.estimator.predict_proba(fresh.X), np.float64)[:, 1]
     figures = health_figures(fresh.y, scores, model.threshold)
+    earlier = evaluation_times(client, champion)
     shift = fresh_label_shift(layout, cid, champion, (fresh.image_ids, fresh.y, scores),
-                              config.min_fresh_labels)  # fmt: skip
+                              config.min_fresh_labels, earlier)  # fmt: skip
     decision = label_shift_decision(decide_health(figures, cv_ap, config.limits), shift,
                                     config.alpha)  # fmt: skip
     report = replace(base, status=decision.status, reason=decision.reason, figures=figures,

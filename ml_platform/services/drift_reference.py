@@ -3,8 +3,9 @@ focus's embeddings from the batches registered before the newest of its champion
 (what those champions could have trained on).
 
 The sample is cached per (focus, champion versions, embedder, size) as one immutable store
-object (`store.drift_table.reference_key`): a batch reads its own embeddings and the cached
-sample, so its cost does not grow with history; a new champion version gets a new sample.
+object (`store.drift_table.reference_key`): a batch reads its own embeddings, the cached
+sample and the batch before it (`previous_batch`, for the window test), so its cost does not
+grow with history; a new champion version gets a new sample.
 """
 
 from __future__ import annotations
@@ -64,3 +65,27 @@ def sample_reference(
     rng = np.random.default_rng(SEED)
     take = np.sort(rng.permutation(len(seen.ids))[:size])
     return np.asarray(seen.vectors[take], np.float32)
+
+
+def previous_batch(
+    layout: Layout,
+    focus: Focus,
+    batch: str,
+    champions: dict[int, ModelVersionInfo],
+    embedder_id: str,
+) -> NDArray[np.float32] | None:
+    """The focus's vectors of the batch registered just before `batch`, if the champions
+    never saw it (registered after the newest of them was created) and `embedder_id` made
+    at least 2 of them; else None."""
+    db = layout.metadata()
+    keys = db.batch_keys()
+    if batch not in keys:
+        return None
+    seen = set(batches_registered_before(db, max(v.created_at for v in champions.values())))
+    earlier = keys[: keys.index(batch)]
+    if not earlier or earlier[-1] in seen:
+        return None
+    found = load_focus(layout, focus, [earlier[-1]])
+    if found.embedder.model_id != embedder_id or len(found.ids) < 2:
+        return None
+    return np.asarray(found.vectors, np.float32)

@@ -10,10 +10,12 @@ from ml_platform.learning.drift import (
     check_levels,
     classifier_test,
     distinct_rows,
+    mmd_agg_test,
     mmd_test,
     normalised,
     permutations_for,
     share_test,
+    window_mmd_test,
 )
 
 
@@ -122,3 +124,42 @@ def test_enough_permutations_to_reach_a_tenth_of_the_level() -> None:
 def test_normalised_rows_have_unit_length_and_zero_rows_stay_zero() -> None:
     rows = normalised(np.array([[3.0, 4.0], [0.0, 0.0]]))
     assert rows.tolist() == [[0.6, 0.8], [0.0, 0.0]]
+
+
+def test_the_aggregated_mmd_finds_a_shift_and_keeps_its_level_on_clean_batches() -> None:
+    rng = np.random.default_rng(8)
+    reference = sample(rng, 80)
+    shifted = mmd_agg_test(sample(rng, 12, shift=3.0), reference, permutations=499)
+    assert shifted.statistic > 0 and shifted.p_value == pytest.approx(1 / 500)
+    p = [mmd_agg_test(sample(rng, 12), reference, 199, seed=s).p_value for s in range(40)]
+    # the smallest p-value over 5 bandwidths, calibrated again: about 2 of 40 under 0.05
+    assert sum(v < 0.05 for v in p) <= 6 and np.mean(p) == pytest.approx(0.5, abs=0.15)
+
+
+def test_the_aggregated_mmd_at_one_bandwidth_is_the_mmd_test() -> None:
+    rng = np.random.default_rng(9)
+    batch, reference = sample(rng, 10, shift=1.0), sample(rng, 40)
+    one = mmd_agg_test(batch, reference, 199, seed=3, exponents=(0,))
+    assert one == mmd_test(batch, reference, 199, seed=3)
+
+
+def test_a_lasting_shift_shows_in_the_batch_with_the_one_before_it() -> None:
+    rng = np.random.default_rng(10)
+    reference = sample(rng, 80)
+    previous, batch = sample(rng, 6, shift=2.0), sample(rng, 6, shift=2.0)
+    alone = mmd_test(batch, reference, 1999)
+    union = mmd_test(np.concatenate([previous, batch]), reference, 1999)
+    window = window_mmd_test(batch, previous, reference, 1999)
+    assert alone.p_value > 0.01 and union.p_value < 0.001  # twice the photos: a level of 0.005
+    assert 2 * union.p_value < alone.p_value  # found after Bonferroni over the two
+    assert window.p_value == pytest.approx(2 * union.p_value)
+    assert window.statistic == union.statistic
+    assert window_mmd_test(batch, None, reference, 1999) == alone
+
+
+def test_clean_batches_with_the_one_before_keep_the_level() -> None:
+    rng = np.random.default_rng(11)
+    reference = sample(rng, 80)
+    p = [window_mmd_test(sample(rng, 8), sample(rng, 8), reference, 199, seed=s).p_value
+         for s in range(40)]  # fmt: skip
+    assert sum(v < 0.05 for v in p) <= 4  # Bonferroni over 2 tests: at most about 2 of 40

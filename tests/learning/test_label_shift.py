@@ -14,6 +14,7 @@ from ml_platform.learning.label_shift import (
     label_shift_test,
     log_loss_terms,
     since_evaluation_before_last,
+    since_evaluation_before_last_with_new_labels,
     split_newest,
 )
 
@@ -129,3 +130,28 @@ def test_without_an_evaluation_before_last_or_a_label_since_it_the_newest_fallba
     # a few since it: at least `floor`
     assert since_evaluation_before_last(times, [4.5, 6.0], floor=1, fallback=20) == 8
     assert since_evaluation_before_last(times, [4.5, 6.0], floor=10, fallback=20) == 10
+
+
+def test_an_evaluation_with_no_new_label_does_not_shrink_the_window() -> None:
+    times = np.repeat(np.arange(6.0), 8)  # 8 labels made at each of times 0..5
+    once = [2.0, 3.0, 4.0]  # one evaluation after each labelling session, now one after 5
+    twice = [2.0, 2.5, 3.0, 3.5, 4.0, 4.5]  # and one more between sessions, no label since
+    assert since_evaluation_before_last_with_new_labels(times, once, 1, 20) == 16
+    assert since_evaluation_before_last_with_new_labels(times, twice, 1, 20) == 16
+    # counting every evaluation, the second of a session leaves only the newest session
+    assert since_evaluation_before_last(times, twice, floor=1, fallback=20) == 8
+    # now right after the evaluation at 5 (no label since): the same window as that one's
+    after = [*twice, 5.0]
+    assert since_evaluation_before_last_with_new_labels(times, after, 1, 20) == 16
+    assert since_evaluation_before_last(times, after, floor=1, fallback=20) == 8
+
+
+def test_with_fewer_than_two_rounds_of_labels_after_evaluations_the_newest_fallback() -> None:
+    times = np.repeat(np.arange(6.0), 8)
+    assert since_evaluation_before_last_with_new_labels(times, [], 1, 20) == 20
+    assert since_evaluation_before_last_with_new_labels(times, [4.0], 1, 20) == 20
+    # evaluations at 4, 4.2 and 4.4 saw no label between them: one round (5's) follows them
+    assert since_evaluation_before_last_with_new_labels(times, [4.0, 4.2, 4.4], 1, 20) == 20
+    # a label made at an evaluation's time is that evaluation's, not the next round's
+    assert since_evaluation_before_last_with_new_labels(times, [3.0, 4.0], 1, 20) == 16
+    assert since_evaluation_before_last_with_new_labels(times, [3.0, 4.0], 30, 20) == 30

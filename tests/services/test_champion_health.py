@@ -18,13 +18,12 @@ from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.domain import Collection, DerivativeType, Focus, ImageLabels, LabelSource
 from ml_platform.learning.health_metrics import HealthLimits, HealthStatus
 from ml_platform.model_registry.collection.lookup import get_champion
-from ml_platform.services.champion_health import (
+from ml_platform.services.champion_health import HealthConfig, HealthReport, evaluate_health
+from ml_platform.services.health_history import (
     HEALTH_EXPERIMENT,
-    HealthConfig,
-    HealthReport,
-    evaluate_health,
+    evaluation_times,
+    health_history,
 )
-from ml_platform.services.health_history import health_history
 from ml_platform.services.label_shift import arrival_order
 from ml_platform.store.curation_tables import out_of_fold_key
 from ml_platform.store.fresh_labels import fresh_labels
@@ -161,3 +160,31 @@ def test_a_version_without_out_of_fold_predictions_is_judged_by_the_ap_rule_alon
     report = evaluate(home, TURNED, datetime.now(UTC) + timedelta(hours=48))
     assert report.label_shift is None and report.status is HealthStatus.ERROR
     assert "label_shift_p_value" not in report.metrics() and "newest" not in report.reason
+
+
+def test_the_window_is_the_newest_two_rounds_of_labels_between_evaluations(
+    home: dict[str, object],
+) -> None:
+    """Rounds of labels between collection 7's evaluations: b3's 8, then b4's 6, each
+    evaluated twice (as a daily run between two labelling sessions does)."""
+    rng: np.random.Generator = home["rng"]  # type: ignore[assignment]
+
+    def agreeing(ids: range) -> list[SyntheticImage]:
+        return [image(i, rng, i % 2 == 0, members=(7,) if i % 2 == 0 else (),
+                      rejected=() if i % 2 == 0 else (7,)) for i in ids]  # fmt: skip
+
+    evaluate(home, KEPT, datetime.now(UTC))  # ends the rounds of the earlier tests
+    add_batch(home["storage"], "b3", agreeing(range(200, 208)), [CLIP])  # type: ignore[arg-type]
+    evaluate(home, KEPT, datetime.now(UTC))
+    evaluate(home, KEPT, datetime.now(UTC))  # no new label since the one before
+    add_batch(home["storage"], "b4", agreeing(range(210, 216)), [CLIP])  # type: ignore[arg-type]
+    reports = [evaluate(home, KEPT, datetime.now(UTC)) for _ in range(2)]
+    # b3 and b4 both times: the evaluation with no new label is not "the one before last"
+    # (counting it, the second would take b4's 6 alone)
+    sizes = [r.label_shift.n_members + r.label_shift.n_rejections for r in reports
+             if r.label_shift is not None]  # fmt: skip
+    assert sizes == [14, 14]
+    champion = get_champion(client(home), 7)
+    assert champion is not None
+    times = evaluation_times(client(home), champion)
+    assert len(times) == len(health_history(client(home), 7)) and times == sorted(times)

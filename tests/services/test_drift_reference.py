@@ -1,7 +1,7 @@
 """The drift reference is cached per (focus, champion versions): on a real local store, a
 real MLflow sqlite registry and a real trained champion, a batch after the first reads its
-own embeddings and the cached sample, never the earlier batches' tables, and its p-values
-are those of the uncached path."""
+own embeddings, the batch's before it and the cached sample, never the earlier batches'
+tables, and its p-values are those of the uncached path."""
 
 from __future__ import annotations
 
@@ -18,7 +18,10 @@ from ml_platform.defs.resources import StorageResource
 from ml_platform.defs.resources.mlflow import MlflowResource
 from ml_platform.defs.resources.vision_models import ModelsResource
 from ml_platform.domain import Collection, DerivativeType, Focus
+from ml_platform.model_registry.collection.lookup import get_champion
 from ml_platform.services.batch_drift import BatchDriftReport, DriftConfig, evaluate_batch_drift
+from ml_platform.services.drift_reference import previous_batch
+from ml_platform.services.training_data import load_focus
 from ml_platform.store.blobs import Key, Store
 from ml_platform.store.drift_table import reference_key
 from ml_platform.store.layout import Layout
@@ -94,7 +97,7 @@ def test_a_later_batch_reads_only_its_own_embeddings_and_the_cached_reference(
     first, first_reads = judge(home, "b3")
     assert embeddings_read(first_reads) == {"b1.parquet", "b2.parquet", "b3.parquet"}
     second, second_reads = judge(home, "b4")
-    assert embeddings_read(second_reads) == {"b4.parquet"}
+    assert embeddings_read(second_reads) == {"b3.parquet", "b4.parquet"}  # and the batch before
     assert any("/drift/reference/" in path for path in second_reads)
     assert first.rows[0].n_reference == second.rows[0].n_reference == CONFIG.reference_size
 
@@ -130,3 +133,24 @@ def test_another_champion_version_embedder_or_size_is_another_reference() -> Non
               reference_key(CLIP, {7: "1", 9: "2"}, "clip", 400)]  # fmt: skip
     assert len({key.path, *(k.path for k in others)}) == 4
     assert key.path.startswith(f"data/drift/reference/{CLIP.key}/")
+
+
+def test_the_batch_before_joins_the_test_only_when_the_champion_never_saw_it(
+    home: dict[str, object],
+) -> None:
+    after, _ = judge(home, "b4")  # b3 arrived after the champion too
+    first, _ = judge(home, "b3")  # b2 is training data
+    assert "(and with 20 of the batch before)" in after.rows[0].reason
+    assert "batch before" not in first.rows[0].reason
+    layout: Layout = home["storage"].layout()  # type: ignore[attr-defined]
+    client: MlflowClient = home["client"]  # type: ignore[assignment]
+    champion = get_champion(client, 7)
+    assert champion is not None
+    before = previous_batch(layout, CLIP, "b4", {7: champion}, after_embedder(layout))
+    assert before is not None and before.shape == (20, 16)
+    assert previous_batch(layout, CLIP, "b3", {7: champion}, after_embedder(layout)) is None
+    assert previous_batch(layout, CLIP, "b4", {7: champion}, "another-embedder") is None
+
+
+def after_embedder(layout: Layout) -> str:
+    return load_focus(layout, CLIP, ["b4"]).embedder.model_id
