@@ -9,7 +9,9 @@ rejections), and after each batch both detectors judge the champion on every fre
 far (as `champion_health` does, from `--min-fresh` labels on):
 
 - **method**: `learning.health_metrics.decide_health` (WARN or ERROR: the drop beyond
-  `--max-drop` confirmed by the bootstrap upper bound, or the upper bound under the floor);
+  `--max-drop` confirmed by the bootstrap upper bound, or the upper bound under the floor;
+  the bootstrap resamples near-duplicate groups, and the rule before, every row a draw, is a
+  peer row);
 - **baseline**: a fixed AP drop on the raw fresh set: alarm when fresh AP < CV AP - max-drop;
 - **label-shift tests** (`label_shift_detectors.py`): the newest `--min-fresh` fresh labels'
   log-loss against the champion's own out-of-fold predictions (a stratified permutation test
