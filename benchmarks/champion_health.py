@@ -9,7 +9,9 @@ rejections), and after each batch both detectors judge the champion on every fre
 far (as `champion_health` does, from `--min-fresh` labels on):
 
 - **method**: `learning.health_metrics.decide_health` (WARN or ERROR: the drop beyond
-  `--max-drop` confirmed by the bootstrap upper bound, or the upper bound under the floor);
+  `--max-drop` confirmed by the bootstrap upper bound, or the upper bound under the floor;
+  the bootstrap resamples near-duplicate groups, and the rule before, every row a draw, is a
+  peer row);
 - **baseline**: a fixed AP drop on the raw fresh set: alarm when fresh AP < CV AP - max-drop;
 - **label-shift tests** (`label_shift_detectors.py`): the newest `--min-fresh` fresh labels'
   log-loss against the champion's own out-of-fold predictions (a stratified permutation test
@@ -67,7 +69,9 @@ from ml_platform.settings import Settings
 from ml_platform.vision.decode import load_rgb
 
 Batch = tuple[NDArray[np.float32], NDArray[np.int64]]
-Detector = Callable[[NDArray[np.int64], NDArray[np.float64], float, float], bool]
+Detector = Callable[
+    [NDArray[np.float32], NDArray[np.int64], NDArray[np.float64], float, float], bool
+]
 
 
 def parse_args() -> argparse.Namespace:
@@ -136,25 +140,35 @@ def embed(args: argparse.Namespace) -> Corpus:
     return Corpus(vectors, flips, breed, index, foreign)
 
 
-def method(interval: float) -> Detector:
-    """The check's rule with a bootstrap interval of `interval` coverage (0.95: the platform's)."""
+def method(interval: float, grouped: bool = True) -> Detector:
+    """The check's rule with a bootstrap interval of `interval` coverage (0.95: the platform's),
+    resampling near-duplicate groups (`grouped`, the platform's) or every row apart (before)."""
 
-    def detect(y: NDArray[np.int64], p: NDArray[np.float64], threshold: float, cv: float) -> bool:
-        figures = health_figures(y, p, threshold, interval=interval)
+    def detect(
+        X: NDArray[np.float32], y: NDArray[np.int64], p: NDArray[np.float64], threshold: float,
+        cv: float,
+    ) -> bool:  # fmt: skip
+        figures = health_figures(y, p, threshold, interval=interval,
+                                 embeddings=X if grouped else None)  # fmt: skip
         return decide_health(figures, cv, LIMITS).status.failing
 
     return detect
 
 
-def baseline(y: NDArray[np.int64], p: NDArray[np.float64], threshold: float, cv: float) -> bool:
+def baseline(
+    X: NDArray[np.float32], y: NDArray[np.int64], p: NDArray[np.float64], threshold: float,
+    cv: float,
+) -> bool:  # fmt: skip
     from sklearn.metrics import average_precision_score
 
     return float(average_precision_score(y, p)) < cv - LIMITS.max_ap_drop
 
 
 LIMITS = HealthLimits(0.05, 0.5)
+AP_BEFORE = "health: champion_fresh_ap rule before (every row a bootstrap unit)"
 DETECTORS: dict[str, Detector] = {
     "health: champion_fresh_ap rule (method)": method(0.95),
+    AP_BEFORE: method(0.95, grouped=False),
     "health baseline: fresh AP < CV AP - 0.05": baseline,
 }
 
@@ -202,7 +216,7 @@ def alarms(
         ready = len(y) >= args.min_fresh and 0 < y.sum() < len(y)
         p = np.asarray(estimator.predict_proba(X), np.float64)[:, 1] if ready else None  # type: ignore[attr-defined]
         for name, detect in DETECTORS.items():
-            out[name].append(bool(ready and p is not None and detect(y, p, threshold, cv)))
+            out[name].append(bool(ready and p is not None and detect(X, y, p, threshold, cv)))
     return out
 
 
@@ -235,6 +249,7 @@ CHECKS = {  # what the platform's checks alarm on: any of their parts
         "health: champion_fresh_ap rule (method)",
         NEW_WINDOW,
     ),
+    "check champion_fresh_ap, AP rule before, window with new labels": (AP_BEFORE, NEW_WINDOW),
     "either check, window with new labels, drift check now": (
         "health: champion_fresh_ap rule (method)",
         NEW_WINDOW,

@@ -2,10 +2,11 @@
 
 Pure functions, no I/O. `health_figures` computes average precision, precision and recall at
 the model's own threshold, calibration (Brier score, expected calibration error) and a
-stratified bootstrap interval for AP; `decide_health` turns them into OK / WARN / ERROR
-against the version's training CV AP, bootstrap-aware: a WARN needs the interval's upper
-bound below the allowed drop too, so noise on a few fresh images does not raise an alarm.
-"""
+stratified bootstrap interval for AP (resampling groups of near-duplicate images, so a photo
+labelled twice, or with its mirror image, counts once); `decide_health` turns them into OK /
+WARN / ERROR against the version's training CV AP, bootstrap-aware: a WARN needs the
+interval's upper bound below the allowed drop too, so noise on a few fresh images does not
+raise an alarm."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from numpy.typing import NDArray
 from sklearn.metrics import average_precision_score
 
 from ml_platform.learning.evaluation import Figures, validate_labels
+from ml_platform.learning.folds import merge_near_duplicates
 
 ECE_BINS = 10
 BOOTSTRAP_ROUNDS = 1000
@@ -104,18 +106,38 @@ def bootstrap_ap(
     rounds: int = BOOTSTRAP_ROUNDS,
     seed: int = 0,
     interval: float = INTERVAL,
+    groups: NDArray[np.int64] | None = None,
 ) -> tuple[float, float]:
     """The central `interval` percentile interval of AP over stratified resamples (positives
-    and negatives resampled apart, so every resample has both classes)."""
+    and negatives resampled apart, so every resample has both classes). With `groups` (one id
+    per row) the resampled units are a class's rows of one group, drawn together: rows that
+    are copies of one photo are not independent draws, and counting them so narrows the
+    interval (None: every row its own group)."""
     rng = np.random.default_rng(seed)
-    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    units = np.arange(y.size) if groups is None else np.asarray(groups, np.int64)
+    keys = np.unique(units * 2 + y, return_inverse=True)[1]  # a group's members, its rejections
+    order = np.argsort(keys, kind="stable")
+    sizes = np.bincount(keys)
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    unit_class = y[order[starts]]
+    pos, neg = np.flatnonzero(unit_class == 1), np.flatnonzero(unit_class == 0)
     values = np.empty(rounds)
     for r in range(rounds):
-        index = np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
+        picked = np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
+        index = order[rows_of(picked, starts, sizes)]
         values[r] = average_precision(y[index], p[index])
     tail = (1.0 - interval) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def rows_of(
+    picked: NDArray[np.int64], starts: NDArray[np.int64], sizes: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """The positions `starts[k] .. starts[k] + sizes[k] - 1` of every picked unit k, in turn."""
+    lengths = sizes[picked]
+    offsets = np.repeat(starts[picked] - np.cumsum(lengths) + lengths, lengths)
+    return offsets + np.arange(int(lengths.sum()))
 
 
 def health_figures(
@@ -124,9 +146,11 @@ def health_figures(
     threshold: float,
     seed: int = 0,
     interval: float = INTERVAL,
+    embeddings: NDArray[np.floating] | None = None,
 ) -> HealthFigures:
     """Every figure for probabilities `scores` against fresh labels `y` (both classes);
-    `interval`: the bootstrap interval's coverage (0.95 in the platform)."""
+    `interval`: the bootstrap interval's coverage (0.95 in the platform); `embeddings` (one
+    row per label): the bootstrap resamples their near-duplicate groups (None: every row)."""
     labels = validate_labels(y)
     p = np.asarray(scores, dtype=np.float64)
     if p.shape != labels.shape:
@@ -134,7 +158,8 @@ def health_figures(
     predicted = p >= threshold
     true_pos = int((predicted & (labels == 1)).sum())
     ap = float(average_precision_score(labels, p))
-    low, high = bootstrap_ap(labels, p, seed=seed, interval=interval)
+    groups = None if embeddings is None else near_duplicate_groups(embeddings)
+    low, high = bootstrap_ap(labels, p, seed=seed, interval=interval, groups=groups)
     return HealthFigures(
         average_precision=ap,
         ap_low=min(low, ap),  # resampled ties bias AP on a near-perfect (or inverted)
@@ -147,6 +172,12 @@ def health_figures(
         n_pos=int(labels.sum()),
         n_neg=int(labels.size - labels.sum()),
     )
+
+
+def near_duplicate_groups(embeddings: NDArray[np.floating]) -> NDArray[np.int64]:
+    """One id per row, shared by near-duplicates (cosine >= `folds.NEAR_DUPLICATE_COSINE`,
+    joined in turn): the threshold the training folds group by."""
+    return merge_near_duplicates(embeddings, np.arange(len(embeddings), dtype=np.int64))
 
 
 def decide_health(

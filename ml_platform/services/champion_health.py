@@ -159,7 +159,7 @@ def evaluate_health(
         return replace(base, reason=f"champion v{champion.version}: {missing}")
     model = load_version(client, champion, artifact_root)
     scores = np.asarray(model.estimator.predict_proba(fresh.X), np.float64)[:, 1]
-    figures = health_figures(fresh.y, scores, model.threshold)
+    figures = health_figures(fresh.y, scores, model.threshold, embeddings=fresh.X)
     earlier = evaluation_times(client, champion)
     shift = fresh_label_shift(layout, cid, champion, (fresh.image_ids, fresh.y, scores),
                               config.min_fresh_labels, earlier)  # fmt: skip
