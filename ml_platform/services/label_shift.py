@@ -42,7 +42,11 @@ def arrival_order(layout: Layout, collection_id: int, image_ids: NDArray[np.int6
 ):  # fmt: skip
     """Indices that sort `image_ids` by when their labels were made, oldest first (ties by
     image id)."""
-    times = arrival_times(layout, collection_id, image_ids)
+    return by_arrival(image_ids, arrival_times(layout, collection_id, image_ids))
+
+
+def by_arrival(image_ids: NDArray[np.int64], times: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Indices that sort `image_ids` by their label `times`, oldest first (ties by image id)."""
     return np.lexsort((np.asarray(image_ids, np.int64), times)).astype(np.int64)
 
 
@@ -75,7 +79,7 @@ def fresh_label_shift(
         return None
     ids, y, p = fresh
     times = arrival_times(layout, collection_id, ids)
-    order = np.lexsort((np.asarray(ids, np.int64), times))
+    order = by_arrival(ids, times)
     seconds = [e.timestamp() for e in evaluations]
     size = since_evaluation_before_last_with_new_labels(times[order], seconds, 1, window)
     (wy, wp), (older_y, older_p) = split_newest(y[order], p[order], size)
